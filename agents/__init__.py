@@ -1,0 +1,1 @@
+"""earshot.agents — PPO, waypoint and echo-depth agents (in development)."""

@@ -1,0 +1,1 @@
+"""earshot.av_env — Gymnasium audio-visual navigation environments (in development)."""

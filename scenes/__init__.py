@@ -1,0 +1,34 @@
+"""earshot.scenes — 3D indoor scenes, navigation graphs and RGB-D rendering.
+
+Coordinates everywhere: metres, z up, heading = yaw in radians counter-clockwise from +x.
+Procedural scenes have their floor at z = 0; loaded meshes keep their own coordinates and
+record the detected ``Scene.floor_height``. The camera sits 1.5 m above the agent's floor
+position by default.
+"""
+
+from .materials import OCTAVE_BANDS_HZ, Material, get_material, material_library, uniform_material
+from .navigation import Action, NavGraph
+from .loading import load_scene
+from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, shoebox
+from .scene import Room, Scene, SemanticObject
+from .splits import split_of, split_seeds
+
+__all__ = [
+    "Action",
+    "CATEGORIES",
+    "Material",
+    "NavGraph",
+    "OCTAVE_BANDS_HZ",
+    "ROOM_TYPES",
+    "Room",
+    "Scene",
+    "SemanticObject",
+    "generate_apartment",
+    "get_material",
+    "load_scene",
+    "material_library",
+    "shoebox",
+    "split_of",
+    "split_seeds",
+    "uniform_material",
+]

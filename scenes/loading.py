@@ -1,0 +1,186 @@
+"""Loading user meshes (.glb/.gltf/.obj/.ply) into Scenes.
+
+Multi-geometry glTF scenes are flattened with their node transforms. Colours come from face or
+vertex colours, textures (sampled at the vertices) or the material's base colour. A geometry's
+material name that matches a built-in material (``scenes.material_library``; a ``#suffix`` is
+ignored) gets that material's acoustics; anything else gets ``default_material``. The scene keeps
+the file's coordinates (after ``up_axis`` and ``scale``); its floor height is detected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from .materials import DEFAULT_MATERIAL_NAME, Material, get_material, material_library
+from .scene import Scene
+
+SUPPORTED_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply")
+
+# y-up (glTF, Replica, habitat) to z-up: (x, y, z) -> (x, -z, y), a +90° rotation about x
+_Y_UP_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+
+
+def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, materials: dict | None = None,
+               default_material: "str | Material" = DEFAULT_MATERIAL_NAME, floor_height: float | None = None,
+               name: str | None = None) -> Scene:
+    """Load a mesh file as a Scene.
+
+    Args:
+        path: a .glb, .gltf, .obj or .ply file.
+        up_axis: the file's up axis, "z" (earshot, Blender/MP3D .ply) or "y" (glTF, Replica, habitat).
+        scale: multiply coordinates by this to get metres (e.g. 0.01 for centimetres).
+        materials: optional map from the file's material/geometry names to a built-in material
+            name or a ``Material``.
+        default_material: acoustics for faces whose material is not recognised.
+        floor_height: override the detected floor height (metres, after up_axis and scale).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unsupported extension, unreadable or empty file, or no walkable floor.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"scene file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"scene path {str(path)!r} is a directory; pass a .glb, .gltf, .obj or .ply file")
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise ValueError(f"cannot load {path.name!r}: unsupported extension {ext!r}; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    if up_axis not in ("z", "y"):
+        raise ValueError(f"up_axis must be 'z' or 'y', got {up_axis!r}")
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"scene file {str(path)!r} is empty (0 bytes)")
+    try:
+        loaded = trimesh.load(str(path), force="scene", process=False)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise ValueError(f"could not read scene file {str(path)!r} as {ext}: {type(exc).__name__}: {exc}") from exc
+
+    default = get_material(default_material)
+    library = material_library()
+    materials = dict(materials or {})
+    vertices, faces, face_mat_names, face_colors = [], [], [], []
+    offset = 0
+    for node in loaded.graph.nodes_geometry:
+        transform, geom_name = loaded.graph[node]
+        geom = loaded.geometry[geom_name]
+        if not isinstance(geom, trimesh.Trimesh) or len(geom.faces) == 0:
+            continue
+        v = trimesh.transformations.transform_points(np.asarray(geom.vertices, dtype=np.float64), transform)
+        f = np.asarray(geom.faces, dtype=np.int64)
+        vertices.append(v)
+        faces.append(f + offset)
+        offset += len(v)
+        mat_name = _material_name(geom, geom_name)
+        face_mat_names.append(np.full(len(f), mat_name, dtype=object))
+        face_colors.append(_face_colors(geom, default))
+    if not faces:
+        raise ValueError(f"scene file {str(path)!r} contains no triangles")
+    v = np.concatenate(vertices)
+    f = np.concatenate(faces)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"scene file {str(path)!r} has non-finite vertex coordinates")
+    if up_axis == "y":
+        v = trimesh.transformations.transform_points(v, _Y_UP_TO_Z_UP)
+    v = v * float(scale)
+    mesh = trimesh.Trimesh(v, f, process=False)
+    colors = np.concatenate(face_colors)
+    names = np.concatenate(face_mat_names)
+
+    # drop degenerate triangles (zero area): they confuse ray casting and normals
+    keep = mesh.area_faces > 1e-12
+    if not keep.any():
+        raise ValueError(f"scene file {str(path)!r} has only degenerate (zero-area) triangles")
+    if not keep.all():
+        mesh = trimesh.Trimesh(v, f[keep], process=False)
+        colors, names = colors[keep], names[keep]
+
+    table: list[Material] = []
+    index_of: dict[str, int] = {}
+    face_materials = np.empty(len(names), np.int32)
+    for key in sorted(set(names.tolist())):
+        base = materials.get(key) or library.get(key.split("#")[0]) or default
+        base = get_material(base)
+        sel = names == key
+        rgb = colors[sel].mean(axis=0) / 255.0
+        index_of[key] = len(table)
+        table.append(base.with_rgb(np.round(rgb, 3)))
+        face_materials[sel] = index_of[key]
+
+    floor = detect_floor_height(mesh) if floor_height is None else float(floor_height)
+    if floor is None:
+        raise ValueError(
+            f"scene file {str(path)!r} has no walkable floor: no horizontal upward-facing surface of at least "
+            f"{_MIN_FLOOR_AREA} m² was found; check up_axis (now {up_axis!r}) and scale (now {scale})"
+        )
+    return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
+
+
+_MIN_FLOOR_AREA = 1.0  # m²
+
+
+def detect_floor_height(mesh: trimesh.Trimesh, bin_size: float = 0.05, min_area: float = _MIN_FLOOR_AREA) -> float | None:
+    """z of the lowest large horizontal surface facing up, or None if there is none.
+
+    Upward-facing, near-horizontal triangles are binned by height; the floor is the lowest bin
+    holding at least ``min_area`` m² and a quarter of the largest bin's area.
+    """
+    normals = np.asarray(mesh.face_normals)
+    area = np.asarray(mesh.area_faces)
+    up = normals[:, 2] > 0.9
+    if not up.any():
+        return None
+    z = np.asarray(mesh.triangles_center)[up, 2]
+    a = area[up]
+    bins = np.floor(z / bin_size).astype(np.int64)
+    uniq, inverse = np.unique(bins, return_inverse=True)
+    totals = np.bincount(inverse, weights=a)
+    # merge each bin with its neighbours so a floor split across a bin edge still counts once
+    adjacent = (uniq[1:] - uniq[:-1]) == 1
+    smoothed = totals.copy()
+    smoothed[1:] += np.where(adjacent, totals[:-1], 0.0)
+    smoothed[:-1] += np.where(adjacent, totals[1:], 0.0)
+    good = (smoothed >= min_area) & (smoothed >= 0.25 * smoothed.max())
+    if not good.any():
+        return None
+    lowest = uniq[np.flatnonzero(good)[0]]
+    near = np.abs(bins - lowest) <= 1
+    return float(np.average(z[near], weights=a[near]))
+
+
+def _material_name(geom: trimesh.Trimesh, geom_name: str) -> str:
+    material = getattr(geom.visual, "material", None)
+    name = getattr(material, "name", None)
+    return str(name) if name else str(geom_name)
+
+
+def _face_colors(geom: trimesh.Trimesh, default: Material) -> np.ndarray:
+    """(F, 3) uint8 colours of a geometry's faces from whatever colour information it carries."""
+    n = len(geom.faces)
+    visual = geom.visual
+    fallback = np.broadcast_to(np.round(default.rgb * 255).astype(np.uint8), (n, 3))
+    try:
+        kind = visual.kind
+        if kind == "face":
+            return np.asarray(visual.face_colors)[:, :3].astype(np.uint8)
+        if kind == "vertex":
+            vc = np.asarray(visual.vertex_colors)[:, :3].astype(np.float64)
+            return np.round(vc[geom.faces].mean(axis=1)).astype(np.uint8)
+        if kind == "texture":
+            material = visual.material
+            image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
+            if image is not None and visual.uv is not None and len(visual.uv) == len(geom.vertices):
+                vc = np.asarray(visual.to_color().vertex_colors)[:, :3].astype(np.float64)
+                return np.round(vc[geom.faces].mean(axis=1)).astype(np.uint8)
+            main = np.asarray(material.main_color)[:3]
+            return np.broadcast_to(main.astype(np.uint8), (n, 3)).copy()
+        if isinstance(getattr(visual, "material", None), trimesh.visual.material.Material):
+            return np.broadcast_to(np.asarray(visual.material.main_color)[:3].astype(np.uint8), (n, 3)).copy()
+    except Exception:  # colour is cosmetic: fall back to the default material's colour
+        return fallback.copy()
+    return fallback.copy()

@@ -1,0 +1,160 @@
+"""OpenGL RGB-D renderer: moderngl over a headless EGL context (Mesa llvmpipe on CPU, the GPU's EGL
+where present). Install with ``pip install 'earshot[gl]'`` plus the Debian/Ubuntu packages
+``libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri``.
+
+EGL contexts do not survive ``fork``: the context is created lazily in the process that first
+renders, one per process; vectorized environments should use the ``forkserver`` or ``spawn``
+start method.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..scene import Scene
+from .camera import DEFAULT_CAMERA_HEIGHT, Camera
+from .raycast import AMBIENT, BACKGROUND_RGB, DIFFUSE
+
+EGL_PACKAGES = "libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri"
+NEAR, FAR = 0.01, 1000.0  # m, clipping planes
+
+_VERTEX_SHADER = """
+#version 330
+uniform mat4 view;
+uniform mat4 proj;
+in vec3 in_pos;
+in vec3 in_normal;
+in vec3 in_color;
+out vec3 v_world;
+out vec3 v_normal;
+out vec3 v_color;
+out float v_depth;
+void main() {
+    vec4 cam = view * vec4(in_pos, 1.0);
+    v_world = in_pos;
+    v_normal = in_normal;
+    v_color = in_color;
+    v_depth = -cam.z;
+    gl_Position = proj * cam;
+}
+"""
+
+_FRAGMENT_SHADER = f"""
+#version 330
+uniform vec3 eye;
+in vec3 v_world;
+in vec3 v_normal;
+in vec3 v_color;
+in float v_depth;
+layout(location = 0) out vec4 out_color;
+layout(location = 1) out float out_depth;
+void main() {{
+    vec3 to_eye = normalize(eye - v_world);
+    float shade = {AMBIENT} + {DIFFUSE} * abs(dot(v_normal, to_eye));
+    out_color = vec4(clamp(v_color * shade, 0.0, 255.0) / 255.0, 1.0);
+    out_depth = v_depth;
+}}
+"""
+
+_contexts: dict[int, object] = {}
+
+
+def _context():
+    """The process's EGL context (created on first use in this process)."""
+    pid = os.getpid()
+    if pid not in _contexts:
+        try:
+            import moderngl
+        except ImportError as exc:
+            raise ImportError("the 'gl' renderer needs moderngl: pip install 'earshot[gl]'") from exc
+        try:
+            _contexts[pid] = moderngl.create_standalone_context(backend="egl", require=330)
+        except Exception as exc:
+            raise RuntimeError(
+                f"could not create a headless EGL OpenGL context ({type(exc).__name__}: {exc}); install the system "
+                f"packages {EGL_PACKAGES} (Debian/Ubuntu: apt-get install {EGL_PACKAGES}) or use renderer='raycast'"
+            ) from exc
+    return _contexts[pid]
+
+
+def egl_available() -> tuple[bool, str]:
+    """(True, renderer name) if an EGL context can be created here, else (False, the reason)."""
+    try:
+        ctx = _context()
+        return True, ctx.info.get("GL_RENDERER", "unknown")
+    except Exception as exc:
+        return False, str(exc)
+
+
+class GLRenderer:
+    """Rasterizes ``rgb`` uint8 (H, W, 3) and z-depth float32 (H, W) metres with OpenGL."""
+
+    backend = "gl"
+
+    def __init__(self, scene: Scene, width: int = 128, height: int = 128, hfov_deg: float = 90.0,
+                 camera_height: float | None = None):
+        self.scene = scene
+        self.camera = Camera(width, height, hfov_deg, DEFAULT_CAMERA_HEIGHT if camera_height is None else camera_height)
+        self._gl = None  # created on first render, in the rendering process
+
+    def _setup(self):
+        import moderngl
+
+        ctx = _context()
+        scene = self.scene
+        tris = scene.triangles.astype(np.float32).reshape(-1, 3)
+        normals = np.repeat(scene.face_normals.astype(np.float32), 3, axis=0)
+        colors = np.repeat(scene.face_colors.astype(np.float32), 3, axis=0)
+        data = np.ascontiguousarray(np.hstack([tris, normals, colors]), dtype=np.float32)
+        program = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
+        vbo = ctx.buffer(data.tobytes())
+        vao = ctx.vertex_array(program, [(vbo, "3f 3f 3f", "in_pos", "in_normal", "in_color")])
+        w, h = self.camera.width, self.camera.height
+        color = ctx.renderbuffer((w, h), components=4)
+        depth_out = ctx.renderbuffer((w, h), components=1, dtype="f4")
+        zbuffer = ctx.depth_renderbuffer((w, h))
+        fbo = ctx.framebuffer(color_attachments=[color, depth_out], depth_attachment=zbuffer)
+        f = self.camera.focal
+        proj = np.zeros((4, 4), np.float32)
+        proj[0, 0] = f / (w / 2)
+        proj[1, 1] = f / (h / 2)
+        proj[2, 2] = -(FAR + NEAR) / (FAR - NEAR)
+        proj[2, 3] = -2 * FAR * NEAR / (FAR - NEAR)
+        proj[3, 2] = -1.0
+        program["proj"].write(proj.T.copy().tobytes())  # GLSL matrices are column-major
+        self._gl = (ctx, program, vao, fbo, moderngl)
+
+    def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
+        """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
+        eye = self.camera.eye(position)
+        rot = self.camera.rotation(float(heading))
+        if self._gl is None:
+            self._setup()
+        ctx, program, vao, fbo, moderngl = self._gl
+        forward, left, up = rot[:, 0], rot[:, 1], rot[:, 2]
+        axes = np.stack([-left, up, -forward])  # GL camera: x right, y up, looking down -z
+        view = np.eye(4)
+        view[:3, :3] = axes
+        view[:3, 3] = -axes @ eye
+        program["view"].write(view.astype(np.float32).T.copy().tobytes())
+        program["eye"].value = tuple(float(v) for v in eye)
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # clears both attachments: depth 0 = no hit
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.disable(moderngl.CULL_FACE)
+        vao.render(moderngl.TRIANGLES)
+        w, h = self.camera.width, self.camera.height
+        rgb = np.frombuffer(fbo.read(components=3, attachment=0), np.uint8).reshape(h, w, 3)[::-1]
+        depth = np.frombuffer(fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(h, w)[::-1]
+        rgb = np.array(rgb)
+        rgb[depth <= 0] = BACKGROUND_RGB
+        return rgb, np.ascontiguousarray(depth)
+
+    def close(self) -> None:
+        if self._gl is not None:
+            _, program, vao, fbo, _ = self._gl
+            for obj in (vao, fbo, program):
+                obj.release()
+            self._gl = None

@@ -1,0 +1,225 @@
+"""The Scene type: a triangle mesh with materials, semantics and a stable content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from .materials import Material
+from .rays import RayCaster
+
+
+@dataclass(frozen=True)
+class SemanticObject:
+    """One object instance: a category and its axis-aligned bounding box (metres, z up).
+
+    Attributes:
+        category: e.g. ``"sofa"``.
+        center: (3,) float64 centre of the bounding box.
+        bbox_min, bbox_max: (3,) float64 corners of the axis-aligned bounding box.
+        room: index into ``Scene.rooms`` (-1 when unknown).
+    """
+
+    category: str
+    center: np.ndarray
+    bbox_min: np.ndarray
+    bbox_max: np.ndarray
+    room: int = -1
+
+    def to_dict(self) -> dict:
+        return {
+            "category": self.category,
+            "center": [float(v) for v in self.center],
+            "bbox_min": [float(v) for v in self.bbox_min],
+            "bbox_max": [float(v) for v in self.bbox_max],
+            "room": int(self.room),
+        }
+
+
+@dataclass(frozen=True)
+class Room:
+    """A room of a procedural apartment: its type and floor rectangle (xmin, ymin, xmax, ymax), metres."""
+
+    kind: str
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def center(self) -> np.ndarray:
+        x0, y0, x1, y1 = self.bounds
+        return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.bounds
+        return (x1 - x0) * (y1 - y0)
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """(N,) bool: which of the (N, 2) points lie inside the rectangle."""
+        xy = np.atleast_2d(xy)
+        x0, y0, x1, y1 = self.bounds
+        return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+
+@dataclass(eq=False)
+class Scene:
+    """A 3D indoor scene. Coordinates: metres, z up, heading = yaw counter-clockwise from +x.
+
+    Attributes:
+        mesh: triangle mesh (trimesh.Trimesh), F faces.
+        face_materials: (F,) int32 index into ``materials`` for every face.
+        materials: the material table.
+        objects: semantic object instances.
+        face_objects: (F,) int32 index into ``objects`` (-1 for structure: walls, floor, ...).
+        face_colors: (F, 3) uint8 colour of every face; defaults to its material's colour.
+        floor_height: z of the walkable floor in metres (0 for procedural scenes; detected for
+            loaded meshes, which keep their own coordinates).
+        rooms: room rectangles of procedural apartments (empty for loaded meshes).
+        name: a human-readable label (not part of the content hash).
+    """
+
+    mesh: trimesh.Trimesh
+    face_materials: np.ndarray
+    materials: list[Material]
+    objects: list[SemanticObject] = field(default_factory=list)
+    face_objects: np.ndarray | None = None
+    face_colors: np.ndarray | None = None
+    floor_height: float = 0.0
+    rooms: list[Room] = field(default_factory=list)
+    name: str = "scene"
+
+    def __post_init__(self) -> None:
+        n_faces = len(self.mesh.faces)
+        if n_faces == 0:
+            raise ValueError(f"scene {self.name!r} has no triangles")
+        self.face_materials = np.ascontiguousarray(self.face_materials, dtype=np.int32).reshape(-1)
+        if self.face_materials.shape != (n_faces,):
+            raise ValueError(f"face_materials must have one entry per face ({n_faces}), got {self.face_materials.shape}")
+        if self.face_materials.min() < 0 or self.face_materials.max() >= len(self.materials):
+            raise ValueError("face_materials indexes outside the material table")
+        if self.face_objects is None:
+            self.face_objects = np.full(n_faces, -1, np.int32)
+        self.face_objects = np.ascontiguousarray(self.face_objects, dtype=np.int32).reshape(-1)
+        if self.face_objects.shape != (n_faces,):
+            raise ValueError("face_objects must have one entry per face")
+        if self.face_colors is None:
+            table = np.array([np.round(m.rgb * 255) for m in self.materials], dtype=np.uint8)
+            self.face_colors = table[self.face_materials]
+        self.face_colors = np.ascontiguousarray(self.face_colors, dtype=np.uint8)
+        if self.face_colors.shape != (n_faces, 3):
+            raise ValueError("face_colors must have shape (F, 3)")
+        self.floor_height = float(self.floor_height)
+
+    # ---------------------------------------------------------------- derived, cached
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 hex digest of geometry, materials, colours and semantics; stable across runs."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.mesh.vertices, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(self.mesh.faces, dtype="<i8").tobytes())
+        h.update(self.face_materials.astype("<i4").tobytes())
+        h.update(self.face_objects.astype("<i4").tobytes())
+        h.update(self.face_colors.tobytes())
+        meta = {
+            "materials": [m.to_dict() for m in self.materials],
+            "objects": [o.to_dict() for o in self.objects],
+            "rooms": [[r.kind, [float(v) for v in r.bounds]] for r in self.rooms],
+            "floor_height": self.floor_height,
+        }
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        return h.hexdigest()
+
+    @cached_property
+    def triangles(self) -> np.ndarray:
+        """(F, 3, 3) float64 triangle vertices."""
+        return np.asarray(self.mesh.triangles)
+
+    @cached_property
+    def face_normals(self) -> np.ndarray:
+        """(F, 3) float64 unit face normals (zero for degenerate faces)."""
+        return np.asarray(self.mesh.face_normals)
+
+    @cached_property
+    def ray_caster(self) -> RayCaster:
+        """An Embree ray caster over this scene's triangles."""
+        return RayCaster(self.triangles)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """(2, 3) float64 axis-aligned bounds of the mesh."""
+        return np.asarray(self.mesh.bounds)
+
+    @property
+    def category_names(self) -> list[str]:
+        """Sorted distinct object categories present in the scene."""
+        return sorted({o.category for o in self.objects})
+
+    def objects_of(self, category: str) -> list[SemanticObject]:
+        return [o for o in self.objects if o.category == category]
+
+    def __repr__(self) -> str:
+        return (
+            f"Scene(name={self.name!r}, faces={len(self.mesh.faces)}, materials={len(self.materials)}, "
+            f"objects={len(self.objects)}, rooms={len(self.rooms)}, floor_height={self.floor_height:.3f})"
+        )
+
+    # ---------------------------------------------------------------- export
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the scene to .glb/.gltf (one node per material, named after it, with its colour),
+        .obj (with an .mtl of material names) or .ply (per-face colours, no materials).
+
+        ``scenes.load_scene`` maps material names that match built-in materials back to them.
+        The write is atomic: a partial file never appears under ``path``.
+        """
+        path = Path(path)
+        ext = path.suffix.lower()
+        if ext not in (".glb", ".gltf", ".obj", ".ply"):
+            raise ValueError(f"cannot export to {path.name!r}: use a .glb, .gltf, .obj or .ply file name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if ext == ".ply":
+            mesh = trimesh.Trimesh(self.mesh.vertices, self.mesh.faces, process=False)
+            mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=np.c_[self.face_colors, np.full(len(self.face_colors), 255, np.uint8)])
+            exportable = mesh
+        else:
+            exportable = trimesh.Scene()
+            for index, material in enumerate(self.materials):
+                faces = np.flatnonzero(self.face_materials == index)
+                if len(faces) == 0:
+                    continue
+                sub = self.mesh.submesh([faces], append=True, repair=False)
+                sub.visual = trimesh.visual.TextureVisuals(
+                    material=trimesh.visual.material.PBRMaterial(
+                        name=f"{material.name}#{index}",
+                        baseColorFactor=np.r_[np.round(material.rgb * 255), 255].astype(np.uint8),
+                        metallicFactor=0.0,
+                        roughnessFactor=1.0,
+                    )
+                )
+                exportable.add_geometry(sub, node_name=f"{material.name}#{index}", geom_name=f"{material.name}#{index}")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            data = exportable.export(file_type=ext.lstrip("."))
+            if isinstance(data, dict):  # .gltf / .obj with sidecar files
+                for fname, blob in data.items():
+                    target = path if fname in (f"model{ext}", path.name) else path.parent / fname
+                    _write_atomic(target, blob if isinstance(blob, bytes) else blob.encode())
+                return path
+            _write_atomic(path, data if isinstance(data, bytes) else data.encode())
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+
+def _write_atomic(path: Path, blob: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
