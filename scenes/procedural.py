@@ -17,7 +17,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import trimesh
-from scipy import ndimage
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from .materials import Material, get_material
 from .scene import Room, Scene, SemanticObject
@@ -39,6 +40,7 @@ class ApartmentParams:
     door_width: tuple[float, float] = (0.9, 1.2)  # m, drawn uniformly per door
     furniture: bool = True
     clearance: float = 0.25  # m, free radius kept around walkable lattice nodes when placing furniture
+    nav_spacing: float = 0.5  # m, the NavGraph spacing whose lattice must stay connected (0.25, 0.5 or 1.0)
     floor_tile: float = 0.5  # m, floor tile size (tiles alternate slightly in brightness)
 
 
@@ -353,8 +355,10 @@ def _shared_walls(rooms) -> list[tuple[int, int, int, float, float, float]]:
     return shared
 
 
-def _door_centres(lo: float, hi: float, width: float, margin: float = 0.25) -> list[float]:
-    for step in (DOOR_LATTICE, LATTICE):
+def _door_centres(lo: float, hi: float, width: float, nav_spacing: float, margin: float = 0.25) -> list[float]:
+    """Door centres on the wall interval [lo, hi], on a lattice the navigation grid passes through."""
+    steps = [s for s in (DOOR_LATTICE, LATTICE) if abs(s / nav_spacing - round(s / nav_spacing)) < 1e-9]
+    for step in steps:
         first = np.ceil((lo + margin + width / 2) / step - 1e-9) * step
         centres = list(np.arange(first, hi - margin - width / 2 + 1e-9, step))
         if centres:
@@ -397,36 +401,60 @@ def _subtract(intervals, holes):
 
 
 class _Walkability:
-    """Free lattice nodes of the plan given rectangular obstacles, with connectivity queries."""
+    """Lattice nodes and edges of the plan kept ``clearance`` away from rectangular obstacles,
+    with connectivity queries. Mirrors what ``NavGraph.build`` measures on the finished mesh."""
 
     def __init__(self, footprint, clearance: float, spacing: float = LATTICE):
         x0, y0, x1, y1 = footprint
         self.xs = np.arange(np.ceil(x0 / spacing), np.floor(x1 / spacing) + 1) * spacing
         self.ys = np.arange(np.ceil(y0 / spacing), np.floor(y1 / spacing) + 1) * spacing
         self.gx, self.gy = np.meshgrid(self.xs, self.ys, indexing="ij")
-        self.free = np.ones(self.gx.shape, bool)
         self.r = clearance
+        # segments as (x_lo, y_lo, x_hi, y_hi): nodes, then x-edges, then y-edges
+        gx, gy = self.gx, self.gy
+        self.segments = np.concatenate([
+            np.stack([gx, gy, gx, gy], -1).reshape(-1, 4),
+            np.stack([gx[:-1], gy[:-1], gx[1:], gy[1:]], -1).reshape(-1, 4),
+            np.stack([gx[:, :-1], gy[:, :-1], gx[:, 1:], gy[:, 1:]], -1).reshape(-1, 4),
+        ])
+        n = gx.size
+        ids = np.arange(n).reshape(gx.shape)
+        self.ends = np.concatenate([
+            np.stack([ids.ravel(), ids.ravel()], -1),
+            np.stack([ids[:-1].ravel(), ids[1:].ravel()], -1),
+            np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], -1),
+        ])
+        self.n_nodes = n
+        self.free = np.ones(len(self.segments), bool)
 
     def blocked_by(self, rect) -> np.ndarray:
+        """(S,) bool: segments (nodes and edges) closer than the clearance to ``rect``."""
         x0, y0, x1, y1 = rect
-        dx = np.maximum(np.maximum(x0 - self.gx, self.gx - x1), 0.0)
-        dy = np.maximum(np.maximum(y0 - self.gy, self.gy - y1), 0.0)
+        s = self.segments
+        dx = np.maximum(np.maximum(x0 - s[:, 2], s[:, 0] - x1), 0.0)
+        dy = np.maximum(np.maximum(y0 - s[:, 3], s[:, 1] - y1), 0.0)
         return dx * dx + dy * dy < self.r * self.r - 1e-12
 
     def block(self, rect) -> None:
         self.free &= ~self.blocked_by(rect)
 
     def main_component(self, free=None) -> np.ndarray:
+        """(N,) bool: nodes of the largest connected component of free nodes and edges."""
         free = self.free if free is None else free
-        labels, n = ndimage.label(free)
-        if n == 0:
-            return np.zeros_like(free)
-        sizes = ndimage.sum(free, labels, index=np.arange(1, n + 1))
-        return labels == (1 + int(np.argmax(sizes)))
+        nodes = free[: self.n_nodes]
+        edges = self.ends[self.n_nodes:][free[self.n_nodes:]]
+        edges = edges[nodes[edges[:, 0]] & nodes[edges[:, 1]]]
+        graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(self.n_nodes,) * 2)
+        _, labels = csgraph.connected_components(graph, directed=False)
+        labels = np.where(nodes, labels, -1)
+        if not nodes.any():
+            return nodes.copy()
+        return labels == np.bincount(labels[nodes]).argmax()
 
     def room_nodes(self, rect) -> np.ndarray:
         x0, y0, x1, y1 = rect
-        return (self.gx > x0) & (self.gx < x1) & (self.gy > y0) & (self.gy < y1)
+        gx, gy = self.gx.ravel(), self.gy.ravel()
+        return (gx > x0) & (gx < x1) & (gy > y0) & (gy < y1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,6 +484,8 @@ def generate_apartment(seed: int, **params) -> Scene:
         raise ValueError(f"n_rooms must be between 2 and 6, got {p.n_rooms}")
     if p.ceiling_height is not None and not p.door_height < p.ceiling_height <= 10:
         raise ValueError(f"ceiling_height must exceed door_height ({p.door_height} m), got {p.ceiling_height}")
+    if p.nav_spacing not in (0.25, 0.5, 1.0):
+        raise ValueError(f"nav_spacing must be 0.25, 0.5 or 1.0 m, got {p.nav_spacing}")
     if min(p.door_width) < 0.9:
         raise ValueError(f"door widths must be at least 0.9 m, got {p.door_width}")
 
@@ -514,7 +544,7 @@ def generate_apartment(seed: int, **params) -> Scene:
         b.add([[x0, y0, height], [x0, y1, height], [x1, y1, height], [x1, y0, height]], [[0, 1, 2], [0, 2, 3]], ceiling_mat)
 
     # furniture
-    walk = _Walkability(footprint, p.clearance)
+    walk = _Walkability(footprint, p.clearance, p.nav_spacing)
     for lo, hi in wall_boxes:
         if lo[2] == 0.0:
             walk.block((lo[0], lo[1], hi[0], hi[1]))
@@ -546,7 +576,7 @@ def _choose_doors(rng, rooms, corridor, p: ApartmentParams):
     candidates = []
     for i, j, axis, line, lo, hi in _shared_walls(rooms):
         width = float(np.round(rng.uniform(*p.door_width), 2))
-        centres = _door_centres(lo, hi, width)
+        centres = _door_centres(lo, hi, width, p.nav_spacing)
         if centres:
             candidates.append((i, j, axis, line, width, centres))
     # Kruskal on random weights; corridor doors first so corridors act as hallways
@@ -676,8 +706,8 @@ def _place(rng, b: _MeshBuilder, walk: _Walkability, main, room, t, category, do
             else:
                 along_x = rng.uniform(ix0 + fw / 2 + gap, ix1 - fw / 2 - gap)
                 along_y = rng.uniform(iy0 + fd / 2 + gap, iy1 - fd / 2 - gap)
-            cx, cy = {0: (along_x, iy0 + fd / 2 + gap), 1: (ix1 - fd / 2 - gap, along_y),
-                      2: (along_x, iy1 - fd / 2 - gap), 3: (ix0 + fd / 2 + gap, along_y)}[facing] \
+            cx, cy = {0: (along_x, iy0 + fd / 2 + gap), 1: (ix1 - fw / 2 - gap, along_y),
+                      2: (along_x, iy1 - fd / 2 - gap), 3: (ix0 + fw / 2 + gap, along_y)}[facing] \
                 if placement == "wall" else (along_x, along_y)
         cx, cy = float(np.round(cx, 3)), float(np.round(cy, 3))
         rect = (cx - fw / 2, cy - fd / 2, cx + fw / 2, cy + fd / 2)
@@ -688,7 +718,7 @@ def _place(rng, b: _MeshBuilder, walk: _Walkability, main, room, t, category, do
         covered = walk.blocked_by(rect)
         new_free = walk.free & ~covered
         new_main = walk.main_component(new_free)
-        if np.any(main & ~covered & ~new_main):  # would cut nodes off
+        if np.any(main & ~covered[: walk.n_nodes] & ~new_main):  # would cut nodes off
             continue
         if not np.any(new_main & room_nodes):
             continue

@@ -171,16 +171,16 @@ class Scene:
 
     # ---------------------------------------------------------------- export
     def export(self, path: str | os.PathLike) -> Path:
-        """Write the scene to .glb/.gltf (one node per material, named after it, with its colour),
-        .obj (with an .mtl of material names) or .ply (per-face colours, no materials).
+        """Write the scene to .glb (one node per material, named after it, with its colour and
+        per-face colours) or .ply (geometry and per-face colours, no materials).
 
         ``scenes.load_scene`` maps material names that match built-in materials back to them.
         The write is atomic: a partial file never appears under ``path``.
         """
         path = Path(path)
         ext = path.suffix.lower()
-        if ext not in (".glb", ".gltf", ".obj", ".ply"):
-            raise ValueError(f"cannot export to {path.name!r}: use a .glb, .gltf, .obj or .ply file name")
+        if ext not in (".glb", ".ply"):
+            raise ValueError(f"cannot export to {path.name!r}: use a .glb or .ply file name")
         path.parent.mkdir(parents=True, exist_ok=True)
         if ext == ".ply":
             mesh = trimesh.Trimesh(self.mesh.vertices, self.mesh.faces, process=False)
@@ -192,27 +192,15 @@ class Scene:
                 faces = np.flatnonzero(self.face_materials == index)
                 if len(faces) == 0:
                     continue
-                sub = self.mesh.submesh([faces], append=True, repair=False)
-                sub.visual = trimesh.visual.TextureVisuals(
-                    material=trimesh.visual.material.PBRMaterial(
-                        name=f"{material.name}#{index}",
-                        baseColorFactor=np.r_[np.round(material.rgb * 255), 255].astype(np.uint8),
-                        metallicFactor=0.0,
-                        roughnessFactor=1.0,
-                    )
-                )
+                # unshared vertices so per-face colours survive as vertex colours
+                tris = self.triangles[faces].reshape(-1, 3)
+                sub = trimesh.Trimesh(tris, np.arange(len(tris)).reshape(-1, 3), process=False)
+                rgba = np.c_[np.repeat(self.face_colors[faces], 3, axis=0), np.full(len(tris), 255, np.uint8)]
+                sub.visual = trimesh.visual.ColorVisuals(sub, vertex_colors=rgba)
+                sub.metadata["name"] = f"{material.name}#{index}"
                 exportable.add_geometry(sub, node_name=f"{material.name}#{index}", geom_name=f"{material.name}#{index}")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            data = exportable.export(file_type=ext.lstrip("."))
-            if isinstance(data, dict):  # .gltf / .obj with sidecar files
-                for fname, blob in data.items():
-                    target = path if fname in (f"model{ext}", path.name) else path.parent / fname
-                    _write_atomic(target, blob if isinstance(blob, bytes) else blob.encode())
-                return path
-            _write_atomic(path, data if isinstance(data, bytes) else data.encode())
-        finally:
-            tmp.unlink(missing_ok=True)
+        data = exportable.export(file_type=ext.lstrip("."))
+        _write_atomic(path, data if isinstance(data, bytes) else data.encode())
         return path
 
 

@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from scenes import NavGraph, generate_apartment, shoebox
+
+
+@pytest.fixture(scope="session")
+def apartment():
+    return generate_apartment(7)
+
+
+@pytest.fixture(scope="session")
+def apartment_graph(apartment):
+    return NavGraph.build(apartment)
+
+
+@pytest.fixture(scope="session")
+def room():
+    return shoebox(6.0, 4.0, 2.8, "plaster")
+
+
+def gl_or_skip():
+    """Skip GL cases where this machine cannot create an EGL context (the reason is shown)."""
+    from scenes.render.gl import egl_available
+
+    ok, detail = egl_available()
+    if not ok:
+        pytest.skip(f"EGL unavailable here: {detail}")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

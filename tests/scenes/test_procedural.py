@@ -1,0 +1,126 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scenes import CATEGORIES, ROOM_TYPES, NavGraph, generate_apartment, shoebox, split_of, split_seeds
+
+SEEDS = [0, 1, 2, 3, 11, 42, 2_000_000, 2_000_017]
+
+
+def _hash_in_subprocess(seed: int) -> str:
+    code = f"from scenes import generate_apartment; print(generate_apartment({seed}).content_hash)"
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_same_seed_same_hash_across_processes():
+    assert _hash_in_subprocess(5) == generate_apartment(5).content_hash == _hash_in_subprocess(5)
+    assert generate_apartment(5).content_hash != generate_apartment(6).content_hash
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_apartment_structure(seed):
+    scene = generate_apartment(seed)
+    assert 2 <= len(scene.rooms) <= 6
+    assert all(r.kind in ROOM_TYPES for r in scene.rooms)
+    height = scene.bounds[1, 2]
+    assert 2.4 <= height <= 3.0
+    assert scene.floor_height == 0.0 and abs(scene.bounds[0, 2]) < 1e-9
+    for obj in scene.objects:
+        assert obj.category in CATEGORIES
+        assert np.all(obj.bbox_min <= obj.center) and np.all(obj.center <= obj.bbox_max)
+        assert obj.bbox_min[2] >= 0 and obj.bbox_max[2] <= height
+        x0, y0, x1, y1 = scene.rooms[obj.room].bounds  # furniture stays inside its room's walls
+        assert obj.bbox_min[0] >= x0 and obj.bbox_min[1] >= y0 and obj.bbox_max[0] <= x1 and obj.bbox_max[1] <= y1
+    # every face of an object carries its index
+    for index, obj in enumerate(scene.objects):
+        faces = np.flatnonzero(scene.face_objects == index)
+        assert len(faces) > 0
+        tri = scene.triangles[faces]
+        assert np.all(tri >= obj.bbox_min - 1e-9) and np.all(tri <= obj.bbox_max + 1e-9)
+
+
+def test_apartments_span_many_categories_and_room_counts():
+    scenes = [generate_apartment(s) for s in range(12)]
+    categories = {o.category for s in scenes for o in s.objects}
+    assert len(categories) >= 10
+    assert len({len(s.rooms) for s in scenes}) >= 3
+    # materials and colours vary with the seed
+    wall_colors = {tuple(m.rgb) for s in scenes for m in s.materials}
+    assert len(wall_colors) > 20
+
+
+def test_n_rooms_parameter_and_bad_params():
+    for n in range(2, 7):
+        assert len(generate_apartment(3, n_rooms=n).rooms) == n
+    with pytest.raises(ValueError, match="n_rooms"):
+        generate_apartment(0, n_rooms=9)
+    with pytest.raises(TypeError, match="unknown parameters"):
+        generate_apartment(0, bedrooms=2)
+    with pytest.raises(ValueError, match="seed"):
+        generate_apartment(-1)
+    with pytest.raises(ValueError, match="door widths"):
+        generate_apartment(0, door_width=(0.6, 0.8))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_doors_are_at_least_90cm_wide(seed):
+    """Every graph edge that crosses a wall line passes through an opening ≥ 0.9 m wide,
+    measured by casting rays along the wall from the crossing point to the opening's jambs."""
+    scene = generate_apartment(seed)
+    graph = NavGraph.build(scene)
+    crossings = 0
+    for a, b in graph.edges:
+        pa, pb = graph.positions[a], graph.positions[b]
+        ra = [i for i, r in enumerate(scene.rooms) if r.contains(pa[:2])[0]]
+        rb = [i for i, r in enumerate(scene.rooms) if r.contains(pb[:2])[0]]
+        on_wall = pa if len(ra) > 1 else pb if len(rb) > 1 else None
+        if on_wall is None:
+            continue
+        direction = pb[:2] - pa[:2]
+        along = np.array([-direction[1], direction[0], 0.0]) / np.linalg.norm(direction)
+        origin = np.r_[on_wall[:2], 1.0][None]
+        left = scene.ray_caster.first_hit_distance(origin, along[None])[0]
+        right = scene.ray_caster.first_hit_distance(origin, -along[None])[0]
+        assert left + right >= 0.9 - 1e-3
+        crossings += 1
+    assert crossings >= len(scene.rooms) - 1
+
+
+@pytest.mark.parametrize("spacing", [0.5, 1.0])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_room_reachable(seed, spacing):
+    """Every room has nodes in the graph's single connected component (furniture cuts nothing off)."""
+    scene = generate_apartment(seed, nav_spacing=spacing)
+    graph = NavGraph.build(scene, spacing=spacing)
+    for room in scene.rooms:
+        assert room.contains(graph.positions[:, :2]).any(), f"room {room.kind} has no reachable node"
+    free_area = sum(r.area for r in scene.rooms)
+    assert len(graph) * spacing**2 > 0.3 * free_area  # furniture leaves most of the floor walkable
+
+
+def test_shoebox_spans_its_box():
+    scene = shoebox(5.0, 3.0, 2.5, "carpet")
+    np.testing.assert_allclose(scene.bounds, [[0, 0, 0], [5, 3, 2.5]])
+    assert len(scene.mesh.faces) == 12
+    assert np.isclose(scene.mesh.area, 2 * (5 * 3 + 5 * 2.5 + 3 * 2.5))
+    # normals point into the room
+    centre = np.array([2.5, 1.5, 1.25])
+    to_centre = centre - scene.mesh.triangles_center
+    assert np.all(np.einsum("ij,ij->i", scene.face_normals, to_centre) > 0)
+    mixed = shoebox(4, 4, 3, {"walls": "brick", "floor": "carpet", "ceiling": "ceiling"})
+    assert {m.name for m in mixed.materials} == {"brick", "carpet", "ceiling"}
+    with pytest.raises(ValueError, match="width"):
+        shoebox(0, 3, 3)
+    with pytest.raises(KeyError):
+        shoebox(3, 3, 3, "nonexistent")
+
+
+def test_splits_are_disjoint():
+    train, val, test = (set(split_seeds(s)) for s in ("train", "val", "test"))
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert len(test) >= 50 and len(train) > len(test)
+    assert split_of(split_seeds("test")[3]) == "test"
+    with pytest.raises(ValueError, match="unknown split"):
+        split_seeds("holdout")
