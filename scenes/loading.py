@@ -115,7 +115,7 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
     floor = detect_floor_height(mesh) if floor_height is None else float(floor_height)
     if floor is None:
         raise ValueError(
-            f"scene file {str(path)!r} has no walkable floor: no horizontal upward-facing surface of at least "
+            f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "
             f"{_MIN_FLOOR_AREA} m² was found; check up_axis (now {up_axis!r}) and scale (now {scale})"
         )
     return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
@@ -125,14 +125,15 @@ _MIN_FLOOR_AREA = 1.0  # m²
 
 
 def detect_floor_height(mesh: trimesh.Trimesh, bin_size: float = 0.05, min_area: float = _MIN_FLOOR_AREA) -> float | None:
-    """z of the lowest large horizontal surface facing up, or None if there is none.
+    """z of the lowest large horizontal surface, or None if there is none.
 
-    Upward-facing, near-horizontal triangles are binned by height; the floor is the lowest bin
-    holding at least ``min_area`` m² and a quarter of the largest bin's area.
+    Near-horizontal triangles (either winding: scans often have flipped normals) are binned by
+    height; the floor is the lowest bin holding at least ``min_area`` m² and a quarter of the
+    largest bin's area.
     """
     normals = np.asarray(mesh.face_normals)
     area = np.asarray(mesh.area_faces)
-    up = normals[:, 2] > 0.9
+    up = np.abs(normals[:, 2]) > 0.9
     if not up.any():
         return None
     z = np.asarray(mesh.triangles_center)[up, 2]

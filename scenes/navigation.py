@@ -101,11 +101,12 @@ class NavGraph:
         (bx0, by0, _), (bx1, by1, _) = scene.bounds
         min_up = np.cos(np.radians(max_slope_deg))
 
-        # 1. fine raster of downward rays
-        x_edges0 = np.floor(bx0 / cell) * cell
-        y_edges0 = np.floor(by0 / cell) * cell
-        nx = int(np.ceil((bx1 - x_edges0) / cell)) + 1
-        ny = int(np.ceil((by1 - y_edges0) / cell)) + 1
+        # 1. fine raster of downward rays, padded so the outside of open meshes is represented
+        pad = 2 * cell
+        x_edges0 = np.floor((bx0 - pad) / cell) * cell
+        y_edges0 = np.floor((by0 - pad) / cell) * cell
+        nx = int(np.ceil((bx1 + pad - x_edges0) / cell)) + 1
+        ny = int(np.ceil((by1 + pad - y_edges0) / cell)) + 1
         cx = x_edges0 + (np.arange(nx) + 0.5) * cell
         cy = y_edges0 + (np.arange(ny) + 0.5) * cell
         gx, gy = np.meshgrid(cx, cy, indexing="ij")
