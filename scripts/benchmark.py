@@ -1,0 +1,198 @@
+"""earshot benchmark harness: prints a table and writes JSON.
+
+Every figure is reported next to a reference measured in the same run on the same core(s), so
+numbers stay comparable across noisy or different machines:
+
+- render frames/s per backend, next to the raw Embree ray throughput for the same ray bundle
+  (raycast) or the bare clear + read-back cost of the same framebuffer (gl);
+- apartment generation and NavGraph build times, next to a fixed numpy reference workload.
+
+By default the process is pinned to one core (``--cores 1``), as the targets are stated per core.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# Pin math libraries to one thread before numpy loads (the targets are per core).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _config import parse_config  # noqa: E402
+
+from scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
+from scenes.render import make_renderer  # noqa: E402
+
+
+@dataclass
+class BenchmarkConfig:
+    only: str = "all"  # comma-separated sections: scenes,render
+    cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
+    apartments: int = 5  # held-out apartments to average over
+    frames: int = 300  # frames per backend and resolution
+    out: str = "outputs/benchmark.json"
+
+
+def _timeit(fn, repeat: int) -> float:
+    """Median seconds of ``repeat`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def numpy_reference_ms() -> float:
+    """A fixed CPU workload (float64 matmuls and an FFT) in ms: the yardstick for CPU-bound figures."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((192, 192))
+    x = rng.standard_normal(1 << 16)
+
+    def work():
+        b = a
+        for _ in range(10):
+            b = (a @ b) * 1e-2
+        np.fft.rfft(x)
+
+    return _timeit(work, 15) * 1e3
+
+
+def bench_scenes(cfg: BenchmarkConfig) -> list[dict]:
+    seeds = list(split_seeds("test"))[: cfg.apartments]
+    ref = numpy_reference_ms()
+    gen, nav, ready, nodes = [], [], [], []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        scene = generate_apartment(seed)
+        t1 = time.perf_counter()
+        graph = NavGraph.build(scene)
+        t2 = time.perf_counter()
+        gen.append(t1 - t0)
+        nav.append(t2 - t1)
+        ready.append(t2 - t0)
+        nodes.append(len(graph))
+    rows = []
+    for name, values in (("apartment generation", gen), ("NavGraph build", nav), ("apartment + NavGraph ready", ready)):
+        ms = float(np.mean(values) * 1e3)
+        rows.append(dict(section="scenes", name=name, value=ms, unit="ms", reference="numpy reference workload",
+                         reference_value=ref, reference_unit="ms", ratio=ms / ref,
+                         detail=f"mean over {len(seeds)} test apartments ({np.mean(nodes):.0f} nodes), max {max(values) * 1e3:.0f} ms"))
+    return rows
+
+
+def _poses(graph: NavGraph, n: int, rng) -> list[tuple[np.ndarray, float]]:
+    nodes = rng.integers(len(graph), size=n)
+    headings = rng.uniform(-np.pi, np.pi, size=n)
+    return [(graph.positions[k], float(h)) for k, h in zip(nodes, headings)]
+
+
+def bench_render(cfg: BenchmarkConfig) -> list[dict]:
+    from scenes.render.gl import egl_available
+
+    seeds = list(split_seeds("test"))[: cfg.apartments]
+    scenes = [generate_apartment(s) for s in seeds]
+    graphs = [NavGraph.build(s) for s in scenes]
+    backends = ["raycast"] + (["gl"] if egl_available()[0] else [])
+    rows = []
+    for res in (128, 256):
+        for backend in backends:
+            fps, ref_fps = [], []
+            for scene, graph in zip(scenes, graphs):
+                renderer = make_renderer(backend, scene, width=res, height=res)
+                poses = _poses(graph, cfg.frames, np.random.default_rng(0))
+                renderer.render(*poses[0])  # warm-up (GL context, buffers)
+                t = time.perf_counter()
+                for pose in poses:
+                    renderer.render(*pose)
+                fps.append(len(poses) / (time.perf_counter() - t))
+                ref_fps.append(_reference_fps(backend, renderer, scene, poses))
+                renderer.close()
+            value, ref = float(np.mean(fps)), float(np.mean(ref_fps))
+            reference = ("raw Embree rays (same bundle, no shading)" if backend == "raycast"
+                         else "bare clear + read-back of the same framebuffer")
+            rows.append(dict(section="render", name=f"{backend} RGB-D {res}x{res}", value=value, unit="frames/s",
+                             reference=reference, reference_value=ref, reference_unit="frames/s", ratio=value / ref,
+                             detail=f"mean over {len(scenes)} test apartments, {cfg.frames} poses each"))
+    if "gl" not in backends:
+        rows.append(dict(section="render", name="gl RGB-D", value=None, unit="frames/s", reference="",
+                         reference_value=None, reference_unit="", ratio=None, detail=f"EGL unavailable: {egl_available()[1]}"))
+    return rows
+
+
+def _reference_fps(backend: str, renderer, scene, poses) -> float:
+    n = min(len(poses), 100)
+    if backend == "raycast":
+        dirs = renderer.camera.ray_directions
+        caster = scene.ray_caster
+        origins = [np.broadcast_to(renderer.camera.eye(p).astype(np.float32), dirs.shape) for p, _ in poses[:n]]
+        rotated = [dirs @ renderer.camera.rotation(h).astype(np.float32).T for _, h in poses[:n]]
+        t = time.perf_counter()
+        for o, d in zip(origins, rotated):
+            caster.intersect(o, d)
+        return n / (time.perf_counter() - t)
+    ctx, _, _, fbo, _ = renderer._gl
+    w, h = renderer.camera.width, renderer.camera.height
+    t = time.perf_counter()
+    for _ in range(n):
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        np.frombuffer(fbo.read(components=3, attachment=0), np.uint8).reshape(h, w, 3)
+        np.frombuffer(fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(h, w)
+    return n / (time.perf_counter() - t)
+
+
+SECTIONS = {"scenes": bench_scenes, "render": bench_render}
+
+
+def _fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    return f"{v:,.1f} {unit}".strip() if abs(v) >= 10 else f"{v:.3f} {unit}".strip()
+
+
+def main(cfg: BenchmarkConfig) -> dict:
+    if cfg.cores > 0 and hasattr(os, "sched_setaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, set(available[: cfg.cores]))
+    sections = list(SECTIONS) if cfg.only == "all" else [s.strip() for s in cfg.only.split(",")]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    rows = []
+    for section in sections:
+        rows.extend(SECTIONS[section](cfg))
+    report = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus_used": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                    "processor": platform.processor()},
+        "config": cfg.__dict__,
+        "results": rows,
+    }
+    print(f"{'benchmark':<34} {'value':>18} {'reference':>18} {'ratio':>8}  reference is")
+    for r in rows:
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['name']:<34} {_fmt(r['value'], r['unit']):>18} {_fmt(r['reference_value'], r['reference_unit']):>18} "
+              f"{ratio:>8}  {r['reference']}; {r['detail']}")
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+    print(f"wrote {out.resolve()}")
+    return report
+
+
+if __name__ == "__main__":
+    main(parse_config(BenchmarkConfig, __doc__))
