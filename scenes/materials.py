@@ -24,9 +24,9 @@ class Material:
 
     Attributes:
         name: identifier, e.g. ``"plaster"``.
-        rgb: (3,) float64 in [0, 1], the diffuse colour.
+        rgb: (3,) float64 in [0, 1], the diffuse colour (integers are read as 0–255).
         absorption: (6,) float64 in [0, 1], energy absorption per octave band
-            (``OCTAVE_BANDS_HZ``).
+            (``OCTAVE_BANDS_HZ``); a single number means the same in every band.
         scattering: broadband scattering coefficient in [0, 1].
     """
 
@@ -37,10 +37,15 @@ class Material:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        rgb = np.asarray(self.rgb, dtype=np.float64).reshape(-1)
+        rgb = np.asarray(self.rgb).reshape(-1)
+        if np.issubdtype(rgb.dtype, np.integer):
+            rgb = rgb / 255.0  # integer 0-255 colour
+        rgb = rgb.astype(np.float64)
         if rgb.shape != (3,) or np.any(rgb < 0) or np.any(rgb > 1):
             raise ValueError(f"Material {self.name!r}: rgb must be 3 values in [0, 1], got {self.rgb!r}")
         absorption = np.asarray(self.absorption, dtype=np.float64).reshape(-1)
+        if absorption.shape == (1,):
+            absorption = np.repeat(absorption, len(OCTAVE_BANDS_HZ))
         if absorption.shape != (len(OCTAVE_BANDS_HZ),) or np.any(absorption < 0) or np.any(absorption > 1):
             raise ValueError(
                 f"Material {self.name!r}: absorption must be {len(OCTAVE_BANDS_HZ)} values in [0, 1] "

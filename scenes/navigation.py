@@ -304,6 +304,12 @@ class NavGraph:
 
         return draw_topdown(self, **kwargs)
 
+    def save_topdown(self, path, **kwargs):
+        """Draw ``topdown_map(**kwargs)`` and write it to ``path`` as PNG; returns the Path."""
+        from .topdown import save_png
+
+        return save_png(self.topdown_map(**kwargs), path)
+
 
 # ---------------------------------------------------------------------------------------------
 # helpers

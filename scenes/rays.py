@@ -24,6 +24,9 @@ class RayCaster:
         self._scene = None
         self._pid = None
 
+    def __getstate__(self) -> dict:  # Embree scenes do not pickle: rebuilt in the receiving process
+        return {"_triangles": self._triangles, "_scene": None, "_pid": None}
+
     def _embree(self):
         if self._scene is None or self._pid != os.getpid():
             from embreex import rtcore_scene

@@ -33,6 +33,11 @@ class SemanticObject:
     bbox_max: np.ndarray
     room: int = -1
 
+    @property
+    def bbox(self) -> np.ndarray:
+        """(2, 3) float64: [bbox_min, bbox_max]."""
+        return np.stack([self.bbox_min, self.bbox_max])
+
     def to_dict(self) -> dict:
         return {
             "category": self.category,

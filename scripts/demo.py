@@ -28,10 +28,10 @@ class DemoConfig:
     out: str = "outputs/demo"
 
 
-def depth_to_rgb(depth: np.ndarray, max_depth: float = 10.0) -> np.ndarray:
-    """Depth (metres) as a grey image: near is bright, far and no-hit are dark."""
+def depth_to_rgb(depth: np.ndarray, max_depth: float) -> np.ndarray:
+    """Depth (metres) as a grey image: near is bright, far is dark, no hit is black."""
     d = np.clip(depth / max_depth, 0.0, 1.0)
-    g = np.where(depth > 0, 1.0 - d, 0.0)
+    g = np.where(depth > 0, 0.15 + 0.85 * (1.0 - d), 0.0)
     return np.repeat((g * 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
@@ -49,15 +49,15 @@ def main(config: DemoConfig) -> None:
     goal = int(np.argmax(graph.distances_from(far)))
     path = graph.shortest_path(far, goal)
     picks = np.linspace(0, len(path) - 2, config.frames).round().astype(int)
-    tiles = []
+    views = []
     for k in picks:
         a, b = graph.positions[path[k]], graph.positions[path[k + 1]]
-        heading = float(np.arctan2(b[1] - a[1], b[0] - a[0]))
-        rgb, depth = renderer.render(a, heading)
-        tiles.append(np.vstack([rgb, depth_to_rgb(depth)]))
-    strip = np.hstack(tiles)
+        views.append(renderer.render(a, float(np.arctan2(b[1] - a[1], b[0] - a[0]))))
+    max_depth = max(float(depth.max()) for _, depth in views)
+    strip = np.hstack([np.vstack([rgb, depth_to_rgb(depth, max_depth)]) for rgb, depth in views])
     start_heading = float(np.arctan2(*(graph.positions[path[1]] - graph.positions[path[0]])[1::-1]))
-    topdown = graph.topdown_map(agent=graph.positions[far], heading=start_heading, goal=graph.positions[goal], path=path)
+    topdown = graph.topdown_map(agent=graph.positions[far], heading=start_heading, goal=graph.positions[goal], path=path,
+                               pixels_per_meter=60)
 
     strip_path = save_png(strip, out / "rgbd_strip.png")
     map_path = save_png(topdown, out / "topdown.png")

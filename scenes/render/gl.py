@@ -99,6 +99,9 @@ class GLRenderer:
         self.camera = Camera(width, height, hfov_deg, DEFAULT_CAMERA_HEIGHT if camera_height is None else camera_height)
         self._gl = None  # created on first render, in the rendering process
 
+    def __getstate__(self) -> dict:  # GL objects belong to one process: recreated after unpickling
+        return {**self.__dict__, "_gl": None}
+
     def _setup(self):
         import moderngl
 

@@ -39,7 +39,7 @@ class RaycastRenderer:
         cos = np.abs(np.einsum("ij,ij->i", self._normals[face], dirs)) * self._inv_len
         shade = AMBIENT + DIFFUSE * cos
         shade[miss] = 1.0
-        rgb = np.clip(self._colors[face] * shade[:, None], 0, 255).astype(np.uint8)
+        rgb = np.rint(np.clip(self._colors[face] * shade[:, None], 0, 255)).astype(np.uint8)  # round like GL
         depth = np.where(miss, 0.0, t).astype(np.float32)
         h, w = self.camera.height, self.camera.width
         return rgb.reshape(h, w, 3), depth.reshape(h, w)

@@ -34,6 +34,12 @@ def test_material_validation():
         get_material("unobtainium")
 
 
+def test_material_accepts_8bit_colour_and_scalar_absorption():
+    m = Material("red", (255, 0, 0), 0.3)
+    np.testing.assert_allclose(m.rgb, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(m.absorption, [0.3] * 6)
+
+
 def test_uniform_material_and_equality():
     m = uniform_material(0.3)
     assert np.all(m.absorption == 0.3)

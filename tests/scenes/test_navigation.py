@@ -153,3 +153,26 @@ def test_topdown_map_marks_agent_goal_and_path(apartment_graph):
     u = (g.positions[b, 0] - g.occupancy["origin"][0]) * ppm
     v = img.shape[0] - (g.positions[b, 1] - g.occupancy["origin"][1]) * ppm
     assert abs(cols.mean() - u) < 3 and abs(rows.mean() - v) < 3
+
+
+def test_zero_thickness_partition_is_only_crossed_at_its_door():
+    """A scanned-style wall (one plane, no thickness) across a 6 x 4 m room with a 1 m opening at
+    y in [1.5, 2.5]: the graph crosses x = 3 only through the opening."""
+    room = shoebox(6.0, 4.0, 2.5)
+    quads = [((3.0, 0.0), (3.0, 1.5)), ((3.0, 2.5), (3.0, 4.0))]
+    verts, faces = [], []
+    for (x0, y0), (x1, y1) in quads:
+        k = len(verts)
+        verts += [[x0, y0, 0.0], [x1, y1, 0.0], [x1, y1, 2.5], [x0, y0, 2.5]]
+        faces += [[k, k + 1, k + 2], [k, k + 2, k + 3]]
+    mesh = trimesh.util.concatenate([room.mesh, trimesh.Trimesh(verts, faces)])
+    scene = Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")])
+    g = NavGraph.build(scene)
+    a, b = g.positions[g.edges[:, 0]], g.positions[g.edges[:, 1]]
+    crossing = (np.minimum(a[:, 0], b[:, 0]) < 3.0) & (np.maximum(a[:, 0], b[:, 0]) > 3.0) | \
+               np.isclose(a[:, 0], 3.0) | np.isclose(b[:, 0], 3.0)
+    ys = np.r_[a[crossing, 1], b[crossing, 1]]
+    assert len(ys) and np.all((ys > 1.5 + 0.2 - 1e-9) & (ys < 2.5 - 0.2 + 1e-9))
+    left, right = g.nearest_node([1.0, 0.5]), g.nearest_node([5.0, 0.5])
+    # 4 m across plus 1.5 m up to the opening (y = 2) and 1.5 m back down
+    assert g.geodesic_distance(left, right) == pytest.approx(4.0 + 2 * 1.5)

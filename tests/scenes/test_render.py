@@ -81,7 +81,8 @@ def test_open_mesh_misses_have_zero_depth(backend):
 
 
 def test_backends_agree(apartment, apartment_graph):
-    """Depth within 1 cm on ≥ 98% of pixels (silhouette edges may differ by a pixel), colours close."""
+    """Both sample pixel centres: depth within 1 cm on ≥ 99.5% of pixels (only exact silhouette ties
+    may differ), colours within rounding."""
     gl_or_skip()
     ray = make_renderer("raycast", apartment)
     gl = make_renderer("gl", apartment)
@@ -89,8 +90,8 @@ def test_backends_agree(apartment, apartment_graph):
     for node, heading in [(0, 0.0), (len(g) // 2, 1.2), (len(g) - 1, -2.0), (len(g) // 3, np.pi / 2)]:
         rgb_r, depth_r = ray.render(g.positions[node], heading)
         rgb_g, depth_g = gl.render(g.positions[node], heading)
-        assert np.mean(np.abs(depth_r - depth_g) < 0.01) >= 0.98
-        assert np.median(np.abs(rgb_r.astype(int) - rgb_g.astype(int))) <= 2
+        assert np.mean(np.abs(depth_r - depth_g) < 0.01) >= 0.995
+        assert np.median(np.abs(rgb_r.astype(int) - rgb_g.astype(int))) <= 1
 
 
 def test_bad_inputs(room):
@@ -145,3 +146,17 @@ def test_renderers_work_at_graph_nodes(apartment, apartment_graph):
     assert rgb.shape == (32, 48, 3) and depth.shape == (32, 48)
     assert np.all(depth > 0)  # a closed apartment: every ray hits something
     assert np.all(depth < np.linalg.norm(apartment.bounds[1] - apartment.bounds[0]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scene_and_renderer_pickle_after_use(backend, room):
+    """Vectorized envs ship scenes and renderers to worker processes: both survive pickling
+    after use (Embree and GL state are rebuilt on the other side)."""
+    import pickle
+
+    renderer = _renderer(backend, room, width=32, height=32)
+    before = renderer.render([1.0, 2.0, 0.0], 0.0)
+    clone = pickle.loads(pickle.dumps(renderer))
+    after = clone.render([1.0, 2.0, 0.0], 0.0)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
