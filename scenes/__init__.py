@@ -10,12 +10,13 @@ from .materials import OCTAVE_BANDS_HZ, Material, get_material, material_library
 from .navigation import Action, NavGraph
 from .loading import load_scene
 from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, shoebox
-from .scene import Room, Scene, SemanticObject
+from .scene import Door, Room, Scene, SemanticObject
 from .splits import split_of, split_seeds
 
 __all__ = [
     "Action",
     "CATEGORIES",
+    "Door",
     "Material",
     "NavGraph",
     "OCTAVE_BANDS_HZ",

@@ -21,7 +21,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .materials import Material, get_material
-from .scene import Room, Scene, SemanticObject
+from .scene import Door, Room, Scene, SemanticObject
 
 ROOM_TYPES = ("living_room", "kitchen", "bedroom", "bathroom", "office", "corridor")
 
@@ -569,7 +569,14 @@ def generate_apartment(seed: int, **params) -> Scene:
     mesh, fm, fo, fc = b.build()
     return Scene(mesh, fm, b.materials, objects=objects, face_objects=fo, face_colors=fc, floor_height=0.0,
                  rooms=[Room(k, tuple(float(v) for v in r)) for k, r in zip(kinds, rooms)],
-                 name=f"apartment_{seed}")
+                 name=f"apartment_{seed}", doors=[_door_record(d, p.door_height) for d in doors])
+
+
+def _door_record(door: dict, height: float) -> Door:
+    mid = (door["lo"] + door["hi"]) / 2
+    xy = (door["line"], mid) if door["axis"] == 0 else (mid, door["line"])
+    return Door(tuple(door["rooms"]), np.array([xy[0], xy[1], height / 2]), float(door["hi"] - door["lo"]),
+                float(height), int(door["axis"]))
 
 
 def _choose_doors(rng, rooms, corridor, p: ApartmentParams):

@@ -72,6 +72,28 @@ class Room:
         return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
 
 
+@dataclass(frozen=True)
+class Door:
+    """An opening between two rooms of a procedural apartment.
+
+    Attributes:
+        rooms: indices of the two rooms it joins.
+        center: (3,) float64 centre of the opening (z at half its height), metres.
+        width, height: metres.
+        normal_axis: 0 if the wall runs along y (crossing the door moves along x), else 1.
+    """
+
+    rooms: tuple[int, int]
+    center: np.ndarray
+    width: float
+    height: float
+    normal_axis: int
+
+    def to_dict(self) -> dict:
+        return {"rooms": [int(r) for r in self.rooms], "center": [float(v) for v in self.center],
+                "width": float(self.width), "height": float(self.height), "normal_axis": int(self.normal_axis)}
+
+
 @dataclass(eq=False)
 class Scene:
     """A 3D indoor scene. Coordinates: metres, z up, heading = yaw counter-clockwise from +x.
@@ -86,6 +108,7 @@ class Scene:
         floor_height: z of the walkable floor in metres (0 for procedural scenes; detected for
             loaded meshes, which keep their own coordinates).
         rooms: room rectangles of procedural apartments (empty for loaded meshes).
+        doors: openings between those rooms.
         name: a human-readable label (not part of the content hash).
     """
 
@@ -98,6 +121,7 @@ class Scene:
     floor_height: float = 0.0
     rooms: list[Room] = field(default_factory=list)
     name: str = "scene"
+    doors: list[Door] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n_faces = len(self.mesh.faces)
@@ -135,6 +159,7 @@ class Scene:
             "materials": [m.to_dict() for m in self.materials],
             "objects": [o.to_dict() for o in self.objects],
             "rooms": [[r.kind, [float(v) for v in r.bounds]] for r in self.rooms],
+            "doors": [d.to_dict() for d in self.doors],
             "floor_height": self.floor_height,
         }
         h.update(json.dumps(meta, sort_keys=True).encode())
@@ -167,6 +192,15 @@ class Scene:
 
     def objects_of(self, category: str) -> list[SemanticObject]:
         return [o for o in self.objects if o.category == category]
+
+    def room_at(self, position) -> int:
+        """Index of the room containing ``position`` (xy), or -1 (also for scenes without rooms)."""
+        xy = np.asarray(position, dtype=np.float64).reshape(-1)[:2]
+        for i, room in enumerate(self.rooms):
+            x0, y0, x1, y1 = room.bounds
+            if x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1:
+                return i
+        return -1
 
     def __repr__(self) -> str:
         return (

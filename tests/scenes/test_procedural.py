@@ -86,6 +86,16 @@ def test_doors_are_at_least_90cm_wide(seed):
         assert left + right >= 0.9 - 1e-3
         crossings += 1
     assert crossings >= len(scene.rooms) - 1
+    # the recorded doors agree: each joins two adjacent rooms through an opening >= 0.9 m
+    assert len(scene.doors) >= len(scene.rooms) - 1
+    for door in scene.doors:
+        assert door.width >= 0.9
+        i, j = door.rooms
+        assert scene.room_at(door.center) in (i, j)
+        probe = np.r_[door.center[:2], 1.0][None]
+        axis = np.eye(3)[door.normal_axis][None]
+        assert scene.ray_caster.first_hit_distance(probe, axis)[0] > 0.5  # open both ways
+        assert scene.ray_caster.first_hit_distance(probe, -axis)[0] > 0.5
 
 
 @pytest.mark.parametrize("spacing", [0.5, 1.0])
