@@ -28,8 +28,9 @@ class AudioConfig:
         n_fft, hop_length, win_length: STFT sizes of the spectrogram, samples.
         pool: average pooling of the spectrogram (time and frequency), SoundSpaces' 4.
         step_seconds: audio heard per environment step.
-        include_furniture: add furniture surfaces to the image-source model (slower; otherwise
-            furniture only adds absorption to the tail).
+        include_furniture: give the ray tracer of ``tail="raytraced"`` the furniture's surfaces too
+            (slower). Early paths always see furniture (it obstructs them); the parametric tail
+            counts its absorption and volume.
     """
 
     sample_rate: int = 16_000

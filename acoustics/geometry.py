@@ -175,6 +175,28 @@ def eyring_rt60(volume: float, surface: float, mean_absorption: np.ndarray, spee
     return 24 * np.log(10) * volume / (speed_of_sound * surface * -np.log(1 - a))
 
 
+def arau_puchades_rt60(volume: float, areas: np.ndarray, absorption: np.ndarray, normals: np.ndarray,
+                       speed_of_sound: float = 343.0) -> np.ndarray:
+    """Arau-Puchades' reverberation time (Acustica 1988): Eyring's formula per pair of opposite
+    surface orientations (x, y, z), combined as a geometric mean weighted by their areas. It
+    reduces to Eyring when absorption is uniform and, unlike Eyring, keeps the long decay of
+    rooms whose absorption sits on one pair of surfaces (a carpeted floor between hard walls).
+
+    Args: areas (F,), absorption (F, 6), normals (F, 3) of the room's faces.
+    """
+    axis = np.argmax(np.abs(normals), axis=1)
+    total = float(areas.sum())
+    log_t = np.zeros(absorption.shape[1])
+    for k in range(3):
+        sel = axis == k
+        if not sel.any():
+            continue
+        s_k = float(areas[sel].sum())
+        a_k = (areas[sel, None] * absorption[sel]).sum(axis=0) / s_k
+        log_t += (s_k / total) * np.log(eyring_rt60(volume, total, a_k, speed_of_sound))
+    return np.exp(log_t)
+
+
 def sabine_rt60(volume: float, absorption_area, speed_of_sound: float = 343.0) -> np.ndarray:
     """Sabine's reverberation time T60 = 24 ln(10) V / (c Σ S α)."""
     return 24 * np.log(10) * volume / (speed_of_sound * np.asarray(absorption_area, dtype=np.float64))
@@ -204,16 +226,48 @@ def room_stats(scene: Scene, speed_of_sound: float) -> list[SpaceStats]:
         sel = room_of == i
         furniture_volume = sum(float(np.prod(o.bbox_max - o.bbox_min)) for o in scene.objects if o.room == i)
         volume = room.area * height - furniture_volume
-        doors = [d for d in scene.doors if i in d.rooms]
-        door_area = sum(d.width * d.height for d in doors)
-        surface = float(area[sel].sum()) + door_area
-        sabine_area = (area[sel, None] * absorption[sel]).sum(axis=0) + door_area  # doors absorb all
-        mean_abs = sabine_area / surface
-        rt60 = eyring_rt60(volume, surface, mean_abs, speed_of_sound)
-        stats.append(SpaceStats(volume, surface, mean_abs, rt60, -surface * np.log(1 - np.clip(mean_abs, 0, 1 - 1e-9)),
-                                4 * volume / surface))
+        surface = float(area[sel].sum())
+        mean_abs = (area[sel, None] * absorption[sel]).sum(axis=0) / surface
+        rt60 = arau_puchades_rt60(volume, area[sel], absorption[sel], scene.face_normals[sel], speed_of_sound)
+        # the absorption area that gives this T60 in the energy-balance (Sabine-form) equation
+        absorption_area = 24 * np.log(10) * volume / (speed_of_sound * rt60)
+        stats.append(SpaceStats(volume, surface, mean_abs, rt60, absorption_area, 4 * volume / surface))
     cache[key] = stats
     return stats
+
+
+def coupled_decay(scene: Scene, stats: list[SpaceStats], s_room: int, r_room: int, speed_of_sound: float):
+    """Energy-density decay in room ``r_room`` after an impulse in room ``s_room``, for rooms
+    coupled through the scene's doors (diffuse-field energy balance, per band):
+
+        V_i dw_i/dt = −(c/4) A_i w_i − (c/4) Σ_j S_ij (w_i − w_j),
+
+    A_i the Eyring absorption area of room i's own surfaces, S_ij the open door area between
+    rooms i and j; w_s(0) = 4π / V_s (an arrival of amplitude 1/d at d m). With K = V M symmetric
+    the solution is w_r(t) = 4π Σ_k X_rk X_sk exp(λ_k t), (λ, X) the V-orthonormal generalised
+    eigenpairs of K x = λ V x. A single room reduces to Eyring's decay.
+
+    Returns (weights (J, 6), rt60 (J, 6)): w_r(t) = Σ_k weights_k exp(−13.8155 t / rt60_k).
+    """
+    from scipy.linalg import eigh
+
+    n = len(stats)
+    volume = np.array([st.volume for st in stats])
+    doors = np.zeros((n, n))
+    for d in scene.doors:
+        i, j = d.rooms
+        doors[i, j] += d.width * d.height
+        doors[j, i] += d.width * d.height
+    c = speed_of_sound
+    weights = np.zeros((n, N_BANDS))
+    rt60 = np.zeros((n, N_BANDS))
+    for b in range(N_BANDS):
+        absorb = np.array([st.absorption_area[b] for st in stats])
+        k = (c / 4) * (doors - np.diag(absorb + doors.sum(axis=1)))
+        lam, x = eigh(k, np.diag(volume))
+        weights[:, b] = 4 * np.pi * x[r_room] * x[s_room]
+        rt60[:, b] = -13.8155 / np.minimum(lam, -1e-9)
+    return weights, rt60
 
 
 def ray_stats(scene: Scene, point: np.ndarray, speed_of_sound: float, n_rays: int = 512) -> SpaceStats:

@@ -7,6 +7,9 @@ is the moment of emission; arrivals sit on the nearest sample (≤ half a sample
 and the direct path keeps its exact amplitude), band gains are interpolated over frequency with
 zero phase.
 
+Early part: image sources of the source's room from pyroomacoustics, each path validated against
+the whole scene (see ``acoustics.paths``).
+
 Late tail (default "parametric"): the image-source picture, summed statistically, gives a
 squared impulse response per band of
 
@@ -37,14 +40,12 @@ from scenes import Scene
 from scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import AudioConfig
-from .geometry import N_BANDS, build_pra_room, ray_stats, room_stats
+from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_stats
+from .paths import early_arrivals
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 
 _PRE = 128  # samples of room in front of the early window for zero-phase pre-ringing
 _TAIL_DIRECTIONS = 8
-# Obstruction of a direct path by furniture left out of the image-source model: a thin-screen
-# diffraction loss growing with frequency (≈ 5 dB at 125 Hz to ≈ 20 dB at 4 kHz).
-_OBSTRUCTION_GAIN = np.array([0.56, 0.45, 0.32, 0.22, 0.15, 0.10])
 
 
 def band_weights(freqs: np.ndarray) -> np.ndarray:
@@ -70,8 +71,9 @@ class DirectionalRIR:
         delays: (K,) float64 arrival times, seconds after emission.
         gains: (K, 6) float64 amplitude per octave band.
         directions: (K, 3) float64 unit vectors from the receiver towards each arrival, world frame.
-        tail_level: (6,) float64 energy per sample of the tail envelope extrapolated to t = 0.
-        tail_rt60: (6,) float64 seconds.
+        tail_level: (J, 6) float64 energy per sample, extrapolated to t = 0, of each of the J
+            exponential decays that make up the tail (one per coupled room).
+        tail_rt60: (J, 6) float64 seconds, their reverberation times.
         tail_onset, tail_full: seconds; the tail fades in between them.
         seed: of the tail's noise (deterministic per scene, config, source and receiver).
         head_radius, speed_of_sound: of the spherical head.
@@ -105,7 +107,8 @@ class DirectionalRIR:
     def from_arrays(cls, a: dict) -> "DirectionalRIR":
         return cls(int(a["sample_rate"]), int(a["n_samples"]), np.asarray(a["delays"], np.float64),
                    np.asarray(a["gains"], np.float64).reshape(-1, N_BANDS), np.asarray(a["directions"], np.float64).reshape(-1, 3),
-                   np.asarray(a["tail_level"], np.float64), np.asarray(a["tail_rt60"], np.float64),
+                   np.asarray(a["tail_level"], np.float64).reshape(-1, N_BANDS),
+                   np.asarray(a["tail_rt60"], np.float64).reshape(-1, N_BANDS),
                    float(a["tail_times"][0]), float(a["tail_times"][1]), int(a["seed"]),
                    float(a["head"][0]), float(a["head"][1]))
 
@@ -149,7 +152,8 @@ class DirectionalRIR:
             t = np.arange(n) / fs
             ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
             ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
-            env = self.tail_level[:, None] * np.exp(-13.8155 * t[None] / self.tail_rt60[:, None]) * ramp[None]
+            levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
+            env = np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])) * ramp[None]
             amp = np.sqrt(env / _TAIL_DIRECTIONS)  # independent directions add their energies
             bw = band_weights(freqs)
             rng = np.random.default_rng(self.seed)
@@ -260,37 +264,21 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
         raise ValueError(f"receivers must be an (M, 3) array of finite coordinates in metres, got shape {np.shape(receivers)}")
     c, fs = config.speed_of_sound, config.sample_rate
 
-    room = build_pra_room(scene, fs, config.ism_order, config.include_furniture,
-                          ray_tracing=config.tail == "raytraced", rays=config.rays)
-    room.add_source(src)
-    room.add_microphone_array(rec.T.copy())
-    room.image_source_model()
-    images = room.sources[0].images.T  # (I, 3)
-    damping = room.sources[0].damping[:N_BANDS].T  # (I, 6)
-    orders = room.sources[0].orders
-    visible = np.asarray(room.visibility[0], dtype=bool).reshape(len(rec), -1)
-    raytraced_rt60 = _raytraced_rt60(room, len(rec), c) if config.tail == "raytraced" else None
-
-    # direct paths blocked by geometry left out of the image-source model (furniture)
-    direct_blocked = np.zeros(len(rec), bool)
-    if not config.include_furniture and len(rec):
-        seg = rec - src
-        dist = np.linalg.norm(seg, axis=1)
-        t = scene.ray_caster.first_hit_distance(np.tile(src, (len(rec), 1)), seg)
-        direct_blocked = t < 1.0 - 1e-4 / np.maximum(dist, 1e-9)
+    arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
+    raytraced_rt60 = None
+    if config.tail == "raytraced":
+        room = build_pra_room(scene, fs, 0, config.include_furniture, ray_tracing=True, rays=config.rays)
+        room.add_source(src)
+        room.add_microphone_array(rec.T.copy())
+        raytraced_rt60 = _raytraced_rt60(room, len(rec), c)
 
     results = []
     for m, r in enumerate(rec):
-        vis = visible[m] if visible.size else np.zeros(0, bool)
-        img = images[vis]
-        vec = img - r
-        dist = np.maximum(np.linalg.norm(vec, axis=1), 1e-3)
-        gains = damping[vis] / dist[:, None]
-        if direct_blocked[m]:
-            gains[orders[vis] == 0] *= _OBSTRUCTION_GAIN
+        dist, amplitude, directions = arrivals[m]
+        dist = np.maximum(dist, 1e-3)
         tail = _tail_parameters(scene, src, r, config, raytraced_rt60[m] if raytraced_rt60 is not None else None)
         results.append(DirectionalRIR(
-            fs, config.rir_samples, dist / c, gains, vec / dist[:, None], *tail,
+            fs, config.rir_samples, dist / c, amplitude / dist[:, None], directions, *tail,
             seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c))
     return results
 
@@ -301,20 +289,26 @@ def _seed(scene: Scene, config: AudioConfig, src, rec) -> int:
 
 
 def _tail_parameters(scene: Scene, src, rec, config: AudioConfig, rt60_override=None):
+    """(levels (J, 6), rt60 (J, 6), onset s, full s) of the late tail at ``rec``: energy per
+    sample (c / fs) · w(t) with w the diffuse energy density of ``geometry.coupled_decay`` (rooms
+    coupled through doors) or, without rooms, of one space measured by rays around ``rec``."""
     c, fs = config.speed_of_sound, config.sample_rate
     if scene.rooms:
         stats = room_stats(scene, c)
         r_room, s_room = _room_of(scene, rec), _room_of(scene, src)
-        coupling, path_length = _coupling(scene, stats, s_room, r_room, src, rec)
+        weights, rt60 = coupled_decay(scene, stats, s_room, r_room, c)
+        path_length = _door_path_length(scene, s_room, r_room, src, rec)
         space = stats[r_room]
     else:
         space = ray_stats(scene, rec, c)
-        coupling, path_length = np.ones(N_BANDS), float(np.linalg.norm(rec - src))
-    rt60 = space.rt60 if rt60_override is None else rt60_override
-    level = 4 * np.pi * c / (space.volume * fs) * coupling
+        path_length = float(np.linalg.norm(rec - src))
+        weights, rt60 = (4 * np.pi / space.volume) * np.ones((1, N_BANDS)), space.rt60[None]
+    levels = c / fs * weights
+    if rt60_override is not None:  # ray-traced decay: one slope with the total level
+        levels, rt60 = levels.sum(axis=0, keepdims=True), np.asarray(rt60_override, dtype=np.float64)[None]
     onset = path_length / c
     full = onset + max(config.ism_order * space.mean_free_path / c, 0.005)
-    return level, np.asarray(rt60, dtype=np.float64), onset, full
+    return levels, np.asarray(rt60, dtype=np.float64), onset, full
 
 
 def _room_of(scene: Scene, point) -> int:
@@ -325,36 +319,29 @@ def _room_of(scene: Scene, point) -> int:
     return int(np.argmin(np.linalg.norm(centres - np.asarray(point)[:2], axis=1)))
 
 
-def _coupling(scene: Scene, stats, s_room: int, r_room: int, src, rec) -> tuple[np.ndarray, float]:
-    """Best steady-state energy ratio from the source's room to the receiver's through doors,
-    Π S_door / (A_next + S_door) per band, and the length of that path via the door centres."""
+def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float:
+    """Length of the shortest walk from ``src`` to ``rec`` through door centres (straight within a room)."""
+    src, rec = np.asarray(src, dtype=np.float64), np.asarray(rec, dtype=np.float64)
     if s_room == r_room:
-        return np.ones(N_BANDS), float(np.linalg.norm(np.asarray(rec) - np.asarray(src)))
-    # Dijkstra over rooms on −log(mean coupling); few rooms, so a simple loop
-    best = {s_room: (0.0, np.ones(N_BANDS), np.asarray(src)[:2], 0.0)}
-    frontier = [s_room]
-    done = set()
-    while frontier:
-        frontier.sort(key=lambda i: best[i][0])
-        i = frontier.pop(0)
-        if i in done:
+        return float(np.linalg.norm(rec - src))
+    import heapq
+
+    best = {("src",): 0.0}
+    heap = [(0.0, -1, s_room, src[:2])]
+    seen = set()
+    while heap:
+        dist, door_index, room, point = heapq.heappop(heap)
+        if room == r_room:
+            return dist + float(np.linalg.norm(rec[:2] - point))
+        if (door_index, room) in seen:
             continue
-        done.add(i)
-        cost, factor, point, length = best[i]
-        for door in scene.doors:
-            if i not in door.rooms:
-                continue
-            j = door.rooms[1] if door.rooms[0] == i else door.rooms[0]
-            s_door = door.width * door.height
-            f = factor * s_door / (stats[j].absorption_area + s_door)
-            new_cost = -np.log(np.mean(f))
-            if j not in best or new_cost < best[j][0]:
-                best[j] = (new_cost, f, door.center[:2], length + float(np.linalg.norm(door.center[:2] - point)))
-                frontier.append(j)
-    if r_room not in best:
-        return np.full(N_BANDS, 1e-6), float(np.linalg.norm(np.asarray(rec) - np.asarray(src)))
-    _, factor, point, length = best[r_room]
-    return factor, length + float(np.linalg.norm(np.asarray(rec)[:2] - point))
+        seen.add((door_index, room))
+        for k, door in enumerate(scene.doors):
+            if room in door.rooms and k != door_index:
+                nxt = door.rooms[1] if door.rooms[0] == room else door.rooms[0]
+                heapq.heappush(heap, (dist + float(np.linalg.norm(door.center[:2] - point)), k, nxt, door.center[:2]))
+    del best
+    return float(np.linalg.norm(rec - src))  # rooms not joined by doors
 
 
 def _raytraced_rt60(room, n_receivers: int, c: float) -> list[np.ndarray]:
