@@ -5,8 +5,14 @@ source/receiver points into ``DirectionalRIR``s (image-source early part from py
 parametric late tail) that render ``binaural(heading)`` for any head orientation.
 """
 
+from .cache import RIRCache
 from .config import AudioConfig
+from .features import convolve, hear, spectrogram
 from .hrtf import SofaHRTF, SphericalHead
 from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs
+from .sounds import SOUNDS, load_sound, make_sound, sound_names
 
-__all__ = ["AudioConfig", "DirectionalRIR", "SofaHRTF", "SphericalHead", "band_weights", "compute_rir", "compute_rirs"]
+__all__ = [
+    "AudioConfig", "DirectionalRIR", "RIRCache", "SOUNDS", "SofaHRTF", "SphericalHead", "band_weights",
+    "compute_rir", "compute_rirs", "convolve", "hear", "load_sound", "make_sound", "sound_names", "spectrogram",
+]

@@ -38,15 +38,15 @@ def structure_caster(scene: Scene) -> RayCaster:
     return cache["structure"]
 
 
-def reflecting_box(scene: Scene, source: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) corners of the box whose image sources are used for ``source``."""
+def reflecting_box(scene: Scene, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) corners of the box whose image sources are used for ``source`` (it depends on
+    the source only, so a receiver's RIR does not depend on which others share its batch)."""
     if scene.rooms:
         from .rir import _room_of
 
         lo, hi = _room_box(scene, _room_of(scene, source))
     else:
-        lo = np.minimum(scene.bounds[0], np.vstack([points, source]).min(axis=0) - 0.01)
-        hi = np.maximum(scene.bounds[1], np.vstack([points, source]).max(axis=0) + 0.01)
+        lo, hi = scene.bounds[0].copy(), scene.bounds[1].copy()
     lo = np.minimum(lo, source - 0.01)
     hi = np.maximum(hi, source + 0.01)
     return lo, hi
@@ -91,7 +91,7 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
     """
     import pyroomacoustics as pra
 
-    lo, hi = reflecting_box(scene, source, receivers)
+    lo, hi = reflecting_box(scene, source)
     size = hi - lo
     box = pra.ShoeBox(size, fs=sample_rate, max_order=order, air_absorption=False)
     box.add_source(source - lo)

@@ -1,0 +1,116 @@
+"""What an agent hears: FFT convolution of source audio with binaural RIRs, and the SoundSpaces
+spectrogram (|STFT|, log1p, average-pooled), batched, in torch (GPU when present) or numpy.
+
+Both paths compute the same numbers (float32; agreement to ~1e-5 relative). torch is optional
+(``pip install torch``); ``backend="auto"`` uses it when it is importable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import AudioConfig
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError("backend='torch' needs PyTorch: pip install torch") from exc
+    return torch
+
+
+def _use_torch(backend: str) -> bool:
+    if backend == "numpy":
+        return False
+    if backend == "torch":
+        _torch()
+        return True
+    if backend == "auto":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'numpy'")
+
+
+def convolve(signal, rir, backend: str = "auto", device=None):
+    """Linear convolution truncated to the signal's length: out[..., n] = Σ_k rir[..., k] signal[..., n−k].
+
+    Shapes broadcast over leading axes: signal (..., N), rir (..., M) -> (..., N) float32.
+    """
+    n = np.shape(signal)[-1]
+    m = np.shape(rir)[-1]
+    size = 1 << int(np.ceil(np.log2(n + m - 1)))
+    if _use_torch(backend):
+        torch = _torch()
+        s = torch.as_tensor(np.asarray(signal, np.float32), device=device)
+        h = torch.as_tensor(np.asarray(rir, np.float32), device=device)
+        out = torch.fft.irfft(torch.fft.rfft(s, n=size) * torch.fft.rfft(h, n=size), n=size)[..., :n]
+        return out
+    s = np.asarray(signal, np.float64)
+    h = np.asarray(rir, np.float64)
+    return np.fft.irfft(np.fft.rfft(s, n=size) * np.fft.rfft(h, n=size), n=size)[..., :n].astype(np.float32)
+
+
+def hear(source_audio: np.ndarray, binaural_rir: np.ndarray, start: int, length: int, backend: str = "auto"):
+    """The (2, length) binaural audio heard over samples [start, start + length) of a source
+    playing ``source_audio`` (looped) since sample 0, including the reverberation of what it
+    played before ``start``."""
+    m = binaural_rir.shape[-1]
+    idx = np.arange(start - m + 1, start + length)
+    segment = np.where(idx >= 0, np.asarray(source_audio)[np.mod(idx, len(source_audio))], 0.0)
+    out = convolve(segment[None], binaural_rir, backend=backend)
+    return out[..., m - 1:]
+
+
+def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto", device=None):
+    """SoundSpaces spectrogram: |STFT| (Hann window ``win_length`` zero-padded to ``n_fft``,
+    ``hop_length``, centred with reflect padding), log1p, average pooling ``pool`` x ``pool``
+    (edge windows averaged over the bins they hold).
+
+    audio (..., C, N) -> (..., F, T, C) float32, e.g. (2, 16000) -> (65, 26, 2) at 16 kHz.
+    """
+    cfg = config or AudioConfig()
+    if _use_torch(backend):
+        torch = _torch()
+        x = torch.as_tensor(np.asarray(audio, np.float32), device=device)
+        lead = x.shape[:-1]
+        window = torch.hann_window(cfg.win_length, periodic=True, device=x.device, dtype=x.dtype)
+        spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                          win_length=cfg.win_length, window=window, center=True, pad_mode="reflect",
+                          return_complex=True).abs()
+        spec = torch.log1p(spec)
+        pooled = torch.nn.functional.avg_pool2d(spec[:, None], cfg.pool, cfg.pool, ceil_mode=True)[:, 0]
+        pooled = pooled.reshape(*lead, *pooled.shape[-2:])
+        return pooled.movedim(-3, -1) if len(lead) >= 1 else pooled
+    x = np.asarray(audio, np.float64)
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    pad = cfg.n_fft // 2
+    padded = np.pad(flat, ((0, 0), (pad, pad)), mode="reflect")
+    frames = 1 + (padded.shape[-1] - cfg.n_fft) // cfg.hop_length
+    idx = np.arange(cfg.n_fft)[None] + cfg.hop_length * np.arange(frames)[:, None]
+    n = np.arange(cfg.win_length)
+    window = np.zeros(cfg.n_fft)
+    offset = (cfg.n_fft - cfg.win_length) // 2
+    window[offset: offset + cfg.win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
+    spec = np.abs(np.fft.rfft(padded[:, idx] * window, axis=-1))  # (B, T, F)
+    spec = np.log1p(spec).transpose(0, 2, 1)  # (B, F, T)
+    pooled = _avg_pool_ceil(spec, cfg.pool)
+    pooled = pooled.reshape(*lead, *pooled.shape[-2:]).astype(np.float32)
+    return np.moveaxis(pooled, -3, -1) if len(lead) >= 1 else pooled
+
+
+def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:
+    """Average pooling k x k over the last two axes, keeping partial edge windows (ceil mode)."""
+    b, f, t = x.shape
+    fo, to = -(-f // k), -(-t // k)
+    padded = np.zeros((b, fo * k, to * k))
+    count = np.zeros((fo * k, to * k))
+    padded[:, :f, :t] = x
+    count[:f, :t] = 1
+    sums = padded.reshape(b, fo, k, to, k).sum(axis=(2, 4))
+    counts = count.reshape(fo, k, to, k).sum(axis=(1, 3))
+    return sums / counts
