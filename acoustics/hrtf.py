@@ -102,12 +102,17 @@ class SofaHRTF:
         self.directions = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=1)
         self.hrirs = ir
         self.sample_rate = fs
+        self._spectra: dict[tuple, np.ndarray] = {}
 
     def responses(self, directions: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+        """(G, 2, F) transfer functions of the measured directions nearest to ``directions``."""
         d = np.atleast_2d(directions)
         nearest = np.argmax(d @ self.directions.T, axis=1)
-        taps = self.hrirs.shape[2]
-        t = np.arange(taps) / self.sample_rate
-        # DTFT of each HRIR at the requested frequencies (exact for any output rate below fs/2)
-        kernel = np.exp(-2j * np.pi * np.outer(t, freqs))  # (taps, F)
-        return self.hrirs[nearest] @ kernel
+        freqs = np.asarray(freqs, dtype=np.float64)
+        key = (len(freqs), float(freqs[-1]) if len(freqs) else 0.0)
+        if key not in self._spectra:
+            # DTFT of every HRIR at the requested frequencies (exact for any output rate)
+            t = np.arange(self.hrirs.shape[2]) / self.sample_rate
+            kernel = np.exp(-2j * np.pi * np.outer(t, freqs))  # (taps, F)
+            self._spectra[key] = self.hrirs @ kernel  # (M, 2, F)
+        return self._spectra[key][nearest]

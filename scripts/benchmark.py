@@ -36,7 +36,8 @@ from scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics
+    raytrace: bool = True  # include the (slow, ~1 min) fast-tail vs ray-traced comparison
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
     frames: int = 300  # frames per backend and resolution
@@ -153,7 +154,118 @@ def _reference_fps(backend: str, renderer, scene, poses) -> float:
     return n / (time.perf_counter() - t)
 
 
-SECTIONS = {"scenes": bench_scenes, "render": bench_render}
+def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
+    import tempfile
+
+    from acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, hear, make_sound, spectrogram
+
+    ref = numpy_reference_ms()
+    audio = AudioConfig()
+    seeds = list(split_seeds("test"))[: cfg.apartments]
+    all_nodes, per_pair, single, first_bin, new_heading, counts = [], [], [], [], [], []
+    for seed in seeds:
+        scene = generate_apartment(seed, n_rooms=4)
+        graph = NavGraph.build(scene)
+        points = graph.positions + [0, 0, audio.ear_height]
+        src = graph.positions[len(graph) // 2] + [0, 0, audio.source_height]
+        compute_rirs(scene, src, points[:2], audio)  # warm caches of the scene (boxes, stats)
+        t = time.perf_counter()
+        rirs = compute_rirs(scene, src, points, audio)
+        all_nodes.append(time.perf_counter() - t)
+        per_pair.append(all_nodes[-1] / len(points))
+        counts.append(len(points))
+        single.append(_timeit(lambda: compute_rir(scene, src, points[0], audio), 5))
+        sample = rirs[:: max(1, len(rirs) // 20)]
+        t = time.perf_counter()
+        for r in sample:
+            r.binaural(0.0)
+        first_bin.append((time.perf_counter() - t) / len(sample))
+        headings = np.random.default_rng(0).uniform(-np.pi, np.pi, 50)
+        t = time.perf_counter()
+        for r in sample:
+            for h in headings:
+                r.binaural(float(h))
+        new_heading.append((time.perf_counter() - t) / (len(sample) * len(headings)))
+    rows = [
+        dict(name="one source -> every node (4 rooms)", value=float(np.mean(all_nodes) * 1e3), unit="ms",
+             detail=f"mean over {len(seeds)} test apartments, {np.mean(counts):.0f} nodes; target <= 2000 ms; max {max(all_nodes) * 1e3:.0f} ms"),
+        dict(name="cold RIR, amortized per pair", value=float(np.mean(per_pair) * 1e3), unit="ms", detail="compute_rirs one-to-many"),
+        dict(name="cold RIR, single pair", value=float(np.mean(single) * 1e3), unit="ms", detail="compute_rir"),
+        dict(name="first binaural render (tail synthesis)", value=float(np.mean(first_bin) * 1e3), unit="ms", detail="once per RIR"),
+        dict(name="binaural render, new heading", value=float(np.mean(new_heading) * 1e3), unit="ms", detail="target <= 1 ms"),
+    ]
+    # cache lookups
+    scene = generate_apartment(seeds[0])
+    graph = NavGraph.build(scene)
+    points = graph.positions[:50] + [0, 0, audio.ear_height]
+    with tempfile.TemporaryDirectory() as root:
+        RIRCache(root).get_many(scene, points[0], points, audio)
+        disk = RIRCache(root, memory_items=0)
+        t = time.perf_counter()
+        for p in points:
+            disk.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+        rows.append(dict(name="warm cache lookup (disk, verified)", value=(time.perf_counter() - t) / len(points) * 1e3, unit="ms",
+                         detail="np.load + SHA-256 check"))
+        mem = RIRCache(root)
+        for p in points:
+            mem.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+        t = time.perf_counter()
+        for p in points:
+            mem.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+        rows.append(dict(name="warm cache lookup (memory)", value=(time.perf_counter() - t) / len(points) * 1e3, unit="ms",
+                         detail="in-process LRU"))
+    # per-step audio: 1 s of a source through a binaural RIR, then the spectrogram
+    rir = compute_rir(scene, points[0], points[10], audio).binaural(0.0)
+    sound = make_sound("telephone", audio.sample_rate, seconds=6.0)
+    for backend in ("numpy", "torch"):
+        try:
+            hear(sound, rir, audio.step_samples, audio.step_samples, backend=backend)
+        except ImportError:
+            continue
+        conv = _timeit(lambda: hear(sound, rir, audio.step_samples, audio.step_samples, backend=backend), 20)
+        heard = hear(sound, rir, audio.step_samples, audio.step_samples, backend=backend)
+        spec = _timeit(lambda: spectrogram(heard, audio, backend=backend), 20)
+        rows.append(dict(name=f"convolution 1 s binaural ({backend})", value=conv * 1e3, unit="ms", detail="FFT, RIR 1 s"))
+        rows.append(dict(name=f"spectrogram 1 s binaural ({backend})", value=spec * 1e3, unit="ms", detail="65x26x2"))
+    for r in rows:
+        r.update(section="acoustics", reference="numpy reference workload", reference_value=ref, reference_unit="ms",
+                 ratio=r["value"] / ref)
+    if cfg.raytrace:
+        rows.append(_bench_tail_vs_raytraced(seeds[:2], ref))
+    return rows
+
+
+def _bench_tail_vs_raytraced(seeds, ref) -> dict:
+    from acoustics import AudioConfig, compute_rirs
+
+    ratios = []
+    t0 = time.perf_counter()
+    for seed in seeds:
+        scene = generate_apartment(seed)
+        graph = NavGraph.build(scene)
+        rec = graph.positions[[3, len(graph) // 2]] + [0, 0, 1.5]
+        src = graph.positions[len(graph) // 3] + [0, 0, 1.5]
+        fast = compute_rirs(scene, src, rec)
+        traced = compute_rirs(scene, src, rec, AudioConfig(tail="raytraced", rays=5000, include_furniture=True))
+        for a, b in zip(fast, traced):
+            ratios.append([_t30(a.tail_level[:, k], a.tail_rt60[:, k]) / b.tail_rt60[0, k] for k in range(6)])
+    ratios = np.asarray(ratios)
+    return dict(section="acoustics", name="fast-tail T30 / ray-traced T60", value=float(ratios.mean()), unit="ratio",
+                reference="ray-traced hybrid (same run)", reference_value=(time.perf_counter() - t0) * 1e3,
+                reference_unit="ms", ratio=None,
+                detail=f"{len(ratios)} receivers x 6 bands, min {ratios.min():.2f}, max {ratios.max():.2f}; target within 0.8-1.2")
+
+
+def _t30(levels, rt60, fs=1000, seconds=5.0) -> float:
+    t = np.arange(int(seconds * fs)) / fs
+    env = np.clip((levels[:, None] * np.exp(-13.8155 * t[None] / rt60[:, None])).sum(axis=0), 0, None)
+    sch = np.cumsum(env[::-1])[::-1]
+    db = 10 * np.log10(sch / sch[0] + 1e-30)
+    sel = (db <= -5) & (db >= -35)
+    return -60.0 / np.polyfit(t[sel], db[sel], 1)[0]
+
+
+SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics}
 
 
 def _fmt(v, unit=""):

@@ -221,3 +221,67 @@ def test_navgraph_receivers_in_apartment():
     for rir in rirs[:: max(1, len(rirs) // 10)]:
         h = rir.omni()
         assert np.all(np.isfinite(h)) and np.sum(h**2) > 0
+
+
+def _write_sofa(path, fs=44_100):
+    """A minimal SimpleFreeFieldHRIR file: 8 horizontal directions of a toy head whose near ear
+    hears an impulse 10 samples earlier and twice as loud as the far ear."""
+    import h5py
+
+    az = np.arange(0, 360, 45.0)
+    ir = np.zeros((len(az), 2, 64))
+    for k, a in enumerate(np.radians(az)):
+        left = np.sin(a)  # > 0: source on the left
+        near, far = (0, 1) if left >= 0 else (1, 0)
+        ir[k, near, 5] = 1.0
+        ir[k, far, 5 + int(round(10 * abs(left)))] = 0.5 if abs(left) > 0.1 else 1.0
+    with h5py.File(path, "w") as f:
+        f["Data.IR"] = ir
+        f["Data.SamplingRate"] = np.array([fs], float)
+        f["SourcePosition"] = np.c_[az, np.zeros_like(az), np.ones_like(az)]
+
+
+def test_sofa_hrtf_is_used_for_binaural_rendering(tmp_path, big_room):
+    pytest.importorskip("h5py", reason="SOFA files need h5py (pip install h5py)")
+    from acoustics import SofaHRTF
+
+    _write_sofa(tmp_path / "toy.sofa")
+    hrtf = SofaHRTF(tmp_path / "toy.sofa")
+    rec = np.array([4.0, 3.0, 1.5])
+    rir = compute_rir(big_room, rec + [0.0, 2.0, 0.0], rec, AudioConfig(sample_rate=44_100))  # source on the left
+    b = rir.binaural(0.0, hrtf=hrtf)
+    n = int((2.0 / C + 0.002) * 44_100)
+    first_l = np.flatnonzero(np.abs(b[0, :n]) > 0.2 * np.abs(b[0, :n]).max())[0]
+    first_r = np.flatnonzero(np.abs(b[1, :n]) > 0.2 * np.abs(b[1, :n]).max())[0]
+    assert first_r - first_l == pytest.approx(10, abs=1)
+    assert np.abs(b[0, :n]).max() == pytest.approx(2 * np.abs(b[1, :n]).max(), rel=0.1)
+    with pytest.raises(ValueError, match="SOFA"):
+        (tmp_path / "bad.sofa").write_bytes(b"nope")
+        SofaHRTF(tmp_path / "bad.sofa")
+
+
+@pytest.mark.slow
+def test_parametric_tail_tracks_the_ray_traced_hybrid():
+    """On held-out apartments the fast tail's T30 is, on average over receivers and bands, within
+    20% of the T60 fitted to pyroomacoustics' ray tracer (furniture included)."""
+    from scenes import split_seeds
+
+    def t30(levels, rt60, fs=1000, seconds=5.0):
+        t = np.arange(int(seconds * fs)) / fs
+        env = np.clip((levels[:, None] * np.exp(-13.8155 * t[None] / rt60[:, None])).sum(axis=0), 0, None)
+        sch = np.cumsum(env[::-1])[::-1]
+        db = 10 * np.log10(sch / sch[0] + 1e-30)
+        sel = (db <= -5) & (db >= -35)
+        return -60.0 / np.polyfit(t[sel], db[sel], 1)[0]
+
+    ratios = []
+    for seed in list(split_seeds("test"))[:4]:
+        scene = generate_apartment(seed)
+        graph = NavGraph.build(scene)
+        rec = graph.positions[[3, len(graph) // 2]] + [0, 0, 1.5]
+        src = graph.positions[len(graph) // 3] + [0, 0, 1.5]
+        fast = compute_rirs(scene, src, rec)
+        traced = compute_rirs(scene, src, rec, AudioConfig(tail="raytraced", rays=5000, include_furniture=True))
+        for a, b in zip(fast, traced):
+            ratios.append([t30(a.tail_level[:, k], a.tail_rt60[:, k]) / b.tail_rt60[0, k] for k in range(6)])
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.2)
