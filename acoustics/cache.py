@@ -46,10 +46,11 @@ class RIRCache:
 
     Args:
         root: cache folder (created on demand).
-        memory_items: how many RIRs to keep in an in-process LRU on top of the disk.
+        memory_items: how many RIRs to keep in an in-process LRU on top of the disk (a rendered
+            RIR holds ~1.5 MB of tail signals at 16 kHz, so keep this modest).
     """
 
-    def __init__(self, root: str | os.PathLike, memory_items: int = 4096):
+    def __init__(self, root: str | os.PathLike, memory_items: int = 256):
         self.root = Path(root)
         self.memory_items = int(memory_items)
         self._memory: OrderedDict[str, DirectionalRIR] = OrderedDict()

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 SUPPORTED_SAMPLE_RATES = (16_000, 22_050, 32_000, 44_100, 48_000)
+SPEED_OF_SOUND = 343.0  # m/s, air at about 20 °C
+HEAD_RADIUS = 0.0875  # m, the spherical head of Woodworth's ITD formula
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class AudioConfig:
     ism_order: int = 3
     tail: str = "parametric"
     rays: int = 2_000
-    speed_of_sound: float = 343.0
-    head_radius: float = 0.0875
+    speed_of_sound: float = SPEED_OF_SOUND
+    head_radius: float = HEAD_RADIUS
     ear_height: float = 1.5
     source_height: float = 1.5
     n_fft: int = 512

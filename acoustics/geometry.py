@@ -17,6 +17,8 @@ import numpy as np
 from scenes import Scene
 from scenes.materials import OCTAVE_BANDS_HZ
 
+from .config import SPEED_OF_SOUND
+
 N_BANDS = len(OCTAVE_BANDS_HZ)
 _models: "weakref.WeakKeyDictionary[Scene, dict]" = weakref.WeakKeyDictionary()
 
@@ -169,14 +171,14 @@ class SpaceStats:
     mean_free_path: float
 
 
-def eyring_rt60(volume: float, surface: float, mean_absorption: np.ndarray, speed_of_sound: float = 343.0) -> np.ndarray:
+def eyring_rt60(volume: float, surface: float, mean_absorption: np.ndarray, speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
     """Eyring's reverberation time T60 = 24 ln(10) V / (c S (−ln(1 − ᾱ))) (= 0.161 V / (−S ln(1−ᾱ)) at 343 m/s)."""
     a = np.clip(np.asarray(mean_absorption, dtype=np.float64), 1e-6, 1 - 1e-9)
     return 24 * np.log(10) * volume / (speed_of_sound * surface * -np.log(1 - a))
 
 
 def fitzroy_rt60(volume: float, areas: np.ndarray, absorption: np.ndarray, normals: np.ndarray,
-                 speed_of_sound: float = 343.0) -> np.ndarray:
+                 speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
     """Fitzroy's reverberation time (JASA 1959): Eyring's formula per pair of opposite surface
     orientations (x, y, z), averaged with weights S_k / S. It reduces to Eyring for uniform
     absorption and keeps the long decay of rooms whose absorption sits on one pair of surfaces
@@ -198,7 +200,7 @@ def fitzroy_rt60(volume: float, areas: np.ndarray, absorption: np.ndarray, norma
     return rt60
 
 
-def sabine_rt60(volume: float, absorption_area, speed_of_sound: float = 343.0) -> np.ndarray:
+def sabine_rt60(volume: float, absorption_area, speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
     """Sabine's reverberation time T60 = 24 ln(10) V / (c Σ S α)."""
     return 24 * np.log(10) * volume / (speed_of_sound * np.asarray(absorption_area, dtype=np.float64))
 

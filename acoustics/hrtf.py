@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import HEAD_RADIUS, SPEED_OF_SOUND
+
 _ALPHA_MIN = 0.1
 _THETA_MIN = np.radians(150.0)
 
 
 class SphericalHead:
-    def __init__(self, radius: float = 0.0875, speed_of_sound: float = 343.0):
+    def __init__(self, radius: float = HEAD_RADIUS, speed_of_sound: float = SPEED_OF_SOUND):
         self.radius = float(radius)
         self.c = float(speed_of_sound)
 

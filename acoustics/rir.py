@@ -39,7 +39,7 @@ import scipy.fft
 from scenes import Scene
 from scenes.materials import OCTAVE_BANDS_HZ
 
-from .config import AudioConfig
+from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
 from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_stats
 from .paths import early_arrivals
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
@@ -89,8 +89,8 @@ class DirectionalRIR:
     tail_onset: float
     tail_full: float
     seed: int
-    head_radius: float = 0.0875
-    speed_of_sound: float = 343.0
+    head_radius: float = HEAD_RADIUS
+    speed_of_sound: float = SPEED_OF_SOUND
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ serialisation
