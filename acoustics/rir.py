@@ -41,8 +41,8 @@ from scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
 from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_stats
-from .paths import early_arrivals
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
+from .paths import early_arrivals
 
 _PRE = 128  # samples of room in front of the early window for zero-phase pre-ringing
 _TAIL_DIRECTIONS = 8

@@ -6,9 +6,9 @@ record the detected ``Scene.floor_height``. The camera sits 1.5 m above the agen
 position by default.
 """
 
+from .loading import load_scene
 from .materials import OCTAVE_BANDS_HZ, Material, get_material, material_library, uniform_material
 from .navigation import Action, NavGraph
-from .loading import load_scene
 from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, shoebox
 from .scene import Door, Room, Scene, SemanticObject
 from .splits import split_of, split_seeds

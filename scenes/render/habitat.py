@@ -74,8 +74,9 @@ class HabitatRenderer:
 
 
 def _export_y_up(scene: Scene, path: Path) -> None:
-    from ..scene import Scene as _Scene
     import trimesh
+
+    from ..scene import Scene as _Scene
 
     v = np.asarray(scene.mesh.vertices)
     y_up = np.c_[v[:, 0], v[:, 2], -v[:, 1]]
