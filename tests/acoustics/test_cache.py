@@ -86,3 +86,28 @@ def test_precompute_resumes_after_being_killed(tmp_path):
     assert len(after) == 12 * n
     computed = int(out.stdout.split("computed ")[1].split(" ")[0])
     assert computed == 12 * n - len(before)
+
+
+def test_ray_backend_missing_is_one_clear_error(tmp_path):
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from acoustics import AudioConfig\n"
+        "from acoustics.precompute import make_jobs, run\n"
+        f"run(make_jobs([1_000_001], 0.5, {str(tmp_path)!r}, AudioConfig(), sources=1), backend='ray', progress=False)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "backend='ray' needs Ray: pip install 'earshot[dist]'" in out.stderr
+
+
+def test_ray_backend(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'earshot[dist]'")
+    from acoustics.precompute import make_jobs, run
+
+    jobs = make_jobs([1_000_001], 0.5, str(tmp_path), AudioConfig(), sources=2)
+    try:
+        computed = run(jobs, backend="ray", progress=False)
+        assert computed == 2 * len(NavGraph.build(generate_apartment(1_000_001)))
+        assert run(jobs, backend="ray", progress=False) == 0  # resumed: nothing left to do
+    finally:
+        ray.shutdown()
