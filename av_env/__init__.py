@@ -1,1 +1,24 @@
-"""earshot.av_env — Gymnasium audio-visual navigation environments (in development)."""
+"""earshot.av_env — Gymnasium audio-visual navigation environments.
+
+Importing registers (lazily, by entry point) ``earshot/PointGoal-v0``, ``earshot/AudioGoal-v0``,
+``earshot/AudioPointGoal-v0``, ``earshot/SemanticAudioGoal-v0`` and ``earshot/MovingSource-v0``;
+all are ``av_env.env:AVNavEnv`` with a different ``task``.
+"""
+
+import gymnasium as gym
+
+from .episodes import Episode, load_episodes, save_episodes
+
+ENV_IDS = {
+    "earshot/PointGoal-v0": "pointgoal",
+    "earshot/AudioGoal-v0": "audiogoal",
+    "earshot/AudioPointGoal-v0": "audiopointgoal",
+    "earshot/SemanticAudioGoal-v0": "semantic_audiogoal",
+    "earshot/MovingSource-v0": "moving_source",
+}
+
+for _env_id, _task in ENV_IDS.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point="av_env.env:AVNavEnv", kwargs={"task": _task}, max_episode_steps=None)
+
+__all__ = ["ENV_IDS", "Episode", "load_episodes", "save_episodes"]

@@ -1,0 +1,123 @@
+"""Navigation episodes: deterministic per split, saved as gzip-compressed JSON and reloadable, so
+evaluation runs the same fixed episodes every time."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Geodesic distance bins (m) episodes are drawn from evenly, so short and long episodes both occur.
+DISTANCE_BINS = ((1.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 1e9))
+
+
+@dataclass
+class Episode:
+    """One episode.
+
+    Attributes:
+        episode_id: unique within its file.
+        scene: "procedural:<seed>" or the path of a mesh file.
+        scene_hash: ``Scene.content_hash`` of that scene (checked on load).
+        start_node, goal_node: NavGraph node indices.
+        start_heading: radians, a multiple of the turn angle.
+        sound: built-in sound name of the goal source.
+        geodesic_distance: start→goal, metres.
+        category: the goal object's category (semantic task), else None.
+        sound_seconds: how long the goal sound plays (semantic task), else None (forever).
+        distractors: [[node, sound], ...] of other sources (moving-source task).
+    """
+
+    episode_id: str
+    scene: str
+    scene_hash: str
+    start_node: int
+    start_heading: float
+    goal_node: int
+    sound: str
+    geodesic_distance: float
+    category: str | None = None
+    sound_seconds: float | None = None
+    distractors: list = field(default_factory=list)
+
+
+def save_episodes(path: str | os.PathLike, episodes: list[Episode]) -> Path:
+    """Write episodes as gzip JSON, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump({"version": 1, "episodes": [asdict(e) for e in episodes]}, f)
+    os.replace(tmp, path)
+    return path
+
+
+def load_episodes(path: str | os.PathLike) -> list[Episode]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"episode file {str(path)!r} does not exist")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            data = json.load(f)
+        return [Episode(**e) for e in data["episodes"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"could not read episode file {str(path)!r}: {exc}") from exc
+
+
+def check_episode(episode: Episode, scene, graph) -> None:
+    """Raise ValueError if the episode does not belong to this scene and graph."""
+    if episode.scene_hash != scene.content_hash:
+        raise ValueError(
+            f"episode {episode.episode_id!r} was made for a scene with hash {episode.scene_hash[:12]}…, but "
+            f"{episode.scene!r} now has hash {scene.content_hash[:12]}…: regenerate the episode file for this scene"
+        )
+    nodes = [episode.start_node, episode.goal_node] + [d[0] for d in episode.distractors]
+    if max(nodes) >= len(graph) or min(nodes) < 0:
+        raise ValueError(f"episode {episode.episode_id!r} refers to nodes outside the scene's NavGraph ({len(graph)} nodes)")
+
+
+def generate_episodes(scene_ref: str, scene, graph, count: int, rng: np.random.Generator, sounds: list[str],
+                      turn_angle_deg: float, task: str = "audiogoal", num_distractors: int = 0,
+                      categories: list[str] | None = None) -> list[Episode]:
+    """``count`` reachable episodes spread over the geodesic distance bins."""
+    episodes = []
+    n = len(graph)
+    headings = np.arange(0, 360, turn_angle_deg)
+    attempts = 0
+    while len(episodes) < count and attempts < 200 * count:
+        attempts += 1
+        lo, hi = DISTANCE_BINS[len(episodes) % len(DISTANCE_BINS)] if attempts < 50 * count else (0.5, 1e9)
+        start = int(rng.integers(n))
+        dist = graph.distances_from(start)
+        category = None
+        if task == "semantic_audiogoal":
+            objects = [o for o in scene.objects if not categories or o.category in categories]
+            if not objects:
+                raise ValueError(f"scene {scene_ref!r} has no objects for the semantic task")
+            obj = objects[int(rng.integers(len(objects)))]
+            goal = int(graph.nearest_node(obj.center[:2]))
+            category = obj.category
+        else:
+            candidates = np.flatnonzero((dist >= lo) & (dist < hi) & np.isfinite(dist))
+            if len(candidates) == 0:
+                continue
+            goal = int(candidates[rng.integers(len(candidates))])
+        if not np.isfinite(dist[goal]) or dist[goal] < 0.5:
+            continue
+        others = [s for s in sounds]
+        sound = others[int(rng.integers(len(others)))]
+        distractors = []
+        for _ in range(num_distractors):
+            pool = [s for s in sounds if s != sound] or sounds
+            distractors.append([int(rng.integers(n)), pool[int(rng.integers(len(pool)))]])
+        episodes.append(Episode(
+            episode_id=f"{scene_ref}#{len(episodes)}", scene=scene_ref, scene_hash=scene.content_hash,
+            start_node=start, start_heading=float(np.radians(headings[int(rng.integers(len(headings)))])),
+            goal_node=goal, sound=sound, geodesic_distance=float(dist[goal]), category=category,
+            sound_seconds=float(rng.uniform(5.0, 15.0)) if task == "semantic_audiogoal" else None,
+            distractors=distractors))
+    return episodes

@@ -1,0 +1,81 @@
+"""Frames and videos of episodes for people: first-person RGB, depth, a top-down map with the
+path and the sources, and the spectrogram, side by side; MP4 (imageio-ffmpeg) with the binaural
+audio muxed in, and a WAV beside it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _fit(img: np.ndarray, height: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    width = max(1, int(round(w * height / h)))
+    return np.asarray(Image.fromarray(img).resize((width, height), Image.NEAREST if h < height else Image.BILINEAR))
+
+
+def compose_frame(env) -> np.ndarray:
+    """uint8 (H, W, 3): [rgb | depth | top-down map | spectrogram] of the env's current state."""
+    u = env.unwrapped
+    ctx = u._ctx
+    rgb, depth = ctx.renderer.render(u.position, u.heading)
+    h = max(rgb.shape[0], 256)
+    d = np.clip(depth / 10.0, 0, 1)
+    depth_img = np.repeat((np.where(depth > 0, 1 - 0.85 * d, 0) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    sources = [ctx.graph.positions[s.node] for s in u.sources[1:]]
+    goal = ctx.graph.positions[u.sources[0].node]
+    topdown = ctx.graph.topdown_map(agent=u.position, heading=u.heading, goal=goal, path=np.array(u.trajectory),
+                                    sources=sources, show_nodes=False)
+    panels = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
+    if u.uses_audio:
+        from acoustics import spectrogram
+
+        spec = np.asarray(spectrogram(u._audio(), u.cfg, backend="numpy"))  # (F, T, 2)
+        img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
+        img = (255 * img / max(float(img.max()), 1e-6)).astype(np.uint8)
+        panels.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
+    return np.concatenate(panels, axis=1)
+
+
+def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None, options: dict | None = None) -> dict:
+    """Run one episode with ``policy(env) -> action`` and write ``path`` (.mp4, with the binaural
+    audio muxed in when ffmpeg can) plus the audio as a .wav beside it. Returns the final info."""
+    import imageio.v2 as imageio
+    import soundfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    u = env.unwrapped
+    env.reset(seed=seed, options=options)
+    frames, audio = [compose_frame(env)], [u._audio()] if u.uses_audio else []
+    info = {}
+    while True:
+        _, _, terminated, truncated, info = env.step(policy(env))
+        frames.append(compose_frame(env))
+        if u.uses_audio:
+            audio.append(u._audio())
+        if terminated or truncated:
+            break
+    fps = 1.0 / u.cfg.step_seconds
+    silent = path.with_name(path.stem + ".video.mp4")
+    imageio.mimwrite(silent, [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames], fps=fps,
+                     macro_block_size=1)
+    wav = path.with_suffix(".wav")
+    if audio:
+        pcm = np.concatenate(audio, axis=1).T
+        soundfile.write(wav, pcm / max(1e-6, float(np.abs(pcm).max())) * 0.9, u.cfg.sample_rate)
+        try:
+            import imageio_ffmpeg
+
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(silent), "-i", str(wav),
+                            "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)], check=True)
+            silent.unlink()
+        except Exception:  # no muxing available: keep the silent video next to the WAV
+            os.replace(silent, path)
+    else:
+        os.replace(silent, path)
+    return info
