@@ -1,0 +1,243 @@
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import trimesh
+
+import av_env
+from av_env import metrics
+from av_env.episodes import load_episodes
+from scenes import Scene, get_material, split_seeds
+
+FAST = dict(scenes=1, episodes_per_scene=4, resolution=32)
+
+
+def _make(env_id, **kw):
+    return gym.make(env_id, **{**FAST, **kw})
+
+
+@pytest.mark.parametrize("motion", ["grid", "continuous"])
+@pytest.mark.parametrize("env_id", list(av_env.ENV_IDS))
+def test_env_checkers_pass(env_id, motion):
+    from gymnasium.utils.env_checker import check_env
+
+    env = _make(env_id, motion=motion)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+    sb3 = pytest.importorskip("stable_baselines3.common.env_checker", reason="SB3 is installed with the dev extra")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sb3.check_env(env.unwrapped)
+
+
+def _rollout(env, seed, actions):
+    obs, info = env.reset(seed=seed)
+    out = [(obs, info)]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        out.append((obs, r, term, trunc, info))
+        if term or trunc:
+            break
+    return out
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        for u, v in zip(x, y):
+            if isinstance(u, dict):
+                assert u.keys() == v.keys()
+                for k in u:
+                    np.testing.assert_array_equal(np.asarray(u[k]), np.asarray(v[k]))
+            else:
+                assert u == v
+
+
+@pytest.mark.parametrize("env_id", ["earshot/AudioGoal-v0", "earshot/MovingSource-v0"])
+def test_same_seed_same_rollout_bit_for_bit(env_id):
+    actions = [1, 2, 1, 1, 3, 1, 1, 1]
+    a = _rollout(_make(env_id), 7, actions)
+    b = _rollout(_make(env_id), 7, actions)
+    _assert_same(a, b)
+    c = _rollout(_make(env_id), 8, actions)
+    assert not np.array_equal(c[0][0]["rgb"], a[0][0]["rgb"]) or c[0][1] != a[0][1]
+
+
+def test_vectorized_rollout_equals_single_process():
+    actions = [1, 2, 1, 3, 1, 1]
+    single = [_rollout(_make("earshot/AudioGoal-v0"), s, actions) for s in (3, 4)]
+    vec = gym.vector.AsyncVectorEnv([lambda: _make("earshot/AudioGoal-v0") for _ in range(2)], context="spawn",
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    try:
+        obs, _ = vec.reset(seed=[3, 4])
+        for k in range(2):
+            for key in obs:
+                np.testing.assert_array_equal(obs[key][k], single[k][0][0][key])
+        for t, a in enumerate(actions, start=1):
+            if any(t >= len(s) for s in single):
+                break
+            obs, rew, term, trunc, _ = vec.step(np.array([a, a]))
+            for k in range(2):
+                if single[k][t][2] or single[k][t][3]:
+                    continue
+                for key in obs:
+                    np.testing.assert_array_equal(obs[key][k], single[k][t][0][key])
+                assert rew[k] == single[k][t][1]
+    finally:
+        vec.close()
+
+
+def _run_oracle(env, index):
+    env.reset(options={"episode_index": index})
+    u = env.unwrapped
+    while True:
+        _, _, term, trunc, info = env.step(u.oracle_action())
+        if term or trunc:
+            return info
+
+
+@pytest.mark.parametrize("env_id", ["earshot/AudioGoal-v0", "earshot/PointGoal-v0", "earshot/SemanticAudioGoal-v0"])
+def test_oracle_scores_perfectly_on_test_split(env_id):
+    env = gym.make(env_id, split="test", scenes=2, episodes_per_scene=4, resolution=32)
+    infos = [_run_oracle(env, i) for i in range(len(env.unwrapped.episodes))]
+    assert np.mean([i["success"] for i in infos]) == 1.0
+    assert np.mean([i["spl"] for i in infos]) == pytest.approx(1.0, abs=1e-6)
+    assert np.mean([i["sna"] for i in infos]) == pytest.approx(1.0, abs=1e-6)
+    assert all(i["distance_to_goal"] <= env.unwrapped.success_distance for i in infos)
+
+
+def test_random_agent_scores_far_lower():
+    env = gym.make("earshot/AudioGoal-v0", split="test", scenes=2, episodes_per_scene=5, resolution=32, max_steps=60)
+    rng = np.random.default_rng(0)
+    spl = []
+    for i in range(len(env.unwrapped.episodes)):
+        env.reset(options={"episode_index": i})
+        while True:
+            _, _, term, trunc, info = env.step(int(rng.integers(4)))
+            if term or trunc:
+                spl.append(info["spl"])
+                break
+    assert np.mean(spl) < 0.3
+
+
+def test_continuous_oracle_reaches_the_goal():
+    env = gym.make("earshot/AudioGoal-v0", split="test", scenes=1, episodes_per_scene=3, resolution=32,
+                   motion="continuous", max_steps=400)
+    infos = [_run_oracle(env, i) for i in range(3)]
+    assert all(i["success"] == 1.0 for i in infos)
+    assert np.mean([i["spl"] for i in infos]) > 0.7
+
+
+def test_metrics_by_hand():
+    # a 4 m shortest path walked in 5 m, success
+    assert metrics.spl(True, 4.0, 5.0) == pytest.approx(0.8)
+    assert metrics.spl(False, 4.0, 4.0) == 0.0
+    assert metrics.spl(True, 4.0, 3.0) == 1.0  # stopping early within the success radius
+    # halfway there, walked 6 m of a 4 m path
+    assert metrics.softspl(2.0, 4.0, 4.0, 6.0) == pytest.approx(0.5 * 4 / 6)
+    assert metrics.softspl(5.0, 4.0, 4.0, 6.0) == 0.0  # ended farther than it started
+    assert metrics.sna(True, 10, 20) == pytest.approx(0.5)
+    assert metrics.normalized_distance_to_goal(1.0, 4.0) == pytest.approx(0.25)
+
+
+def test_rewards_follow_soundspaces():
+    env = _make("earshot/AudioGoal-v0")
+    env.reset(options={"episode_index": 0})
+    u = env.unwrapped
+    before = u._distance_to_goal()
+    _, r, *_ = env.step(2)  # turning changes nothing but time
+    assert r == pytest.approx(-0.01)
+    a = u.oracle_action()
+    while a != 1:
+        env.step(a)
+        a = u.oracle_action()
+    before = u._distance_to_goal()
+    _, r, *_ = env.step(1)
+    assert r == pytest.approx(-0.01 + before - u._distance_to_goal())
+    while (a := u.oracle_action()) != 0:
+        env.step(a)
+    _, r, term, _, info = env.step(0)
+    assert term and info["success"] == 1.0 and r == pytest.approx(10.0 - 0.01)
+
+
+def test_held_out_scenes_and_sounds_never_in_training():
+    train = gym.make("earshot/AudioGoal-v0", split="train", scenes=3, episodes_per_scene=10, resolution=32).unwrapped
+    test_seeds = {f"procedural:{s}" for s in split_seeds("test")}
+    from acoustics import sound_names
+
+    unheard = set(sound_names("unheard"))
+    for e in train.episodes:
+        assert e.scene not in test_seeds
+        assert e.sound not in unheard
+    test = gym.make("earshot/AudioGoal-v0", split="test", scenes=2, sounds="unheard", episodes_per_scene=5,
+                    resolution=32).unwrapped
+    assert all(e.sound in unheard and e.scene in test_seeds for e in test.episodes)
+
+
+def test_episodes_save_and_reload(tmp_path):
+    env = _make("earshot/AudioGoal-v0").unwrapped
+    path = env.save_episodes(tmp_path / "episodes.json.gz")
+    again = gym.make("earshot/AudioGoal-v0", scenes=1, resolution=32, episodes=path).unwrapped
+    assert [e.episode_id for e in again.episodes] == [e.episode_id for e in env.episodes]
+    obs_a, _ = env.reset(options={"episode_index": 2})
+    obs_b, _ = again.reset(options={"episode_index": 2})
+    np.testing.assert_array_equal(obs_a["spectrogram"], obs_b["spectrogram"])
+    # an episode file that does not match its scene
+    episodes = load_episodes(path)
+    episodes[0].scene_hash = "0" * 64
+    from av_env import save_episodes
+
+    save_episodes(tmp_path / "bad.json.gz", episodes)
+    with pytest.raises(ValueError, match="regenerate the episode file"):
+        gym.make("earshot/AudioGoal-v0", scenes=1, resolution=32, episodes=tmp_path / "bad.json.gz")
+
+
+def test_bad_inputs(tmp_path):
+    env = _make("earshot/AudioGoal-v0")
+    env.reset(seed=0)
+    for bad in (4, -1, np.nan, 1.5, "forward"):
+        with pytest.raises(ValueError, match="action must be one integer"):
+            env.step(bad)
+    with pytest.raises(ValueError, match="unknown task"):
+        av_env.env.AVNavEnv(task="flygoal")
+    with pytest.raises(ValueError, match="unknown split"):
+        gym.make("earshot/AudioGoal-v0", split="holdout")
+    with pytest.raises(ValueError, match="not in the 'train' split"):
+        gym.make("earshot/AudioGoal-v0", scenes=[split_seeds("test")[0]])
+    wall = trimesh.Trimesh([[0, 0, 0], [4, 0, 0], [4, 0, 3], [0, 0, 3]], [[0, 1, 2], [0, 2, 3]])
+    Scene(wall, np.zeros(2, np.int32), [get_material("plaster")])
+    wall.export(tmp_path / "wall.ply")
+    with pytest.raises(ValueError, match="no walkable floor"):
+        gym.make("earshot/AudioGoal-v0", scenes=[str(tmp_path / "wall.ply")])
+
+
+def test_semantic_sound_stops_and_moving_source_moves():
+    env = _make("earshot/SemanticAudioGoal-v0")
+    obs, _ = env.reset(options={"episode_index": 0})
+    u = env.unwrapped
+    assert obs["category"].sum() == 1.0 and obs["spectrogram"].max() > 0
+    u.sources[0].until_step = 1  # the sound stops after one step
+    obs, *_ = env.step(2)
+    assert obs["spectrogram"].max() == 0.0
+    env = _make("earshot/MovingSource-v0", p_move=1.0)
+    env.reset(options={"episode_index": 0})
+    u = env.unwrapped
+    assert len(u.sources) == 3  # the goal and two distractors
+    start = u.sources[0].node
+    for _ in range(3):
+        env.step(2)
+    assert u.sources[0].node != start
+
+
+def test_render_frame_and_video(tmp_path):
+    env = _make("earshot/AudioGoal-v0", render_mode="rgb_array")
+    env.reset(options={"episode_index": 1})
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[1] > 3 * frame.shape[0]
+    from av_env.visualize import record_episode
+
+    info = record_episode(env, lambda e: e.unwrapped.oracle_action(), tmp_path / "oracle.mp4", options={"episode_index": 1})
+    assert info["success"] == 1.0
+    assert (tmp_path / "oracle.mp4").stat().st_size > 1000 and (tmp_path / "oracle.wav").exists()
