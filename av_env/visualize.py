@@ -36,7 +36,7 @@ def compose_frame(env) -> np.ndarray:
 
         spec = np.asarray(spectrogram(u._audio(), u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
-        img = (255 * img / max(float(img.max()), 1e-6)).astype(np.uint8)
+        img = (255 * np.sqrt(img / max(float(img.max()), 1e-6))).astype(np.uint8)  # sqrt: show quiet bins too
         panels.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
     return np.concatenate(panels, axis=1)
 
