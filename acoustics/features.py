@@ -65,6 +65,49 @@ def hear(source_audio: np.ndarray, binaural_rir: np.ndarray, start: int, length:
     return out[..., m - 1:]
 
 
+class StepConvolver:
+    """``hear`` for a stream of environment steps, with the FFTs that revisits reuse cached:
+    the spectrum of each source segment (per sound and position in its loop) and of each RIR
+    (per caller key, e.g. node and heading). One step then costs a complex product and an
+    inverse FFT. Output equals ``hear(...)`` to float32 rounding."""
+
+    def __init__(self, step_samples: int, rir_samples: int, max_items: int = 512):
+        self.n, self.m = int(step_samples), int(rir_samples)
+        import scipy.fft
+
+        self._fft = scipy.fft
+        self.size = scipy.fft.next_fast_len(self.n + self.m - 1)
+        self.max_items = max_items
+        self._segments: dict = {}
+        self._rirs: dict = {}
+
+    def _segment_spectrum(self, name: str, audio: np.ndarray, start: int) -> np.ndarray:
+        key = (name, start % len(audio) if start >= self.m - 1 else ("head", start))
+        if key not in self._segments:
+            idx = np.arange(start - self.m + 1, start + self.n)
+            seg = np.where(idx >= 0, audio[np.mod(idx, len(audio))], 0.0)
+            self._segments[key] = self._fft.rfft(seg, n=self.size)
+            if len(self._segments) > self.max_items:
+                self._segments.pop(next(iter(self._segments)))
+        return self._segments[key]
+
+    def rir_spectrum(self, key, rir: np.ndarray) -> np.ndarray:
+        if key not in self._rirs:
+            self._rirs[key] = self._fft.rfft(np.asarray(rir, np.float64), n=self.size, axis=-1)
+            if len(self._rirs) > self.max_items:
+                self._rirs.pop(next(iter(self._rirs)))
+        return self._rirs[key]
+
+    def hear(self, name: str, audio: np.ndarray, rir_key, rir: np.ndarray, start: int) -> np.ndarray:
+        """(2, n) float32: what ``hear(audio, rir, start, n)`` returns."""
+        spec = self._segment_spectrum(name, audio, start) * self.rir_spectrum(rir_key, rir)
+        out = self._fft.irfft(spec, n=self.size, axis=-1)
+        return out[..., self.m - 1: self.m - 1 + self.n].astype(np.float32)
+
+    def clear_rirs(self) -> None:
+        self._rirs.clear()
+
+
 def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto", device=None):
     """SoundSpaces spectrogram: |STFT| (Hann window ``win_length`` zero-padded to ``n_fft``,
     ``hop_length``, centred with reflect padding), log1p, average pooling ``pool`` x ``pool``
@@ -85,22 +128,33 @@ def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto",
         pooled = torch.nn.functional.avg_pool2d(spec[:, None], cfg.pool, cfg.pool, ceil_mode=True)[:, 0]
         pooled = pooled.reshape(*lead, *pooled.shape[-2:])
         return pooled.movedim(-3, -1) if len(lead) >= 1 else pooled
-    x = np.asarray(audio, np.float64)
+    import scipy.fft
+
+    x = np.asarray(audio, np.float32)
     lead = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
     pad = cfg.n_fft // 2
     padded = np.pad(flat, ((0, 0), (pad, pad)), mode="reflect")
-    frames = 1 + (padded.shape[-1] - cfg.n_fft) // cfg.hop_length
-    idx = np.arange(cfg.n_fft)[None] + cfg.hop_length * np.arange(frames)[:, None]
-    n = np.arange(cfg.win_length)
-    window = np.zeros(cfg.n_fft)
-    offset = (cfg.n_fft - cfg.win_length) // 2
-    window[offset: offset + cfg.win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
-    spec = np.abs(np.fft.rfft(padded[:, idx] * window, axis=-1))  # (B, T, F)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, :: cfg.hop_length]
+    spec = np.abs(scipy.fft.rfft(frames * _window(cfg.n_fft, cfg.win_length), axis=-1))  # (B, T, F)
     spec = np.log1p(spec).transpose(0, 2, 1)  # (B, F, T)
     pooled = _avg_pool_ceil(spec, cfg.pool)
     pooled = pooled.reshape(*lead, *pooled.shape[-2:]).astype(np.float32)
     return np.moveaxis(pooled, -3, -1) if len(lead) >= 1 else pooled
+
+
+_windows: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _window(n_fft: int, win_length: int) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` centred in ``n_fft`` samples (torch.stft's layout)."""
+    if (n_fft, win_length) not in _windows:
+        n = np.arange(win_length)
+        window = np.zeros(n_fft, np.float32)
+        offset = (n_fft - win_length) // 2
+        window[offset: offset + win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / win_length)
+        _windows[(n_fft, win_length)] = window
+    return _windows[(n_fft, win_length)]
 
 
 def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:

@@ -11,7 +11,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from acoustics import AudioConfig, compute_rir, compute_rirs, hear, make_sound, sound_names, spectrogram
+from acoustics import AudioConfig, compute_rir, compute_rirs, make_sound, sound_names, spectrogram
+from acoustics.features import StepConvolver
 from scenes import CATEGORIES, Action, NavGraph, generate_apartment, load_scene, split_of, split_seeds
 from scenes.render import make_renderer
 
@@ -137,6 +138,7 @@ class AVNavEnv(gym.Env):
         self._rirs: dict[int, list] = {}
         self._binaural: OrderedDict = OrderedDict()
         self._sound_cache: dict[str, np.ndarray] = {}
+        self._conv = StepConvolver(self.cfg.step_samples, self.cfg.rir_samples)
 
     # ------------------------------------------------------------------ configuration helpers
     def _resolve_sounds(self, sounds) -> list[str]:
@@ -436,16 +438,17 @@ class AVNavEnv(gym.Env):
         for src in self.sources:
             if self.steps >= src.until_step:
                 continue
-            rir = self._binaural_rir(src.node)
-            out += np.asarray(hear(src.audio, rir, start=self.steps * n, length=n, backend="numpy"), np.float32)
+            key = self._rir_key(src.node)
+            out += self._conv.hear(src.sound, src.audio, key, self._binaural_rir(src.node, key), self.steps * n)
         return out
 
-    def _binaural_rir(self, source_node: int) -> np.ndarray:
-        g = self._ctx.graph
+    def _rir_key(self, source_node: int) -> tuple:
         if self.motion == "grid":
-            key = (source_node, self.node, round(self.heading, 6))
-        else:
-            key = (source_node, tuple(np.round(self.position[:2], 2)), round(self.heading, 4))
+            return (self._ctx.ref, source_node, self.node, round(self.heading, 6))
+        return (self._ctx.ref, source_node, tuple(np.round(self.position[:2], 2)), round(self.heading, 4))
+
+    def _binaural_rir(self, source_node: int, key: tuple) -> np.ndarray:
+        g = self._ctx.graph
         if key in self._binaural:
             self._binaural.move_to_end(key)
             return self._binaural[key]

@@ -36,7 +36,7 @@ from scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env
     raytrace: bool = True  # include the (slow, ~1 min) fast-tail vs ray-traced comparison
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
@@ -265,7 +265,61 @@ def _t30(levels, rt60, fs=1000, seconds=5.0) -> float:
     return -60.0 / np.polyfit(t[sel], db[sel], 1)[0]
 
 
-SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics}
+def bench_env(cfg: BenchmarkConfig) -> list[dict]:
+    """AudioGoal steps/s at 128², one process: cold (first visit of every state), and warm (the
+    same episodes again: RIRs, binaural renders and FFTs cached), next to the raw kernels
+    (render + convolution + spectrogram) timed on the same steps."""
+    import gymnasium as gym
+
+    import av_env  # noqa: F401  (registers the ids)
+    from acoustics import spectrogram
+
+    rows = []
+    for renderer in ("auto", "raycast"):
+        env = gym.make("earshot/AudioGoal-v0", split="test", scenes=1, episodes_per_scene=10, renderer=renderer)
+        u = env.unwrapped
+
+        def run(record=None):
+            rng = np.random.default_rng(0)
+            steps, t = 0, time.perf_counter()
+            for i in range(len(u.episodes)):
+                env.reset(options={"episode_index": i})
+                while True:
+                    a = u.oracle_action() if rng.random() < 0.7 else int(rng.integers(1, 4))
+                    _, _, term, trunc, _ = env.step(a)
+                    steps += 1
+                    if record is not None:
+                        record.append((u.position.copy(), u.heading, u.steps))
+                    if term or trunc:
+                        break
+            return steps / (time.perf_counter() - t)
+
+        poses: list = []
+        cold = run(poses)
+        warm = run()
+        # the kernels alone on the same steps: render + convolution (cached FFTs) + spectrogram
+        renderer_obj = u._ctx.renderer
+        src = u.sources[0]
+        key = u._rir_key(src.node)
+        rir = u._binaural_rir(src.node, key)
+        t = time.perf_counter()
+        for position, heading, step in poses:
+            renderer_obj.render(position, heading)
+            audio = u._conv.hear(src.sound, src.audio, key, rir, step * u.cfg.step_samples)
+            spectrogram(audio, u.cfg, backend="numpy")
+        kernels = len(poses) / (time.perf_counter() - t)
+        name = f"AudioGoal steps/s ({u._ctx.renderer.backend} renderer)"
+        rows.append(dict(section="env", name=name + ", warm", value=warm, unit="steps/s", reference="raw kernels, same steps",
+                         reference_value=kernels, reference_unit="steps/s", ratio=warm / kernels,
+                         detail=f"overhead {100 * (kernels / warm - 1):.0f}% over kernels; target >= 450 steps/s, <= 25%"))
+        rows.append(dict(section="env", name=name + ", cold", value=cold, unit="steps/s", reference="raw kernels, same steps",
+                         reference_value=kernels, reference_unit="steps/s", ratio=cold / kernels,
+                         detail="first visit: RIRs computed, binaural rendered"))
+        env.close()
+    return rows
+
+
+SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env}
 
 
 def _fmt(v, unit=""):

@@ -1,5 +1,6 @@
 """The main job on the embedded default: a held-out procedural apartment, its navigation graph,
-a first-person RGB-D strip along a shortest path, and a top-down map, written as PNG files."""
+a first-person RGB-D strip along a shortest path and a top-down map (PNG), and an AudioGoal
+episode walked by the shortest-path oracle, recorded as MP4 with its binaural audio."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class DemoConfig:
     renderer: str = "auto"
     resolution: int = 128
     frames: int = 6
+    video: bool = True  # record an oracle AudioGoal episode
     out: str = "outputs/demo"
 
 
@@ -69,6 +71,21 @@ def main(config: DemoConfig) -> None:
     print(f"path: {len(path)} nodes, geodesic {graph.geodesic_distance(far, goal):.1f} m; renderer: {renderer.backend}")
     print(f"first-person RGB-D strip: {strip_path.resolve()}")
     print(f"top-down map:             {map_path.resolve()}")
+    if config.video:
+        import gymnasium as gym
+
+        import av_env  # noqa: F401  (registers the environments)
+        from av_env.visualize import record_episode
+
+        env = gym.make("earshot/AudioGoal-v0", split=config.split, scenes=[seed], episodes_per_scene=4,
+                       renderer=config.renderer, resolution=config.resolution, render_mode="rgb_array")
+        index = int(np.argmax([e.geodesic_distance for e in env.unwrapped.episodes]))  # the longest
+        episode = env.unwrapped.episodes[index]
+        info = record_episode(env, lambda e: e.unwrapped.oracle_action(), out / "oracle_audiogoal.mp4",
+                              options={"episode_index": index})
+        print(f"oracle AudioGoal episode ({episode.sound!r}, {episode.geodesic_distance:.1f} m): "
+              f"success {info['success']:.0f}, SPL {info['spl']:.2f}, {info['num_steps']} steps")
+        print(f"episode video (binaural audio muxed in): {(out / 'oracle_audiogoal.mp4').resolve()}")
 
 
 if __name__ == "__main__":
