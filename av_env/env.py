@@ -4,45 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from acoustics import AudioConfig, compute_rir, compute_rirs, make_sound, sound_names, spectrogram
-from acoustics.features import StepConvolver
-from scenes import CATEGORIES, Action, NavGraph, generate_apartment, load_scene, split_of, split_seeds
+from acoustics import AudioConfig, RIRCache, sound_names, spectrogram
+from scenes import Action, NavGraph, generate_apartment, load_scene, split_of, split_seeds
 from scenes.render import make_renderer
 
 from . import metrics
 from .episodes import Episode, check_episode, generate_episodes, load_episodes, save_episodes
+from .simulator import SceneContext, Simulator
+from .tasks import TASKS, MovingSourceTask
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("pointgoal", "audiogoal", "audiopointgoal", "semantic_audiogoal", "moving_source")
-MAX_DEPTH = 10.0  # m, depth observations are divided by this (SoundSpaces)
 SUCCESS_REWARD = 10.0
 SLACK_REWARD = -0.01
-
-
-@dataclass
-class _SceneContext:
-    ref: str
-    scene: object
-    graph: NavGraph
-    renderer: object = None
-
-
-@dataclass
-class _Source:
-    node: int
-    sound: str
-    audio: np.ndarray
-    until_step: float = np.inf  # stops sounding after this many steps
-    destination: int | None = None  # moving sources walk towards this node
-    trail: list = field(default_factory=list)
 
 
 class AVNavEnv(gym.Env):
@@ -80,7 +60,7 @@ class AVNavEnv(gym.Env):
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
-    num_distractors, render_mode ("rgb_array").
+    num_distractors, rir_cache (a folder shared by vectorized workers), render_mode ("rgb_array").
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -90,7 +70,7 @@ class AVNavEnv(gym.Env):
                  hfov_deg: float = 90.0, audio: str = "spectrogram", max_steps: int = 500,
                  success_distance: float = 1.0, renderer: str = "auto", episodes=None, episodes_per_scene: int = 50,
                  spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float = 0.3,
-                 num_distractors: int | None = None, render_mode: str | None = None):
+                 num_distractors: int | None = None, rir_cache: str | None = None, render_mode: str | None = None):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
         if motion not in ("grid", "continuous"):
@@ -108,16 +88,17 @@ class AVNavEnv(gym.Env):
         self.resolution, self.hfov_deg = int(resolution), float(hfov_deg)
         self.max_steps, self.success_distance = int(max_steps), float(success_distance)
         self.renderer_backend, self.spacing = renderer, float(spacing)
-        self.p_move = float(p_move)
-        self.num_distractors = int(num_distractors if num_distractors is not None else (2 if task == "moving_source" else 0))
+        self.task_obj = (MovingSourceTask(p_move, 2 if num_distractors is None else num_distractors)
+                         if task == "moving_source" else TASKS[task]())
         self.render_mode = render_mode
         self.cfg = audio_config or AudioConfig()
         self.sound_list = self._resolve_sounds(sounds)
-        self.uses_audio = task != "pointgoal"
-        self.uses_pointgoal = task in ("pointgoal", "audiopointgoal")
+        self.uses_audio = self.task_obj.uses_audio
+        self.sim = Simulator(self.cfg, motion, self.turn_angle_deg, self.forward_step,
+                             RIRCache(rir_cache) if rir_cache is not None else None)
 
         self.scene_refs = self._resolve_scenes(scenes)
-        self._contexts: OrderedDict[str, _SceneContext] = OrderedDict()
+        self._contexts: OrderedDict[str, SceneContext] = OrderedDict()
         self.episodes = self._resolve_episodes(episodes, episodes_per_scene)
 
         h = w = self.resolution
@@ -128,17 +109,11 @@ class AVNavEnv(gym.Env):
                 obs["spectrogram"] = spaces.Box(0.0, np.inf, shape, np.float32)
             else:
                 obs["audiogoal"] = spaces.Box(-np.inf, np.inf, (2, self.cfg.step_samples), np.float32)
-        if self.uses_pointgoal:
-            obs["pointgoal_with_gps_compass"] = spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        if task == "semantic_audiogoal":
-            obs["category"] = spaces.Box(0.0, 1.0, (len(CATEGORIES),), np.float32)
+        obs.update(self.task_obj.observation_spaces())
         self.observation_space = spaces.Dict(obs)
         self.action_space = spaces.Discrete(4)
-        self._ctx: _SceneContext | None = None
-        self._rirs: dict[int, list] = {}
-        self._binaural: OrderedDict = OrderedDict()
-        self._sound_cache: dict[str, np.ndarray] = {}
-        self._conv = StepConvolver(self.cfg.step_samples, self.cfg.rir_samples)
+        self.episode: Episode | None = None
+        self.done = True
 
     # ------------------------------------------------------------------ configuration helpers
     def _resolve_sounds(self, sounds) -> list[str]:
@@ -174,14 +149,14 @@ class AVNavEnv(gym.Env):
             raise ValueError("scenes must name at least one scene")
         return refs
 
-    def _context(self, ref: str) -> _SceneContext:
+    def _context(self, ref: str) -> SceneContext:
         if ref not in self._contexts:
             if ref.startswith("procedural:"):
                 scene = generate_apartment(int(ref.split(":", 1)[1]), nav_spacing=self.spacing)
             else:
                 scene = load_scene(ref)
             graph = NavGraph.build(scene, spacing=self.spacing)
-            self._contexts[ref] = _SceneContext(ref, scene, graph)
+            self._contexts[ref] = SceneContext(ref, scene, graph)
             while len(self._contexts) > 4:
                 old = self._contexts.popitem(last=False)[1]
                 if old.renderer is not None:
@@ -192,14 +167,14 @@ class AVNavEnv(gym.Env):
     def _resolve_episodes(self, episodes, per_scene: int) -> list[Episode]:
         if episodes is None:
             out = []
-            task_id = TASKS.index(self.task)
+            task_id = list(TASKS).index(self.task)
             for k, ref in enumerate(self.scene_refs):
                 ctx = self._context(ref)
                 key = [task_id, k, int(ref.split(":", 1)[1]) if ref.startswith("procedural:") else 0,
                        int(ctx.scene.content_hash[:8], 16)]
                 rng = np.random.default_rng(key)
                 out += generate_episodes(ref, ctx.scene, ctx.graph, per_scene, rng, self.sound_list, self.turn_angle_deg
-                                         if self.motion == "grid" else 90.0, self.task, self.num_distractors)
+                                         if self.motion == "grid" else 90.0, self.task, self.task_obj.num_distractors)
             return out
         eps = load_episodes(episodes) if isinstance(episodes, (str, Path)) else list(episodes)
         if not eps:
@@ -225,143 +200,75 @@ class AVNavEnv(gym.Env):
             raise ValueError(f"episode_index {index} out of range: there are {len(self.episodes)} episodes")
         self.episode = ep = self.episodes[int(index)]
         ctx = self._context(ep.scene)
-        if self._ctx is not ctx:
-            self._rirs.clear()
-            self._binaural.clear()
-        self._ctx = ctx
         if ctx.renderer is None:
             ctx.renderer = make_renderer(self.renderer_backend, ctx.scene, width=self.resolution,
                                          height=self.resolution, hfov_deg=self.hfov_deg)
-        g = ctx.graph
-        self.node = ep.start_node
-        self.position = g.positions[ep.start_node].copy()
-        self.heading = float(ep.start_heading)
-        self.steps = self.collisions = 0
-        self.path_length = 0.0
+        self.sim.reset(ctx, ep.start_node, ep.start_heading)
+        self.task_obj.reset(self.sim, ep, self.np_random)
         self.done = False
-        self.trajectory = [self.position.copy()]
-        self.sources = [self._make_source(ep.goal_node, ep.sound, ep.sound_seconds)]
-        for node, sound in ep.distractors:
-            self.sources.append(self._make_source(int(node), sound, None))
-        if self.task == "moving_source":
-            self.sources[0].destination = int(self.np_random.integers(len(g)))
-        self.start_distance = self._distance_to_goal()
+        self.start_distance = self.distance_to_goal()
         self.prev_distance = self.start_distance
         self.oracle_steps = self._oracle_action_count()
-        obs = self._observe()
-        return obs, {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
+        return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
     def step(self, action):
-        if self._ctx is None:
+        if self.episode is None:
             raise RuntimeError("call reset() before step()")
         if self.done:
             raise RuntimeError("the episode has ended: call reset()")
         action = self._check_action(action)
-        g = self._ctx.graph
-        terminated = False
-        if action == Action.STOP:
-            terminated = True
-        elif action == Action.MOVE_FORWARD:
-            self._forward()
-        else:
-            turn = np.radians(self.turn_angle_deg) * (1 if action == Action.TURN_LEFT else -1)
-            self.heading = float(np.arctan2(np.sin(self.heading + turn), np.cos(self.heading + turn)))
-        self.steps += 1
-        if self.task == "moving_source":
-            self._move_source()
-        distance = self._distance_to_goal()
+        sim = self.sim
+        terminated = action == Action.STOP
+        if action == Action.MOVE_FORWARD:
+            sim.move_forward()
+        elif action in (Action.TURN_LEFT, Action.TURN_RIGHT):
+            sim.turn(1 if action == Action.TURN_LEFT else -1)
+        sim.steps += 1
+        self.task_obj.after_action(sim, self.np_random)
+        distance = self.distance_to_goal()
         success = bool(terminated and distance <= self.success_distance)
         reward = SLACK_REWARD + (self.prev_distance - distance) + (SUCCESS_REWARD if success else 0.0)
         self.prev_distance = distance
-        truncated = bool(not terminated and self.steps >= self.max_steps)
+        truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated
-        obs = self._observe()
         info = {"distance_to_goal": distance}
         if self.done:
             info.update(self._metrics(success, distance))
-        del g
-        return obs, float(reward), terminated, truncated, info
+        return self._observe(), float(reward), terminated, truncated, info
 
     def _check_action(self, action) -> int:
         a = np.asarray(action)
+        message = f"action must be one integer in 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT), got {action!r}"
         if a.size != 1 or not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
-            raise ValueError(f"action must be one integer in 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT), got {action!r}")
+            raise ValueError(message)
         value = a.reshape(()).item()
         if value != int(value) or not 0 <= int(value) <= 3:
-            raise ValueError(f"action must be one integer in 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT), got {action!r}")
+            raise ValueError(message)
         return int(value)
 
-    # ------------------------------------------------------------------ motion
-    def _forward(self) -> None:
-        g = self._ctx.graph
-        if self.motion == "grid":
-            nxt = g.neighbor_in_direction(self.node, self.heading, tolerance=np.radians(1.0))
-            if nxt is None:
-                self.collisions += 1
-                return
-            self.path_length += float(np.linalg.norm(g.positions[nxt, :2] - g.positions[self.node, :2]))
-            self.node = int(nxt)
-            self.position = g.positions[nxt].copy()
-        else:
-            step = self.forward_step * np.array([np.cos(self.heading), np.sin(self.heading)])
-            target = self.position[:2] + step
-            if not self._free_segment(self.position[:2], target):
-                self.collisions += 1
-                return
-            self.position = np.r_[target, self.position[2]]
-            self.path_length += self.forward_step
-            self.node = int(g.nearest_node(self.position))
-        self.trajectory.append(self.position.copy())
+    # ------------------------------------------------------------------ goals, oracle, metrics
+    def goal_nodes(self) -> list[int]:
+        return self.task_obj.goal_nodes(self.sim, self.episode)
 
-    def _free_segment(self, a, b) -> bool:
-        occ = self._ctx.graph.occupancy
-        pts = a[None] + (b - a)[None] * np.linspace(0, 1, 6)[:, None]
-        ij = np.floor((pts - occ["origin"]) / occ["cell"]).astype(int)
-        nav = occ["navigable"]
-        inside = (ij[:, 0] >= 0) & (ij[:, 0] < nav.shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < nav.shape[1])
-        return bool(inside.all() and nav[ij[:, 0], ij[:, 1]].all())
+    def distance_to_goal(self) -> float:
+        """Geodesic distance (m) from the agent to the nearest goal node."""
+        return self.sim.distance_to(self.goal_nodes())
 
-    def _move_source(self) -> None:
-        src = self.sources[0]
-        g = self._ctx.graph
-        if self.np_random.random() >= self.p_move:
-            return
-        if src.destination is None or src.destination == src.node:
-            src.destination = int(self.np_random.integers(len(g)))
-        path = g.shortest_path(src.node, src.destination)
-        if len(path) > 1:
-            src.node = int(path[1])
-            src.trail.append(src.node)
-
-    # ------------------------------------------------------------------ goals and metrics
-    def _goal_nodes(self) -> list[int]:
-        if self.task == "semantic_audiogoal":
-            g = self._ctx.graph
-            objs = self._ctx.scene.objects_of(self.episode.category)
-            return sorted({int(g.nearest_node(o.center[:2])) for o in objs}) or [self.episode.goal_node]
-        return [self.sources[0].node]
-
-    def _distance_to_goal(self) -> float:
-        g = self._ctx.graph
-        best = np.inf
-        for goal in self._goal_nodes():
-            d = g.distances_from(goal)[self.node]
-            if self.motion == "continuous":
-                d += float(np.linalg.norm(self.position[:2] - g.positions[self.node, :2]))
-            best = min(best, d)
-        return float(best)
+    def _nearest_goal(self) -> int:
+        g = self.sim.graph
+        return min(self.goal_nodes(), key=lambda n: g.distances_from(n)[self.sim.node])
 
     def _oracle_action_count(self) -> int:
+        sim = self.sim
         if self.motion != "grid":
             return max(1, int(np.ceil(self.start_distance / self.forward_step)) + 1)
-        g = self._ctx.graph
-        goal = min(self._goal_nodes(), key=lambda n: g.distances_from(n)[self.node])
-        node, heading, count = self.node, self.heading, 0
+        g, goal = sim.graph, self._nearest_goal()
+        node, heading, count = sim.node, sim.heading, 0
         for _ in range(4 * len(g) + 10):
             a = g.best_action(node, heading, goal, self.turn_angle_deg)
             count += 1
             if a == Action.STOP:
-                return count
+                break
             if a == Action.MOVE_FORWARD:
                 node = g.neighbor_in_direction(node, heading)
             else:
@@ -370,103 +277,50 @@ class AVNavEnv(gym.Env):
 
     def oracle_action(self) -> int:
         """The shortest-path action: STOP on the goal, else forward or the fewest turns."""
-        g = self._ctx.graph
-        goal = min(self._goal_nodes(), key=lambda n: g.distances_from(n)[self.node])
+        sim = self.sim
+        g, goal = sim.graph, self._nearest_goal()
         if self.motion == "grid":
-            return int(g.best_action(self.node, self.heading, goal, self.turn_angle_deg))
-        if self._distance_to_goal() <= min(self.success_distance, self.forward_step):
+            return int(g.best_action(sim.node, sim.heading, goal, self.turn_angle_deg))
+        if self.distance_to_goal() <= min(self.success_distance, self.forward_step):
             return int(Action.STOP)
-        path = g.shortest_path(self.node, goal)
+        path = g.shortest_path(sim.node, goal)
         target = g.positions[path[1] if len(path) > 1 else path[0], :2]
-        if len(path) > 1 and np.linalg.norm(target - self.position[:2]) < self.forward_step / 2 and len(path) > 2:
+        if len(path) > 2 and np.linalg.norm(target - sim.position[:2]) < self.forward_step / 2:
             target = g.positions[path[2], :2]
-        delta = np.arctan2(*(target - self.position[:2])[::-1]) - self.heading
+        delta = np.arctan2(*(target - sim.position[:2])[::-1]) - sim.heading
         delta = float(np.arctan2(np.sin(delta), np.cos(delta)))
-        half = np.radians(self.turn_angle_deg) / 2
-        if abs(delta) <= half:
+        if abs(delta) <= np.radians(self.turn_angle_deg) / 2:
             return int(Action.MOVE_FORWARD)
         return int(Action.TURN_LEFT if delta > 0 else Action.TURN_RIGHT)
 
     def _metrics(self, success: bool, distance: float) -> dict:
+        sim = self.sim
+        shortest = self.start_distance if self.task == "semantic_audiogoal" else self.episode.geodesic_distance
         out = {
             "success": float(success),
-            "spl": metrics.spl(success, self.episode.geodesic_distance if self.task != "semantic_audiogoal" else self.start_distance, self.path_length),
-            "softspl": metrics.softspl(distance, self.start_distance, self.start_distance, self.path_length),
-            "sna": metrics.sna(success, self.oracle_steps, self.steps),
+            "spl": metrics.spl(success, shortest, sim.path_length),
+            "softspl": metrics.softspl(distance, self.start_distance, self.start_distance, sim.path_length),
+            "sna": metrics.sna(success, self.oracle_steps, sim.steps),
             "distance_to_goal": distance,
             "normalized_distance_to_goal": metrics.normalized_distance_to_goal(distance, self.start_distance),
-            "num_steps": self.steps,
-            "collisions": self.collisions,
+            "num_steps": sim.steps,
+            "collisions": sim.collisions,
         }
-        if self.task == "moving_source":
-            final = self.sources[0].node
-            hindsight = float(self._ctx.graph.distances_from(final)[self.episode.start_node])
-            out["dspl"] = metrics.spl(success, hindsight, self.path_length)
+        out.update(self.task_obj.metrics(sim, self.episode, success))
         return out
 
     # ------------------------------------------------------------------ observations
-    def _make_source(self, node: int, sound: str, seconds: float | None) -> _Source:
-        if sound not in self._sound_cache:
-            self._sound_cache[sound] = make_sound(sound, self.cfg.sample_rate)
-        until = np.inf if seconds is None else seconds / self.cfg.step_seconds
-        return _Source(int(node), sound, self._sound_cache[sound], until)
-
     def _observe(self) -> dict:
-        ctx = self._ctx
-        rgb, depth = ctx.renderer.render(self.position, self.heading)
-        obs = {"rgb": rgb, "depth": np.clip(depth / MAX_DEPTH, 0.0, 1.0)[..., None].astype(np.float32)}
+        rgb, depth = self.sim.rgbd()
+        obs = {"rgb": rgb, "depth": depth}
         if self.uses_audio:
-            audio = self._audio()
+            audio = self.sim.audio()
             if self.audio_mode == "spectrogram":
                 obs["spectrogram"] = np.asarray(spectrogram(audio, self.cfg, backend="numpy"), np.float32)
             else:
                 obs["audiogoal"] = audio
-        if self.uses_pointgoal:
-            goal = ctx.graph.positions[self.episode.goal_node]
-            d = goal[:2] - self.position[:2]
-            angle = np.arctan2(d[1], d[0]) - self.heading
-            obs["pointgoal_with_gps_compass"] = np.array([np.linalg.norm(d), np.arctan2(np.sin(angle), np.cos(angle))], np.float32)
-        if self.task == "semantic_audiogoal":
-            onehot = np.zeros(len(CATEGORIES), np.float32)
-            onehot[CATEGORIES.index(self.episode.category)] = 1.0
-            obs["category"] = onehot
+        obs.update(self.task_obj.observe(self.sim, self.episode))
         return obs
-
-    def _audio(self) -> np.ndarray:
-        n = self.cfg.step_samples
-        out = np.zeros((2, n), np.float32)
-        for src in self.sources:
-            if self.steps >= src.until_step:
-                continue
-            key = self._rir_key(src.node)
-            out += self._conv.hear(src.sound, src.audio, key, self._binaural_rir(src.node, key), self.steps * n)
-        return out
-
-    def _rir_key(self, source_node: int) -> tuple:
-        if self.motion == "grid":
-            return (self._ctx.ref, source_node, self.node, round(self.heading, 6))
-        return (self._ctx.ref, source_node, tuple(np.round(self.position[:2], 2)), round(self.heading, 4))
-
-    def _binaural_rir(self, source_node: int, key: tuple) -> np.ndarray:
-        g = self._ctx.graph
-        if key in self._binaural:
-            self._binaural.move_to_end(key)
-            return self._binaural[key]
-        src_pos = g.positions[source_node] + [0, 0, self.cfg.source_height]
-        if self.motion == "grid":
-            if source_node not in self._rirs:
-                self._rirs[source_node] = compute_rirs(self._ctx.scene, src_pos, g.positions + [0, 0, self.cfg.ear_height], self.cfg)
-                while len(self._rirs) > 8:
-                    self._rirs.pop(next(iter(self._rirs)))
-            rir = self._rirs[source_node][self.node]
-        else:
-            ear = np.r_[np.round(self.position[:2], 2), self.position[2] + self.cfg.ear_height]
-            rir = compute_rir(self._ctx.scene, src_pos, ear, self.cfg)
-        b = rir.binaural(self.heading)
-        self._binaural[key] = b
-        while len(self._binaural) > 256:
-            self._binaural.popitem(last=False)
-        return b
 
     # ------------------------------------------------------------------ rendering for people
     def render(self):

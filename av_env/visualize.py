@@ -21,20 +21,21 @@ def _fit(img: np.ndarray, height: int) -> np.ndarray:
 def compose_frame(env) -> np.ndarray:
     """uint8 (H, W, 3): [rgb | depth | top-down map | spectrogram] of the env's current state."""
     u = env.unwrapped
-    ctx = u._ctx
-    rgb, depth = ctx.renderer.render(u.position, u.heading)
+    sim = u.sim
+    ctx = sim.ctx
+    rgb, depth = ctx.renderer.render(sim.position, sim.heading)
     h = max(rgb.shape[0], 256)
     d = np.clip(depth / 10.0, 0, 1)
     depth_img = np.repeat((np.where(depth > 0, 1 - 0.85 * d, 0) * 255).astype(np.uint8)[..., None], 3, axis=2)
-    sources = [ctx.graph.positions[s.node] for s in u.sources[1:]]
-    goal = ctx.graph.positions[u.sources[0].node]
-    topdown = ctx.graph.topdown_map(agent=u.position, heading=u.heading, goal=goal, path=np.array(u.trajectory),
+    sources = [ctx.graph.positions[s.node] for s in sim.sources[1:]]
+    goal = ctx.graph.positions[sim.sources[0].node if sim.sources else u.episode.goal_node]
+    topdown = ctx.graph.topdown_map(agent=sim.position, heading=sim.heading, goal=goal, path=np.array(sim.trajectory),
                                     sources=sources, show_nodes=False)
     panels = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
     if u.uses_audio:
         from acoustics import spectrogram
 
-        spec = np.asarray(spectrogram(u._audio(), u.cfg, backend="numpy"))  # (F, T, 2)
+        spec = np.asarray(spectrogram(sim.audio(), u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
         img = (255 * np.sqrt(img / max(float(img.max()), 1e-6))).astype(np.uint8)  # sqrt: show quiet bins too
         panels.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
@@ -51,13 +52,13 @@ def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     u = env.unwrapped
     env.reset(seed=seed, options=options)
-    frames, audio = [compose_frame(env)], [u._audio()] if u.uses_audio else []
+    frames, audio = [compose_frame(env)], [u.sim.audio()] if u.uses_audio else []
     info = {}
     while True:
         _, _, terminated, truncated, info = env.step(policy(env))
         frames.append(compose_frame(env))
         if u.uses_audio:
-            audio.append(u._audio())
+            audio.append(u.sim.audio())
         if terminated or truncated:
             break
     fps = 1.0 / u.cfg.step_seconds

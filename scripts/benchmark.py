@@ -289,7 +289,7 @@ def bench_env(cfg: BenchmarkConfig) -> list[dict]:
                     _, _, term, trunc, _ = env.step(a)
                     steps += 1
                     if record is not None:
-                        record.append((u.position.copy(), u.heading, u.steps))
+                        record.append((u.sim.position.copy(), u.sim.heading, u.sim.steps))
                     if term or trunc:
                         break
             return steps / (time.perf_counter() - t)
@@ -298,17 +298,18 @@ def bench_env(cfg: BenchmarkConfig) -> list[dict]:
         cold = run(poses)
         warm = run()
         # the kernels alone on the same steps: render + convolution (cached FFTs) + spectrogram
-        renderer_obj = u._ctx.renderer
-        src = u.sources[0]
-        key = u._rir_key(src.node)
-        rir = u._binaural_rir(src.node, key)
+        sim = u.sim
+        renderer_obj = sim.ctx.renderer
+        src = sim.sources[0]
+        key = sim._rir_key(src.node)
+        rir = sim._binaural_rir(src.node, key)
         t = time.perf_counter()
         for position, heading, step in poses:
             renderer_obj.render(position, heading)
-            audio = u._conv.hear(src.sound, src.audio, key, rir, step * u.cfg.step_samples)
+            audio = sim._conv.hear(src.sound, src.audio, key, rir, step * u.cfg.step_samples)
             spectrogram(audio, u.cfg, backend="numpy")
         kernels = len(poses) / (time.perf_counter() - t)
-        name = f"AudioGoal steps/s ({u._ctx.renderer.backend} renderer)"
+        name = f"AudioGoal steps/s ({renderer_obj.backend} renderer)"
         rows.append(dict(section="env", name=name + ", warm", value=warm, unit="steps/s", reference="raw kernels, same steps",
                          reference_value=kernels, reference_unit="steps/s", ratio=warm / kernels,
                          detail=f"overhead {100 * (kernels / warm - 1):.0f}% over kernels; target >= 450 steps/s, <= 25%"))

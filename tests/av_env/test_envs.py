@@ -146,16 +146,16 @@ def test_rewards_follow_soundspaces():
     env = _make("earshot/AudioGoal-v0")
     env.reset(options={"episode_index": 0})
     u = env.unwrapped
-    before = u._distance_to_goal()
+    before = u.distance_to_goal()
     _, r, *_ = env.step(2)  # turning changes nothing but time
     assert r == pytest.approx(-0.01)
     a = u.oracle_action()
     while a != 1:
         env.step(a)
         a = u.oracle_action()
-    before = u._distance_to_goal()
+    before = u.distance_to_goal()
     _, r, *_ = env.step(1)
-    assert r == pytest.approx(-0.01 + before - u._distance_to_goal())
+    assert r == pytest.approx(-0.01 + before - u.distance_to_goal())
     while (a := u.oracle_action()) != 0:
         env.step(a)
     _, r, term, _, info = env.step(0)
@@ -218,17 +218,17 @@ def test_semantic_sound_stops_and_moving_source_moves():
     obs, _ = env.reset(options={"episode_index": 0})
     u = env.unwrapped
     assert obs["category"].sum() == 1.0 and obs["spectrogram"].max() > 0
-    u.sources[0].until_step = 1  # the sound stops after one step
+    u.sim.sources[0].until_step = 1  # the sound stops after one step
     obs, *_ = env.step(2)
     assert obs["spectrogram"].max() == 0.0
     env = _make("earshot/MovingSource-v0", p_move=1.0)
     env.reset(options={"episode_index": 0})
     u = env.unwrapped
-    assert len(u.sources) == 3  # the goal and two distractors
-    start = u.sources[0].node
+    assert len(u.sim.sources) == 3  # the goal and two distractors
+    start = u.sim.sources[0].node
     for _ in range(3):
         env.step(2)
-    assert u.sources[0].node != start
+    assert u.sim.sources[0].node != start
 
 
 def test_render_frame_and_video(tmp_path):
@@ -241,3 +241,28 @@ def test_render_frame_and_video(tmp_path):
     info = record_episode(env, lambda e: e.unwrapped.oracle_action(), tmp_path / "oracle.mp4", options={"episode_index": 1})
     assert info["success"] == 1.0
     assert (tmp_path / "oracle.mp4").stat().st_size > 1000 and (tmp_path / "oracle.wav").exists()
+
+
+def test_sb3_subproc_workers_share_the_rir_cache(tmp_path):
+    vec_env = pytest.importorskip("stable_baselines3.common.vec_env", reason="SB3 is installed with the dev extra")
+    kw = dict(FAST, rir_cache=str(tmp_path / "rirs"))
+    # "av_env:" makes a spawned worker import av_env (which registers the ids) before making the env
+    venv = vec_env.SubprocVecEnv([lambda: gym.make("av_env:earshot/AudioGoal-v0", **kw) for _ in range(2)],
+                                 start_method="spawn")
+    try:
+        venv.seed(5)
+        obs = venv.reset()
+        for _ in range(3):
+            obs, rewards, dones, infos = venv.step(np.array([1, 2]))
+    finally:
+        venv.close()
+    entries = list((tmp_path / "rirs").rglob("*.npz"))
+    assert len(entries) > 0  # written by the workers
+    # a fresh single process reading that cache sees the same audio as computing it itself
+    cached = gym.make("earshot/AudioGoal-v0", **kw)
+    plain = _make("earshot/AudioGoal-v0")
+    a = _rollout(cached, 11, [1, 2, 1])
+    b = _rollout(plain, 11, [1, 2, 1])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x[0]["spectrogram"], y[0]["spectrogram"], atol=1e-4)
+    assert obs["spectrogram"].shape == (2, 65, 26, 2)
