@@ -60,7 +60,8 @@ class AVNavEnv(gym.Env):
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
-    num_distractors, rir_cache (a folder shared by vectorized workers), render_mode ("rgb_array").
+    num_distractors, rir_cache (a folder shared by vectorized workers), mesh_kwargs (passed to
+    ``scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array").
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -70,7 +71,8 @@ class AVNavEnv(gym.Env):
                  hfov_deg: float = 90.0, audio: str = "spectrogram", max_steps: int = 500,
                  success_distance: float = 1.0, renderer: str = "auto", episodes=None, episodes_per_scene: int = 50,
                  spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float = 0.3,
-                 num_distractors: int | None = None, rir_cache: str | None = None, render_mode: str | None = None):
+                 num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
+                 render_mode: str | None = None):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
         if motion not in ("grid", "continuous"):
@@ -88,6 +90,7 @@ class AVNavEnv(gym.Env):
         self.resolution, self.hfov_deg = int(resolution), float(hfov_deg)
         self.max_steps, self.success_distance = int(max_steps), float(success_distance)
         self.renderer_backend, self.spacing = renderer, float(spacing)
+        self.mesh_kwargs = dict(mesh_kwargs or {})
         self.task_obj = (MovingSourceTask(p_move, 2 if num_distractors is None else num_distractors)
                          if task == "moving_source" else TASKS[task]())
         self.render_mode = render_mode
@@ -154,7 +157,7 @@ class AVNavEnv(gym.Env):
             if ref.startswith("procedural:"):
                 scene = generate_apartment(int(ref.split(":", 1)[1]), nav_spacing=self.spacing)
             else:
-                scene = load_scene(ref)
+                scene = load_scene(ref, **self.mesh_kwargs)
             graph = NavGraph.build(scene, spacing=self.spacing)
             self._contexts[ref] = SceneContext(ref, scene, graph)
             while len(self._contexts) > 4:

@@ -266,3 +266,19 @@ def test_sb3_subproc_workers_share_the_rir_cache(tmp_path):
     for x, y in zip(a, b):
         np.testing.assert_allclose(x[0]["spectrogram"], y[0]["spectrogram"], atol=1e-4)
     assert obs["spectrogram"].shape == (2, 65, 26, 2)
+
+
+def test_user_mesh_scene(tmp_path):
+    """A user's y-up mesh file works as a scene: episodes, audio, and the oracle succeeds."""
+    from scenes import generate_apartment
+
+    scene = generate_apartment(42)
+    v = np.asarray(scene.mesh.vertices)
+    y_up = trimesh.Trimesh(np.c_[v[:, 0], v[:, 2], -v[:, 1]], scene.mesh.faces, process=False)
+    y_up.export(tmp_path / "home.ply")
+    env = gym.make("earshot/AudioGoal-v0", scenes=[str(tmp_path / "home.ply")], mesh_kwargs={"up_axis": "y"},
+                   episodes_per_scene=3, resolution=32)
+    infos = [_run_oracle(env, i) for i in range(3)]
+    assert all(i["success"] == 1.0 and i["spl"] == pytest.approx(1.0) for i in infos)
+    obs, _ = env.reset(options={"episode_index": 0})
+    assert obs["spectrogram"].max() > 0
