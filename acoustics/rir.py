@@ -144,39 +144,44 @@ class DirectionalRIR:
             self._cache["early"] = (length, size, freqs, arrivals.sum(axis=0), group_spec, group_dir)
         return self._cache["early"]
 
+    def _tail_envelope(self) -> tuple[np.ndarray, int]:
+        """(6, n) amplitude envelope per band and direction, and the noise bank offset of this RIR."""
+        if "envelope" in self._cache:
+            return self._cache["envelope"]
+        fs, n = self.sample_rate, self.n_samples
+        t = np.arange(n) / fs
+        ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
+        ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
+        levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
+        env = np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])) * ramp[None]
+        amp = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
+        self._cache["envelope"] = (amp, int(self.seed % n))
+        return self._cache["envelope"]
+
     def _tail_setup(self):
+        """The tail's noise per direction: a process-wide bank of band-filtered noise, read at an
+        offset set by this RIR's seed (white noise at different offsets is uncorrelated, so
+        different RIRs get independent tails) and shaped by the band envelopes."""
         if "tail" not in self._cache:
-            fs, n = self.sample_rate, self.n_samples
-            size = scipy.fft.next_fast_len(n)
-            freqs = np.fft.rfftfreq(size, 1 / fs)
-            t = np.arange(n) / fs
-            ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
-            ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
-            levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-            env = np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])) * ramp[None]
-            amp = np.sqrt(env / _TAIL_DIRECTIONS)  # independent directions add their energies
-            bw = band_weights(freqs)
-            rng = np.random.default_rng(self.seed)
-            noise = rng.standard_normal((_TAIL_DIRECTIONS, size))
-            spec = scipy.fft.rfft(noise, axis=1)
-            signals = np.zeros((_TAIL_DIRECTIONS, size))
-            for b in range(N_BANDS):
-                band = scipy.fft.irfft(spec * bw[b][None], n=size, axis=1)[:, :n]
-                signals[:, :n] += band * amp[b][None]
+            n = self.n_samples
+            size, freqs, bank = _noise_bank(n, self.sample_rate)
+            amp, offset = self._tail_envelope()
+            signals = np.einsum("kbt,bt->kt", bank[:, :, offset:offset + n], amp)
             azimuths = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS
-            self._cache["tail"] = (size, freqs, signals[:, :n].astype(np.float32), azimuths)
+            self._cache["tail"] = (size, freqs, signals, azimuths)
         return self._cache["tail"]
 
     def _tail_shadow_parts(self, head: SphericalHead):
         """Per tail direction, P_k and Q_k with the head shadow |H(α, f)| ≈ w0(f) + α w1(f):
-        then an ear hears Σ_k shift(P_k + α_k Q_k, delay_k), with no FFT per heading."""
+        then an ear hears Σ_k shift(P_k + α_k Q_k, delay_k), with no FFT per heading. The
+        shadow filters are applied to the bank before the (slowly varying) envelopes."""
         key = ("shadow", head.radius, head.c)
         if key not in self._cache:
-            size, freqs, signals, _ = self._tail_setup()
-            w0, w1 = _shadow_basis(size, self.sample_rate, head)
-            spec = scipy.fft.rfft(signals, n=size, axis=1)
-            p = scipy.fft.irfft(spec * w0, n=size, axis=1)[:, : self.n_samples].astype(np.float32)
-            q = scipy.fft.irfft(spec * w1, n=size, axis=1)[:, : self.n_samples].astype(np.float32)
+            n = self.n_samples
+            bank_p, bank_q = _shadow_bank(n, self.sample_rate, head)
+            amp, offset = self._tail_envelope()
+            p = np.einsum("kbt,bt->kt", bank_p[:, :, offset:offset + n], amp)
+            q = np.einsum("kbt,bt->kt", bank_q[:, :, offset:offset + n], amp)
             self._cache[key] = (p, q)
         return self._cache[key]
 
@@ -231,6 +236,39 @@ class DirectionalRIR:
         if "head" not in self._cache:
             self._cache["head"] = SphericalHead(self.head_radius, self.speed_of_sound)
         return self._cache["head"]
+
+
+_noise_banks: dict[tuple, tuple] = {}
+_shadow_banks: dict[tuple, tuple] = {}
+
+
+def _noise_bank(n: int, sample_rate: int):
+    """(size, freqs, bank (D, 6, 2n) float32): fixed band-filtered white noise per tail
+    direction and octave band, stored twice over so any offset < n reads n samples."""
+    key = (n, sample_rate)
+    if key not in _noise_banks:
+        size = scipy.fft.next_fast_len(n)
+        freqs = np.fft.rfftfreq(size, 1 / sample_rate)
+        spec = scipy.fft.rfft(np.random.default_rng(0xEA5).standard_normal((_TAIL_DIRECTIONS, size)), axis=1)
+        bw = band_weights(freqs)
+        bank = np.stack([scipy.fft.irfft(spec * bw[b][None], n=size, axis=1) for b in range(N_BANDS)], axis=1)
+        _noise_banks[key] = (size, freqs, np.concatenate([bank, bank], axis=2)[:, :, : 2 * n].astype(np.float32))
+    return _noise_banks[key]
+
+
+def _shadow_bank(n: int, sample_rate: int, head: SphericalHead):
+    """The noise bank filtered by the two head-shadow basis responses w0 and w1."""
+    key = (n, sample_rate, head.radius, head.c)
+    if key not in _shadow_banks:
+        size, _, bank = _noise_bank(n, sample_rate)
+        w0, w1 = _shadow_basis(size, sample_rate, head)
+        spec = scipy.fft.rfft(bank[:, :, :size], n=size, axis=2)
+        parts = []
+        for w in (w0, w1):
+            x = scipy.fft.irfft(spec * w, n=size, axis=2)
+            parts.append(np.concatenate([x, x], axis=2)[:, :, : 2 * n].astype(np.float32))
+        _shadow_banks[key] = tuple(parts)
+    return _shadow_banks[key]
 
 
 _shadow_bases: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
