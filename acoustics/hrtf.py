@@ -60,7 +60,10 @@ class SphericalHead:
         out = np.empty((len(d), 2, len(w)), dtype=np.complex128)
         for k, ear_y in enumerate((1.0, -1.0)):
             theta = np.arccos(np.clip(d[:, 1] * ear_y, -1.0, 1.0))
-            out[:, k] = shadow_magnitude(shadow_alpha(theta), w / (2 * w0)) * np.exp(-1j * w[None] * delays[:, k, None])
+            mag = shadow_magnitude(shadow_alpha(theta), w / (2 * w0))
+            phase = w[None] * delays[:, k, None]
+            out[:, k].real = mag * np.cos(phase)  # exp(−iωT), written as cos/sin: vectorises better
+            out[:, k].imag = -mag * np.sin(phase)
         return out
 
 

@@ -131,8 +131,12 @@ class DirectionalRIR:
             spectra = gains @ bw  # (K, F) zero-phase band gains
             phase = np.exp(-2j * np.pi * np.outer(m + _PRE, np.arange(len(freqs))) / size)
             arrivals = spectra * phase
-            # group arrivals by direction (~6° cells) so the HRTF is evaluated per group
-            keys = np.round(dirs * 10).astype(np.int64)
+            # group arrivals by direction so the HRTF is evaluated per group: the first arrival
+            # alone (its exact direction sets the ITD), reflections in ~25° cells
+            keys = np.round(dirs * 2.5).astype(np.int64)
+            if len(keys):
+                keys = np.c_[keys, np.zeros(len(keys), np.int64)]
+                keys[np.argmin(m), 3] = 1
             _, group = np.unique(keys, axis=0, return_inverse=True)
             group = group.reshape(-1)
             n_groups = int(group.max()) + 1 if len(group) else 0
