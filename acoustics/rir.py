@@ -40,6 +40,7 @@ from scenes import Scene
 from scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
+from .decay import t30
 from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .paths import early_arrivals
@@ -111,6 +112,13 @@ class DirectionalRIR:
                    np.asarray(a["tail_rt60"], np.float64).reshape(-1, N_BANDS),
                    float(a["tail_times"][0]), float(a["tail_times"][1]), int(a["seed"]),
                    float(a["head"][0]), float(a["head"][1]))
+
+    def tail_t30(self, seconds: float = 5.0) -> np.ndarray:
+        """(6,) T30 of the tail's energy envelope per band (the coupled-room decays combined)."""
+        t = np.arange(int(seconds * 1000)) / 1000.0
+        levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
+        env = np.clip(np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])), 0, None)
+        return np.array([t30(env[b], 1e-3) for b in range(N_BANDS)])
 
     @property
     def direct_delay(self) -> float | None:
@@ -392,27 +400,11 @@ def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float
 
 
 def _raytraced_rt60(room, n_receivers: int, c: float) -> list[np.ndarray]:
-    """Per receiver (6,) T60 fitted to pyroomacoustics' ray-traced energy histograms (T30 on the
-    Schroeder-integrated decay, extrapolated to 60 dB)."""
+    """Per receiver (6,) T60 fitted (T30) to pyroomacoustics' ray-traced energy histograms."""
     room.ray_tracing()
     bin_s = room.rt_args["hist_bin_size"]
     out = []
     for m in range(n_receivers):
         hist = np.asarray(room.rt_histograms[m][0][0], dtype=np.float64)[:N_BANDS]  # (bands, bins)
-        rt = []
-        for b in range(N_BANDS):
-            energy = hist[b]
-            sch = np.cumsum(energy[::-1])[::-1]
-            if sch[0] <= 0:
-                rt.append(np.nan)
-                continue
-            db = 10 * np.log10(np.maximum(sch / sch[0], 1e-30))
-            t = np.arange(len(db)) * bin_s
-            sel = (db <= -5) & (db >= -35)
-            if sel.sum() < 3:
-                rt.append(np.nan)
-                continue
-            slope = np.polyfit(t[sel], db[sel], 1)[0]
-            rt.append(-60.0 / slope)
-        out.append(np.asarray(rt))
+        out.append(np.array([t30(hist[b], bin_s) for b in range(N_BANDS)]))
     return out
