@@ -9,10 +9,11 @@ from .cache import RIRCache
 from .config import AudioConfig
 from .features import convolve, hear, spectrogram
 from .hrtf import SofaHRTF, SphericalHead
-from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs
+from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs, tail_vs_raytraced
 from .sounds import SOUNDS, load_sound, make_sound, sound_names
 
 __all__ = [
     "AudioConfig", "DirectionalRIR", "RIRCache", "SOUNDS", "SofaHRTF", "SphericalHead", "band_weights",
     "compute_rir", "compute_rirs", "convolve", "hear", "load_sound", "make_sound", "sound_names", "spectrogram",
+    "tail_vs_raytraced",
 ]

@@ -408,3 +408,12 @@ def _raytraced_rt60(room, n_receivers: int, c: float) -> list[np.ndarray]:
         hist = np.asarray(room.rt_histograms[m][0][0], dtype=np.float64)[:N_BANDS]  # (bands, bins)
         out.append(np.array([t30(hist[b], bin_s) for b in range(N_BANDS)]))
     return out
+
+
+def tail_vs_raytraced(scene: Scene, source, receivers, config: AudioConfig | None = None, rays: int = 5000) -> np.ndarray:
+    """(M, 6) ratios of the parametric tail's T30 to the T60 fitted to pyroomacoustics' ray tracer
+    (furniture included) for the same source and receivers: the fast tail's validation."""
+    config = config or AudioConfig()
+    fast = compute_rirs(scene, source, receivers, config)
+    traced = compute_rirs(scene, source, receivers, config.replace(tail="raytraced", rays=rays, include_furniture=True))
+    return np.array([a.tail_t30() / b.tail_rt60[0] for a, b in zip(fast, traced)])

@@ -237,25 +237,21 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
         r.update(section="acoustics", reference="numpy reference workload", reference_value=ref, reference_unit="ms",
                  ratio=r["value"] / ref)
     if cfg.raytrace:
-        rows.append(_bench_tail_vs_raytraced(seeds[:2], ref))
+        rows.append(_bench_tail_vs_raytraced(list(split_seeds("test"))[:4], ref))
     return rows
 
 
 def _bench_tail_vs_raytraced(seeds, ref) -> dict:
-    from acoustics import AudioConfig, compute_rirs
+    from acoustics import tail_vs_raytraced
 
-    ratios = []
     t0 = time.perf_counter()
+    ratios = []
     for seed in seeds:
         scene = generate_apartment(seed)
         graph = NavGraph.build(scene)
-        rec = graph.positions[[3, len(graph) // 2]] + [0, 0, 1.5]
-        src = graph.positions[len(graph) // 3] + [0, 0, 1.5]
-        fast = compute_rirs(scene, src, rec)
-        traced = compute_rirs(scene, src, rec, AudioConfig(tail="raytraced", rays=5000, include_furniture=True))
-        for a, b in zip(fast, traced):
-            ratios.append(a.tail_t30() / b.tail_rt60[0])
-    ratios = np.asarray(ratios)
+        ratios.append(tail_vs_raytraced(scene, graph.positions[len(graph) // 3] + [0, 0, 1.5],
+                                        graph.positions[[3, len(graph) // 2]] + [0, 0, 1.5]))
+    ratios = np.concatenate(ratios)
     return dict(section="acoustics", name="fast-tail T30 / ray-traced T60", value=float(ratios.mean()), unit="ratio",
                 reference="ray-traced hybrid (same run)", reference_value=(time.perf_counter() - t0) * 1e3,
                 reference_unit="ms", ratio=None,
