@@ -37,7 +37,7 @@ from scenes.render import make_renderer  # noqa: E402
 @dataclass
 class BenchmarkConfig:
     only: str = "all"  # comma-separated sections: scenes,render,acoustics,env
-    raytrace: bool = True  # include the (slow, ~1 min) fast-tail vs ray-traced comparison
+    raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
     frames: int = 300  # frames per backend and resolution
