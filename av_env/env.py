@@ -329,6 +329,8 @@ class AVNavEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
+        if self.episode is None:
+            raise RuntimeError("call reset() before render()")
         from .visualize import compose_frame
 
         return compose_frame(self)
