@@ -154,6 +154,9 @@ class DirectionalRIR:
             np.add.at(group_dir, group, dirs * np.abs(gains).sum(axis=1, keepdims=True))
             group_dir /= np.maximum(np.linalg.norm(group_dir, axis=1, keepdims=True), 1e-12)
             self._cache["early"] = (length, size, freqs, arrivals.sum(axis=0), group_spec, group_dir)
+            # nothing is heard before the first sound arrives: the zero-phase band filters of
+            # later arrivals ring slightly ahead of them, and that must not precede it
+            self._cache["first_sample"] = int(m.min()) if len(m) else self.n_samples
         return self._cache["early"]
 
     def _tail_envelope(self) -> tuple[np.ndarray, int]:
@@ -202,6 +205,7 @@ class DirectionalRIR:
         length, size, _, total, _, _ = self._early_setup()
         out = np.zeros(self.n_samples)
         early = scipy.fft.irfft(total, n=size)[_PRE:_PRE + length]
+        early[: self._cache["first_sample"]] = 0.0
         out[:length] += early
         out += self._tail_setup()[2].sum(axis=0)
         return out.astype(np.float32)
@@ -220,6 +224,9 @@ class DirectionalRIR:
             h = head.responses(group_dir @ to_head.T, freqs)  # (G, 2, F)
             spec = np.einsum("gf,gef->ef", group_spec, h)
             out[:, :length] = scipy.fft.irfft(spec, n=size, axis=1)[:, _PRE:_PRE + length]
+            # the nearer ear may hear the first sound up to a head radius ahead of the centre
+            lead = int(np.ceil(self.head_radius / self.speed_of_sound * self.sample_rate)) + 1
+            out[:, : max(self._cache["first_sample"] - lead, 0)] = 0.0
         out += self._tail_binaural(heading, head)
         return out.astype(np.float32)
 

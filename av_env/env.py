@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from .episodes import Episode, check_episode, generate_episodes, load_episodes, 
 from .simulator import SceneContext, Simulator
 from .tasks import TASKS, MovingSourceTask
 
-logger = logging.getLogger(__name__)
 
 SUCCESS_REWARD = 10.0
 SLACK_REWARD = -0.01
