@@ -130,14 +130,11 @@ def build_pra_room(scene: Scene, sample_rate: int, max_order: int, include_furni
             return True
 
     n_bands = len(_pra_bands(sample_rate))
-    walls = []
-    for poly in acoustic_polygons(scene, include_furniture):
+    pra_walls = []
+    for k, poly in enumerate(acoustic_polygons(scene, include_furniture)):
         corners = poly.corners
         if np.dot(_newell_normal(corners), poly.normal) > 0:  # into the air -> flip for pyroomacoustics
             corners = corners[::-1]
-        walls.append((corners, poly))
-    pra_walls = []
-    for k, (corners, poly) in enumerate(walls):
         absorption = np.r_[poly.absorption, np.repeat(poly.absorption[-1], n_bands - N_BANDS)][:n_bands]
         scattering = np.full(n_bands, poly.scattering)
         pra_walls.append(pra.wall_factory(np.ascontiguousarray(corners.T), absorption, scattering, name=str(k)))

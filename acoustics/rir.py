@@ -2,30 +2,28 @@
 a physically parameterised late tail, rendered binaurally for any heading.
 
 Amplitudes: a free-field arrival at distance d has amplitude 1/d (1 at 1 m); every reflection
-multiplies band b by sqrt(1 − α_b) of the wall (pyroomacoustics' damping). Sample 0 of every RIR
-is the moment of emission; arrivals sit on the nearest sample (≤ half a sample of timing error,
-and the direct path keeps its exact amplitude), band gains are interpolated over frequency with
-zero phase.
+multiplies band b by sqrt(1 − α_b) of the surface it hits. Sample 0 of every RIR is the moment of
+emission; arrivals sit on the nearest sample (≤ half a sample of timing error, and the direct
+path keeps its exact amplitude), band gains are interpolated over frequency with zero phase, and
+nothing precedes the first arrival.
 
 Early part: image sources of the source's room from pyroomacoustics, each path validated against
 the whole scene (see ``acoustics.paths``).
 
-Late tail (default "parametric"): the image-source picture, summed statistically, gives a
-squared impulse response per band of
+Late tail (default "parametric"): summed statistically, the image-source picture gives the
+squared impulse response per band h_b²[n] = (c / fs) · w_b(t), with w the diffuse energy density:
+4π / V · exp(−13.8155 t / T60) in a single room (4π / V is the image density times an image's
+energy at distance r, 1/r²). With rooms, w comes from the energy balance of rooms coupled
+through their doors (``geometry.coupled_decay``; one exponential per room, each room's T60 from
+Fitzroy's formula over its surfaces and furniture). The tail fades in between the first sound
+through the doors and the time the image-source order runs out (order × mean free path / c).
+Scenes without rooms use ray statistics around the receiver. "raytraced" mode takes T60 from
+pyroomacoustics' ray tracer instead.
 
-    h_b²[n] = 4π c / (V fs) · coupling_b · exp(−13.8155 t / T60_b)
-
-(4π c/(V fs) is the image density times the energy of an image at distance r, 1/r²), with T60
-from Eyring's formula for the receiver's room (its surfaces, furniture and door openings), and
-``coupling`` the steady-state energy ratio between coupled rooms, Π S_door / (A_next + S_door),
-along the best chain of doors from the source's room. The tail fades in between the first sound
-and the time the image-source order runs out (order × mean free path / c). Scenes without rooms
-use ray statistics around the receiver. "raytraced" mode takes T60 from pyroomacoustics' ray
-tracer instead.
-
-Binaural rendering groups arrivals by direction and applies the spherical-head HRTF per group;
-the tail is rendered as 8 horizontal plane-wave directions of independent noise through the
-same HRTF, which decorrelates the ears the way a diffuse field does and turns with the head.
+Binaural rendering groups arrivals by direction (the first arrival alone) and applies the head
+model per group; the tail is rendered as 8 horizontal plane-wave directions of independent noise
+through the same head, which decorrelates the ears the way a diffuse field does and turns with
+the head.
 """
 
 from __future__ import annotations
@@ -388,7 +386,6 @@ def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float
         return float(np.linalg.norm(rec - src))
     import heapq
 
-    best = {("src",): 0.0}
     heap = [(0.0, -1, s_room, src[:2])]
     seen = set()
     while heap:
@@ -402,7 +399,6 @@ def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float
             if room in door.rooms and k != door_index:
                 nxt = door.rooms[1] if door.rooms[0] == room else door.rooms[0]
                 heapq.heappush(heap, (dist + float(np.linalg.norm(door.center[:2] - point)), k, nxt, door.center[:2]))
-    del best
     return float(np.linalg.norm(rec - src))  # rooms not joined by doors
 
 
