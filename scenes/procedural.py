@@ -40,7 +40,8 @@ class ApartmentParams:
     door_width: tuple[float, float] = (0.9, 1.2)  # m, drawn uniformly per door
     furniture: bool = True
     clearance: float = 0.25  # m, free radius kept around walkable lattice nodes when placing furniture
-    nav_spacing: float = 0.5  # m, the NavGraph spacing whose lattice must stay connected (0.25, 0.5 or 1.0)
+    nav_spacing: float = 0.5  # m, a NavGraph spacing whose lattice must stay connected (0.25, 0.5 or 1.0);
+    # the 1 m lattice is always kept connected too
     floor_tile: float = 0.5  # m, floor tile size (tiles alternate slightly in brightness)
 
 
@@ -355,9 +356,15 @@ def _shared_walls(rooms) -> list[tuple[int, int, int, float, float, float]]:
     return shared
 
 
+def _checked_spacings(nav_spacing: float) -> list[float]:
+    """Navigation lattices that must stay connected: ``nav_spacing`` and always 1 m (MP3D-style)."""
+    return sorted({float(nav_spacing), DOOR_LATTICE})
+
+
 def _door_centres(lo: float, hi: float, width: float, nav_spacing: float, margin: float = 0.25) -> list[float]:
-    """Door centres on the wall interval [lo, hi], on a lattice the navigation grid passes through."""
-    steps = [s for s in (DOOR_LATTICE, LATTICE) if abs(s / nav_spacing - round(s / nav_spacing)) < 1e-9]
+    """Door centres on the wall interval [lo, hi], on a lattice every checked grid passes through."""
+    spacings = _checked_spacings(nav_spacing)
+    steps = [s for s in (DOOR_LATTICE, LATTICE) if all(abs(s / g - round(s / g)) < 1e-9 for g in spacings)]
     for step in steps:
         first = np.ceil((lo + margin + width / 2) / step - 1e-9) * step
         centres = list(np.arange(first, hi - margin - width / 2 + 1e-9, step))
@@ -426,6 +433,7 @@ class _Walkability:
         ])
         self.n_nodes = n
         self.free = np.ones(len(self.segments), bool)
+        self.main = np.zeros(n, bool)  # set by settle() once the walls are in
 
     def blocked_by(self, rect) -> np.ndarray:
         """(S,) bool: segments (nodes and edges) closer than the clearance to ``rect``."""
@@ -455,6 +463,22 @@ class _Walkability:
         x0, y0, x1, y1 = rect
         gx, gy = self.gx.ravel(), self.gy.ravel()
         return (gx > x0) & (gx < x1) & (gy > y0) & (gy < y1)
+
+    def settle(self) -> None:
+        self.main = self.main_component()
+
+    def check(self, rect, room) -> tuple | None:
+        """The state after blocking ``rect``, or None if that would cut any node off the main
+        component or leave ``room`` without one."""
+        covered = self.blocked_by(rect)
+        free = self.free & ~covered
+        main = self.main_component(free)
+        if np.any(self.main & ~covered[: self.n_nodes] & ~main) or not np.any(main & self.room_nodes(room)):
+            return None
+        return free, main
+
+    def commit(self, state) -> None:
+        self.free, self.main = state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,12 +567,13 @@ def generate_apartment(seed: int, **params) -> Scene:
         x0, y0, x1, y1 = r
         b.add([[x0, y0, height], [x0, y1, height], [x1, y1, height], [x1, y0, height]], [[0, 1, 2], [0, 2, 3]], ceiling_mat)
 
-    # furniture
-    walk = _Walkability(footprint, p.clearance, p.nav_spacing)
-    for lo, hi in wall_boxes:
-        if lo[2] == 0.0:
-            walk.block((lo[0], lo[1], hi[0], hi[1]))
-    main = walk.main_component()
+    # furniture, kept from cutting any node off on every checked lattice
+    walks = [_Walkability(footprint, p.clearance, spacing) for spacing in _checked_spacings(p.nav_spacing)]
+    for walk in walks:
+        for lo, hi in wall_boxes:
+            if lo[2] == 0.0:
+                walk.block((lo[0], lo[1], hi[0], hi[1]))
+        walk.settle()
     objects: list[SemanticObject] = []
     if p.furniture:
         door_zones = [_door_zone(d) for d in doors]
@@ -557,14 +582,14 @@ def generate_apartment(seed: int, **params) -> Scene:
             for category, probability in _ROOM_FURNITURE[kind]:
                 if rng.random() >= probability:
                     continue
-                placed = _place(rng, b, walk, main, r, t, category, door_zones, footprints, room_index, len(objects))
-                if placed is not None:
-                    obj, main = placed
+                obj = _place(rng, b, walks, r, t, category, door_zones, footprints, room_index, len(objects))
+                if obj is not None:
                     objects.append(obj)
 
-    for room_index, r in enumerate(rooms):
-        if not np.any(main & walk.room_nodes(r)):  # pragma: no cover - guaranteed by construction
-            raise RuntimeError(f"apartment seed {seed}: room {room_index} is not reachable")
+    for walk in walks:
+        for room_index, r in enumerate(rooms):
+            if not np.any(walk.main & walk.room_nodes(r)):  # pragma: no cover - guaranteed by construction
+                raise RuntimeError(f"apartment seed {seed}: room {room_index} is not reachable")
 
     mesh, fm, fo, fc = b.build()
     return Scene(mesh, fm, b.materials, objects=objects, face_objects=fo, face_colors=fc, floor_height=0.0,
@@ -689,12 +714,12 @@ def _overlaps(a, b, gap: float = 0.0) -> bool:
     return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
-def _place(rng, b: _MeshBuilder, walk: _Walkability, main, room, t, category, door_zones, footprints, room_index, obj_index):
-    """Try to place one piece; returns (SemanticObject, new main component) or None."""
+def _place(rng, b: _MeshBuilder, walks: list[_Walkability], room, t, category, door_zones, footprints, room_index,
+           obj_index):
+    """Try to place one piece; returns its SemanticObject or None."""
     (wr, dr, hr, placement) = _CATALOGUE[category]
     ix0, iy0, ix1, iy1 = room[0] + t / 2, room[1] + t / 2, room[2] - t / 2, room[3] - t / 2
     w, d, h = (float(np.round(rng.uniform(*r), 2)) for r in (wr, dr, hr))
-    room_nodes = walk.room_nodes(room)
     for _ in range(20):
         facing = int(rng.integers(4))  # wall pieces: 0 back on the y-min wall (facing +y), 1 x-max, 2 y-max, 3 x-min
         fw, fd = (w, d) if facing in (0, 2) else (d, w)  # footprint extents along x, y
@@ -722,14 +747,11 @@ def _place(rng, b: _MeshBuilder, walk: _Walkability, main, room, t, category, do
             continue
         if any(_overlaps(rect, other, gap=0.1) for other in footprints):
             continue
-        covered = walk.blocked_by(rect)
-        new_free = walk.free & ~covered
-        new_main = walk.main_component(new_free)
-        if np.any(main & ~covered[: walk.n_nodes] & ~new_main):  # would cut nodes off
+        states = [walk.check(rect, room) for walk in walks]
+        if any(state is None for state in states):
             continue
-        if not np.any(new_main & room_nodes):
-            continue
-        walk.free = new_free
+        for walk, state in zip(walks, states):
+            walk.commit(state)
         footprints.append(rect)
         # build geometry: rotate local parts by facing * 90 degrees about the centre
         angle = facing * np.pi / 2
@@ -742,6 +764,5 @@ def _place(rng, b: _MeshBuilder, walk: _Walkability, main, room, t, category, do
             whi = np.r_[rot.max(axis=0) + (cx, cy), hi[2]]
             b.box(wlo, whi, mat, obj=obj_index, drop=("bottom",) if lo[2] == 0.0 else ())
             lo_all, hi_all = np.minimum(lo_all, wlo), np.maximum(hi_all, whi)
-        obj = SemanticObject(category, (lo_all + hi_all) / 2, lo_all, hi_all, room_index)
-        return obj, new_main
+        return SemanticObject(category, (lo_all + hi_all) / 2, lo_all, hi_all, room_index)
     return None
