@@ -10,14 +10,13 @@ import numpy as np
 from gymnasium import spaces
 
 from acoustics import AudioConfig, RIRCache, sound_names, spectrogram
-from scenes import Action, NavGraph, generate_apartment, load_scene, split_of, split_seeds
+from scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
 from scenes.render import make_renderer
 
 from . import metrics
 from .episodes import Episode, check_episode, generate_episodes, load_episodes, save_episodes
 from .simulator import SceneContext, Simulator
 from .tasks import TASKS, MovingSourceTask
-
 
 SUCCESS_REWARD = 10.0
 SLACK_REWARD = -0.01
@@ -54,7 +53,8 @@ class AVNavEnv(gym.Env):
     sna, distance_to_goal, normalized_distance_to_goal, num_steps, collisions (+ dspl).
 
     ## Arguments
-    task, split ("train"/"val"/"test"), scenes (count or list of seeds / mesh paths), sounds
+    task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
+    ``{"train": [...], "val": [...], "test": [...]}`` of mesh paths), sounds
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
@@ -130,6 +130,11 @@ class AVNavEnv(gym.Env):
         return names
 
     def _resolve_scenes(self, scenes) -> list[str]:
+        if isinstance(scenes, (str, Path)) and str(scenes).endswith(".json"):  # user meshes by split file
+            files = load_split_file(scenes).get(self.split, [])
+            if not files:
+                raise ValueError(f"split file {str(scenes)!r} lists no meshes for split {self.split!r}")
+            scenes = files
         if isinstance(scenes, (int, np.integer)):
             seeds = split_seeds(self.split)
             if not 1 <= scenes <= len(seeds):

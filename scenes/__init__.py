@@ -11,7 +11,7 @@ from .materials import OCTAVE_BANDS_HZ, Material, get_material, material_library
 from .navigation import Action, NavGraph
 from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, shoebox
 from .scene import Door, Room, Scene, SemanticObject
-from .splits import split_of, split_seeds
+from .splits import load_split_file, split_of, split_seeds
 
 __all__ = [
     "Action",
@@ -27,6 +27,7 @@ __all__ = [
     "generate_apartment",
     "get_material",
     "load_scene",
+    "load_split_file",
     "material_library",
     "shoebox",
     "split_of",

@@ -31,3 +31,31 @@ def split_of(seed: int) -> str | None:
         if seed in seeds:
             return name
     return None
+
+
+def load_split_file(path) -> dict[str, list[str]]:
+    """User meshes assigned to splits by a JSON file ``{"train": [...], "val": [...], "test": [...]}``
+    of mesh paths (relative paths are taken from the file's folder). The lists must not overlap.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"split file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"split file {str(path)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - set(SPLITS):
+        raise ValueError(f"split file {str(path)!r} must map some of {list(SPLITS)} to lists of mesh paths")
+    out = {}
+    for name, files in data.items():
+        out[name] = [str(p if Path(p).is_absolute() else (path.parent / p).resolve()) for p in files]
+    seen: dict[str, str] = {}
+    for name, files in out.items():
+        for f in files:
+            if f in seen and seen[f] != name:
+                raise ValueError(f"split file {str(path)!r} puts {f!r} in both {seen[f]!r} and {name!r}")
+            seen[f] = name
+    return out

@@ -282,3 +282,24 @@ def test_user_mesh_scene(tmp_path):
     assert all(i["success"] == 1.0 and i["spl"] == pytest.approx(1.0) for i in infos)
     obs, _ = env.reset(options={"episode_index": 0})
     assert obs["spectrogram"].max() > 0
+
+
+def test_user_meshes_assigned_by_split_file(tmp_path):
+    import json
+
+    from scenes import generate_apartment
+
+    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+        generate_apartment(seed).export(tmp_path / f"{name}.glb")
+    (tmp_path / "splits.json").write_text(json.dumps({"train": ["a.glb", "b.glb"], "test": ["c.glb"]}))
+    test = gym.make("earshot/AudioGoal-v0", split="test", scenes=str(tmp_path / "splits.json"),
+                    episodes_per_scene=2, resolution=32).unwrapped
+    assert {e.scene for e in test.episodes} == {str((tmp_path / "c.glb").resolve())}
+    train = gym.make("earshot/AudioGoal-v0", split="train", scenes=str(tmp_path / "splits.json"),
+                     episodes_per_scene=2, resolution=32).unwrapped
+    assert {e.scene for e in train.episodes} == {str((tmp_path / n).resolve()) for n in ("a.glb", "b.glb")}
+    with pytest.raises(ValueError, match="lists no meshes"):
+        gym.make("earshot/AudioGoal-v0", split="val", scenes=str(tmp_path / "splits.json"))
+    (tmp_path / "overlap.json").write_text(json.dumps({"train": ["a.glb"], "test": ["a.glb"]}))
+    with pytest.raises(ValueError, match="in both"):
+        gym.make("earshot/AudioGoal-v0", split="test", scenes=str(tmp_path / "overlap.json"))
