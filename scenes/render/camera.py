@@ -44,11 +44,12 @@ class Camera:
         d = np.stack([np.ones_like(cc), -cc / self.focal, -rr / self.focal], axis=-1)
         return np.ascontiguousarray(d.reshape(-1, 3), dtype=np.float32)
 
-    def eye(self, position) -> np.ndarray:
-        """(3,) camera centre for an agent at ``position`` ((2,) xy on z = 0, or (3,))."""
+    def eye(self, position, floor_height: float = 0.0) -> np.ndarray:
+        """(3,) camera centre for an agent at ``position``: (3,) feet position, or (2,) xy on the
+        floor at ``floor_height``."""
         p = np.asarray(position, dtype=np.float64).reshape(-1)
         if p.shape == (2,):
-            p = np.r_[p, 0.0]
+            p = np.r_[p, floor_height]
         if p.shape != (3,) or not np.all(np.isfinite(p)):
             raise ValueError(f"position must be 2 or 3 finite coordinates in metres, got {position!r}")
         return p + np.array([0.0, 0.0, self.camera_height])

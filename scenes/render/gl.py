@@ -131,7 +131,7 @@ class GLRenderer:
 
     def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
-        eye = self.camera.eye(position)
+        eye = self.camera.eye(position, self.scene.floor_height)
         rot = self.camera.rotation(float(heading))
         if self._gl is None:
             self._setup()

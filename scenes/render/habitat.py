@@ -58,7 +58,7 @@ class HabitatRenderer:
     def render(self, position, heading: float):
         p = np.asarray(position, dtype=np.float64).reshape(-1)
         if p.shape == (2,):
-            p = np.r_[p, 0.0]
+            p = np.r_[p, self.scene.floor_height]
         state = self._habitat.AgentState()
         state.position = np.array([p[0], p[2], -p[1]], dtype=np.float32)  # z-up -> y-up
         # habitat looks down -z; yaw about +y by (heading - pi/2) turns -z onto earshot's heading

@@ -29,7 +29,7 @@ class RaycastRenderer:
 
     def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
-        eye = self.camera.eye(position)
+        eye = self.camera.eye(position, self.scene.floor_height)
         rot = self.camera.rotation(float(heading)).astype(np.float32)
         dirs = self._dirs @ rot.T
         origins = np.broadcast_to(eye.astype(np.float32), dirs.shape)

@@ -72,6 +72,9 @@ def test_y_up_open_scan_with_floor_not_at_zero(tmp_path):
     node = graph.nearest_node([2.0, 3.0])
     _, depth = make_renderer("raycast", scene, width=32, height=32).render(graph.positions[node], 0.0)
     assert depth[15:17, 15:17] == pytest.approx(7.95 - graph.positions[node, 0], abs=0.01)
+    # an (x, y) position stands on the detected floor, not on z = 0
+    _, depth_xy = make_renderer("raycast", scene, width=32, height=32).render(graph.positions[node, :2], 0.0)
+    np.testing.assert_allclose(depth_xy, depth, atol=1e-4)
     # loaded with the wrong up axis, the floor is vertical: a clear error names up_axis
     with pytest.raises(ValueError, match="up_axis"):
         load_scene(path, up_axis="z")
