@@ -115,6 +115,7 @@ class AVNavEnv(gym.Env):
         self.action_space = spaces.Discrete(4)
         self.episode: Episode | None = None
         self.done = True
+        self.last_audio: np.ndarray | None = None
 
     # ------------------------------------------------------------------ configuration helpers
     def _resolve_sounds(self, sounds) -> list[str]:
@@ -320,7 +321,7 @@ class AVNavEnv(gym.Env):
         rgb, depth = self.sim.rgbd()
         obs = {"rgb": rgb, "depth": depth}
         if self.uses_audio:
-            audio = self.sim.audio()
+            audio = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
             if self.audio_mode == "spectrogram":
                 obs["spectrogram"] = np.asarray(spectrogram(audio, self.cfg, backend="numpy"), np.float32)
             else:

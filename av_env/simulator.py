@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +23,6 @@ class SoundSource:
     audio: np.ndarray
     until_step: float = np.inf  # silent from this step on
     destination: int | None = None  # for sources that walk
-    trail: list = field(default_factory=list)
 
 
 @dataclass

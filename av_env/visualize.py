@@ -35,7 +35,7 @@ def compose_frame(env) -> np.ndarray:
     if u.uses_audio:
         from acoustics import spectrogram
 
-        spec = np.asarray(spectrogram(sim.audio(), u.cfg, backend="numpy"))  # (F, T, 2)
+        spec = np.asarray(spectrogram(u.last_audio, u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
         img = (255 * np.sqrt(img / max(float(img.max()), 1e-6))).astype(np.uint8)  # sqrt: show quiet bins too
         panels.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
@@ -52,13 +52,13 @@ def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     u = env.unwrapped
     env.reset(seed=seed, options=options)
-    frames, audio = [compose_frame(env)], [u.sim.audio()] if u.uses_audio else []
+    frames, audio = [compose_frame(env)], [u.last_audio] if u.uses_audio else []
     info = {}
     while True:
         _, _, terminated, truncated, info = env.step(policy(env))
         frames.append(compose_frame(env))
         if u.uses_audio:
-            audio.append(u.sim.audio())
+            audio.append(u.last_audio)
         if terminated or truncated:
             break
     fps = 1.0 / u.cfg.step_seconds

@@ -31,7 +31,6 @@ class MovingSourceTask(Task):
         path = sim.graph.shortest_path(src.node, src.destination)
         if len(path) > 1:
             src.node = int(path[1])
-            src.trail.append(src.node)
 
     def goal_nodes(self, sim, episode):
         return [sim.sources[0].node]
