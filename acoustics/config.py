@@ -27,6 +27,11 @@ class AudioConfig:
         ear_height: m above its floor position at which an agent hears (environments add it;
             ``compute_rir`` takes 3-D points as given).
         source_height: m above its floor position at which a sound source plays.
+        source_radius: m, the size of a sound source. Sources are bodies, not points: closer to
+            its centre than this, a listener is at the radiating surface and the received
+            amplitude saturates at 1 / source_radius instead of growing as 1 / d (which diverges
+            as d -> 0). Beyond it every arrival keeps its exact 1 / d. 0.2 m (a telephone, a
+            speaker, a dog) keeps the level on the source's node within ~8 dB of a 0.5 m step away.
         n_fft, hop_length, win_length: STFT sizes of the spectrogram, samples.
         pool: average pooling of the spectrogram (time and frequency), SoundSpaces' 4.
         step_seconds: audio heard per environment step.
@@ -44,6 +49,7 @@ class AudioConfig:
     head_radius: float = HEAD_RADIUS
     ear_height: float = 1.5
     source_height: float = 1.5
+    source_radius: float = 0.2
     n_fft: int = 512
     hop_length: int = 160
     win_length: int = 400
@@ -52,20 +58,31 @@ class AudioConfig:
     include_furniture: bool = False
 
     def __post_init__(self) -> None:
-        if self.sample_rate not in SUPPORTED_SAMPLE_RATES:
+        from scenes.checks import check_bool, check_choice, check_int, check_number, check_positive
+
+        if isinstance(self.sample_rate, bool) or self.sample_rate not in SUPPORTED_SAMPLE_RATES:
             raise ValueError(
-                f"sample_rate {self.sample_rate} Hz is not supported; use one of {SUPPORTED_SAMPLE_RATES} "
+                f"sample_rate must be one of {SUPPORTED_SAMPLE_RATES} Hz, got {self.sample_rate!r} "
                 "(audio files at other rates are resampled on load)"
             )
-        if self.tail not in ("parametric", "raytraced"):
-            raise ValueError(f"tail must be 'parametric' or 'raytraced', got {self.tail!r}")
-        if not 0 <= self.ism_order <= 10:
-            raise ValueError(f"ism_order must be between 0 and 10, got {self.ism_order}")
-        for name in ("rir_seconds", "speed_of_sound", "head_radius", "step_seconds"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 < self.win_length <= self.n_fft or self.hop_length <= 0 or self.pool <= 0:
-            raise ValueError("need 0 < win_length <= n_fft, hop_length > 0 and pool > 0")
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+        check_choice("tail", self.tail, ("parametric", "raytraced"))
+        check_int("ism_order", self.ism_order, low=0, high=10)
+        check_int("rays", self.rays, low=1)
+        for name in ("n_fft", "hop_length", "win_length", "pool"):
+            check_int(name, getattr(self, name), low=1)
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length must be <= n_fft ({self.n_fft}), got {self.win_length}")
+        check_number("rir_seconds", self.rir_seconds, low=0.01, high=10.0, unit="s")
+        check_number("step_seconds", self.step_seconds, low=0.01, high=10.0, unit="s")
+        check_number("speed_of_sound", self.speed_of_sound, low=100.0, high=2000.0, unit="m/s")
+        check_number("head_radius", self.head_radius, low=0.0, high=0.5, low_open=True, unit="m")
+        check_number("ear_height", self.ear_height, low=0.0, high=10.0, low_open=True, unit="m")
+        check_number("source_height", self.source_height, low=0.0, high=10.0, low_open=True, unit="m")
+        check_number("source_radius", self.source_radius, low=0.01, high=2.0, unit="m")
+        check_bool("include_furniture", self.include_furniture)
+        if self.step_samples < self.n_fft:
+            raise ValueError(f"step_seconds must give at least n_fft ({self.n_fft}) samples per step, got {self.step_seconds}")
 
     @property
     def rir_samples(self) -> int:
@@ -79,7 +96,7 @@ class AudioConfig:
     def config_hash(self) -> str:
         """SHA-256 hex digest of the fields that change an RIR (cache key)."""
         keys = ("sample_rate", "rir_seconds", "ism_order", "tail", "rays", "speed_of_sound", "head_radius",
-                "include_furniture")
+                "include_furniture", "source_radius")
         fields = {k: getattr(self, k) for k in keys}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 

@@ -1,7 +1,8 @@
 """Room impulse responses from scene geometry: early arrivals (pyroomacoustics image sources) plus
 a physically parameterised late tail, rendered binaurally for any heading.
 
-Amplitudes: a free-field arrival at distance d has amplitude 1/d (1 at 1 m); every reflection
+Amplitudes: a free-field arrival at distance d has amplitude 1/d (1 at 1 m), saturating at
+1/source_radius within a source's radius (``AudioConfig.source_radius``); every reflection
 multiplies band b by sqrt(1 − α_b) of the surface it hits. Sample 0 of every RIR is the moment of
 emission; arrivals sit on the nearest sample (≤ half a sample of timing error, and the direct
 path keeps its exact amplitude), band gains are interpolated over frequency with zero phase, and
@@ -335,10 +336,10 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
     results = []
     for m, r in enumerate(rec):
         dist, amplitude, directions = arrivals[m]
-        dist = np.maximum(dist, 1e-3)
+        spreading = np.maximum(dist, config.source_radius)  # near field: see AudioConfig.source_radius
         tail = _tail_parameters(scene, src, r, config, raytraced_rt60[m] if raytraced_rt60 is not None else None)
         results.append(DirectionalRIR(
-            fs, config.rir_samples, dist / c, amplitude / dist[:, None], directions, *tail,
+            fs, config.rir_samples, dist / c, amplitude / spreading[:, None], directions, *tail,
             seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c))
     return results
 
@@ -380,25 +381,30 @@ def _room_of(scene: Scene, point) -> int:
 
 
 def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float:
-    """Length of the shortest walk from ``src`` to ``rec`` through door centres (straight within a room)."""
+    """Length (m) of the shortest walk from ``src`` to ``rec`` through door centres, straight
+    within each room (Dijkstra over the doors; the straight line when no doors join the rooms)."""
     src, rec = np.asarray(src, dtype=np.float64), np.asarray(rec, dtype=np.float64)
     if s_room == r_room:
         return float(np.linalg.norm(rec - src))
     import heapq
 
-    heap = [(0.0, -1, s_room, src[:2])]
-    seen = set()
+    centres = [np.asarray(d.center[:2], dtype=np.float64) for d in scene.doors]
+    # heap items are (distance, door index, room entered): all comparable scalars
+    heap = [(float(np.linalg.norm(centres[k] - src[:2])), k, d.rooms[1] if d.rooms[0] == s_room else d.rooms[0])
+            for k, d in enumerate(scene.doors) if s_room in d.rooms]
+    heapq.heapify(heap)
+    settled: set[tuple[int, int]] = set()
     while heap:
-        dist, door_index, room, point = heapq.heappop(heap)
+        dist, k, room = heapq.heappop(heap)
         if room == r_room:
-            return dist + float(np.linalg.norm(rec[:2] - point))
-        if (door_index, room) in seen:
+            return dist + float(np.linalg.norm(rec[:2] - centres[k]))
+        if (k, room) in settled:
             continue
-        seen.add((door_index, room))
-        for k, door in enumerate(scene.doors):
-            if room in door.rooms and k != door_index:
+        settled.add((k, room))
+        for j, door in enumerate(scene.doors):
+            if room in door.rooms and j != k:
                 nxt = door.rooms[1] if door.rooms[0] == room else door.rooms[0]
-                heapq.heappush(heap, (dist + float(np.linalg.norm(door.center[:2] - point)), k, nxt, door.center[:2]))
+                heapq.heappush(heap, (dist + float(np.linalg.norm(centres[j] - centres[k])), j, nxt))
     return float(np.linalg.norm(rec - src))  # rooms not joined by doors
 
 

@@ -556,9 +556,9 @@ def generate_apartment(seed: int, **params) -> Scene:
             wall_boxes.append(_wall_box(axis, line, lo_ext, hi_ext, t, 0.0, height))
     for d in doors:  # lintels above the openings
         wall_boxes.append(_wall_box(d["axis"], d["line"], d["lo"], d["hi"], t, p.door_height, height))
+    cuts = {0: sorted({r[1] for r in rooms} | {r[3] for r in rooms}), 1: sorted({r[0] for r in rooms} | {r[2] for r in rooms})}
     for lo, hi in wall_boxes:
-        corners, faces = b.box_geometry(lo, hi, drop=("bottom", "top") if lo[2] == 0.0 else ("top",))
-        b.add(corners, faces, _wall_side_materials(corners[faces], rooms, wall_mats, exterior_mat, t))
+        _add_wall(b, lo, hi, cuts, rooms, wall_mats, exterior_mat)
 
     # floor tiles (tile centres on the lattice so node positions never sit on a tile edge)
     _add_floor(b, rng, rooms, floor_mats, footprint, p.floor_tile)
@@ -660,16 +660,45 @@ def _wall_box(axis: int, line: float, lo: float, hi: float, t: float, z0: float,
     return (lo, line - t / 2, z0), (hi, line + t / 2, z1)
 
 
-def _wall_side_materials(tris: np.ndarray, rooms, wall_mats, exterior_mat, t) -> list[Material]:
-    """The material of each wall triangle: that of the room its normal faces, else the exterior's."""
-    normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    probe = tris.mean(axis=1)[:, :2] + normals[:, :2] * t
-    out = []
-    for pt in probe:
-        inside = [i for i, r in enumerate(rooms) if r[0] < pt[0] < r[2] and r[1] < pt[1] < r[3]]
-        out.append(wall_mats[inside[0]] if inside else exterior_mat)
-    return out
+def _add_wall(b: _MeshBuilder, lo, hi, cuts: dict, rooms, wall_mats, exterior_mat) -> None:
+    """One wall box (no top; no bottom when it stands on the floor), its faces split where rooms
+    meet so that every face carries the material and colour of the room it faces: the long
+    sides at every room corner along the wall, the end caps (door jambs) and a lintel's underside
+    along the wall's centre line. Faces that face no room (the building's outside) are exterior."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    run = 1 if hi[1] - lo[1] > hi[0] - lo[0] else 0  # the axis the wall runs along
+    across = 1 - run
+    mid = (lo[across] + hi[across]) / 2
+    z0, z1 = lo[2], hi[2]
+    quads = []  # (corners (4, 3), outward normal (3,))
+
+    def point(a_run, a_across, z):
+        p = np.zeros(3)
+        p[run], p[across], p[2] = a_run, a_across, z
+        return p
+
+    stops = [lo[run]] + [c for c in cuts[across] if lo[run] + 1e-9 < c < hi[run] - 1e-9] + [hi[run]]
+    for side, value in ((-1.0, lo[across]), (1.0, hi[across])):  # the long sides, cut at room corners
+        normal = np.zeros(3)
+        normal[across] = side
+        for r0, r1 in zip(stops[:-1], stops[1:]):
+            quads.append((np.array([point(r0, value, z0), point(r1, value, z0), point(r1, value, z1), point(r0, value, z1)]), normal))
+    for side, value in ((-1.0, lo[run]), (1.0, hi[run])):  # end caps, halved at the centre line
+        normal = np.zeros(3)
+        normal[run] = side
+        for a0, a1 in ((lo[across], mid), (mid, hi[across])):
+            quads.append((np.array([point(value, a0, z0), point(value, a1, z0), point(value, a1, z1), point(value, a0, z1)]), normal))
+    if z0 > 0.0:  # a lintel's underside, halved at the centre line
+        for a0, a1 in ((lo[across], mid), (mid, hi[across])):
+            quads.append((np.array([point(lo[run], a0, z0), point(hi[run], a0, z0), point(hi[run], a1, z0), point(lo[run], a1, z0)]),
+                          np.array([0.0, 0.0, -1.0])))
+    thickness = hi[across] - lo[across]
+    for corners, normal in quads:
+        if np.cross(corners[1] - corners[0], corners[2] - corners[0]) @ normal < 0:
+            corners = corners[::-1]
+        probe = corners.mean(axis=0) + normal * thickness / 2
+        inside = [i for i, r in enumerate(rooms) if r[0] < probe[0] < r[2] and r[1] < probe[1] < r[3]]
+        b.add(corners, [[0, 1, 2], [0, 2, 3]], wall_mats[inside[0]] if inside else exterior_mat)
 
 
 def _add_floor(b: _MeshBuilder, rng, rooms, floor_mats, footprint, tile: float) -> None:

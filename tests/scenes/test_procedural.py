@@ -135,3 +135,43 @@ def test_splits_are_disjoint():
     assert split_of(split_seeds("test")[3]) == "test"
     with pytest.raises(ValueError, match="unknown split"):
         split_seeds("holdout")
+
+
+def _wall_hits_by_room(scene, rng, points_per_room=6, directions=48):
+    """Horizontal rays from points inside every room: per room, the (material, colour) of each
+    wall face hit whose air just in front (along its normal) lies in that room (not seen through a door)."""
+    angles = np.linspace(0, 2 * np.pi, directions, endpoint=False)
+    dirs = np.c_[np.cos(angles), np.sin(angles), np.zeros(directions)]
+    seen: dict[int, set] = {i: set() for i in range(len(scene.rooms))}
+    structural = scene.face_objects < 0
+    for index, room in enumerate(scene.rooms):
+        x0, y0, x1, y1 = room.bounds
+        pts = np.c_[rng.uniform(x0 + 0.2, x1 - 0.2, points_per_room), rng.uniform(y0 + 0.2, y1 - 0.2, points_per_room),
+                    rng.uniform(0.3, 2.3, points_per_room)]
+        origins = np.repeat(pts, directions, axis=0)
+        d = np.tile(dirs, (points_per_room, 1))
+        t, face = scene.ray_caster.intersect(origins, d)
+        hit = (face >= 0) & np.isfinite(t)
+        face, t, origins, d = face[hit], t[hit], origins[hit], d[hit]
+        vertical = np.abs(scene.mesh.face_normals[face, 2]) < 0.1
+        keep = vertical & structural[face]
+        normal = scene.mesh.face_normals[face[keep]]
+        normal = normal * -np.sign(np.einsum("ij,ij->i", normal, d[keep]))[:, None]  # towards the viewer
+        front = origins[keep] + d[keep] * t[keep, None] + normal * 0.02  # air in front of the surface
+        mine = (front[:, 0] > x0 + 0.01) & (front[:, 0] < x1 - 0.01) & (front[:, 1] > y0 + 0.01) & (front[:, 1] < y1 - 0.01)
+        for f in face[keep][mine]:
+            seen[index].add((int(scene.face_materials[f]), tuple(int(c) for c in scene.face_colors[f])))
+    return seen
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 2_000_000, 2_000_003, 2_000_017, 1_000_005])
+def test_each_room_sees_one_wall_material(seed, rng):
+    """From inside every room, every wall surface (door jambs included) carries that room's
+    material and colour: walls are split where rooms meet, so no quad straddles two rooms."""
+    scene = generate_apartment(seed)
+    seen = _wall_hits_by_room(scene, rng)
+    for index, kinds in seen.items():
+        assert len(kinds) == 1, (seed, index, scene.rooms[index].kind, kinds)
+    # and rooms that differ in wall material really show different ones
+    materials = {next(iter(k))[0] for k in seen.values() if k}
+    assert len(materials) >= 2
