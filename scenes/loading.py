@@ -116,31 +116,63 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
     if floor is None:
         raise ValueError(
             f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "
-            f"{_MIN_FLOOR_AREA} m² was found; check up_axis (now {up_axis!r}) and scale (now {scale})"
+            f"{_MIN_FLOOR_AREA} m² with {_FLOOR_HEADROOM} m of free space above it was found; check up_axis "
+            f"(now {up_axis!r}) and scale (now {scale}), or pass floor_height"
         )
     return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
 
 
 _MIN_FLOOR_AREA = 1.0  # m²
+_FLOOR_HEADROOM = 1.0  # m of free space above a surface for it to count as floor
 
 
-def detect_floor_height(mesh: trimesh.Trimesh, bin_size: float = 0.05, min_area: float = _MIN_FLOOR_AREA) -> float | None:
-    """z of the lowest large horizontal surface, or None if there is none.
+def detect_floor_height(mesh: trimesh.Trimesh, bin_size: float = 0.05, min_area: float = _MIN_FLOOR_AREA,
+                        headroom: float = _FLOOR_HEADROOM) -> float | None:
+    """z of the lowest large walkable horizontal surface, or None if there is none.
 
-    Near-horizontal triangles (either winding: scans often have flipped normals) are binned by
-    height; the floor is the lowest bin holding at least ``min_area`` m² and a quarter of the
-    largest bin's area.
+    A surface is walkable where there is free space above it: an upward ray from just above it
+    travels at least ``headroom`` metres (or leaves the mesh) before hitting anything. That
+    rejects the underside of a slab floor (a box with thickness: its top is the floor), the
+    bottom of furniture and ceilings seen from below, whatever way the mesh's normals point
+    (scans often have flipped ones). Near-horizontal triangles are sampled at up to 16 points
+    each, the walkable area is binned by height, and the floor is the lowest bin holding at
+    least ``min_area`` m² and a quarter of the largest bin's walkable area.
     """
+    from .rays import RayCaster
+
     normals = np.asarray(mesh.face_normals)
     area = np.asarray(mesh.area_faces)
-    up = np.abs(normals[:, 2]) > 0.9
-    if not up.any():
+    up = np.flatnonzero(np.abs(normals[:, 2]) > 0.9)
+    if len(up) == 0:
         return None
-    z = np.asarray(mesh.triangles_center)[up, 2]
+    # stratified barycentric samples: 1, 4, 9 or 16 per triangle by its area (~0.25 m² each)
+    tris = np.asarray(mesh.triangles)[up]
     a = area[up]
+    k = np.clip(np.ceil(np.sqrt(a / 0.25)), 1, 4).astype(np.int64)
+    points, owner, weight = [], [], []
+    for level in np.unique(k):
+        sel = np.flatnonzero(k == level)
+        i, j = np.meshgrid(np.arange(level), np.arange(level), indexing="ij")
+        keep = i + j < level
+        u = (i[keep] + 1 / 3) / level
+        v = (j[keep] + 1 / 3) / level
+        bary = np.c_[1 - u - v, u, v]  # points inside the triangle, spread over it
+        p = np.einsum("sk,tkd->tsd", bary, tris[sel]).reshape(-1, 3)
+        points.append(p)
+        owner.append(np.repeat(sel, len(bary)))
+        weight.append(np.repeat(a[sel] / len(bary), len(bary)))
+    points, owner, weight = np.concatenate(points), np.concatenate(owner), np.concatenate(weight)
+    lift = 0.02
+    caster = RayCaster(np.asarray(mesh.triangles))
+    free = caster.first_hit_distance(points + [0.0, 0.0, lift], np.tile([0.0, 0.0, 1.0], (len(points), 1)))
+    walkable = free >= headroom - lift
+    if not walkable.any():
+        return None
+    z = points[walkable, 2]
+    w = weight[walkable]
     bins = np.floor(z / bin_size).astype(np.int64)
     uniq, inverse = np.unique(bins, return_inverse=True)
-    totals = np.bincount(inverse, weights=a)
+    totals = np.bincount(inverse, weights=w)
     # merge each bin with its neighbours so a floor split across a bin edge still counts once
     adjacent = (uniq[1:] - uniq[:-1]) == 1
     smoothed = totals.copy()
@@ -151,7 +183,7 @@ def detect_floor_height(mesh: trimesh.Trimesh, bin_size: float = 0.05, min_area:
         return None
     lowest = uniq[np.flatnonzero(good)[0]]
     near = np.abs(bins - lowest) <= 1
-    return float(np.average(z[near], weights=a[near]))
+    return float(np.average(z[near], weights=w[near]))
 
 
 def _material_name(geom: trimesh.Trimesh, geom_name: str) -> str:
