@@ -36,6 +36,7 @@ import numpy as np
 import scipy.fft
 
 from scenes import Scene
+from scenes.checks import check_points
 from scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
@@ -317,12 +318,12 @@ def compute_rir(scene: Scene, source, receiver, config: AudioConfig | None = Non
 def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = None) -> list[DirectionalRIR]:
     """RIRs from one ``source`` (3,) to many ``receivers`` (M, 3), sharing one image-source pass."""
     config = config or AudioConfig()
-    src = np.asarray(source, dtype=np.float64).reshape(-1)
-    rec = np.atleast_2d(np.asarray(receivers, dtype=np.float64))
-    if src.shape != (3,) or not np.all(np.isfinite(src)):
-        raise ValueError(f"source must be 3 finite coordinates in metres, got {source!r}")
-    if rec.ndim != 2 or rec.shape[1] != 3 or not np.all(np.isfinite(rec)) or len(rec) == 0:
-        raise ValueError(f"receivers must be an (M, 3) array of finite coordinates in metres, got shape {np.shape(receivers)}")
+    if not isinstance(config, AudioConfig):
+        raise ValueError(f"config must be an AudioConfig, got {type(config).__name__}")
+    src = check_points("source", source, 3, single=True)
+    rec = check_points("receivers", receivers, 3)
+    check_in_free_space(scene, src[None], "source")
+    check_in_free_space(scene, rec, "receiver")
     c, fs = config.speed_of_sound, config.sample_rate
 
     arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
@@ -342,6 +343,20 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
             fs, config.rir_samples, dist / c, amplitude / spreading[:, None], directions, *tail,
             seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c))
     return results
+
+
+def check_in_free_space(scene: Scene, points: np.ndarray, what: str) -> None:
+    """Raise one ValueError naming the first of ``points`` (M, 3) that is not in the scene's free
+    space (below the floor, above the ceiling, outside the mesh, inside a wall or slab): sound
+    sources and listeners must be in the air inside the scene."""
+    if not isinstance(scene, Scene):
+        raise ValueError(f"scene must be a scenes.Scene, got {type(scene).__name__}")
+    for k, problem in enumerate(scene.free_space_problems(points)):
+        if problem is not None:
+            p = points[k]
+            label = what if len(points) == 1 else f"{what} {k}"
+            raise ValueError(f"{label} at ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m is {problem}; sources and "
+                             f"receivers must lie in free space inside scene {scene.name!r}")
 
 
 def _seed(scene: Scene, config: AudioConfig, src, rec) -> int:

@@ -290,15 +290,47 @@ class AVNavEnv(gym.Env):
             return int(g.best_action(sim.node, sim.heading, goal, self.turn_angle_deg))
         if self.distance_to_goal() <= min(self.success_distance, self.forward_step):
             return int(Action.STOP)
-        path = g.shortest_path(sim.node, goal)
-        target = g.positions[path[1] if len(path) > 1 else path[0], :2]
-        if len(path) > 2 and np.linalg.norm(target - sim.position[:2]) < self.forward_step / 2:
-            target = g.positions[path[2], :2]
-        delta = np.arctan2(*(target - sim.position[:2])[::-1]) - sim.heading
-        delta = float(np.arctan2(np.sin(delta), np.cos(delta)))
-        if abs(delta) <= np.radians(self.turn_angle_deg) / 2:
+        return self._continuous_oracle_action(goal)
+
+    def _continuous_oracle_action(self, goal: int) -> int:
+        """Greedy descent of a cost-to-go field: cost(p) = min over NavGraph nodes n within reach
+        of p by a free straight move of |p − n| + geodesic(n, goal). Among the headings reachable
+        by turns, the one whose free forward step lowers the cost most is chosen; the agent moves
+        when it already faces it, else turns towards it (the fewest turns, left on ties). The
+        choice depends on the position only, so turning converges on it and every forward move
+        lowers the cost: the agent cannot loop against a wall."""
+        sim, g = self.sim, self.sim.graph
+        turn = np.radians(self.turn_angle_deg)
+        n_turns = int(round(2 * np.pi / turn))
+        ks = np.arange(-(n_turns // 2), n_turns - n_turns // 2)
+        ks = ks[np.lexsort((-np.sign(ks), np.abs(ks)))]  # 0, +1, -1, +2, -2, ...
+        headings = sim.heading + ks * turn
+        here = sim.position[:2]
+        targets = here[None] + self.forward_step * np.c_[np.cos(headings), np.sin(headings)]
+        free = sim.free_segments(np.repeat(here[None], len(targets), axis=0), targets)
+        dist = g.distances_from(goal)
+
+        def cost(points: np.ndarray) -> np.ndarray:
+            out = np.full(len(points), np.inf)
+            reach = 2.5 * g.spacing
+            for i, p in enumerate(points):
+                nodes = np.asarray(g._tree2d.query_ball_point(p, reach), dtype=np.int64)
+                if len(nodes) == 0:
+                    continue
+                ok = sim.free_segments(np.repeat(p[None], len(nodes), axis=0), g.positions[nodes, :2])
+                if ok.any():
+                    n = nodes[ok]
+                    out[i] = float(np.min(np.linalg.norm(g.positions[n, :2] - p, axis=1) + dist[n]))
+            return out
+
+        costs = np.full(len(ks), np.inf)
+        costs[free] = cost(targets[free])
+        if not np.isfinite(costs).any():
+            return int(Action.TURN_LEFT)  # boxed in on every side: nothing better to do
+        best = int(np.flatnonzero(costs <= costs.min() + 1e-9)[0])  # fewest turns among the best
+        if ks[best] == 0:
             return int(Action.MOVE_FORWARD)
-        return int(Action.TURN_LEFT if delta > 0 else Action.TURN_RIGHT)
+        return int(Action.TURN_LEFT if ks[best] > 0 else Action.TURN_RIGHT)
 
     def _metrics(self, success: bool, distance: float) -> dict:
         sim = self.sim

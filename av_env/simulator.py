@@ -112,12 +112,12 @@ class Simulator:
         return True
 
     def _free_segment(self, a, b) -> bool:
-        occ = self.graph.occupancy
-        pts = a[None] + (b - a)[None] * np.linspace(0, 1, 6)[:, None]
-        ij = np.floor((pts - occ["origin"]) / occ["cell"]).astype(int)
-        nav = occ["navigable"]
-        inside = (ij[:, 0] >= 0) & (ij[:, 0] < nav.shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < nav.shape[1])
-        return bool(inside.all() and nav[ij[:, 0], ij[:, 1]].all())
+        return bool(self.free_segments(np.asarray(a)[None], np.asarray(b)[None])[0])
+
+    def free_segments(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(N,) bool: whether straight moves from a (N, 2) to b (N, 2) are free for the agent's
+        body (``NavGraph.segments_free``: the same clearance test the graph's edges pass)."""
+        return self.graph.segments_free(a, b)
 
     def distance_to(self, nodes) -> float:
         """Geodesic distance (m) from the agent to the nearest of ``nodes``."""

@@ -176,6 +176,7 @@ class NavGraph:
             "walls": _rasterize_points(wall_points, x_edges0, y_edges0, cell, (nx, ny)),
             "face": hit_face.reshape(nx, ny),
             "hit_z": hit_z.reshape(nx, ny),
+            "obstacle_points": obstacle_points.reshape(-1, 2),
         }
         return cls(scene, positions[keep], pairs[order], spacing, agent_radius, agent_height, connectivity, occupancy)
 
@@ -205,6 +206,40 @@ class NavGraph:
         else:
             raise ValueError(f"position must have 2 or 3 coordinates, got shape {np.shape(position)}")
         return int(idx[0]) if single else idx.astype(np.int64)
+
+    @cached_property
+    def _obstacle_tree(self) -> cKDTree | None:
+        points = self.occupancy.get("obstacle_points")
+        return cKDTree(points) if points is not None and len(points) else None
+
+    def clearance(self, xy) -> np.ndarray:
+        """(M,) float64 horizontal distance (m) from each (M, 2) point to the nearest obstacle
+        (walls, furniture, the edge of the floor), measured as in ``build`` (capped: values at
+        or above ``agent_radius`` + one raster cell are reported as inf)."""
+        xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))[:, :2]
+        if self._obstacle_tree is None:
+            return np.full(len(xy), np.inf)
+        return self._obstacle_tree.query(xy, k=1, distance_upper_bound=self.agent_radius + self.occupancy["cell"])[0]
+
+    def segments_free(self, a, b) -> np.ndarray:
+        """(N,) bool: whether the agent's body (radius ``agent_radius``) can move straight from
+        each a (N, 2) to b (N, 2): every point of the segment over floor and clear of obstacles
+        by the radius, the test that graph edges pass. Sampled every half raster cell."""
+        a, b = np.atleast_2d(np.asarray(a, dtype=np.float64))[:, :2], np.atleast_2d(np.asarray(b, dtype=np.float64))[:, :2]
+        occ = self.occupancy
+        cell = occ["cell"]
+        # the sample count depends only on the longest move (rounded): a move gets the same answer alone and in a batch
+        longest = np.round(np.max(np.linalg.norm(b - a, axis=1), initial=0.0), 6)
+        steps = max(int(np.ceil(longest / (cell / 2))), 1)
+        frac = np.linspace(0.0, 1.0, steps + 1)
+        pts = (a[:, None] + (b - a)[:, None] * frac[None, :, None]).reshape(-1, 2)
+        ij = np.floor((pts - occ["origin"]) / cell).astype(np.int64)
+        floor = occ["floor"]
+        inside = (ij[:, 0] >= 0) & (ij[:, 0] < floor.shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < floor.shape[1])
+        ok = np.zeros(len(pts), bool)
+        ok[inside] = floor[ij[inside, 0], ij[inside, 1]]
+        ok[ok] = self.clearance(pts[ok]) >= self.agent_radius - 1e-9
+        return ok.reshape(len(a), -1).all(axis=1)
 
     @cached_property
     def _tree2d(self) -> cKDTree:

@@ -202,6 +202,69 @@ class Scene:
                 return i
         return -1
 
+    @cached_property
+    def normals_face_air(self) -> bool:
+        """Whether face normals point into the air (true of procedural scenes and of meshes whose
+        floor faces point up); scans with flipped or mixed normals give False."""
+        near_floor = (np.abs(self.triangles[:, :, 2].mean(axis=1) - self.floor_height) < 0.05) & \
+            (np.abs(self.face_normals[:, 2]) > 0.9)
+        area = np.asarray(self.mesh.area_faces)[near_floor]
+        if area.sum() <= 0:
+            return False
+        return bool(area[self.face_normals[near_floor, 2] > 0].sum() >= 0.9 * area.sum())
+
+    @cached_property
+    def has_ceiling(self) -> bool:
+        """Whether horizontal surfaces at the top of the mesh cover at least half the floor's area."""
+        horizontal = np.abs(self.face_normals[:, 2]) > 0.9
+        z = self.triangles[:, :, 2].mean(axis=1)
+        area = np.asarray(self.mesh.area_faces)
+        top = self.bounds[1, 2]
+        floor_area = area[horizontal & (np.abs(z - self.floor_height) < 0.05)].sum()
+        return bool(floor_area > 0 and area[horizontal & (z > top - 0.05)].sum() >= 0.5 * floor_area)
+
+    def free_space_problems(self, points) -> list[str | None]:
+        """Per (M, 3) point, None when it lies in the scene's free space, else the reason in a few
+        words: below the floor, nothing beneath it (outside the mesh), above the ceiling, or inside
+        a solid (a wall box, a slab, furniture). Where face normals point into the air
+        (``normals_face_air``) the last two are told by which side of the faces the point sees;
+        otherwise "above the ceiling" means above the top of a mesh that has a ceiling."""
+        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        down = np.tile([0.0, 0.0, -1.0], (len(pts), 1))
+        t_down, f_down = self.ray_caster.intersect(pts, down)
+        trusted = self.normals_face_air
+        above_ceiling = np.zeros(len(pts), bool)
+        inside_solid = np.zeros(len(pts), bool)
+        if trusted:
+            hit = f_down >= 0
+            above_ceiling[hit] = self.face_normals[f_down[hit], 2] < -0.5  # looking down at a ceiling's back
+            # inside a solid horizontal rays leave through the back of its faces; from the air
+            # they meet the front of whatever they hit
+            angles = np.arange(8) * np.pi / 4 + np.pi / 16  # off-axis, so no ray runs along a seam
+            axes = np.c_[np.cos(angles), np.sin(angles), np.zeros(8)]
+            origins = np.repeat(pts, 8, axis=0)
+            dirs = np.tile(axes, (len(pts), 1))
+            _, face = self.ray_caster.intersect(origins, dirs)
+            hit = face >= 0
+            back = np.zeros(len(origins), bool)
+            back[hit] = np.einsum("ij,ij->i", self.face_normals[face[hit]], dirs[hit]) > 0
+            inside_solid = back.reshape(-1, 8).sum(axis=1) >= 5
+        elif self.has_ceiling:
+            above_ceiling = pts[:, 2] >= self.bounds[1, 2]
+        out: list[str | None] = []
+        for k, p in enumerate(pts):
+            if p[2] <= self.floor_height:
+                out.append(f"below the floor (z = {self.floor_height:.2f} m)")
+            elif not np.isfinite(t_down[k]):
+                out.append("outside the scene (no floor or surface beneath it)")
+            elif above_ceiling[k]:
+                out.append("above the ceiling")
+            elif inside_solid[k]:
+                out.append("inside a solid (a wall, the floor slab or furniture)")
+            else:
+                out.append(None)
+        return out
+
     def __repr__(self) -> str:
         return (
             f"Scene(name={self.name!r}, faces={len(self.mesh.faces)}, materials={len(self.materials)}, "
