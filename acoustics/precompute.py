@@ -62,40 +62,65 @@ def run_job(job: Job) -> int:
     return cache.misses
 
 
-def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: bool = True) -> int:
-    """Run the jobs not yet done; returns the number of RIRs computed."""
+@dataclass
+class Progress:
+    """What a run has done so far (kept by the caller, so it survives an interruption)."""
+
+    total: int = 0
+    done: int = 0  # jobs complete, those finished before this run included
+    computed: int = 0  # RIRs computed by this run
+
+
+def _ignore_sigint() -> None:  # pool workers: Ctrl-C is the parent's to handle
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "bool | Progress" = True) -> int:
+    """Run the jobs not yet done; returns the number of RIRs computed. Stale temporary files of
+    killed runs are removed first. Pass a ``Progress`` to read the counts after a Ctrl-C."""
     from tqdm import tqdm
 
+    from scenes.checks import check_choice, check_int
+
+    check_choice("backend", backend, ("process", "ray"))
+    check_int("workers", workers, low=1)
+    state = progress if isinstance(progress, Progress) else Progress(total=len(jobs))
+    for folder in sorted({j.cache_dir for j in jobs}):
+        RIRCache(folder, memory_items=0).clean()
     todo = [j for j in jobs if not is_done(j)]
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="RIR jobs", unit="source", disable=not progress)
-    computed = 0
-    if backend == "ray":
-        try:
-            import ray
-        except ImportError as exc:
-            raise ImportError("backend='ray' needs Ray: pip install 'earshot[dist]'") from exc
-        if not ray.is_initialized():
-            ray.init()
-        remote = ray.remote(run_job)
-        pending = [remote.remote(j) for j in todo]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            computed += ray.get(done[0])
-            bar.update(1)
-    elif backend == "process":
-        if workers <= 1:
+    state.done = len(jobs) - len(todo)
+    bar = tqdm(total=len(jobs), initial=state.done, desc="RIR jobs", unit="source", disable=progress is False)
+
+    def finished(n: int) -> None:
+        state.computed += n
+        state.done += 1
+        bar.update(1)
+
+    try:
+        if backend == "ray":
+            try:
+                import ray
+            except ImportError as exc:
+                raise ImportError("backend='ray' needs Ray: pip install 'earshot[dist]'") from exc
+            if not ray.is_initialized():
+                ray.init()
+            remote = ray.remote(run_job)
+            pending = [remote.remote(j) for j in todo]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                finished(ray.get(done[0]))
+        elif workers <= 1:
             for j in todo:
-                computed += run_job(j)
-                bar.update(1)
+                finished(run_job(j))
         else:
             import multiprocessing as mp
 
             # spawn: Embree and EGL state must not cross a fork
-            with mp.get_context("spawn").Pool(workers) as pool:
+            with mp.get_context("spawn").Pool(workers, initializer=_ignore_sigint) as pool:
                 for n in pool.imap_unordered(run_job, todo):
-                    computed += n
-                    bar.update(1)
-    else:
-        raise ValueError(f"unknown backend {backend!r}; use 'process' or 'ray'")
-    bar.close()
-    return computed
+                    finished(n)
+    finally:
+        bar.close()
+    return state.computed

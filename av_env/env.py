@@ -11,13 +11,17 @@ from gymnasium import spaces
 
 from acoustics import AudioConfig, RIRCache, sound_names, spectrogram
 from scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
-from scenes.render import make_renderer
+from scenes.checks import check_choice, check_int, check_number
+from scenes.render import BACKENDS, make_renderer
+from scenes.splits import SPLITS
 
 from . import metrics
-from .episodes import Episode, check_episode, generate_episodes, load_episodes, save_episodes
+from .episodes import Episode, check_episode, generate_episodes, read_episode_file, save_episodes
 from .simulator import SceneContext, Simulator
 from .tasks import TASKS, MovingSourceTask
 
+_MESH_KWARGS = {"up_axis", "scale", "materials", "default_material", "floor_height", "name"}
+RESET_OPTIONS = ("episode_index",)
 SUCCESS_REWARD = 10.0
 SLACK_REWARD = -0.01
 
@@ -71,23 +75,43 @@ class AVNavEnv(gym.Env):
                  spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float = 0.3,
                  num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
                  render_mode: str | None = None):
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-        if motion not in ("grid", "continuous"):
-            raise ValueError(f"motion must be 'grid' or 'continuous', got {motion!r}")
-        if audio not in ("spectrogram", "waveform"):
-            raise ValueError(f"audio must be 'spectrogram' or 'waveform', got {audio!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        split_seeds(split)  # validates the split name
+        self._closed = False
+        self._contexts: OrderedDict[str, SceneContext] = OrderedDict()
+        check_choice("task", task, tuple(TASKS))
+        check_choice("motion", motion, ("grid", "continuous"))
+        check_choice("audio", audio, ("spectrogram", "waveform"))
+        check_choice("render_mode", render_mode, (None, "rgb_array"))
+        check_choice("renderer", renderer, BACKENDS)
+        check_choice("split", split, SPLITS)
         self.task, self.split, self.motion, self.audio_mode = task, split, motion, audio
-        self.turn_angle_deg = float(turn_angle_deg if turn_angle_deg is not None else (90.0 if motion == "grid" else 10.0))
+        if turn_angle_deg is None:
+            turn_angle_deg = 90.0 if motion == "grid" else 10.0
+        self.turn_angle_deg = check_number("turn_angle_deg", turn_angle_deg, low=0.0, high=180.0, low_open=True, unit="degrees")
         if motion == "grid" and abs(90.0 / self.turn_angle_deg - round(90.0 / self.turn_angle_deg)) > 1e-9:
-            raise ValueError("grid motion needs a turn angle that divides 90°")
-        self.forward_step = float(forward_step)
-        self.resolution, self.hfov_deg = int(resolution), float(hfov_deg)
-        self.max_steps, self.success_distance = int(max_steps), float(success_distance)
-        self.renderer_backend, self.spacing = renderer, float(spacing)
+            raise ValueError(f"turn_angle_deg must divide 90 for grid motion (e.g. 90, 45, 30, 15), got {turn_angle_deg!r}")
+        self.forward_step = check_number("forward_step", forward_step, low=0.0, high=2.0, low_open=True, unit="m")
+        self.resolution = check_int("resolution", resolution, low=8, high=2048)
+        self.hfov_deg = check_number("hfov_deg", hfov_deg, low=0.0, high=180.0, low_open=True, high_open=True, unit="degrees")
+        self.max_steps = check_int("max_steps", max_steps, low=1)
+        self.success_distance = check_number("success_distance", success_distance, low=0.0, low_open=True, unit="m")
+        self.spacing = check_number("spacing", spacing, low=0.0, high=5.0, low_open=True, unit="m")
+        check_int("episodes_per_scene", episodes_per_scene, low=1, high=100_000)
+        check_number("p_move", p_move, low=0.0, high=1.0)
+        if num_distractors is not None:
+            if task != "moving_source":
+                raise ValueError(f"num_distractors applies to the moving_source task only, got {num_distractors!r} for task {task!r}")
+            check_int("num_distractors", num_distractors, low=0, high=16)
+        if audio_config is not None and not isinstance(audio_config, AudioConfig):
+            raise ValueError(f"audio_config must be an acoustics.AudioConfig, got {type(audio_config).__name__}")
+        if mesh_kwargs is not None:
+            if not isinstance(mesh_kwargs, dict):
+                raise ValueError(f"mesh_kwargs must be a dict of scenes.load_scene arguments, got {mesh_kwargs!r}")
+            unknown = sorted(set(mesh_kwargs) - _MESH_KWARGS)
+            if unknown:
+                raise ValueError(f"mesh_kwargs has unknown keys {unknown}; scenes.load_scene takes {sorted(_MESH_KWARGS)}")
+        if rir_cache is not None and not isinstance(rir_cache, (str, Path)):
+            raise ValueError(f"rir_cache must be a folder path, got {rir_cache!r}")
+        self.renderer_backend = renderer
         self.mesh_kwargs = dict(mesh_kwargs or {})
         self.task_obj = (MovingSourceTask(p_move, 2 if num_distractors is None else num_distractors)
                          if task == "moving_source" else TASKS[task]())
@@ -99,7 +123,6 @@ class AVNavEnv(gym.Env):
                              RIRCache(rir_cache) if rir_cache is not None else None)
 
         self.scene_refs = self._resolve_scenes(scenes)
-        self._contexts: OrderedDict[str, SceneContext] = OrderedDict()
         self.episodes = self._resolve_episodes(episodes, episodes_per_scene)
 
         h = w = self.resolution
@@ -122,38 +145,56 @@ class AVNavEnv(gym.Env):
         if isinstance(sounds, str):
             if sounds == "all":
                 return sound_names()
-            return sound_names(sounds)  # raises for an unknown split
+            if sounds not in ("heard", "unheard"):
+                raise ValueError(f"sounds must be 'heard', 'unheard', 'all' or a list of built-in sound names, got {sounds!r}")
+            return sound_names(sounds)
+        if not isinstance(sounds, (list, tuple)):
+            raise ValueError(f"sounds must be 'heard', 'unheard', 'all' or a list of built-in sound names, got {sounds!r}")
         names = list(sounds)
+        if not names:
+            raise ValueError("sounds must name at least one sound, got an empty list")
         known = set(sound_names())
-        unknown = [s for s in names if s not in known]
+        unknown = [s for s in names if not isinstance(s, str) or s not in known]
         if unknown:
-            raise ValueError(f"unknown sounds {unknown}; built-in sounds are {sorted(known)}")
+            raise ValueError(f"sounds has unknown names {unknown}; built-in sounds are {sorted(known)}")
         return names
 
     def _resolve_scenes(self, scenes) -> list[str]:
         if isinstance(scenes, (str, Path)) and str(scenes).endswith(".json"):  # user meshes by split file
             files = load_split_file(scenes).get(self.split, [])
             if not files:
-                raise ValueError(f"split file {str(scenes)!r} lists no meshes for split {self.split!r}")
+                raise ValueError(f"scenes split file {str(scenes)!r} lists no meshes for split {self.split!r}")
             scenes = files
+        elif isinstance(scenes, (str, Path)):
+            scenes = [scenes]  # one mesh file
+        if isinstance(scenes, bool) or not isinstance(scenes, (int, np.integer, list, tuple)):
+            raise ValueError(f"scenes must be a count, a list of procedural seeds or mesh paths, or a split file (.json), got {scenes!r}")
         if isinstance(scenes, (int, np.integer)):
             seeds = split_seeds(self.split)
-            if not 1 <= scenes <= len(seeds):
-                raise ValueError(f"scenes must be between 1 and {len(seeds)} for split {self.split!r}, got {scenes}")
-            return [f"procedural:{s}" for s in list(seeds)[: int(scenes)]]
-        refs = []
-        for s in scenes:
-            if isinstance(s, (int, np.integer)):
-                if split_of(int(s)) != self.split:
-                    raise ValueError(f"procedural seed {s} is not in the {self.split!r} split; see scenes.split_seeds")
-                refs.append(f"procedural:{int(s)}")
-            else:
-                path = Path(s)
-                if not path.exists():
-                    raise FileNotFoundError(f"scene file {str(path)!r} does not exist")
-                refs.append(str(path))
-        if not refs:
-            raise ValueError("scenes must name at least one scene")
+            check_int("scenes", scenes, low=1, high=len(seeds))
+            refs = [f"procedural:{s}" for s in list(seeds)[: int(scenes)]]
+        else:
+            refs = []
+            for s in scenes:
+                if isinstance(s, bool):
+                    raise ValueError(f"scenes entries must be procedural seeds or mesh paths, got {s!r}")
+                if isinstance(s, (int, np.integer)):
+                    if split_of(int(s)) != self.split:
+                        raise ValueError(f"scenes entry {s} is not a seed of the {self.split!r} split; see scenes.split_seeds")
+                    refs.append(f"procedural:{int(s)}")
+                elif isinstance(s, (str, Path)):
+                    path = Path(s)
+                    if not path.is_file():
+                        raise FileNotFoundError(f"scenes entry {str(path)!r} is not an existing mesh file")
+                    refs.append(str(path))
+                else:
+                    raise ValueError(f"scenes entries must be procedural seeds or mesh paths, got {s!r}")
+            if not refs:
+                raise ValueError("scenes must name at least one scene, got an empty list")
+            if len(set(refs)) != len(refs):
+                raise ValueError(f"scenes lists a scene twice: {sorted(r for r in set(refs) if refs.count(r) > 1)}")
+        if any(r.startswith("procedural:") for r in refs) and self.spacing not in (0.25, 0.5, 1.0):
+            raise ValueError(f"spacing must be 0.25, 0.5 or 1.0 m for procedural apartments, got {self.spacing!r}")
         return refs
 
     def _context(self, ref: str) -> SceneContext:
@@ -183,10 +224,28 @@ class AVNavEnv(gym.Env):
                 out += generate_episodes(ref, ctx.scene, ctx.graph, per_scene, rng, self.sound_list, self.turn_angle_deg
                                          if self.motion == "grid" else 90.0, self.task, self.task_obj.num_distractors)
             return out
-        eps = load_episodes(episodes) if isinstance(episodes, (str, Path)) else list(episodes)
+        if isinstance(episodes, (str, Path)):
+            eps, header = read_episode_file(episodes)
+            source = f"episodes file {str(episodes)!r}"
+            if header["split"] != self.split:
+                raise ValueError(f"{source} was made for split {header['split']!r}, but this env's split is {self.split!r}")
+            if header["spacing"] != self.spacing:
+                raise ValueError(f"{source} was made for NavGraph spacing {header['spacing']} m, but this env's spacing "
+                                 f"is {self.spacing} m: pass spacing={header['spacing']} or regenerate it")
+        elif isinstance(episodes, (list, tuple)) and all(isinstance(e, Episode) for e in episodes):
+            eps, source = list(episodes), "episodes"
+        else:
+            raise ValueError(f"episodes must be an episode file path or a list of av_env.Episode, got {type(episodes).__name__}")
         if not eps:
-            raise ValueError("the episode list is empty")
+            raise ValueError(f"{source} holds no episodes")
         for e in eps:
+            if e.scene.startswith("procedural:"):
+                seed = int(e.scene.split(":", 1)[1])
+                if split_of(seed) != self.split:
+                    raise ValueError(f"{source} names scene {e.scene!r} of split {split_of(seed)!r}, but this env's split "
+                                     f"is {self.split!r}")
+            if self.task == "semantic_audiogoal" and not e.category:
+                raise ValueError(f"{source}: episode {e.episode_id!r} has no goal category, which the semantic_audiogoal task needs")
             if e.scene not in self.scene_refs:
                 self.scene_refs.append(e.scene)
             ctx = self._context(e.scene)
@@ -194,17 +253,26 @@ class AVNavEnv(gym.Env):
         return eps
 
     def save_episodes(self, path) -> Path:
-        return save_episodes(path, self.episodes)
+        """Write this env's episodes (with its split and spacing) to reload with ``episodes=path``."""
+        return save_episodes(path, self.episodes, split=self.split, spacing=self.spacing)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        self._check_open("reset")
+        if seed is not None:
+            check_int("seed", seed, low=0)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict (keys: {', '.join(RESET_OPTIONS)}), got {options!r}")
         options = options or {}
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown}; reset takes {', '.join(RESET_OPTIONS)}")
+        super().reset(seed=seed)
         index = options.get("episode_index")
         if index is None:
             index = int(self.np_random.integers(len(self.episodes)))
-        if not 0 <= int(index) < len(self.episodes):
-            raise ValueError(f"episode_index {index} out of range: there are {len(self.episodes)} episodes")
+        else:
+            index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
         ctx = self._context(ep.scene)
         if ctx.renderer is None:
@@ -218,7 +286,12 @@ class AVNavEnv(gym.Env):
         self.oracle_steps = self._oracle_action_count()
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"{what}() called after close(): this environment is closed; make a new one")
+
     def step(self, action):
+        self._check_open("step")
         if self.episode is None:
             raise RuntimeError("call reset() before step()")
         if self.done:
@@ -363,6 +436,7 @@ class AVNavEnv(gym.Env):
 
     # ------------------------------------------------------------------ rendering for people
     def render(self):
+        self._check_open("render")
         if self.render_mode != "rgb_array":
             return None
         if self.episode is None:
@@ -372,6 +446,7 @@ class AVNavEnv(gym.Env):
         return compose_frame(self)
 
     def close(self):
+        self._closed = True
         for ctx in self._contexts.values():
             if ctx.renderer is not None:
                 ctx.renderer.close()

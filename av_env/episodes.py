@@ -45,39 +45,70 @@ class Episode:
     distractors: list = field(default_factory=list)
 
 
-def save_episodes(path: str | os.PathLike, episodes: list[Episode]) -> Path:
-    """Write episodes as gzip JSON, atomically."""
+EPISODE_FILE_VERSION = 2
+
+
+def save_episodes(path: str | os.PathLike, episodes: list[Episode], *, split: str, spacing: float) -> Path:
+    """Write episodes as gzip JSON, atomically, with the split and NavGraph spacing they were
+    made for (each episode also carries its scene's content hash and geodesic distance)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        json.dump({"version": 1, "episodes": [asdict(e) for e in episodes]}, f)
-    os.replace(tmp, path)
+    try:
+        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+            json.dump({"version": EPISODE_FILE_VERSION, "split": split, "spacing": float(spacing),
+                       "episodes": [asdict(e) for e in episodes]}, f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def load_episodes(path: str | os.PathLike) -> list[Episode]:
+def read_episode_file(path: str | os.PathLike) -> tuple[list[Episode], dict]:
+    """(episodes, header) of an episode file; the header has ``split`` and ``spacing``."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"episode file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(f"episodes file {str(path)!r} does not exist")
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             data = json.load(f)
-        return [Episode(**e) for e in data["episodes"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"could not read episode file {str(path)!r}: {exc}") from exc
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:  # truncated, not gzip, not JSON
+        raise ValueError(f"episodes file {str(path)!r} is unreadable ({type(exc).__name__}: {exc}); "
+                         "it may be truncated or not an earshot episode file: regenerate it") from exc
+    if not isinstance(data, dict) or data.get("version") != EPISODE_FILE_VERSION:
+        version = data.get("version") if isinstance(data, dict) else None
+        raise ValueError(f"episodes file {str(path)!r} has version {version!r}, expected {EPISODE_FILE_VERSION} "
+                         "(with split and spacing): regenerate it with env.unwrapped.save_episodes")
+    try:
+        episodes = [Episode(**e) for e in data["episodes"]]
+        header = {"split": str(data["split"]), "spacing": float(data["spacing"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"episodes file {str(path)!r} is malformed ({type(exc).__name__}: {exc}): regenerate it") from exc
+    return episodes, header
+
+
+def load_episodes(path: str | os.PathLike) -> list[Episode]:
+    """The episodes of an episode file (see ``read_episode_file`` for its header)."""
+    return read_episode_file(path)[0]
 
 
 def check_episode(episode: Episode, scene, graph) -> None:
-    """Raise ValueError if the episode does not belong to this scene and graph."""
+    """Raise ValueError if the episode does not belong to this scene and graph: another scene
+    hash, node ids outside the graph, or a stored geodesic distance the graph does not give."""
     if episode.scene_hash != scene.content_hash:
         raise ValueError(
             f"episode {episode.episode_id!r} was made for a scene with hash {episode.scene_hash[:12]}…, but "
             f"{episode.scene!r} now has hash {scene.content_hash[:12]}…: regenerate the episode file for this scene"
         )
     nodes = [episode.start_node, episode.goal_node] + [d[0] for d in episode.distractors]
-    if max(nodes) >= len(graph) or min(nodes) < 0:
+    if any(not isinstance(n, int) for n in nodes) or max(nodes) >= len(graph) or min(nodes) < 0:
         raise ValueError(f"episode {episode.episode_id!r} refers to nodes outside the scene's NavGraph ({len(graph)} nodes)")
+    actual = float(graph.distances_from(episode.start_node)[episode.goal_node])
+    if not abs(actual - episode.geodesic_distance) <= 1e-6 * max(1.0, actual):
+        raise ValueError(
+            f"episode {episode.episode_id!r} stores geodesic distance {episode.geodesic_distance:.3f} m but the "
+            f"NavGraph gives {actual:.3f} m (stale, or made with another spacing or agent size): regenerate the episode file"
+        )
 
 
 def generate_episodes(scene_ref: str, scene, graph, count: int, rng: np.random.Generator, sounds: list[str],

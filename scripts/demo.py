@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _config import parse_config, save_config  # noqa: E402
+from _config import option, parse_config, save_config  # noqa: E402
 
 from scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
 from scenes.render import make_renderer  # noqa: E402
@@ -21,13 +21,18 @@ from scenes.topdown import save_png  # noqa: E402
 
 @dataclass
 class DemoConfig:
-    split: str = "test"
-    index: int = 0  # which apartment of the split
-    renderer: str = "auto"
-    resolution: int = 128
-    frames: int = 6
+    split: str = option("test", "which procedural split", choices=("train", "val", "test"))
+    index: int = option(0, "which apartment of the split (0 = its first)", low=0, high=9_999)
+    renderer: str = option("auto", "RGB-D renderer", choices=("auto", "raycast", "gl", "habitat"))
+    resolution: int = option(128, "image width and height in pixels", low=16, high=2048)
+    frames: int = option(6, "views in the RGB-D strip", low=1, high=64)
     video: bool = True  # record an oracle AudioGoal episode
-    out: str = "outputs/demo"
+    out: str = option("outputs/demo", "output folder", nonempty=True)
+
+    def check(self) -> None:
+        n = len(split_seeds(self.split))
+        if self.index >= n:
+            raise ValueError(f"argument --index: the {self.split} split has {n} apartments (0 to {n - 1}), got {self.index}")
 
 
 def depth_to_rgb(depth: np.ndarray, max_depth: float) -> np.ndarray:

@@ -189,7 +189,7 @@ def test_episodes_save_and_reload(tmp_path):
     episodes[0].scene_hash = "0" * 64
     from av_env import save_episodes
 
-    save_episodes(tmp_path / "bad.json.gz", episodes)
+    save_episodes(tmp_path / "bad.json.gz", episodes, split="train", spacing=0.5)
     with pytest.raises(ValueError, match="regenerate the episode file"):
         gym.make("earshot/AudioGoal-v0", scenes=1, resolution=32, episodes=tmp_path / "bad.json.gz")
 
@@ -204,7 +204,7 @@ def test_bad_inputs(tmp_path):
         av_env.env.AVNavEnv(task="flygoal")
     with pytest.raises(ValueError, match="unknown split"):
         gym.make("earshot/AudioGoal-v0", split="holdout")
-    with pytest.raises(ValueError, match="not in the 'train' split"):
+    with pytest.raises(ValueError, match="not a seed of the 'train' split"):
         gym.make("earshot/AudioGoal-v0", scenes=[split_seeds("test")[0]])
     wall = trimesh.Trimesh([[0, 0, 0], [4, 0, 0], [4, 0, 3], [0, 0, 3]], [[0, 1, 2], [0, 2, 3]])
     Scene(wall, np.zeros(2, np.int32), [get_material("plaster")])
