@@ -32,7 +32,7 @@ def _use_torch(backend: str) -> bool:
         except ImportError:
             return False
         return True
-    raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'numpy'")
+    raise ValueError(f"backend must be 'auto', 'torch' or 'numpy', got {backend!r}")
 
 
 def convolve(signal, rir, backend: str = "auto", device=None):
@@ -116,6 +116,9 @@ def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto",
     audio (..., C, N) -> (..., F, T, C) float32, e.g. (2, 16000) -> (65, 26, 2) at 16 kHz.
     """
     cfg = config or AudioConfig()
+    if not isinstance(cfg, AudioConfig):
+        raise ValueError(f"config must be an AudioConfig, got {type(cfg).__name__}")
+    _check_audio(audio, cfg)
     if _use_torch(backend):
         torch = _torch()
         x = torch.as_tensor(np.asarray(audio, np.float32), device=device)
@@ -141,6 +144,17 @@ def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto",
     pooled = _avg_pool_ceil(spec, cfg.pool)
     pooled = pooled.reshape(*lead, *pooled.shape[-2:]).astype(np.float32)
     return np.moveaxis(pooled, -3, -1) if len(lead) >= 1 else pooled
+
+
+def _check_audio(audio, cfg: AudioConfig) -> None:
+    """audio must be (..., C, N) with N > n_fft / 2 samples (the reflect padding), all finite."""
+    shape = tuple(getattr(audio, "shape", np.shape(audio)))
+    if len(shape) < 2 or shape[-1] <= cfg.n_fft // 2:
+        raise ValueError(f"audio must have shape (..., channels, samples) with more than {cfg.n_fft // 2} samples, "
+                         f"got shape {shape}")
+    values = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
+    if not np.isfinite(values).all():
+        raise ValueError("audio must be finite: it holds NaN or inf samples")
 
 
 _windows: dict[tuple[int, int], np.ndarray] = {}

@@ -404,6 +404,7 @@ def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float
     import heapq
 
     centres = [np.asarray(d.center[:2], dtype=np.float64) for d in scene.doors]
+    arrived = -1  # the "room" of a heap item that has reached the receiver
     # heap items are (distance, door index, room entered): all comparable scalars
     heap = [(float(np.linalg.norm(centres[k] - src[:2])), k, d.rooms[1] if d.rooms[0] == s_room else d.rooms[0])
             for k, d in enumerate(scene.doors) if s_room in d.rooms]
@@ -411,11 +412,14 @@ def _door_path_length(scene: Scene, s_room: int, r_room: int, src, rec) -> float
     settled: set[tuple[int, int]] = set()
     while heap:
         dist, k, room = heapq.heappop(heap)
-        if room == r_room:
-            return dist + float(np.linalg.norm(rec[:2] - centres[k]))
+        if room == arrived:
+            return dist
         if (k, room) in settled:
             continue
         settled.add((k, room))
+        if room == r_room:  # the last leg, straight to the receiver, competes with longer door paths
+            heapq.heappush(heap, (dist + float(np.linalg.norm(rec[:2] - centres[k])), k, arrived))
+            continue
         for j, door in enumerate(scene.doors):
             if room in door.rooms and j != k:
                 nxt = door.rooms[1] if door.rooms[0] == room else door.rooms[0]

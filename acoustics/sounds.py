@@ -170,7 +170,7 @@ SOUNDS: dict[str, SoundSpec] = {s.name: s for s in [
 def sound_names(split: str | None = None) -> list[str]:
     """Built-in sound names, all or of one split ("heard" or "unheard")."""
     if split not in (None, "heard", "unheard"):
-        raise ValueError(f"unknown sound split {split!r}; use 'heard' or 'unheard'")
+        raise ValueError(f"split must be 'heard', 'unheard' or None, got {split!r}")
     return [n for n, s in SOUNDS.items() if split is None or s.split == split]
 
 
@@ -179,8 +179,13 @@ def make_sound(name: str, sample_rate: int, seconds: float | None = None) -> np.
 
     ``seconds`` defaults to one period of the sound; longer requests loop it seamlessly.
     """
-    if name not in SOUNDS:
+    from scenes.checks import check_int, check_number
+
+    if not isinstance(name, str) or name not in SOUNDS:
         raise ValueError(f"unknown sound {name!r}; built-in sounds are: {', '.join(SOUNDS)}")
+    check_int("sample_rate", sample_rate, low=1_000, high=384_000)
+    if seconds is not None:
+        check_number("seconds", seconds, low=0.0, high=3600.0, low_open=True, unit="s")
     spec = SOUNDS[name]
     period_n = int(round(spec.period * sample_rate))
     t = np.arange(period_n) / sample_rate

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from .checks import check_number
 from .materials import DEFAULT_MATERIAL_NAME, Material, get_material, material_library
 from .scene import Scene
 
@@ -112,7 +113,7 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
         table.append(base.with_rgb(np.round(rgb, 3)))
         face_materials[sel] = index_of[key]
 
-    floor = detect_floor_height(mesh) if floor_height is None else float(floor_height)
+    floor = detect_floor_height(mesh) if floor_height is None else check_number("floor_height", floor_height, unit="m")
     if floor is None:
         raise ValueError(
             f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "

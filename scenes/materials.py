@@ -150,7 +150,7 @@ def get_material(name_or_material: "str | Material") -> Material:
         return name_or_material
     library = material_library()
     if name_or_material not in library:
-        raise KeyError(
+        raise ValueError(
             f"unknown material {name_or_material!r}; built-in materials are: {', '.join(sorted(library))} "
             "(or pass a scenes.Material)"
         )

@@ -27,6 +27,7 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from .checks import check_points
 from .scene import Scene
 
 
@@ -142,7 +143,7 @@ class NavGraph:
         positions = np.c_[lattice_xy[ok], node_z[ok]]
         if len(positions) == 0:
             raise ValueError(
-                f"scene {scene.name!r} has no walkable floor for an agent of radius {agent_radius} m and height "
+                f"scene {scene.name!r} has no walkable floor for agent_radius {agent_radius} m and agent_height "
                 f"{agent_height} m at floor height {floor:.3f} m: check the mesh's up_axis and scale, or the agent size"
             )
 
@@ -196,9 +197,8 @@ class NavGraph:
 
         A (2,) or (M, 2) position is taken on the floor plane (xy only).
         """
-        p = np.asarray(position, dtype=np.float64)
-        single = p.ndim == 1
-        p = np.atleast_2d(p)
+        single = np.ndim(position) == 1
+        p = check_points("position", position, (2, 3))
         if p.shape[1] == 2:
             idx = self._tree2d.query(p)[1]
         elif p.shape[1] == 3:

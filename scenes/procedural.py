@@ -20,6 +20,7 @@ import trimesh
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .checks import check_bool, check_choice, check_int, check_number
 from .materials import Material, get_material
 from .scene import Door, Room, Scene, SemanticObject
 
@@ -504,14 +505,7 @@ def generate_apartment(seed: int, **params) -> Scene:
     if unknown:
         raise TypeError(f"generate_apartment got unknown parameters {sorted(unknown)}; known: {sorted(known)}")
     p = ApartmentParams(**params)
-    if p.n_rooms is not None and not 2 <= p.n_rooms <= 6:
-        raise ValueError(f"n_rooms must be between 2 and 6, got {p.n_rooms}")
-    if p.ceiling_height is not None and not p.door_height < p.ceiling_height <= 10:
-        raise ValueError(f"ceiling_height must exceed door_height ({p.door_height} m), got {p.ceiling_height}")
-    if p.nav_spacing not in (0.25, 0.5, 1.0):
-        raise ValueError(f"nav_spacing must be 0.25, 0.5 or 1.0 m, got {p.nav_spacing}")
-    if min(p.door_width) < 0.9:
-        raise ValueError(f"door widths must be at least 0.9 m, got {p.door_width}")
+    _check_params(p)
 
     rng = np.random.default_rng([int(seed), 0xEA5])
     n_rooms = int(p.n_rooms) if p.n_rooms is not None else int(rng.integers(2, 7))
@@ -595,6 +589,23 @@ def generate_apartment(seed: int, **params) -> Scene:
     return Scene(mesh, fm, b.materials, objects=objects, face_objects=fo, face_colors=fc, floor_height=0.0,
                  rooms=[Room(k, tuple(float(v) for v in r)) for k, r in zip(kinds, rooms)],
                  name=f"apartment_{seed}", doors=[_door_record(d, p.door_height) for d in doors])
+
+
+def _check_params(p: ApartmentParams) -> None:
+    if p.n_rooms is not None:
+        check_int("n_rooms", p.n_rooms, low=2, high=6)
+    check_number("door_height", p.door_height, low=1.8, high=3.5, unit="m")
+    if p.ceiling_height is not None:
+        check_number("ceiling_height", p.ceiling_height, low=p.door_height, high=10.0, low_open=True, unit="m")
+    check_number("wall_thickness", p.wall_thickness, low=0.02, high=0.5, unit="m")
+    check_choice("nav_spacing", p.nav_spacing, (0.25, 0.5, 1.0))
+    if not isinstance(p.door_width, (tuple, list)) or len(p.door_width) != 2:
+        raise ValueError(f"door_width must be a (min, max) pair of metres, got {p.door_width!r}")
+    lo = check_number("door_width", p.door_width[0], low=0.9, high=2.0, unit="m")
+    check_number("door_width", p.door_width[1], low=lo, high=2.0, unit="m")
+    check_bool("furniture", p.furniture)
+    check_number("clearance", p.clearance, low=0.0, high=1.0, unit="m")
+    check_number("floor_tile", p.floor_tile, low=0.1, high=2.0, unit="m")
 
 
 def _door_record(door: dict, height: float) -> Door:

@@ -33,6 +33,11 @@ class Renderer(Protocol):
 def make_renderer(backend: str, scene: Scene, width: int = 128, height: int = 128, hfov_deg: float = 90.0,
                   camera_height: float = DEFAULT_CAMERA_HEIGHT) -> Renderer:
     """A renderer of ``scene`` for ``backend`` in {"auto", "raycast", "gl", "habitat"}."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if not isinstance(scene, Scene):
+        raise ValueError(f"scene must be a scenes.Scene, got {type(scene).__name__}")
+    Camera(width, height, hfov_deg, camera_height)  # validates the camera arguments before any backend starts
     kwargs = dict(width=width, height=height, hfov_deg=hfov_deg, camera_height=camera_height)
     if backend == "auto":
         from .gl import egl_available
@@ -53,7 +58,7 @@ def make_renderer(backend: str, scene: Scene, width: int = 128, height: int = 12
         from .habitat import HabitatRenderer
 
         return HabitatRenderer(scene, **kwargs)
-    raise ValueError(f"unknown renderer backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
 __all__ = ["BACKENDS", "Camera", "DEFAULT_CAMERA_HEIGHT", "Renderer", "make_renderer"]

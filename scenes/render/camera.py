@@ -24,10 +24,12 @@ class Camera:
     camera_height: float = DEFAULT_CAMERA_HEIGHT
 
     def __post_init__(self) -> None:
-        if int(self.width) <= 0 or int(self.height) <= 0:
-            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
-        if not 0 < self.hfov_deg < 180:
-            raise ValueError(f"hfov_deg must be in (0, 180), got {self.hfov_deg}")
+        from ..checks import check_int, check_number
+
+        check_int("width", self.width, low=1, high=8192)
+        check_int("height", self.height, low=1, high=8192)
+        check_number("hfov_deg", self.hfov_deg, low=0.0, high=180.0, low_open=True, high_open=True, unit="degrees")
+        check_number("camera_height", self.camera_height, low=0.0, high=10.0, low_open=True, unit="m")
 
     @property
     def focal(self) -> float:

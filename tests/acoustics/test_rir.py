@@ -270,3 +270,41 @@ def test_parametric_tail_tracks_the_ray_traced_hybrid():
         ratios.append(tail_vs_raytraced(scene, graph.positions[len(graph) // 3] + [0, 0, 1.5],
                                         graph.positions[[3, len(graph) // 2]] + [0, 0, 1.5]))
     assert np.mean(ratios) == pytest.approx(1.0, abs=0.2)
+
+
+def test_door_path_with_tied_distances_does_not_crash():
+    """Regression: door-path search compared numpy arrays when two heap entries tied (apartment 4,
+    source node 62 raised ValueError). Its length is at least the straight line and at most the
+    walk through the door centres that the graph's geodesic follows (plus the wall detours)."""
+    from acoustics.rir import _door_path_length, _room_of
+
+    scene = generate_apartment(4)
+    graph = NavGraph.build(scene)
+    ears = graph.positions + [0, 0, 1.5]
+    rirs = compute_rirs(scene, ears[62], ears)
+    assert len(rirs) == len(graph)
+    s_room = _room_of(scene, ears[62])
+    for m in range(0, len(graph), 7):
+        r_room = _room_of(scene, ears[m])
+        length = _door_path_length(scene, s_room, r_room, ears[62], ears[m])
+        assert length >= np.linalg.norm(ears[m, :2] - ears[62, :2]) - 1e-9
+        assert length <= graph.geodesic_distance(62, m) + 2.0  # the graph walks around furniture too
+
+
+@pytest.mark.parametrize("seed", [4, 2_000_003, 1_000_007])
+def test_level_at_the_source_is_bounded(seed):
+    """Sources have a size (AudioConfig.source_radius): the energy heard on the source's own node
+    stays within 12 dB of one 0.5 m step away, instead of diverging as 1/d² (≈ +50 dB)."""
+    scene = generate_apartment(seed)
+    graph = NavGraph.build(scene)
+    ears = graph.positions + [0, 0, 1.5]
+    src = int(np.argmax(graph.distances_from(0)))
+    rirs = compute_rirs(scene, ears[src], ears)
+    level = lambda m: 10 * np.log10(np.mean(rirs[m].binaural(0.3) ** 2))  # noqa: E731
+    at_source = level(src)
+    for n in graph.neighbors(src):
+        assert 0.0 <= at_source - level(int(n)) <= 12.0
+    # beyond the radius, the direct path keeps exactly 1/d
+    direct = rirs[int(graph.neighbors(src)[0])]
+    d = np.linalg.norm(ears[int(graph.neighbors(src)[0])] - ears[src])
+    assert direct.gains[np.argmin(direct.delays)].max() == pytest.approx(1.0 / d)

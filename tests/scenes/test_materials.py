@@ -30,7 +30,7 @@ def test_material_validation():
         Material("x", (2.0, 0.5, 0.5), [0.1] * 6)
     with pytest.raises(ValueError, match="scattering"):
         Material("x", (0.5, 0.5, 0.5), [0.1] * 6, scattering=1.5)
-    with pytest.raises(KeyError, match="unknown material"):
+    with pytest.raises(ValueError, match="unknown material"):
         get_material("unobtainium")
 
 

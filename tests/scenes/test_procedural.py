@@ -60,7 +60,7 @@ def test_n_rooms_parameter_and_bad_params():
         generate_apartment(0, bedrooms=2)
     with pytest.raises(ValueError, match="seed"):
         generate_apartment(-1)
-    with pytest.raises(ValueError, match="door widths"):
+    with pytest.raises(ValueError, match="door_width"):
         generate_apartment(0, door_width=(0.6, 0.8))
 
 
@@ -124,7 +124,7 @@ def test_shoebox_spans_its_box():
     assert {m.name for m in mixed.materials} == {"brick", "carpet", "ceiling"}
     with pytest.raises(ValueError, match="width"):
         shoebox(0, 3, 3)
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError):
         shoebox(3, 3, 3, "nonexistent")
 
 
