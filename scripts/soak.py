@@ -39,13 +39,18 @@ class SoakConfig:
 
 
 def scene_plan(n_scenes: int) -> list[tuple[str, int]]:
-    """(split, seed) for ``n_scenes`` scenes: the val and test splits whole, the rest train."""
+    """(split, seed) for ``n_scenes`` scenes, taken from train, val and test in turn (val and test
+    run out after 100 each; the rest are train)."""
     from scenes import split_seeds
 
-    pool = [("val", s) for s in split_seeds("val")] + [("test", s) for s in split_seeds("test")]
-    pool += [("train", s) for s in split_seeds("train")]
-    order = sorted(range(len(pool)), key=lambda i: (i % 3, i))  # interleave the splits
-    return [pool[i] for i in order[:n_scenes]]
+    lists = {name: list(split_seeds(name)) for name in ("train", "val", "test")}
+    plan, k = [], 0
+    while len(plan) < n_scenes:  # round robin over the splits while each lasts
+        for name in ("train", "val", "test"):
+            if k < len(lists[name]) and len(plan) < n_scenes:
+                plan.append((name, lists[name][k]))
+        k += 1
+    return plan
 
 
 def rss_mb() -> float:
