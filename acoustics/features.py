@@ -58,6 +58,15 @@ def hear(source_audio: np.ndarray, binaural_rir: np.ndarray, start: int, length:
     """The (2, length) binaural audio heard over samples [start, start + length) of a source
     playing ``source_audio`` (looped) since sample 0, including the reverberation of what it
     played before ``start``."""
+    from scenes.checks import check_int
+
+    source_audio, binaural_rir = np.asarray(source_audio), np.asarray(binaural_rir)
+    if source_audio.ndim != 1 or len(source_audio) == 0 or not np.isfinite(source_audio).all():
+        raise ValueError(f"source_audio must be a non-empty finite (n,) signal, got shape {source_audio.shape}")
+    if binaural_rir.ndim != 2 or binaural_rir.shape[0] != 2 or not np.isfinite(binaural_rir).all():
+        raise ValueError(f"binaural_rir must be a finite (2, m) array (left, right), got shape {binaural_rir.shape}")
+    check_int("start", start, low=0)
+    check_int("length", length, low=1)
     m = binaural_rir.shape[-1]
     idx = np.arange(start - m + 1, start + length)
     segment = np.where(idx >= 0, np.asarray(source_audio)[np.mod(idx, len(source_audio))], 0.0)

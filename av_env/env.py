@@ -385,15 +385,18 @@ class AVNavEnv(gym.Env):
 
         def cost(points: np.ndarray) -> np.ndarray:
             out = np.full(len(points), np.inf)
-            reach = 2.5 * g.spacing
-            for i, p in enumerate(points):
-                nodes = np.asarray(g._tree2d.query_ball_point(p, reach), dtype=np.int64)
-                if len(nodes) == 0:
-                    continue
-                ok = sim.free_segments(np.repeat(p[None], len(nodes), axis=0), g.positions[nodes, :2])
-                if ok.any():
-                    n = nodes[ok]
-                    out[i] = float(np.min(np.linalg.norm(g.positions[n, :2] - p, axis=1) + dist[n]))
+            # the 8 nearest nodes within 2.5 spacings (a point near a corner may see none closer)
+            _, near = g._tree2d.query(points, k=min(8, len(g)), distance_upper_bound=2.5 * g.spacing)
+            near = np.asarray(near).reshape(len(points), -1)
+            owner = np.repeat(np.arange(len(points)), near.shape[1])
+            nodes = near.reshape(-1)
+            real = nodes < len(g)
+            owner, nodes = owner[real], nodes[real]
+            if len(nodes) == 0:
+                return out
+            ok = sim.free_segments(points[owner], g.positions[nodes, :2])
+            total = np.linalg.norm(g.positions[nodes, :2] - points[owner], axis=1) + dist[nodes]
+            np.minimum.at(out, owner[ok], total[ok])
             return out
 
         costs = np.full(len(ks), np.inf)

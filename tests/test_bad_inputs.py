@@ -367,6 +367,12 @@ CASES = [
     Case("spectrogram nan", "acoustics", lambda c: _spectrogram(np.full((2, 16000), np.nan, np.float32)), V, "audio"),
     Case("spectrogram backend", "acoustics", lambda c: _spectrogram(np.zeros((2, 16000), np.float32), backend="cuda"), V,
          "backend"),
+    Case("hear rir shape", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((3, 10)), 0, 50),
+         V, "binaural_rir"),
+    Case("hear start -1", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), -1, 50),
+         V, "start"),
+    Case("hear length 0", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), 0, 0),
+         V, "length"),
     Case("spectrogram ok", "acoustics", lambda c: _spectrogram(np.zeros((2, 16000), np.float32), backend="numpy"), None),
     # ---------------------------------------------------------------- RIR cache
     Case("cache root empty", "cache", lambda c: _cache(c, root=""), V, "root"),

@@ -310,3 +310,38 @@ def test_level_at_the_goal_within_12_db_of_one_step_away(motion):
         assert abs(levels[last] - levels[last - 1]) <= 12.0, (index, levels[-6:])
         assert max(levels) - np.median(levels) < 20.0  # nothing dwarfs the rest of the episode
     env.close()
+
+
+def _oracle_successes(motion, scenes, per_scene):
+    env = gym.make("earshot/PointGoal-v0", split="test", scenes=scenes, motion=motion, resolution=8, renderer="raycast",
+                   episodes_per_scene=per_scene)
+    u = env.unwrapped
+    out = []
+    for index in range(len(u.episodes)):
+        env.reset(options={"episode_index": index})
+        while True:
+            _, _, terminated, truncated, info = env.step(u.oracle_action())
+            if terminated or truncated:
+                break
+        out.append((info["success"], info["collisions"]))
+    env.close()
+    return np.array(out)
+
+
+def _check_continuous_oracle(scenes, per_scene):
+    grid = _oracle_successes("grid", scenes, per_scene)
+    cont = _oracle_successes("continuous", scenes, per_scene)
+    solved = grid[:, 0] == 1.0
+    assert solved.mean() == 1.0
+    failed = np.flatnonzero(solved & (cont[:, 0] < 1.0))
+    assert len(failed) == 0, f"continuous oracle failed episodes {failed.tolist()} that the grid oracle solves"
+    assert cont[:, 1].sum() == 0  # it never walks into a wall
+
+
+def test_continuous_oracle_solves_what_the_grid_oracle_solves():
+    _check_continuous_oracle(scenes=6, per_scene=4)
+
+
+@pytest.mark.slow
+def test_continuous_oracle_solves_every_test_episode_the_grid_oracle_solves():
+    _check_continuous_oracle(scenes=100, per_scene=3)
