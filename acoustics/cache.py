@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenes import Scene
+from ..scenes import Scene
 
 from .config import AudioConfig
 from .rir import DirectionalRIR, compute_rirs
@@ -88,7 +88,7 @@ class RIRCache:
     """
 
     def __init__(self, root: str | os.PathLike, memory_items: int = 256):
-        from scenes.checks import check_int
+        from ..scenes.checks import check_int
 
         if not isinstance(root, (str, os.PathLike)) or str(root).strip() == "":
             raise ValueError(f"rir_cache root must be a folder path, got {root!r}")
@@ -240,7 +240,7 @@ class RIRCache:
     def get_many(self, scene: Scene, source, receivers, config: AudioConfig | None = None) -> list[DirectionalRIR]:
         """RIRs from one source to many receivers; the missing ones are computed in one batch,
         by one process at a time per source (others wait, then read its entries)."""
-        from scenes.checks import check_points
+        from ..scenes.checks import check_points
 
         config = config or AudioConfig()
         if not isinstance(config, AudioConfig):

@@ -58,7 +58,7 @@ def hear(source_audio: np.ndarray, binaural_rir: np.ndarray, start: int, length:
     """The (2, length) binaural audio heard over samples [start, start + length) of a source
     playing ``source_audio`` (looped) since sample 0, including the reverberation of what it
     played before ``start``."""
-    from scenes.checks import check_int
+    from ..scenes.checks import check_int
 
     source_audio, binaural_rir = np.asarray(source_audio), np.asarray(binaural_rir)
     if source_audio.ndim != 1 or len(source_audio) == 0 or not np.isfinite(source_audio).all():

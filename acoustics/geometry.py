@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenes import Scene
-from scenes.materials import OCTAVE_BANDS_HZ
+from ..scenes import Scene
+from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import SPEED_OF_SOUND
 

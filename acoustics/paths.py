@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scenes import Scene
-from scenes.rays import RayCaster
+from ..scenes import Scene
+from ..scenes.rays import RayCaster
 
 from .geometry import N_BANDS, _models
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from scenes import NavGraph, generate_apartment
+from ..scenes import NavGraph, generate_apartment
 
 from .cache import RIRCache
 from .config import AudioConfig
@@ -82,7 +82,7 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
     killed runs are removed first. Pass a ``Progress`` to read the counts after a Ctrl-C."""
     from tqdm import tqdm
 
-    from scenes.checks import check_choice, check_int
+    from ..scenes.checks import check_choice, check_int
 
     check_choice("backend", backend, ("process", "ray"))
     check_int("workers", workers, low=1)

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from scenes import Scene
-from scenes.checks import check_points
-from scenes.materials import OCTAVE_BANDS_HZ
+from ..scenes import Scene
+from ..scenes.checks import check_points
+from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
 from .decay import t30
@@ -350,7 +350,7 @@ def check_in_free_space(scene: Scene, points: np.ndarray, what: str) -> None:
     space (below the floor, above the ceiling, outside the mesh, inside a wall or slab): sound
     sources and listeners must be in the air inside the scene."""
     if not isinstance(scene, Scene):
-        raise ValueError(f"scene must be a scenes.Scene, got {type(scene).__name__}")
+        raise ValueError(f"scene must be a earshot.scenes.Scene, got {type(scene).__name__}")
     for k, problem in enumerate(scene.free_space_problems(points)):
         if problem is not None:
             p = points[k]

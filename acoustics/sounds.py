@@ -179,7 +179,7 @@ def make_sound(name: str, sample_rate: int, seconds: float | None = None) -> np.
 
     ``seconds`` defaults to one period of the sound; longer requests loop it seamlessly.
     """
-    from scenes.checks import check_int, check_number
+    from ..scenes.checks import check_int, check_number
 
     if not isinstance(name, str) or name not in SOUNDS:
         raise ValueError(f"unknown sound {name!r}; built-in sounds are: {', '.join(SOUNDS)}")

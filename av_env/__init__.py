@@ -2,7 +2,7 @@
 
 Importing registers (lazily, by entry point) ``earshot/PointGoal-v0``, ``earshot/AudioGoal-v0``,
 ``earshot/AudioPointGoal-v0``, ``earshot/SemanticAudioGoal-v0`` and ``earshot/MovingSource-v0``;
-all are ``av_env.env:AVNavEnv`` with a different ``task``.
+all are ``earshot.av_env.env:AVNavEnv`` with a different ``task``.
 """
 
 import gymnasium as gym
@@ -19,6 +19,6 @@ ENV_IDS = {
 
 for _env_id, _task in ENV_IDS.items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point="av_env.env:AVNavEnv", kwargs={"task": _task}, max_episode_steps=None)
+        gym.register(id=_env_id, entry_point="earshot.av_env.env:AVNavEnv", kwargs={"task": _task}, max_episode_steps=None)
 
 __all__ = ["ENV_IDS", "Episode", "load_episodes", "save_episodes"]

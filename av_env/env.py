@@ -9,11 +9,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from acoustics import AudioConfig, RIRCache, sound_names, spectrogram
-from scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
-from scenes.checks import check_choice, check_int, check_number
-from scenes.render import BACKENDS, make_renderer
-from scenes.splits import SPLITS
+from ..acoustics import AudioConfig, RIRCache, sound_names, spectrogram
+from ..scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
+from ..scenes.checks import check_choice, check_int, check_number
+from ..scenes.render import BACKENDS, make_renderer
+from ..scenes.splits import SPLITS
 
 from . import metrics
 from .episodes import Episode, check_episode, generate_episodes, read_episode_file, save_episodes
@@ -44,7 +44,7 @@ class AVNavEnv(gym.Env):
     A Dict with ``rgb`` uint8 (H, W, 3), ``depth`` float32 (H, W, 1) in [0, 1] (metres / 10),
     and by task ``spectrogram`` float32 (F, T, 2) or ``audiogoal`` float32 (2, N) (binaural, all
     sources mixed), ``pointgoal_with_gps_compass`` float32 (2,) = (distance m, angle rad
-    counter-clockwise from the heading), ``category`` float32 one-hot over ``scenes.CATEGORIES``.
+    counter-clockwise from the heading), ``category`` float32 one-hot over ``earshot.scenes.CATEGORIES``.
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.
@@ -63,7 +63,7 @@ class AVNavEnv(gym.Env):
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
     num_distractors, rir_cache (a folder shared by vectorized workers), mesh_kwargs (passed to
-    ``scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array").
+    ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array").
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -102,13 +102,13 @@ class AVNavEnv(gym.Env):
                 raise ValueError(f"num_distractors applies to the moving_source task only, got {num_distractors!r} for task {task!r}")
             check_int("num_distractors", num_distractors, low=0, high=16)
         if audio_config is not None and not isinstance(audio_config, AudioConfig):
-            raise ValueError(f"audio_config must be an acoustics.AudioConfig, got {type(audio_config).__name__}")
+            raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(audio_config).__name__}")
         if mesh_kwargs is not None:
             if not isinstance(mesh_kwargs, dict):
-                raise ValueError(f"mesh_kwargs must be a dict of scenes.load_scene arguments, got {mesh_kwargs!r}")
+                raise ValueError(f"mesh_kwargs must be a dict of earshot.scenes.load_scene arguments, got {mesh_kwargs!r}")
             unknown = sorted(set(mesh_kwargs) - _MESH_KWARGS)
             if unknown:
-                raise ValueError(f"mesh_kwargs has unknown keys {unknown}; scenes.load_scene takes {sorted(_MESH_KWARGS)}")
+                raise ValueError(f"mesh_kwargs has unknown keys {unknown}; earshot.scenes.load_scene takes {sorted(_MESH_KWARGS)}")
         if rir_cache is not None and not isinstance(rir_cache, (str, Path)):
             raise ValueError(f"rir_cache must be a folder path, got {rir_cache!r}")
         self.renderer_backend = renderer
@@ -180,7 +180,7 @@ class AVNavEnv(gym.Env):
                     raise ValueError(f"scenes entries must be procedural seeds or mesh paths, got {s!r}")
                 if isinstance(s, (int, np.integer)):
                     if split_of(int(s)) != self.split:
-                        raise ValueError(f"scenes entry {s} is not a seed of the {self.split!r} split; see scenes.split_seeds")
+                        raise ValueError(f"scenes entry {s} is not a seed of the {self.split!r} split; see earshot.scenes.split_seeds")
                     refs.append(f"procedural:{int(s)}")
                 elif isinstance(s, (str, Path)):
                     path = Path(s)
@@ -235,7 +235,7 @@ class AVNavEnv(gym.Env):
         elif isinstance(episodes, (list, tuple)) and all(isinstance(e, Episode) for e in episodes):
             eps, source = list(episodes), "episodes"
         else:
-            raise ValueError(f"episodes must be an episode file path or a list of av_env.Episode, got {type(episodes).__name__}")
+            raise ValueError(f"episodes must be an episode file path or a list of earshot.av_env.Episode, got {type(episodes).__name__}")
         if not eps:
             raise ValueError(f"{source} holds no episodes")
         for e in eps:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, make_sound
-from acoustics.features import StepConvolver
-from scenes import NavGraph
+from ..acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, make_sound
+from ..acoustics.features import StepConvolver
+from ..scenes import NavGraph
 
 MAX_DEPTH = 10.0  # m, depth observations are divided by this (SoundSpaces)
 

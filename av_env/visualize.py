@@ -33,7 +33,7 @@ def compose_frame(env) -> np.ndarray:
                                     sources=sources, show_nodes=False)
     panels = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
     if u.uses_audio:
-        from acoustics import spectrogram
+        from ..acoustics import spectrogram
 
         spec = np.asarray(spectrogram(u.last_audio, u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)

@@ -2,7 +2,7 @@
 
 Multi-geometry glTF scenes are flattened with their node transforms. Colours come from face or
 vertex colours, textures (sampled at the vertices) or the material's base colour. A geometry's
-material name that matches a built-in material (``scenes.material_library``; a ``#suffix`` is
+material name that matches a built-in material (``earshot.scenes.material_library``; a ``#suffix`` is
 ignored) gets that material's acoustics; anything else gets ``default_material``. The scene keeps
 the file's coordinates (after ``up_axis`` and ``scale``); its floor height is detected.
 """

@@ -152,7 +152,7 @@ def get_material(name_or_material: "str | Material") -> Material:
     if name_or_material not in library:
         raise ValueError(
             f"unknown material {name_or_material!r}; built-in materials are: {', '.join(sorted(library))} "
-            "(or pass a scenes.Material)"
+            "(or pass a earshot.scenes.Material)"
         )
     return library[name_or_material]
 

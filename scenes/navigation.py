@@ -334,7 +334,7 @@ class NavGraph:
         return Action.TURN_LEFT if turns[order[0]] > 0 else Action.TURN_RIGHT
 
     def topdown_map(self, **kwargs) -> np.ndarray:
-        """Top-down occupancy map as uint8 (H, W, 3); see ``scenes.topdown.draw_topdown``."""
+        """Top-down occupancy map as uint8 (H, W, 3); see ``earshot.scenes.topdown.draw_topdown``."""
         from .topdown import draw_topdown
 
         return draw_topdown(self, **kwargs)

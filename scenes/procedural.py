@@ -491,7 +491,7 @@ def generate_apartment(seed: int, **params) -> Scene:
 
     Args:
         seed: non-negative integer; the same seed always gives the same scene (same
-            ``content_hash``). ``scenes.split_seeds`` partitions seeds into train/val/test.
+            ``content_hash``). ``earshot.scenes.split_seeds`` partitions seeds into train/val/test.
         **params: fields of ``ApartmentParams`` (``n_rooms`` 2–6, ``ceiling_height`` 2.4–3.0,
             ``wall_thickness``, ``door_height``, ``door_width``, ``furniture``, ...).
 

@@ -276,7 +276,7 @@ class Scene:
         """Write the scene to .glb (one node per material, named after it, with its colour and
         per-face colours) or .ply (geometry and per-face colours, no materials).
 
-        ``scenes.load_scene`` maps material names that match built-in materials back to them.
+        ``earshot.scenes.load_scene`` maps material names that match built-in materials back to them.
         The write is atomic: a partial file never appears under ``path``.
         """
         path = Path(path)

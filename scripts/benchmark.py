@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _config import parse_config  # noqa: E402
 
-from scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
-from scenes.render import make_renderer  # noqa: E402
+from earshot.scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
+from earshot.scenes.render import make_renderer  # noqa: E402
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _poses(graph: NavGraph, n: int, rng) -> list[tuple[np.ndarray, float]]:
 
 
 def bench_render(cfg: BenchmarkConfig) -> list[dict]:
-    from scenes.render.gl import egl_available
+    from earshot.scenes.render.gl import egl_available
 
     seeds = list(split_seeds("test"))[: cfg.apartments]
     scenes = [generate_apartment(s) for s in seeds]
@@ -157,7 +157,7 @@ def _reference_fps(backend: str, renderer, scene, poses) -> float:
 def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
     import tempfile
 
-    from acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, hear, make_sound, spectrogram
+    from earshot.acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, hear, make_sound, spectrogram
 
     ref = numpy_reference_ms()
     audio = AudioConfig()
@@ -227,7 +227,7 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
         spec = _timeit(lambda: spectrogram(heard, audio, backend=backend), 20)
         rows.append(dict(name=f"convolution 1 s binaural ({backend})", value=conv * 1e3, unit="ms", detail="FFT, RIR 1 s, nothing cached"))
         rows.append(dict(name=f"spectrogram 1 s binaural ({backend})", value=spec * 1e3, unit="ms", detail="65x26x2"))
-    from acoustics.features import StepConvolver
+    from earshot.acoustics.features import StepConvolver
 
     conv = StepConvolver(audio.step_samples, audio.rir_samples)
     step = _timeit(lambda: conv.hear("telephone", sound, "rir", rir, audio.step_samples), 50)
@@ -242,7 +242,7 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
 
 
 def _bench_tail_vs_raytraced(seeds, ref) -> dict:
-    from acoustics import tail_vs_raytraced
+    from earshot.acoustics import tail_vs_raytraced
 
     t0 = time.perf_counter()
     ratios = []
@@ -264,8 +264,8 @@ def bench_env(cfg: BenchmarkConfig) -> list[dict]:
     (render + convolution + spectrogram) timed on the same steps."""
     import gymnasium as gym
 
-    import av_env  # noqa: F401  (registers the ids)
-    from acoustics import spectrogram
+    import earshot.av_env as av_env  # noqa: F401  (registers the ids)
+    from earshot.acoustics import spectrogram
 
     rows = []
     for renderer in ("auto", "raycast"):

@@ -14,9 +14,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _config import option, parse_config, save_config  # noqa: E402
 
-from scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
-from scenes.render import make_renderer  # noqa: E402
-from scenes.topdown import save_png  # noqa: E402
+from earshot.scenes import NavGraph, generate_apartment, split_seeds  # noqa: E402
+from earshot.scenes.render import make_renderer  # noqa: E402
+from earshot.scenes.topdown import save_png  # noqa: E402
 
 
 @dataclass
@@ -79,8 +79,8 @@ def main(config: DemoConfig) -> None:
     if config.video:
         import gymnasium as gym
 
-        import av_env  # noqa: F401  (registers the environments)
-        from av_env.visualize import record_episode
+        import earshot.av_env as av_env  # noqa: F401  (registers the environments)
+        from earshot.av_env.visualize import record_episode
 
         env = gym.make("earshot/AudioGoal-v0", split=config.split, scenes=[seed], episodes_per_scene=4,
                        renderer=config.renderer, resolution=config.resolution, render_mode="rgb_array")

@@ -12,10 +12,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _config import option, parse_config, save_config  # noqa: E402
 
-from acoustics import AudioConfig  # noqa: E402
-from acoustics.config import SUPPORTED_SAMPLE_RATES  # noqa: E402
-from acoustics.precompute import Progress, make_jobs, run  # noqa: E402
-from scenes import split_seeds  # noqa: E402
+from earshot.acoustics import AudioConfig  # noqa: E402
+from earshot.acoustics.config import SUPPORTED_SAMPLE_RATES  # noqa: E402
+from earshot.acoustics.precompute import Progress, make_jobs, run  # noqa: E402
+from earshot.scenes import split_seeds  # noqa: E402
 
 
 @dataclass

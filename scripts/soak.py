@@ -41,7 +41,7 @@ class SoakConfig:
 def scene_plan(n_scenes: int) -> list[tuple[str, int]]:
     """(split, seed) for ``n_scenes`` scenes, taken from train, val and test in turn (val and test
     run out after 100 each; the rest are train)."""
-    from scenes import split_seeds
+    from earshot.scenes import split_seeds
 
     lists = {name: list(split_seeds(name)) for name in ("train", "val", "test")}
     plan, k = [], 0
@@ -70,7 +70,7 @@ def soak_scene(index: int, split: str, seed: int, steps: int, action_seed: int, 
     import gymnasium as gym
     import numpy as np
 
-    import av_env  # noqa: F401
+    import earshot.av_env as av_env  # noqa: F401
 
     task = TASK_IDS[index % len(TASK_IDS)]
     motion = MOTIONS[(index // len(TASK_IDS)) % len(MOTIONS)]

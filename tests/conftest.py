@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scenes import NavGraph, generate_apartment, shoebox
+from earshot.scenes import NavGraph, generate_apartment, shoebox
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def room():
 
 def gl_or_skip():
     """Skip GL cases where this machine cannot create an EGL context (the reason is shown)."""
-    from scenes.render.gl import egl_available
+    from earshot.scenes.render.gl import egl_available
 
     ok, detail = egl_available()
     if not ok:

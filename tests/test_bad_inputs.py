@@ -36,26 +36,26 @@ class Ctx:
 
     @cached_property
     def apartment(self):
-        from scenes import generate_apartment
+        from earshot.scenes import generate_apartment
 
         return generate_apartment(4)
 
     @cached_property
     def graph(self):
-        from scenes import NavGraph
+        from earshot.scenes import NavGraph
 
         return NavGraph.build(self.apartment)
 
     @cached_property
     def room(self):
-        from scenes import shoebox
+        from earshot.scenes import shoebox
 
         return shoebox(6.0, 4.0, 2.8, "plaster")
 
     def env(self, env_id="earshot/AudioGoal-v0", **kw):
         import gymnasium as gym
 
-        import av_env  # noqa: F401
+        import earshot.av_env as av_env  # noqa: F401
 
         return gym.make(env_id, **{**LIGHT, **kw})
 
@@ -167,7 +167,7 @@ def _other_spacing_nodes(data):
 
 
 def _cache_entry_is_directory(ctx):
-    from acoustics import AudioConfig, RIRCache
+    from earshot.acoustics import AudioConfig, RIRCache
 
     cache = RIRCache(ctx.tmp / "cache_dir_entry")
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
@@ -178,7 +178,7 @@ def _cache_entry_is_directory(ctx):
 
 
 def _read_only_cache(ctx):
-    from acoustics import RIRCache
+    from earshot.acoustics import RIRCache
 
     if os.geteuid() == 0:  # root ignores permissions: make the folder unusable another way
         root = ctx.tmp / "ro_cache"
@@ -195,7 +195,7 @@ def _read_only_cache(ctx):
 
 
 def _corrupt_cache_entry(ctx):
-    from acoustics import AudioConfig, RIRCache
+    from earshot.acoustics import AudioConfig, RIRCache
 
     cache = RIRCache(ctx.tmp / "corrupt_cache", memory_items=0)
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
@@ -207,7 +207,7 @@ def _corrupt_cache_entry(ctx):
 
 
 def _stale_tmp_cleaned(ctx):
-    from acoustics import RIRCache
+    from earshot.acoustics import RIRCache
 
     root = ctx.tmp / "tmp_cache"
     folder = root / "ab"
@@ -222,7 +222,7 @@ def _script_error(ctx, script, config, argv):
 
 
 def _compute(ctx, source=None, receivers=None, config=None):
-    from acoustics import compute_rirs
+    from earshot.acoustics import compute_rirs
 
     ears = ctx.graph.positions[:3] + [0, 0, 1.5]
     kwargs = {} if config is None else {"config": config}
@@ -230,56 +230,56 @@ def _compute(ctx, source=None, receivers=None, config=None):
 
 
 def _render(ctx, position=(3.0, 2.0, 0.0), heading=0.0, **kw):
-    from scenes.render import make_renderer
+    from earshot.scenes.render import make_renderer
 
     make_renderer("raycast", ctx.room, **{**dict(width=16, height=16), **kw}).render(np.asarray(position, float), heading)
 
 
 def _gen(**kw):
-    from scenes import generate_apartment
+    from earshot.scenes import generate_apartment
 
     seed = kw.pop("seed", 0)
     generate_apartment(seed, **kw)
 
 
 def _shoebox(*args):
-    from scenes import shoebox
+    from earshot.scenes import shoebox
 
     shoebox(*args)
 
 
 def _load(ctx, path=None, **kw):
-    from scenes import load_scene
+    from earshot.scenes import load_scene
 
     load_scene(path or ctx.apartment.export(ctx.tmp / "apt.glb"), **kw)
 
 
 def _nav(ctx, **kw):
-    from scenes import NavGraph
+    from earshot.scenes import NavGraph
 
     NavGraph.build(ctx.room, **kw)
 
 
 def _config(**kw):
-    from acoustics import AudioConfig
+    from earshot.acoustics import AudioConfig
 
     AudioConfig(**kw)
 
 
 def _cache(ctx, root=None, **kw):
-    from acoustics import RIRCache
+    from earshot.acoustics import RIRCache
 
     RIRCache(root if root is not None else ctx.tmp / "c", **kw)
 
 
 def _spectrogram(audio, **kw):
-    from acoustics import spectrogram
+    from earshot.acoustics import spectrogram
 
     spectrogram(audio, **kw)
 
 
 def _sound(name, rate=16_000, **kw):
-    from acoustics import make_sound
+    from earshot.acoustics import make_sound
 
     make_sound(name, rate, **kw)
 
@@ -324,10 +324,10 @@ CASES = [
     Case("nearest_node nan", "scenes", lambda c: c.graph.nearest_node([np.nan, 0.0]), V, "position"),
     Case("nearest_node 4 coords", "scenes", lambda c: c.graph.nearest_node([1.0, 2.0, 0.0, 1.0]), V, "position"),
     Case("geodesic node out of range", "scenes", lambda c: c.graph.geodesic_distance(0, 10**6), IndexError, "node"),
-    Case("split_seeds holdout", "scenes", lambda c: __import__("scenes").split_seeds("holdout"), V, "split"),
-    Case("get_material unknown", "scenes", lambda c: __import__("scenes").get_material("kryptonite"), V, "kryptonite"),
+    Case("split_seeds holdout", "scenes", lambda c: importlib.import_module("earshot.scenes").split_seeds("holdout"), V, "split"),
+    Case("get_material unknown", "scenes", lambda c: importlib.import_module("earshot.scenes").get_material("kryptonite"), V, "kryptonite"),
     # ---------------------------------------------------------------- rendering
-    Case("renderer backend vulkan", "render", lambda c: __import__("scenes.render", fromlist=["make_renderer"]).make_renderer(
+    Case("renderer backend vulkan", "render", lambda c: importlib.import_module("earshot.scenes.render").make_renderer(
         "vulkan", c.room), V, "backend"),
     Case("renderer width 0", "render", lambda c: _render(c, width=0), V, "width"),
     Case("renderer width 1.5", "render", lambda c: _render(c, width=1.5), V, "width"),
@@ -355,23 +355,23 @@ CASES = [
     Case("rir receiver below floor", "acoustics", lambda c: _compute(c, receivers=[[1.0, 1.0, -0.5]]), V, "receiver"),
     Case("rir config string", "acoustics", lambda c: _compute(c, config="16k"), V, "config"),
     Case("rir ok", "acoustics", lambda c: _compute(c), None),
-    Case("binaural heading nan", "acoustics", lambda c: __import__("acoustics").compute_rir(
+    Case("binaural heading nan", "acoustics", lambda c: importlib.import_module("earshot.acoustics").compute_rir(
         c.room, [1.0, 1.0, 1.5], [4.0, 2.0, 1.5]).binaural(np.nan), V, "heading"),
     Case("sound unknown", "acoustics", lambda c: _sound("kazoo"), V, "kazoo"),
     Case("sound sample_rate 0", "acoustics", lambda c: _sound("telephone", 0), V, "sample_rate"),
     Case("sound seconds -1", "acoustics", lambda c: _sound("telephone", seconds=-1.0), V, "seconds"),
-    Case("sound split", "acoustics", lambda c: __import__("acoustics").sound_names("loud"), V, "split"),
-    Case("load_sound missing", "acoustics", lambda c: __import__("acoustics").load_sound(c.tmp / "x.wav", 16_000),
+    Case("sound split", "acoustics", lambda c: importlib.import_module("earshot.acoustics").sound_names("loud"), V, "split"),
+    Case("load_sound missing", "acoustics", lambda c: importlib.import_module("earshot.acoustics").load_sound(c.tmp / "x.wav", 16_000),
          FileNotFoundError, "x.wav"),
     Case("spectrogram 1-D", "acoustics", lambda c: _spectrogram(np.zeros(100, np.float32)), V, "audio"),
     Case("spectrogram nan", "acoustics", lambda c: _spectrogram(np.full((2, 16000), np.nan, np.float32)), V, "audio"),
     Case("spectrogram backend", "acoustics", lambda c: _spectrogram(np.zeros((2, 16000), np.float32), backend="cuda"), V,
          "backend"),
-    Case("hear rir shape", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((3, 10)), 0, 50),
+    Case("hear rir shape", "acoustics", lambda c: importlib.import_module("earshot.acoustics").hear(np.ones(100, np.float32), np.ones((3, 10)), 0, 50),
          V, "binaural_rir"),
-    Case("hear start -1", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), -1, 50),
+    Case("hear start -1", "acoustics", lambda c: importlib.import_module("earshot.acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), -1, 50),
          V, "start"),
-    Case("hear length 0", "acoustics", lambda c: __import__("acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), 0, 0),
+    Case("hear length 0", "acoustics", lambda c: importlib.import_module("earshot.acoustics").hear(np.ones(100, np.float32), np.ones((2, 10)), 0, 0),
          V, "length"),
     Case("spectrogram ok", "acoustics", lambda c: _spectrogram(np.zeros((2, 16000), np.float32), backend="numpy"), None),
     # ---------------------------------------------------------------- RIR cache
@@ -383,7 +383,7 @@ CASES = [
     Case("cache corrupt entry recomputed", "cache", _corrupt_cache_entry, None),
     Case("cache stale tmp cleaned", "cache", _stale_tmp_cleaned, None),
     # ---------------------------------------------------------------- environments
-    Case("env task", "env", lambda c: __import__("av_env.env", fromlist=["AVNavEnv"]).AVNavEnv(task="flygoal"), V, "task"),
+    Case("env task", "env", lambda c: importlib.import_module("earshot.av_env.env").AVNavEnv(task="flygoal"), V, "task"),
     Case("env split", "env", lambda c: _make(c, split="holdout"), V, "split"),
     Case("env scenes 0", "env", lambda c: _make(c, scenes=0), V, "scenes"),
     Case("env scenes 1.5", "env", lambda c: _make(c, scenes=1.5), V, "scenes"),
@@ -415,7 +415,7 @@ CASES = [
     Case("env num_distractors on audiogoal", "env", lambda c: _make(c, num_distractors=2), V, "num_distractors"),
     Case("env rir_cache is a file", "env", lambda c: _make(c, rir_cache=str(_file(c, "cache.txt"))), V, "rir_cache"),
     Case("env mesh_kwargs key", "env", lambda c: _make(c, mesh_kwargs={"upaxis": "y"}), V, "mesh_kwargs"),
-    Case("env render_mode human", "env", lambda c: __import__("av_env.env", fromlist=["AVNavEnv"]).AVNavEnv(
+    Case("env render_mode human", "env", lambda c: importlib.import_module("earshot.av_env.env").AVNavEnv(
         render_mode="human", **LIGHT), V, "render_mode"),
     Case("env continuous ok", "env", lambda c: _make(c, motion="continuous"), None),
     Case("reset unknown option", "env", lambda c: _reset(c, options={"episode_idx": 0}), V, "episode_idx"),

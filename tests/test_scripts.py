@@ -51,8 +51,8 @@ def test_precompute_ctrl_c_is_one_line_and_a_rerun_resumes(tmp_path):
 
 def _fill(args):
     root, seed, source = args
-    from acoustics import RIRCache
-    from scenes import NavGraph, generate_apartment
+    from earshot.acoustics import RIRCache
+    from earshot.scenes import NavGraph, generate_apartment
 
     scene = generate_apartment(seed)
     graph = NavGraph.build(scene)

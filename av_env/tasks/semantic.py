@@ -1,7 +1,7 @@
 import numpy as np
 from gymnasium import spaces
 
-from scenes import CATEGORIES
+from ...scenes import CATEGORIES
 
 from .base import Task
 
@@ -9,7 +9,7 @@ from .base import Task
 class SemanticAudioGoalTask(Task):
     """SAVi-style: the sound comes from an object of a category and stops after the episode's
     ``sound_seconds``; success is stopping near any instance of that category. The category is
-    observed as a one-hot over ``scenes.CATEGORIES``."""
+    observed as a one-hot over ``earshot.scenes.CATEGORIES``."""
 
     name = "semantic_audiogoal"
 

@@ -36,7 +36,7 @@ def make_renderer(backend: str, scene: Scene, width: int = 128, height: int = 12
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if not isinstance(scene, Scene):
-        raise ValueError(f"scene must be a scenes.Scene, got {type(scene).__name__}")
+        raise ValueError(f"scene must be a earshot.scenes.Scene, got {type(scene).__name__}")
     Camera(width, height, hfov_deg, camera_height)  # validates the camera arguments before any backend starts
     kwargs = dict(width=width, height=height, hfov_deg=hfov_deg, camera_height=camera_height)
     if backend == "auto":

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acoustics import AudioConfig, RIRCache, compute_rir
-from scenes import NavGraph, generate_apartment, shoebox
+from earshot.acoustics import AudioConfig, RIRCache, compute_rir
+from earshot.scenes import NavGraph, generate_apartment, shoebox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,8 +91,8 @@ def test_precompute_resumes_after_being_killed(tmp_path):
 def test_ray_backend_missing_is_one_clear_error(tmp_path):
     code = (
         "import sys; sys.modules['ray'] = None\n"
-        "from acoustics import AudioConfig\n"
-        "from acoustics.precompute import make_jobs, run\n"
+        "from earshot.acoustics import AudioConfig\n"
+        "from earshot.acoustics.precompute import make_jobs, run\n"
         f"run(make_jobs([1_000_001], 0.5, {str(tmp_path)!r}, AudioConfig(), sources=1), backend='ray', progress=False)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -102,7 +102,7 @@ def test_ray_backend_missing_is_one_clear_error(tmp_path):
 
 def test_ray_backend(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'earshot[dist]'")
-    from acoustics.precompute import make_jobs, run
+    from earshot.acoustics.precompute import make_jobs, run
 
     jobs = make_jobs([1_000_001], 0.5, str(tmp_path), AudioConfig(), sources=2)
     try:

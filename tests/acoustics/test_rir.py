@@ -3,10 +3,10 @@ import pytest
 import trimesh
 from scipy.signal import resample_poly
 
-from acoustics import AudioConfig, SphericalHead, compute_rir, compute_rirs
-from acoustics.decay import t30
-from acoustics.geometry import eyring_rt60, sabine_rt60
-from scenes import NavGraph, Scene, generate_apartment, get_material, shoebox, uniform_material
+from earshot.acoustics import AudioConfig, SphericalHead, compute_rir, compute_rirs
+from earshot.acoustics.decay import t30
+from earshot.acoustics.geometry import eyring_rt60, sabine_rt60
+from earshot.scenes import NavGraph, Scene, generate_apartment, get_material, shoebox, uniform_material
 
 C = 343.0
 
@@ -186,7 +186,7 @@ def test_furniture_obstructs_direct_path_high_frequencies():
     sofa = trimesh.creation.box((0.5, 2.0, 2.0), trimesh.transformations.translation_matrix([4.0, 3.0, 1.0]))
     mesh = trimesh.util.concatenate([room.mesh, sofa])
     fo = np.r_[np.full(len(room.mesh.faces), -1), np.zeros(len(sofa.faces), int)]
-    from scenes import SemanticObject
+    from earshot.scenes import SemanticObject
 
     obj = SemanticObject("sofa", np.array([4.0, 3.0, 1.0]), np.array([3.75, 2.0, 0.0]), np.array([4.25, 4.0, 2.0]))
     scene = Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")], objects=[obj], face_objects=fo)
@@ -239,7 +239,7 @@ def _write_sofa(path, fs=44_100):
 
 def test_sofa_hrtf_is_used_for_binaural_rendering(tmp_path, big_room):
     pytest.importorskip("h5py", reason="SOFA files need h5py (pip install h5py)")
-    from acoustics import SofaHRTF
+    from earshot.acoustics import SofaHRTF
 
     _write_sofa(tmp_path / "toy.sofa")
     hrtf = SofaHRTF(tmp_path / "toy.sofa")
@@ -260,8 +260,8 @@ def test_sofa_hrtf_is_used_for_binaural_rendering(tmp_path, big_room):
 def test_parametric_tail_tracks_the_ray_traced_hybrid():
     """On held-out apartments the fast tail's T30 is, on average over receivers and bands, within
     20% of the T60 fitted to pyroomacoustics' ray tracer (furniture included)."""
-    from acoustics import tail_vs_raytraced
-    from scenes import split_seeds
+    from earshot.acoustics import tail_vs_raytraced
+    from earshot.scenes import split_seeds
 
     ratios = []
     for seed in list(split_seeds("test"))[:4]:
@@ -276,7 +276,7 @@ def test_door_path_with_tied_distances_does_not_crash():
     """Regression: door-path search compared numpy arrays when two heap entries tied (apartment 4,
     source node 62 raised ValueError). Its length is at least the straight line and at most the
     walk through the door centres that the graph's geodesic follows (plus the wall detours)."""
-    from acoustics.rir import _door_path_length, _room_of
+    from earshot.acoustics.rir import _door_path_length, _room_of
 
     scene = generate_apartment(4)
     graph = NavGraph.build(scene)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from acoustics import SOUNDS, AudioConfig, convolve, hear, load_sound, make_sound, sound_names, spectrogram
+from earshot.acoustics import SOUNDS, AudioConfig, convolve, hear, load_sound, make_sound, sound_names, spectrogram
 
 
 def test_builtin_sounds_are_many_distinct_deterministic_and_split():

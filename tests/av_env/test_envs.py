@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import trimesh
 
-import av_env
-from av_env import metrics
-from av_env.episodes import load_episodes
-from scenes import Scene, get_material, split_seeds
+import earshot.av_env as av_env
+from earshot.av_env import metrics
+from earshot.av_env.episodes import load_episodes
+from earshot.scenes import Scene, get_material, split_seeds
 
 FAST = dict(scenes=1, episodes_per_scene=4, resolution=32)
 
@@ -165,7 +165,7 @@ def test_rewards_follow_soundspaces():
 def test_held_out_scenes_and_sounds_never_in_training():
     train = gym.make("earshot/AudioGoal-v0", split="train", scenes=3, episodes_per_scene=10, resolution=32).unwrapped
     test_seeds = {f"procedural:{s}" for s in split_seeds("test")}
-    from acoustics import sound_names
+    from earshot.acoustics import sound_names
 
     unheard = set(sound_names("unheard"))
     for e in train.episodes:
@@ -187,7 +187,7 @@ def test_episodes_save_and_reload(tmp_path):
     # an episode file that does not match its scene
     episodes = load_episodes(path)
     episodes[0].scene_hash = "0" * 64
-    from av_env import save_episodes
+    from earshot.av_env import save_episodes
 
     save_episodes(tmp_path / "bad.json.gz", episodes, split="train", spacing=0.5)
     with pytest.raises(ValueError, match="regenerate the episode file"):
@@ -217,7 +217,7 @@ def test_render_frame_and_video(tmp_path):
     env.reset(options={"episode_index": 1})
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[1] > 3 * frame.shape[0]
-    from av_env.visualize import record_episode
+    from earshot.av_env.visualize import record_episode
 
     info = record_episode(env, lambda e: e.unwrapped.oracle_action(), tmp_path / "oracle.mp4", options={"episode_index": 1})
     assert info["success"] == 1.0
@@ -228,7 +228,7 @@ def test_sb3_subproc_workers_share_the_rir_cache(tmp_path):
     vec_env = pytest.importorskip("stable_baselines3.common.vec_env", reason="SB3 is installed with the dev extra")
     kw = dict(FAST, rir_cache=str(tmp_path / "rirs"))
     # "av_env:" makes a spawned worker import av_env (which registers the ids) before making the env
-    venv = vec_env.SubprocVecEnv([lambda: gym.make("av_env:earshot/AudioGoal-v0", **kw) for _ in range(2)],
+    venv = vec_env.SubprocVecEnv([lambda: gym.make("earshot.av_env:earshot/AudioGoal-v0", **kw) for _ in range(2)],
                                  start_method="spawn")
     try:
         venv.seed(5)
@@ -251,7 +251,7 @@ def test_sb3_subproc_workers_share_the_rir_cache(tmp_path):
 
 def test_user_mesh_scene(tmp_path):
     """A user's y-up mesh file works as a scene: episodes, audio, and the oracle succeeds."""
-    from scenes import generate_apartment
+    from earshot.scenes import generate_apartment
 
     scene = generate_apartment(42)
     v = np.asarray(scene.mesh.vertices)
@@ -268,7 +268,7 @@ def test_user_mesh_scene(tmp_path):
 def test_user_meshes_assigned_by_split_file(tmp_path):
     import json
 
-    from scenes import generate_apartment
+    from earshot.scenes import generate_apartment
 
     for name, seed in (("a", 1), ("b", 2), ("c", 3)):
         generate_apartment(seed).export(tmp_path / f"{name}.glb")

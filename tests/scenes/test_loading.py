@@ -3,8 +3,8 @@ import pytest
 import trimesh
 from PIL import Image
 
-from scenes import NavGraph, generate_apartment, load_scene, material_library
-from scenes.render import make_renderer
+from earshot.scenes import NavGraph, generate_apartment, load_scene, material_library
+from earshot.scenes.render import make_renderer
 
 
 def _canonical(triangles, decimals=4):
@@ -173,7 +173,7 @@ def test_slab_floor_detected_at_its_walkable_top(tmp_path, floor_top):
 def test_slab_floor_scene_navigates_in_an_env(tmp_path):
     import gymnasium as gym
 
-    import av_env  # noqa: F401
+    import earshot.av_env as av_env  # noqa: F401
 
     path = tmp_path / "slab_room.glb"
     path.write_bytes(_slab_room(0.0).export(file_type="glb"))

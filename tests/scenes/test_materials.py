@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pyroomacoustics.parameters import materials_data
 
-from scenes import OCTAVE_BANDS_HZ, Material, get_material, material_library, uniform_material
+from earshot.scenes import OCTAVE_BANDS_HZ, Material, get_material, material_library, uniform_material
 
 
 def _pra(key):

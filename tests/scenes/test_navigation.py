@@ -3,7 +3,7 @@ import pytest
 import trimesh
 from scipy.sparse import csgraph
 
-from scenes import Action, NavGraph, Scene, generate_apartment, get_material, shoebox
+from earshot.scenes import Action, NavGraph, Scene, generate_apartment, get_material, shoebox
 
 
 def test_shoebox_nodes_keep_agent_radius_from_walls():

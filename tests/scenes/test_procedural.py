@@ -4,13 +4,13 @@ import sys
 import numpy as np
 import pytest
 
-from scenes import CATEGORIES, ROOM_TYPES, NavGraph, generate_apartment, shoebox, split_of, split_seeds
+from earshot.scenes import CATEGORIES, ROOM_TYPES, NavGraph, generate_apartment, shoebox, split_of, split_seeds
 
 SEEDS = [0, 1, 2, 3, 11, 42, 2_000_000, 2_000_017]
 
 
 def _hash_in_subprocess(seed: int) -> str:
-    code = f"from scenes import generate_apartment; print(generate_apartment({seed}).content_hash)"
+    code = f"from earshot.scenes import generate_apartment; print(generate_apartment({seed}).content_hash)"
     return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 

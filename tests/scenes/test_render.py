@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from scenes import Material, Scene, get_material, shoebox
-from scenes.render import make_renderer
+from earshot.scenes import Material, Scene, get_material, shoebox
+from earshot.scenes.render import make_renderer
 from tests.conftest import gl_or_skip
 
 BACKENDS = ["raycast", "gl"]
@@ -102,7 +102,7 @@ def test_auto_picks_a_working_backend(room):
 
 
 def test_gl_missing_egl_is_one_clear_error(monkeypatch, room):
-    import scenes.render.gl as glmod
+    import earshot.scenes.render.gl as glmod
 
     def broken(*args, **kwargs):
         raise RuntimeError("eglGetDisplay failed")
