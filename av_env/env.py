@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,18 +11,17 @@ from gymnasium import spaces
 from ..acoustics import AudioConfig, RIRCache, sound_names, spectrogram
 from ..scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
 from ..scenes.checks import check_choice, check_int, check_number
+from ..scenes.lru import BUDGETS, LRU
 from ..scenes.render import BACKENDS, make_renderer
 from ..scenes.splits import SPLITS
 
 from . import metrics
-from .episodes import Episode, check_episode, generate_episodes, read_episode_file, save_episodes
-from .simulator import SceneContext, Simulator
-from .tasks import TASKS, MovingSourceTask
+from .episodes import Episode, EpisodeList, check_episode, generate_episodes, read_episode_file, save_episodes
+from .simulator import AUDIO_FULL_SCALE, SceneContext, Simulator
+from .tasks import TASKS
 
 _MESH_KWARGS = {"up_axis", "scale", "materials", "default_material", "floor_height", "name"}
 RESET_OPTIONS = ("episode_index",)
-SUCCESS_REWARD = 10.0
-SLACK_REWARD = -0.01
 
 
 class AVNavEnv(gym.Env):
@@ -72,11 +70,12 @@ class AVNavEnv(gym.Env):
                  turn_angle_deg: float | None = None, forward_step: float = 0.25, resolution: int = 128,
                  hfov_deg: float = 90.0, audio: str = "spectrogram", max_steps: int = 500,
                  success_distance: float = 1.0, renderer: str = "auto", episodes=None, episodes_per_scene: int = 50,
-                 spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float = 0.3,
+                 spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float | None = None,
                  num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, sensors=None, episodes_per_visit: int = 10,
+                 scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None):
         self._closed = False
-        self._contexts: OrderedDict[str, SceneContext] = OrderedDict()
+        self._contexts: LRU[SceneContext] = LRU(BUDGETS.scenes, on_evict=lambda _, ctx: ctx.close())
         check_choice("task", task, tuple(TASKS))
         check_choice("motion", motion, ("grid", "continuous"))
         check_choice("audio", audio, ("spectrogram", "waveform"))
@@ -96,11 +95,13 @@ class AVNavEnv(gym.Env):
         self.success_distance = check_number("success_distance", success_distance, low=0.0, low_open=True, unit="m")
         self.spacing = check_number("spacing", spacing, low=0.0, high=5.0, low_open=True, unit="m")
         check_int("episodes_per_scene", episodes_per_scene, low=1, high=100_000)
-        check_number("p_move", p_move, low=0.0, high=1.0)
-        if num_distractors is not None:
-            if task != "moving_source":
-                raise ValueError(f"num_distractors applies to the moving_source task only, got {num_distractors!r} for task {task!r}")
-            check_int("num_distractors", num_distractors, low=0, high=16)
+        self.episodes_per_visit = check_int("episodes_per_visit", episodes_per_visit, low=1)
+        self._contexts.max_items = check_int("scene_memory", scene_memory, low=1)
+        if scene_shard is not None:
+            if not (isinstance(scene_shard, (tuple, list)) and len(scene_shard) == 2
+                    and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in scene_shard)
+                    and 0 <= scene_shard[0] < scene_shard[1]):
+                raise ValueError(f"scene_shard must be (index, count) with 0 <= index < count, got {scene_shard!r}")
         if audio_config is not None and not isinstance(audio_config, AudioConfig):
             raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(audio_config).__name__}")
         if mesh_kwargs is not None:
@@ -113,8 +114,7 @@ class AVNavEnv(gym.Env):
             raise ValueError(f"rir_cache must be a folder path, got {rir_cache!r}")
         self.renderer_backend = renderer
         self.mesh_kwargs = dict(mesh_kwargs or {})
-        self.task_obj = (MovingSourceTask(p_move, 2 if num_distractors is None else num_distractors)
-                         if task == "moving_source" else TASKS[task]())
+        self.task_obj = TASKS[task](p_move=p_move, num_distractors=num_distractors)
         self.render_mode = render_mode
         self.cfg = audio_config or AudioConfig()
         self.sound_list = self._resolve_sounds(sounds)
@@ -123,6 +123,12 @@ class AVNavEnv(gym.Env):
                              RIRCache(rir_cache) if rir_cache is not None else None)
 
         self.scene_refs = self._resolve_scenes(scenes)
+        if scene_shard is not None:
+            index, count = int(scene_shard[0]), int(scene_shard[1])
+            if count > len(self.scene_refs):
+                raise ValueError(f"scene_shard {tuple(scene_shard)} asks for {count} shards of {len(self.scene_refs)} scenes: "
+                                 "use at most as many workers as scenes")
+            self.scene_refs = self.scene_refs[index::count]
         self.episodes = self._resolve_episodes(episodes, episodes_per_scene)
 
         h = w = self.resolution
@@ -130,17 +136,33 @@ class AVNavEnv(gym.Env):
         if self.uses_audio:
             if audio == "spectrogram":
                 shape = spectrogram(np.zeros((2, self.cfg.step_samples), np.float32), self.cfg, backend="numpy").shape
-                obs["spectrogram"] = spaces.Box(0.0, np.inf, shape, np.float32)
+                obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
             else:
-                obs["audiogoal"] = spaces.Box(-np.inf, np.inf, (2, self.cfg.step_samples), np.float32)
+                obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, self.cfg.step_samples), np.float32)
         obs.update(self.task_obj.observation_spaces())
-        self.observation_space = spaces.Dict(obs)
+        self.sensors = self._resolve_sensors(sensors, tuple(obs))
+        self.observation_space = spaces.Dict({k: v for k, v in obs.items() if k in self.sensors})
+        # log1p |STFT| of audio within full scale is at most log1p(full scale x the window's sum)
+        self._spectrogram_scale = float(np.log1p(AUDIO_FULL_SCALE * self.cfg.win_length / 2))
+        self._iteration: list[int] = []
         self.action_space = spaces.Discrete(4)
         self.episode: Episode | None = None
         self.done = True
         self.last_audio: np.ndarray | None = None
 
     # ------------------------------------------------------------------ configuration helpers
+    @staticmethod
+    def _resolve_sensors(sensors, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if sensors is None:
+            return keys
+        if isinstance(sensors, str) or not all(isinstance(k, str) for k in sensors):
+            raise ValueError(f"sensors must be a list of observation keys from {list(keys)}, got {sensors!r}")
+        chosen = list(dict.fromkeys(sensors))
+        unknown = [k for k in chosen if k not in keys]
+        if unknown or not chosen:
+            raise ValueError(f"sensors must be a non-empty subset of this task's keys {list(keys)}, got {sensors!r}")
+        return tuple(k for k in keys if k in chosen)
+
     def _resolve_sounds(self, sounds) -> list[str]:
         if isinstance(sounds, str):
             if sounds == "all":
@@ -198,32 +220,29 @@ class AVNavEnv(gym.Env):
         return refs
 
     def _context(self, ref: str) -> SceneContext:
-        if ref not in self._contexts:
+        """The scene, its NavGraph (and renderer, made at first reset) of ``ref``: built once and
+        kept in a bounded LRU (``scene_memory`` scenes; an evicted scene's renderer is closed)."""
+        def build() -> SceneContext:
             if ref.startswith("procedural:"):
                 scene = generate_apartment(int(ref.split(":", 1)[1]), nav_spacing=self.spacing)
             else:
                 scene = load_scene(ref, **self.mesh_kwargs)
-            graph = NavGraph.build(scene, spacing=self.spacing)
-            self._contexts[ref] = SceneContext(ref, scene, graph)
-            while len(self._contexts) > 4:
-                old = self._contexts.popitem(last=False)[1]
-                if old.renderer is not None:
-                    old.renderer.close()
-        self._contexts.move_to_end(ref)
-        return self._contexts[ref]
+            return SceneContext(ref, scene, NavGraph.build(scene, spacing=self.spacing))
 
-    def _resolve_episodes(self, episodes, per_scene: int) -> list[Episode]:
-        if episodes is None:
-            out = []
-            task_id = list(TASKS).index(self.task)
-            for k, ref in enumerate(self.scene_refs):
-                ctx = self._context(ref)
-                key = [task_id, k, int(ref.split(":", 1)[1]) if ref.startswith("procedural:") else 0,
-                       int(ctx.scene.content_hash[:8], 16)]
-                rng = np.random.default_rng(key)
-                out += generate_episodes(ref, ctx.scene, ctx.graph, per_scene, rng, self.sound_list, self.turn_angle_deg
-                                         if self.motion == "grid" else 90.0, self.task, self.task_obj.num_distractors)
-            return out
+        return self._contexts.get_or_create(ref, build)
+
+    def _scene_episodes(self, k: int, per_scene: int) -> list[Episode]:
+        """The fixed episodes of scene ``k``: seeded by the task, the scene's index and content."""
+        ref = self.scene_refs[k]
+        ctx = self._context(ref)
+        key = [list(TASKS).index(self.task), k, int(ref.split(":", 1)[1]) if ref.startswith("procedural:") else 0,
+               int(ctx.scene.content_hash[:8], 16)]
+        return generate_episodes(ref, ctx.scene, ctx.graph, per_scene, np.random.default_rng(key), self.sound_list,
+                                 self.turn_angle_deg if self.motion == "grid" else 90.0, self.task_obj)
+
+    def _resolve_episodes(self, episodes, per_scene: int):
+        if episodes is None:  # generated per scene on its first visit
+            return EpisodeList(self.scene_refs, per_scene, lambda k: self._scene_episodes(k, per_scene))
         if isinstance(episodes, (str, Path)):
             eps, header = read_episode_file(episodes)
             source = f"episodes file {str(episodes)!r}"
@@ -244,8 +263,7 @@ class AVNavEnv(gym.Env):
                 if split_of(seed) != self.split:
                     raise ValueError(f"{source} names scene {e.scene!r} of split {split_of(seed)!r}, but this env's split "
                                      f"is {self.split!r}")
-            if self.task == "semantic_audiogoal" and not e.category:
-                raise ValueError(f"{source}: episode {e.episode_id!r} has no goal category, which the semantic_audiogoal task needs")
+            self.task_obj.check_episode(e)
             if e.scene not in self.scene_refs:
                 self.scene_refs.append(e.scene)
             ctx = self._context(e.scene)
@@ -267,15 +285,17 @@ class AVNavEnv(gym.Env):
         unknown = sorted(set(options) - set(RESET_OPTIONS))
         if unknown:
             raise ValueError(f"unknown reset options {unknown}; reset takes {', '.join(RESET_OPTIONS)}")
+        if seed is not None:
+            self._iteration = []  # a seed restarts the episode iteration
         super().reset(seed=seed)
         index = options.get("episode_index")
         if index is None:
-            index = int(self.np_random.integers(len(self.episodes)))
+            index = self._next_episode_index()
         else:
             index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
         ctx = self._context(ep.scene)
-        if ctx.renderer is None:
+        if ctx.renderer is None and ("rgb" in self.sensors or "depth" in self.sensors or self.render_mode):
             ctx.renderer = make_renderer(self.renderer_backend, ctx.scene, width=self.resolution,
                                          height=self.resolution, hfov_deg=self.hfov_deg)
         self.sim.reset(ctx, ep.start_node, ep.start_heading)
@@ -285,6 +305,30 @@ class AVNavEnv(gym.Env):
         self.prev_distance = self.start_distance
         self.oracle_steps = self._oracle_action_count()
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
+
+    def _next_episode_index(self) -> int:
+        """Episode iteration made for training (habitat-lab's EpisodeIterator is the model):
+        scenes in a shuffled order, ``episodes_per_visit`` shuffled episodes from each before
+        moving on, reshuffled after every pass; all drawn from ``np_random``, so a seed fixes the
+        sequence. Scene switches are therefore rare, and each scene is built once."""
+        if not self._iteration:
+            groups: dict[str, list[int]] = {}
+            if isinstance(self.episodes, EpisodeList):
+                for k, ref in enumerate(self.episodes.scene_refs):
+                    groups[ref] = list(self.episodes.indices_of_scene(k))
+            else:
+                for i, e in enumerate(self.episodes):
+                    groups.setdefault(e.scene, []).append(i)
+            rng = self.np_random
+            order = [list(groups)[i] for i in rng.permutation(len(groups))]
+            plan: list[int] = []
+            for ref in order:
+                members = [groups[ref][i] for i in rng.permutation(len(groups[ref]))]
+                for start in range(0, len(members), self.episodes_per_visit):
+                    plan.append(members[start:start + self.episodes_per_visit])
+            # visits of one scene follow each other only when a scene has more than one visit's worth
+            self._iteration = [i for visit in plan for i in visit][::-1]
+        return self._iteration.pop()
 
     def _check_open(self, what: str) -> None:
         if self._closed:
@@ -306,8 +350,8 @@ class AVNavEnv(gym.Env):
         sim.steps += 1
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
-        success = bool(terminated and distance <= self.success_distance)
-        reward = SLACK_REWARD + (self.prev_distance - distance) + (SUCCESS_REWARD if success else 0.0)
+        success = self.task_obj.success(terminated, distance, self.success_distance)
+        reward = self.task_obj.reward(self.prev_distance, distance, success)
         self.prev_distance = distance
         truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated
@@ -410,7 +454,7 @@ class AVNavEnv(gym.Env):
 
     def _metrics(self, success: bool, distance: float) -> dict:
         sim = self.sim
-        shortest = self.start_distance if self.task == "semantic_audiogoal" else self.episode.geodesic_distance
+        shortest = self.task_obj.shortest_distance(self.episode, self.start_distance)
         out = {
             "success": float(success),
             "spl": metrics.spl(success, shortest, sim.path_length),
@@ -426,16 +470,23 @@ class AVNavEnv(gym.Env):
 
     # ------------------------------------------------------------------ observations
     def _observe(self) -> dict:
-        rgb, depth = self.sim.rgbd()
-        obs = {"rgb": rgb, "depth": depth}
-        if self.uses_audio:
+        """The observation, computing only the keys in ``sensors``: no rendering without rgb or
+        depth, no audio without spectrogram or audiogoal."""
+        wanted = self.sensors
+        obs = {}
+        if "rgb" in wanted or "depth" in wanted:
+            rgb, depth = self.sim.rgbd()
+            obs.update(rgb=rgb, depth=depth)
+        self.last_audio = None
+        if "spectrogram" in wanted or "audiogoal" in wanted:
             audio = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
-            if self.audio_mode == "spectrogram":
-                obs["spectrogram"] = np.asarray(spectrogram(audio, self.cfg, backend="numpy"), np.float32)
+            if "spectrogram" in wanted:
+                spec = np.asarray(spectrogram(audio, self.cfg, backend="numpy"), np.float32)
+                obs["spectrogram"] = np.minimum(spec / np.float32(self._spectrogram_scale), np.float32(1.0))
             else:
                 obs["audiogoal"] = audio
         obs.update(self.task_obj.observe(self.sim, self.episode))
-        return obs
+        return {k: obs[k] for k in wanted}
 
     # ------------------------------------------------------------------ rendering for people
     def render(self):
@@ -450,7 +501,5 @@ class AVNavEnv(gym.Env):
 
     def close(self):
         self._closed = True
-        for ctx in self._contexts.values():
-            if ctx.renderer is not None:
-                ctx.renderer.close()
-                ctx.renderer = None
+        self._contexts.clear()  # closes every renderer
+        self.sim.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,43 +113,61 @@ def check_episode(episode: Episode, scene, graph) -> None:
 
 
 def generate_episodes(scene_ref: str, scene, graph, count: int, rng: np.random.Generator, sounds: list[str],
-                      turn_angle_deg: float, task: str = "audiogoal", num_distractors: int = 0,
-                      categories: list[str] | None = None) -> list[Episode]:
-    """``count`` reachable episodes spread over the geodesic distance bins."""
+                      turn_angle_deg: float, task) -> list[Episode]:
+    """Exactly ``count`` reachable episodes spread over the geodesic distance bins; ``task`` (an
+    ``av_env.tasks.Task``) picks each goal and any extra fields. Raises ValueError when the
+    scene's graph is too small to give them."""
     episodes = []
     n = len(graph)
     headings = np.arange(0, 360, turn_angle_deg)
     attempts = 0
-    while len(episodes) < count and attempts < 200 * count:
+    while len(episodes) < count:
         attempts += 1
+        if attempts > 200 * count:
+            raise ValueError(f"scene {scene_ref!r} gave only {len(episodes)} of {count} episodes: its NavGraph "
+                             f"({n} nodes) has too few node pairs at least 0.5 m apart")
         lo, hi = DISTANCE_BINS[len(episodes) % len(DISTANCE_BINS)] if attempts < 50 * count else (0.5, 1e9)
         start = int(rng.integers(n))
         dist = graph.distances_from(start)
-        category = None
-        if task == "semantic_audiogoal":
-            objects = [o for o in scene.objects if not categories or o.category in categories]
-            if not objects:
-                raise ValueError(f"scene {scene_ref!r} has no objects for the semantic task")
-            obj = objects[int(rng.integers(len(objects)))]
-            goal = int(graph.nearest_node(obj.center[:2]))
-            category = obj.category
-        else:
-            candidates = np.flatnonzero((dist >= lo) & (dist < hi) & np.isfinite(dist))
-            if len(candidates) == 0:
-                continue
-            goal = int(candidates[rng.integers(len(candidates))])
+        picked = task.sample_goal(scene, graph, rng, dist, lo, hi)
+        if picked is None:
+            continue
+        goal, category = picked
         if not np.isfinite(dist[goal]) or dist[goal] < 0.5:
             continue
-        others = [s for s in sounds]
-        sound = others[int(rng.integers(len(others)))]
-        distractors = []
-        for _ in range(num_distractors):
-            pool = [s for s in sounds if s != sound] or sounds
-            distractors.append([int(rng.integers(n)), pool[int(rng.integers(len(pool)))]])
+        sound = sounds[int(rng.integers(len(sounds)))]
+        extras = task.episode_extras(rng, sounds, sound, n)
         episodes.append(Episode(
             episode_id=f"{scene_ref}#{len(episodes)}", scene=scene_ref, scene_hash=scene.content_hash,
             start_node=start, start_heading=float(np.radians(headings[int(rng.integers(len(headings)))])),
-            goal_node=goal, sound=sound, geodesic_distance=float(dist[goal]), category=category,
-            sound_seconds=float(rng.uniform(5.0, 15.0)) if task == "semantic_audiogoal" else None,
-            distractors=distractors))
+            goal_node=goal, sound=sound, geodesic_distance=float(dist[goal]), category=category, **extras))
     return episodes
+
+
+class EpisodeList(Sequence):
+    """The episodes of many scenes, ``per_scene`` each, generated the first time a scene's
+    episodes are asked for (``make(scene_index) -> list``): building a scene costs ~0.3 s, so an
+    env over 1,000 scenes starts at once and pays only for the scenes it visits."""
+
+    def __init__(self, scene_refs: list[str], per_scene: int, make):
+        self.scene_refs, self.per_scene, self._make = list(scene_refs), int(per_scene), make
+        self._made: dict[int, list[Episode]] = {}
+
+    def __len__(self) -> int:
+        return len(self.scene_refs) * self.per_scene
+
+    def of_scene(self, k: int) -> list[Episode]:
+        if k not in self._made:
+            self._made[k] = self._make(k)
+        return self._made[k]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"episode index {i} out of range ({len(self)} episodes)")
+        i %= len(self)
+        return self.of_scene(i // self.per_scene)[i % self.per_scene]
+
+    def indices_of_scene(self, k: int) -> range:
+        return range(k * self.per_scene, (k + 1) * self.per_scene)

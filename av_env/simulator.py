@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, make_sound
+from ..acoustics import AudioConfig, RIRCache, compute_rirs, make_sound
 from ..acoustics.features import StepConvolver
 from ..scenes import NavGraph
+from ..scenes.angles import wrap_angle
+from ..scenes.lru import BUDGETS, LRU
+from ..scenes.render.camera import MAX_DEPTH
 
-MAX_DEPTH = 10.0  # m, depth observations are divided by this (SoundSpaces)
+# The microphones' full scale: heard audio is clipped to ±AUDIO_FULL_SCALE like an ADC, which
+# bounds the waveform and spectrogram observations exactly. Sounds peak at 0.5 and a source's
+# direct path gains at most 1 / source_radius = 5, so only a loud source within its own radius
+# with strong early reflections comes near it.
+AUDIO_FULL_SCALE = 4.0
 
 
 @dataclass
@@ -32,6 +38,11 @@ class SceneContext:
     graph: NavGraph
     renderer: object = None
 
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
 
 class Simulator:
     """Agent state and sensors in one scene. Tasks read and change it through their hooks.
@@ -50,17 +61,24 @@ class Simulator:
         self.rir_cache = rir_cache
         self.ctx: SceneContext | None = None
         self.sources: list[SoundSource] = []
-        self._rirs: OrderedDict[int, list] = OrderedDict()
-        self._binaural: OrderedDict = OrderedDict()
+        # RIRs are computed lazily, for the (source, listening position) pairs an episode visits,
+        # and kept across episodes and scene switches within the budgets of scenes.lru.BUDGETS:
+        # parameters for many, rendering caches (~1.3 MB each) for the most recent few
+        self._rirs: LRU = LRU(BUDGETS.rirs)
+        self._rendered: LRU = LRU(BUDGETS.rendered_rirs, on_evict=lambda _, rir: rir.drop_render_cache())
+        self._binaural: LRU = LRU(BUDGETS.binaural)
         self._sounds: dict[str, np.ndarray] = {}
-        self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples)
+        self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples, BUDGETS.step_spectra)
+        self.rir_computations = 0  # pairs computed (not found in memory or on disk)
 
     # ------------------------------------------------------------------ episode state
+    def close(self) -> None:
+        self._rirs.clear()
+        self._rendered.clear()
+        self._binaural.clear()
+        self._conv.clear_rirs()
+
     def reset(self, ctx: SceneContext, node: int, heading: float) -> None:
-        if self.ctx is not ctx:
-            self._rirs.clear()
-            self._binaural.clear()
-            self._conv.clear_rirs()
         self.ctx = ctx
         self.node = int(node)
         self.position = ctx.graph.positions[node].copy()
@@ -87,7 +105,7 @@ class Simulator:
     def turn(self, direction: int) -> None:
         """Turn left (+1) or right (−1) by the turn angle."""
         h = self.heading + direction * self.turn_angle
-        self.heading = float(np.arctan2(np.sin(h), np.cos(h)))
+        self.heading = wrap_angle(h)
 
     def move_forward(self) -> bool:
         """Move one step ahead; returns False (and counts a collision) when blocked."""
@@ -145,7 +163,7 @@ class Simulator:
                 continue
             key = self._rir_key(src.node)
             out += self._conv.hear(src.sound, src.audio, key, self._binaural_rir(src.node, key), self.steps * n)
-        return out
+        return np.clip(out, -AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, out=out)
 
     def _rir_key(self, source_node: int) -> tuple:
         if self.motion == "grid":
@@ -153,26 +171,35 @@ class Simulator:
         return (self.ctx.ref, source_node, tuple(np.round(self.position[:2], 2)), round(self.heading, 4))
 
     def _binaural_rir(self, source_node: int, key: tuple) -> np.ndarray:
-        if key in self._binaural:
-            self._binaural.move_to_end(key)
-            return self._binaural[key]
-        g, cfg, scene = self.graph, self.cfg, self.ctx.scene
-        src_pos = g.positions[source_node] + [0, 0, cfg.source_height]
-        if self.motion == "grid":
-            if source_node not in self._rirs:
-                ears = g.positions + [0, 0, cfg.ear_height]
-                if self.rir_cache is not None:  # shared with other workers through the disk
-                    self._rirs[source_node] = self.rir_cache.get_many(scene, src_pos, ears, cfg)
-                else:
-                    self._rirs[source_node] = compute_rirs(scene, src_pos, ears, cfg)
-                while len(self._rirs) > 8:
-                    self._rirs.popitem(last=False)
-            rir = self._rirs[source_node][self.node]
-        else:
-            ear = np.r_[np.round(self.position[:2], 2), self.position[2] + cfg.ear_height]
-            rir = self.rir_cache.get(scene, src_pos, ear, cfg) if self.rir_cache is not None else compute_rir(scene, src_pos, ear, cfg)
-        binaural = rir.binaural(self.heading)
-        self._binaural[key] = binaural
-        while len(self._binaural) > 256:
-            self._binaural.popitem(last=False)
+        binaural = self._binaural.get(key)
+        if binaural is not None:
+            return binaural
+        rir = self._rir(source_node)
+        self._rendered[key[:3]] = rir  # keeps its rendering caches while recent
+        binaural = self._binaural[key] = rir.binaural(self.heading)
         return binaural
+
+    def _rir(self, source_node: int):
+        """The RIR from a source node to the agent's ears (grid: its node; continuous: its
+        position to the cm), from memory, the shared disk cache, or computed for this pair."""
+        g, cfg, scene = self.graph, self.cfg, self.ctx.scene
+        if self.motion == "grid":
+            where = self.node
+            ear = g.positions[self.node] + [0, 0, cfg.ear_height]
+        else:
+            where = tuple(np.round(self.position[:2], 2))
+            ear = np.r_[np.round(self.position[:2], 2), self.position[2] + cfg.ear_height]
+        key = (self.ctx.ref, source_node, where)
+        rir = self._rirs.get(key)
+        if rir is None:
+            src_pos = g.positions[source_node] + [0, 0, cfg.source_height]
+            if self.rir_cache is not None:  # shared with other workers and runs through the disk
+                misses = self.rir_cache.misses
+                rir = self.rir_cache.get(scene, src_pos, ear, cfg)
+                self.rir_computations += self.rir_cache.misses - misses
+            else:
+                # NavGraph nodes and free moves are in free space: no need to check each pair again
+                rir = compute_rirs(scene, src_pos, ear[None], cfg, check_free_space=False)[0]
+                self.rir_computations += 1
+            self._rirs[key] = rir
+        return rir

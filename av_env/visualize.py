@@ -23,6 +23,11 @@ def compose_frame(env) -> np.ndarray:
     u = env.unwrapped
     sim = u.sim
     ctx = sim.ctx
+    if ctx.renderer is None:  # sensors without rgb or depth: a renderer for people only
+        from ..scenes.render import make_renderer
+
+        ctx.renderer = make_renderer(u.renderer_backend, ctx.scene, width=u.resolution, height=u.resolution,
+                                     hfov_deg=u.hfov_deg)
     rgb, depth = ctx.renderer.render(sim.position, sim.heading)
     h = max(rgb.shape[0], 256)
     d = np.clip(depth / 10.0, 0, 1)
@@ -35,6 +40,8 @@ def compose_frame(env) -> np.ndarray:
     if u.uses_audio:
         from ..acoustics import spectrogram
 
+        if u.last_audio is None:  # sensors without audio: hear it for people only
+            u.last_audio = sim.audio()
         spec = np.asarray(spectrogram(u.last_audio, u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
         img = (255 * np.sqrt(img / max(float(img.max()), 1e-6))).astype(np.uint8)  # sqrt: show quiet bins too

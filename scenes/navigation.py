@@ -27,6 +27,7 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from .angles import wrap_angle
 from .checks import check_points
 from .scene import Scene
 
@@ -38,11 +39,6 @@ class Action(IntEnum):
     MOVE_FORWARD = 1
     TURN_LEFT = 2
     TURN_RIGHT = 3
-
-
-def _wrap(angle):
-    """Angle(s) wrapped to (-pi, pi]."""
-    return -((-np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi)
 
 
 class NavGraph:
@@ -296,7 +292,7 @@ class NavGraph:
         if len(nbrs) == 0:
             return None
         d = self.positions[nbrs, :2] - self.positions[node, :2]
-        diff = np.abs(_wrap(np.arctan2(d[:, 1], d[:, 0]) - heading))
+        diff = np.abs(wrap_angle(np.arctan2(d[:, 1], d[:, 0]) - heading))
         k = int(np.argmin(diff))
         return int(nbrs[k]) if diff[k] <= tolerance else None
 
@@ -316,7 +312,7 @@ class NavGraph:
         turn = np.radians(turn_angle_deg)
         nbrs = self.neighbors(node)
         d = self.positions[nbrs, :2] - self.positions[node, :2]
-        delta = _wrap(np.arctan2(d[:, 1], d[:, 0]) - heading)
+        delta = wrap_angle(np.arctan2(d[:, 1], d[:, 0]) - heading)
         k = np.round(delta / turn)
         alignable = np.abs(delta - k * turn) < 1e-3
         if not alignable.any():

@@ -36,7 +36,9 @@ from earshot.scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training
+    training_steps: int = 20_000  # steps of the random-policy training run (section "training")
+    training_scenes: int = 50  # train-split scenes it cycles over
     raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
@@ -313,7 +315,66 @@ def bench_env(cfg: BenchmarkConfig) -> list[dict]:
     return rows
 
 
-SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env}
+
+
+def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int = 0, **env_kwargs) -> dict:
+    """What an RL run meets: AudioGoal, a uniformly random 4-action policy (STOP included, so
+    episodes last ~4 steps), ``scenes`` train scenes, nothing precomputed, every reset counted.
+    Returns steps/s including construction and without it, and reset latencies (ms) within a
+    scene and on a scene switch."""
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401
+
+    t0 = time.perf_counter()
+    env = gym.make("earshot/AudioGoal-v0", split="train", scenes=scenes, renderer=renderer, **env_kwargs)
+    built = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    resets_same, resets_switch = [], []
+    t1 = time.perf_counter()
+    env.reset(seed=seed)
+    scene = env.unwrapped.episode.scene
+    done_steps = 0
+    while done_steps < steps:
+        _, _, term, trunc, _ = env.step(int(rng.integers(4)))
+        done_steps += 1
+        if term or trunc:
+            t = time.perf_counter()
+            env.reset()
+            dt = (time.perf_counter() - t) * 1e3
+            now = env.unwrapped.episode.scene
+            (resets_same if now == scene else resets_switch).append(dt)
+            scene = now
+    run = time.perf_counter() - t1
+    u = env.unwrapped
+    out = {"steps": done_steps, "seconds": run, "construction_s": built, "steps_per_s": done_steps / run,
+           "steps_per_s_with_construction": done_steps / (run + built), "episodes": len(resets_same) + len(resets_switch),
+           "reset_ms_same_p50": float(np.percentile(resets_same, 50)) if resets_same else None,
+           "reset_ms_same_p95": float(np.percentile(resets_same, 95)) if resets_same else None,
+           "reset_ms_switch_p50": float(np.percentile(resets_switch, 50)) if resets_switch else None,
+           "reset_ms_switch_p95": float(np.percentile(resets_switch, 95)) if resets_switch else None,
+           "scene_switches": len(resets_switch), "rir_pairs_computed": u.sim.rir_computations,
+           "renderer": u._contexts[scene].renderer.backend if u._contexts[scene].renderer else None}
+    env.close()
+    return out
+
+
+def bench_training(cfg: BenchmarkConfig) -> list[dict]:
+    """The random-policy training run (one process, as pinned), the reference being the warm
+    kernels of the env section's kind: this run pays for every reset, scene and RIR."""
+    r = random_policy_run(cfg.training_steps, cfg.training_scenes)
+    detail = (f"{r['steps']} steps, {r['episodes']} episodes over {cfg.training_scenes} train scenes, "
+              f"{r['renderer']}; resets p50/p95 {r['reset_ms_same_p50']:.1f}/{r['reset_ms_same_p95']:.1f} ms in a scene, "
+              f"{r['reset_ms_switch_p50'] or 0:.1f}/{r['reset_ms_switch_p95'] or 0:.1f} ms on {r['scene_switches']} scene switches; "
+              f"{r['rir_pairs_computed']} RIR pairs computed; construction {r['construction_s']:.2f} s "
+              f"({r['steps_per_s_with_construction']:.0f} steps/s counting it); target >= 200 steps/s")
+    return [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
+                 reference="34 steps/s before episode iteration and lazy RIRs", reference_value=34.0,
+                 reference_unit="steps/s", ratio=r["steps_per_s"] / 34.0, detail=detail, raw=r)]
+
+
+SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
+            "training": bench_training}
 
 
 def _fmt(v, unit=""):

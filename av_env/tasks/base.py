@@ -1,31 +1,77 @@
-"""The Task interface."""
+"""The Task interface: everything task-specific lives in a Task, built from its own kwargs; the
+env and the episode generator never branch on a task's name (dm_control style)."""
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
 
+from ...scenes.angles import wrap_angle
+from .. import metrics
 from ..episodes import Episode
 from ..simulator import Simulator
 
+SUCCESS_REWARD = 10.0  # SoundSpaces: reward on success
+SLACK_REWARD = -0.01  # SoundSpaces: reward per step
+
 
 class Task:
-    """Hooks the environment calls, each with the simulator:
+    """Hooks the environment calls, each given the simulator (tasks keep no hidden state beyond
+    their parameters):
 
+    - ``sample_goal(scene, graph, rng, distances, lo, hi)``: (goal node, category) for a new
+      episode from a start whose geodesic ``distances`` to every node are given, preferring
+      goals in [lo, hi) metres; None to retry;
+    - ``episode_extras(rng, sounds, sound, n_nodes)``: extra Episode fields (sound duration,
+      distractor sources);
+    - ``check_episode(episode)``: refuse a loaded episode this task cannot run;
     - ``reset(sim, episode, rng)``: place the episode's sound sources;
     - ``after_action(sim, rng)``: the world's own motion after the agent acted (moving sources);
     - ``goal_nodes(sim, episode)``: nodes where STOP succeeds (within the success distance);
-    - ``observe(sim, episode)``: the task's own observation keys;
+    - ``success(stopped, distance, success_distance)``, ``reward(previous, distance, success)``;
+    - ``shortest_distance(episode, start_distance)``: the l of SPL;
+    - ``observe(sim, episode)``, ``observation_spaces()``: the task's own observation keys;
     - ``metrics(sim, episode, success)``: extra end-of-episode metrics.
+
+    ``Task(**kwargs)`` takes only the parameters the task has (``PARAMETERS``); any other is
+    one clear error naming it.
     """
 
     name = "task"
     uses_audio = True
     uses_pointgoal = False
-    num_distractors = 0
+    PARAMETERS: dict[str, object] = {}
 
+    def __init__(self, **kwargs):
+        unknown = sorted(k for k, v in kwargs.items() if k not in self.PARAMETERS and v is not None)
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task"
+                             + (f" (it takes {', '.join(self.PARAMETERS)})" if self.PARAMETERS else " (it takes no task parameters)"))
+
+    @property
+    def num_distractors(self) -> int:
+        return 0
+
+    # ------------------------------------------------------------------ episodes
+    def sample_goal(self, scene, graph, rng: np.random.Generator, distances: np.ndarray, lo: float, hi: float):
+        candidates = np.flatnonzero((distances >= lo) & (distances < hi) & np.isfinite(distances))
+        if len(candidates) == 0:
+            return None
+        return int(candidates[rng.integers(len(candidates))]), None
+
+    def episode_extras(self, rng: np.random.Generator, sounds: list[str], sound: str, n_nodes: int) -> dict:
+        return {}
+
+    def check_episode(self, episode: Episode) -> None:
+        pass
+
+    # ------------------------------------------------------------------ running
     def observation_spaces(self) -> dict[str, spaces.Space]:
-        return {"pointgoal_with_gps_compass": spaces.Box(-np.inf, np.inf, (2,), np.float32)} if self.uses_pointgoal else {}
+        if not self.uses_pointgoal:
+            return {}
+        # (distance m, angle rad in (-pi, pi]): distances are bounded by the scene, not here
+        return {"pointgoal_with_gps_compass": spaces.Box(np.array([0.0, -np.pi], np.float32),
+                                                         np.array([np.inf, np.pi], np.float32), (2,), np.float32)}
 
     def reset(self, sim: Simulator, episode: Episode, rng: np.random.Generator) -> None:
         if self.uses_audio:
@@ -37,13 +83,26 @@ class Task:
     def goal_nodes(self, sim: Simulator, episode: Episode) -> list[int]:
         return [episode.goal_node]
 
+    def success(self, stopped: bool, distance: float, success_distance: float) -> bool:
+        return bool(stopped and distance <= success_distance)
+
+    def reward(self, previous_distance: float, distance: float, success: bool) -> float:
+        """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success."""
+        return SLACK_REWARD + (previous_distance - distance) + (SUCCESS_REWARD if success else 0.0)
+
+    def shortest_distance(self, episode: Episode, start_distance: float) -> float:
+        return episode.geodesic_distance
+
     def observe(self, sim: Simulator, episode: Episode) -> dict:
         if not self.uses_pointgoal:
             return {}
         goal = sim.graph.positions[episode.goal_node]
         d = goal[:2] - sim.position[:2]
-        angle = np.arctan2(d[1], d[0]) - sim.heading
-        return {"pointgoal_with_gps_compass": np.array([np.linalg.norm(d), np.arctan2(np.sin(angle), np.cos(angle))], np.float32)}
+        angle = wrap_angle(np.arctan2(d[1], d[0]) - sim.heading)
+        return {"pointgoal_with_gps_compass": np.array([np.linalg.norm(d), angle], np.float32)}
 
     def metrics(self, sim: Simulator, episode: Episode, success: bool) -> dict:
         return {}
+
+
+__all__ = ["SLACK_REWARD", "SUCCESS_REWARD", "Task", "metrics"]

@@ -1,20 +1,33 @@
+from ...scenes.checks import check_int, check_number
 from .. import metrics
 from .base import Task
 
 
 class MovingSourceTask(Task):
     """Dynamic AV-Nav style: after each action the goal source moves, with probability
-    ``p_move``, one node along a shortest path to a random destination (a new one on arrival);
-    distractor sources play other sounds; success is stopping at the source's current position.
-    Adds ``dspl``: SPL against the shortest path to the source's final node, in hindsight."""
+    ``p_move`` (0.3), one node along a shortest path to a random destination (a new one on
+    arrival); ``num_distractors`` (2) distractor sources play other sounds; success is stopping
+    at the source's current position. Adds ``dspl``: SPL against the shortest path to the
+    source's final node, in hindsight."""
 
     name = "moving_source"
+    PARAMETERS = {"p_move": 0.3, "num_distractors": 2}
 
-    def __init__(self, p_move: float = 0.3, num_distractors: int = 2):
-        if not 0.0 <= p_move <= 1.0:
-            raise ValueError(f"p_move must be a probability in [0, 1], got {p_move}")
-        self.p_move = float(p_move)
-        self.num_distractors = int(num_distractors)
+    def __init__(self, p_move: float | None = None, num_distractors: int | None = None):
+        super().__init__()
+        self.p_move = check_number("p_move", 0.3 if p_move is None else p_move, low=0.0, high=1.0)
+        self._num_distractors = check_int("num_distractors", 2 if num_distractors is None else num_distractors, low=0, high=16)
+
+    @property
+    def num_distractors(self) -> int:
+        return self._num_distractors
+
+    def episode_extras(self, rng, sounds, sound, n_nodes):
+        distractors = []
+        pool = [s for s in sounds if s != sound] or sounds
+        for _ in range(self.num_distractors):
+            distractors.append([int(rng.integers(n_nodes)), pool[int(rng.integers(len(pool)))]])
+        return {"distractors": distractors}
 
     def reset(self, sim, episode, rng):
         goal = sim.add_source(episode.goal_node, episode.sound)

@@ -13,7 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-DEFAULT_CAMERA_HEIGHT = 1.5  # m above the agent's floor position
+DEFAULT_CAMERA_HEIGHT = 1.5  # m above the agent's floor position (and the ears', acoustics.AudioConfig)
+MAX_DEPTH = 10.0  # m: depth observations are metres / MAX_DEPTH, clipped to [0, 1] (SoundSpaces)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""One bounded least-recently-used cache for every layer, and the budgets of all of them, named
+in one place (``BUDGETS``). Nothing in earshot caches without a bound."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, TypeVar
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Item limits of earshot's in-memory caches (each with the memory it stands for).
+
+    Attributes:
+        scenes: scene contexts an env keeps (Scene + NavGraph + renderer; 1–5 MB each).
+        rirs: source → receiver RIRs a simulator keeps as parameters (arrivals and tail
+            parameters; a few kB each): 20,000 ≈ 60 MB.
+        rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
+            split into head-shadow parts; ~1.3 MB each at 16 kHz): 48 ≈ 60 MB.
+        binaural: rendered binaural RIRs per (source, position, heading) (128 kB each at 16 kHz,
+            1 s): 256 ≈ 32 MB.
+        step_spectra: cached FFTs of source segments and binaural RIRs for the step
+            convolution (~130 kB each): 512 ≈ 65 MB.
+        dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
+        cache_memory: RIRs an ``RIRCache`` keeps in memory on top of the disk.
+        scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
+            that are still alive (weakly referenced) — bounded by ``scenes``.
+    """
+
+    scenes: int = 64
+    rirs: int = 20_000
+    rendered_rirs: int = 48
+    binaural: int = 256
+    step_spectra: int = 512
+    dijkstra_rows: int = 4096
+    cache_memory: int = 256
+
+
+BUDGETS = Budgets()
+
+
+class LRU(Generic[V]):
+    """A mapping that keeps at most ``max_items`` entries, dropping the least recently used
+    (``on_evict(key, value)`` is called for each dropped entry, e.g. to free GPU buffers).
+
+    ``get`` and ``__getitem__`` count hits and misses; ``get_or_create(key, make)`` builds
+    missing entries.
+    """
+
+    def __init__(self, max_items: int, on_evict: Callable[[Hashable, V], None] | None = None):
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
+            raise ValueError(f"max_items must be an integer >= 0, got {max_items!r}")
+        self.max_items = max_items
+        self.on_evict = on_evict
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key) -> bool:
+        return key in self._data
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def values(self):
+        return self._data.values()
+
+    def items(self):
+        return self._data.items()
+
+    def get(self, key, default=None):
+        if key in self._data:
+            self._data.move_to_end(key)
+            self.hits += 1
+            return self._data[key]
+        self.misses += 1
+        return default
+
+    def __getitem__(self, key) -> V:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.max_items:
+            old_key, old = self._data.popitem(last=False)
+            if self.on_evict is not None:
+                self.on_evict(old_key, old)
+
+    def get_or_create(self, key, make: Callable[[], V]) -> V:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = make()
+            self[key] = value
+        return value
+
+    def pop(self, key, default=None):
+        return self._data.pop(key, default)
+
+    def clear(self) -> None:
+        """Drop everything (``on_evict`` is called for each entry)."""
+        while self._data:
+            key, value = self._data.popitem(last=False)
+            if self.on_evict is not None:
+                self.on_evict(key, value)
+
+
+_MISSING = object()
