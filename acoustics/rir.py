@@ -41,7 +41,7 @@ from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
 from .decay import t30
-from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_stats
+from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .paths import early_arrivals
 
@@ -236,7 +236,7 @@ class DirectionalRIR:
         return out.astype(np.float32)
 
     def _tail_binaural(self, heading: float, head) -> np.ndarray:
-        size, freqs, signals, azimuths = self._tail_setup()
+        azimuths = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS
         rel = azimuths - heading
         dirs = np.c_[np.cos(rel), np.sin(rel), np.zeros(len(rel))]
         n = self.n_samples
@@ -252,6 +252,7 @@ class DirectionalRIR:
                     start = pad + delays[k, ear]
                     out[ear, start:start + n] += p[k] + np.float32(alpha[k]) * q[k]
             return out[:, pad:pad + n]
+        size, freqs, signals, _ = self._tail_setup()
         spec = scipy.fft.rfft(signals, n=size, axis=1)
         h = head.responses(dirs, freqs)
         return scipy.fft.irfft(np.einsum("df,def->ef", spec, h), n=size, axis=1)[:, :n]
@@ -382,7 +383,11 @@ def _tail_parameters(scene: Scene, src, rec, config: AudioConfig, rt60_override=
     if scene.rooms:
         stats = room_stats(scene, c)
         r_room, s_room = _room_of(scene, rec), _room_of(scene, src)
-        weights, rt60 = coupled_decay(scene, stats, s_room, r_room, c)
+        cache = _models.setdefault(scene, {})
+        key = ("coupled_decay", s_room, r_room, c)
+        if key not in cache:  # one eigenproblem per room pair and scene, not per receiver
+            cache[key] = coupled_decay(scene, stats, s_room, r_room, c)
+        weights, rt60 = cache[key]
         path_length = _door_path_length(scene, s_room, r_room, src, rec)
         space = stats[r_room]
     else:

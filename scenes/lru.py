@@ -19,11 +19,11 @@ class Budgets:
         rirs: source → receiver RIRs a simulator keeps as parameters (arrivals and tail
             parameters; a few kB each): 20,000 ≈ 60 MB.
         rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
-            split into head-shadow parts; ~1.3 MB each at 16 kHz): 48 ≈ 60 MB.
+            split into head-shadow parts; ~1.3 MB each at 16 kHz): 32 ≈ 40 MB.
         binaural: rendered binaural RIRs per (source, position, heading) (128 kB each at 16 kHz,
-            1 s): 256 ≈ 32 MB.
-        step_spectra: cached FFTs of source segments and binaural RIRs for the step
-            convolution (~130 kB each): 512 ≈ 65 MB.
+            1 s): 128 ≈ 16 MB.
+        step_spectra: cached FFTs, each of source segments and of binaural RIRs, for the step
+            convolution (128 and 256 kB, complex64): 128 each ≈ 48 MB.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         cache_memory: RIRs an ``RIRCache`` keeps in memory on top of the disk.
         scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
@@ -32,9 +32,9 @@ class Budgets:
 
     scenes: int = 64
     rirs: int = 20_000
-    rendered_rirs: int = 48
-    binaural: int = 256
-    step_spectra: int = 512
+    rendered_rirs: int = 32
+    binaural: int = 128
+    step_spectra: int = 128
     dijkstra_rows: int = 4096
     cache_memory: int = 256
 

@@ -100,7 +100,7 @@ class GLRenderer:
         self._gl = None  # created on first render, in the rendering process
 
     def __getstate__(self) -> dict:  # GL objects belong to one process: recreated after unpickling
-        return {**self.__dict__, "_gl": None}
+        return {**self.__dict__, "_gl": None, "_owned": []}
 
     def _setup(self):
         import moderngl
@@ -128,6 +128,9 @@ class GLRenderer:
         proj[3, 2] = -1.0
         program["proj"].write(proj.T.copy().tobytes())  # GLSL matrices are column-major
         self._gl = (ctx, program, vao, fbo, moderngl)
+        # every GPU object this renderer owns, released on close (moderngl's gc_mode is off:
+        # nothing is freed when the Python objects go away)
+        self._owned = [vao, fbo, program, vbo, color, depth_out, zbuffer]
 
     def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
@@ -157,7 +160,7 @@ class GLRenderer:
 
     def close(self) -> None:
         if self._gl is not None:
-            _, program, vao, fbo, _ = self._gl
-            for obj in (vao, fbo, program):
+            for obj in self._owned:
                 obj.release()
+            self._owned = []
             self._gl = None
