@@ -109,7 +109,7 @@ class RIRCache:
 
     # ------------------------------------------------------------------ keys and paths
     @staticmethod
-    def key(scene: Scene, config: AudioConfig, source, receiver) -> str:
+    def key(scene: Scene, source, receiver, *, config: AudioConfig) -> str:
         s = np.round(np.asarray(source, dtype=np.float64).reshape(3), 3) + 0.0
         r = np.round(np.asarray(receiver, dtype=np.float64).reshape(3), 3) + 0.0
         return f"{scene.content_hash}|{config.config_hash}|{s[0]:.3f},{s[1]:.3f},{s[2]:.3f}|{r[0]:.3f},{r[1]:.3f},{r[2]:.3f}"
@@ -117,8 +117,8 @@ class RIRCache:
     def _folder(self, scene: Scene, config: AudioConfig) -> Path:
         return self.root / scene.content_hash[:16] / config.config_hash[:16]
 
-    def path(self, scene: Scene, config: AudioConfig, source, receiver) -> Path:
-        k = self.key(scene, config, source, receiver)
+    def path(self, scene: Scene, source, receiver, *, config: AudioConfig) -> Path:
+        k = self.key(scene, source, receiver, config=config)
         digest = hashlib.sha256(k.encode()).hexdigest()
         return self._folder(scene, config) / digest[:2] / f"{digest}.npz"
 
@@ -199,15 +199,15 @@ class RIRCache:
         while len(self._memory) > self.memory_items:
             self._memory.popitem(last=False)
 
-    def lookup(self, scene: Scene, config: AudioConfig, source, receiver) -> DirectionalRIR | None:
+    def lookup(self, scene: Scene, source, receiver, *, config: AudioConfig) -> DirectionalRIR | None:
         """The cached RIR, or None if absent (or unusable: then it is reported and, when it is a
         corrupt file, removed)."""
-        key = self.key(scene, config, source, receiver)
+        key = self.key(scene, source, receiver, config=config)
         if key in self._memory:
             self._memory.move_to_end(key)
             self.hits += 1
             return self._memory[key]
-        path = self.path(scene, config, source, receiver)
+        path = self.path(scene, source, receiver, config=config)
         try:
             if not path.exists():
                 return None
@@ -230,14 +230,14 @@ class RIRCache:
         self._remember(key, rir)
         return rir
 
-    def contains(self, scene: Scene, config: AudioConfig, source, receiver) -> bool:
-        return self.path(scene, config, source, receiver).is_file()
+    def contains(self, scene: Scene, source, receiver, *, config: AudioConfig) -> bool:
+        return self.path(scene, source, receiver, config=config).is_file()
 
-    def get(self, scene: Scene, source, receiver, config: AudioConfig | None = None) -> DirectionalRIR:
+    def get(self, scene: Scene, source, receiver, *, config: AudioConfig | None = None) -> DirectionalRIR:
         """The RIR from cache, computing and storing it if needed."""
-        return self.get_many(scene, source, np.asarray(receiver, dtype=np.float64).reshape(1, 3), config)[0]
+        return self.get_many(scene, source, np.asarray(receiver, dtype=np.float64).reshape(1, 3), config=config)[0]
 
-    def get_many(self, scene: Scene, source, receivers, config: AudioConfig | None = None) -> list[DirectionalRIR]:
+    def get_many(self, scene: Scene, source, receivers, *, config: AudioConfig | None = None) -> list[DirectionalRIR]:
         """RIRs from one source to many receivers; the missing ones are computed in one batch,
         by one process at a time per source (others wait, then read its entries)."""
         from ..scenes.checks import check_points
@@ -248,28 +248,28 @@ class RIRCache:
         # entries are computed at the rounded positions of their keys: the content depends on the key only
         source = np.round(check_points("source", source, 3, single=True), 3)
         receivers = np.round(check_points("receivers", receivers, 3), 3)
-        out: list[DirectionalRIR | None] = [self.lookup(scene, config, source, r) for r in receivers]
+        out: list[DirectionalRIR | None] = [self.lookup(scene, source, r, config=config) for r in receivers]
         missing = [i for i, r in enumerate(out) if r is None]
         if missing:
-            with self._source_lock(scene, config, source):
+            with self._source_lock(scene, source, config):
                 # another process may have computed them while we waited for the lock
                 still = []
                 for i in missing:
-                    out[i] = self.lookup(scene, config, source, receivers[i])
+                    out[i] = self.lookup(scene, source, receivers[i], config=config)
                     if out[i] is None:
                         still.append(i)
                 if still:
                     self.misses += len(still)
                     computed = compute_rirs(scene, source, receivers[still], config)
                     for i, rir in zip(still, computed):
-                        key = self.key(scene, config, source, receivers[i])
-                        self._write(self.path(scene, config, source, receivers[i]), key, rir)
+                        key = self.key(scene, source, receivers[i], config=config)
+                        self._write(self.path(scene, source, receivers[i], config=config), key, rir)
                         self._remember(key, rir)
                         out[i] = rir
         return out  # type: ignore[return-value]
 
     @contextmanager
-    def _source_lock(self, scene: Scene, config: AudioConfig, source):
+    def _source_lock(self, scene: Scene, source, config: AudioConfig):
         """An exclusive advisory lock (flock) per source, released when the holder exits or dies.
         Without a writable cache (or fcntl) there is nothing to share, so no lock is taken."""
         handle = None

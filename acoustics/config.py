@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 
+from ..scenes.render.camera import DEFAULT_CAMERA_HEIGHT
+
 SUPPORTED_SAMPLE_RATES = (16_000, 22_050, 32_000, 44_100, 48_000)
 SPEED_OF_SOUND = 343.0  # m/s, air at about 20 °C
 HEAD_RADIUS = 0.0875  # m, the spherical head of Woodworth's ITD formula
@@ -47,8 +49,8 @@ class AudioConfig:
     rays: int = 2_000
     speed_of_sound: float = SPEED_OF_SOUND
     head_radius: float = HEAD_RADIUS
-    ear_height: float = 1.5
-    source_height: float = 1.5
+    ear_height: float = DEFAULT_CAMERA_HEIGHT  # the ears at the camera's height
+    source_height: float = DEFAULT_CAMERA_HEIGHT
     source_radius: float = 0.2
     n_fft: int = 512
     hop_length: int = 160

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+DECAY_60DB = float(np.log(1e6))  # 13.8155: energy falls by 60 dB (a factor 10⁶) in one T60
+
 
 def t30(energy: np.ndarray, dt: float) -> float:
     """T60 from the −5 to −35 dB range of the Schroeder backward integral of ``energy`` (a

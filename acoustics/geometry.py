@@ -18,6 +18,7 @@ from ..scenes import Scene
 from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import SPEED_OF_SOUND
+from .decay import DECAY_60DB
 
 N_BANDS = len(OCTAVE_BANDS_HZ)
 _models: "weakref.WeakKeyDictionary[Scene, dict]" = weakref.WeakKeyDictionary()
@@ -247,7 +248,7 @@ def coupled_decay(scene: Scene, stats: list[SpaceStats], s_room: int, r_room: in
     the solution is w_r(t) = 4π Σ_k X_rk X_sk exp(λ_k t), (λ, X) the V-orthonormal generalised
     eigenpairs of K x = λ V x. A single room reduces to Eyring's decay.
 
-    Returns (weights (J, 6), rt60 (J, 6)): w_r(t) = Σ_k weights_k exp(−13.8155 t / rt60_k).
+    Returns (weights (J, 6), rt60 (J, 6)): w_r(t) = Σ_k weights_k exp(−ln(10⁶) t / rt60_k).
     """
     from scipy.linalg import eigh
 
@@ -266,7 +267,7 @@ def coupled_decay(scene: Scene, stats: list[SpaceStats], s_room: int, r_room: in
         k = (c / 4) * (doors - np.diag(absorb + doors.sum(axis=1)))
         lam, x = eigh(k, np.diag(volume))
         weights[:, b] = 4 * np.pi * x[r_room] * x[s_room]
-        rt60[:, b] = -13.8155 / np.minimum(lam, -1e-9)
+        rt60[:, b] = -DECAY_60DB / np.minimum(lam, -1e-9)
     return weights, rt60
 
 

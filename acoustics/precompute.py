@@ -50,7 +50,7 @@ def is_done(job: Job) -> bool:
     scene, graph = _scene_and_graph(job.seed, job.spacing)
     src, rec = listening_points(graph, job.config)
     cache = RIRCache(job.cache_dir, memory_items=0)
-    return all(cache.contains(scene, job.config, src[job.source], r) for r in rec)
+    return all(cache.contains(scene, src[job.source], r, config=job.config) for r in rec)
 
 
 def run_job(job: Job) -> int:
@@ -58,7 +58,7 @@ def run_job(job: Job) -> int:
     scene, graph = _scene_and_graph(job.seed, job.spacing)
     src, rec = listening_points(graph, job.config)
     cache = RIRCache(job.cache_dir, memory_items=0)
-    cache.get_many(scene, src[job.source], rec, job.config)
+    cache.get_many(scene, src[job.source], rec, config=job.config)
     return cache.misses
 
 

@@ -13,7 +13,7 @@ the whole scene (see ``acoustics.paths``).
 
 Late tail (default "parametric"): summed statistically, the image-source picture gives the
 squared impulse response per band h_b²[n] = (c / fs) · w_b(t), with w the diffuse energy density:
-4π / V · exp(−13.8155 t / T60) in a single room (4π / V is the image density times an image's
+4π / V · exp(−ln(10⁶) t / T60) in a single room (4π / V is the image density times an image's
 energy at distance r, 1/r²). With rooms, w comes from the energy balance of rooms coupled
 through their doors (``geometry.coupled_decay``; one exponential per room, each room's T60 from
 Fitzroy's formula over its surfaces and furniture). The tail fades in between the first sound
@@ -37,10 +37,11 @@ import scipy.fft
 
 from ..scenes import Scene
 from ..scenes.checks import check_points
+from ..scenes.splits import SEED_SALT
 from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
-from .decay import t30
+from .decay import DECAY_60DB, t30
 from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .paths import early_arrivals
@@ -122,7 +123,7 @@ class DirectionalRIR:
         """(6,) T30 of the tail's energy envelope per band (the coupled-room decays combined)."""
         t = np.arange(int(seconds * 1000)) / 1000.0
         levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-        env = np.clip(np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])), 0, None)
+        env = np.clip(np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None])), 0, None)
         return np.array([t30(env[b], 1e-3) for b in range(N_BANDS)])
 
     @property
@@ -173,7 +174,7 @@ class DirectionalRIR:
         ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
         ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
         levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-        env = np.einsum("jb,jbt->bt", levels, np.exp(-13.8155 * t[None, None] / rt60[..., None])) * ramp[None]
+        env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None])) * ramp[None]
         amp = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
         self._cache["envelope"] = (amp, int(self.seed % n))
         return self._cache["envelope"]
@@ -274,7 +275,7 @@ def _noise_bank(n: int, sample_rate: int):
     if key not in _noise_banks:
         size = scipy.fft.next_fast_len(n)
         freqs = np.fft.rfftfreq(size, 1 / sample_rate)
-        spec = scipy.fft.rfft(np.random.default_rng(0xEA5).standard_normal((_TAIL_DIRECTIONS, size)), axis=1)
+        spec = scipy.fft.rfft(np.random.default_rng(SEED_SALT).standard_normal((_TAIL_DIRECTIONS, size)), axis=1)
         bw = band_weights(freqs)
         bank = np.stack([scipy.fft.irfft(spec * bw[b][None], n=size, axis=1) for b in range(N_BANDS)], axis=1)
         _noise_banks[key] = (size, freqs, np.concatenate([bank, bank], axis=2)[:, :, : 2 * n].astype(np.float32))

@@ -195,7 +195,7 @@ class Simulator:
             src_pos = g.positions[source_node] + [0, 0, cfg.source_height]
             if self.rir_cache is not None:  # shared with other workers and runs through the disk
                 misses = self.rir_cache.misses
-                rir = self.rir_cache.get(scene, src_pos, ear, cfg)
+                rir = self.rir_cache.get(scene, src_pos, ear, config=cfg)
                 self.rir_computations += self.rir_cache.misses - misses
             else:
                 # NavGraph nodes and free moves are in free space: no need to check each pair again

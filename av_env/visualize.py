@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..scenes.render.camera import MAX_DEPTH
+
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
     h, w = img.shape[:2]
@@ -30,7 +32,7 @@ def compose_frame(env) -> np.ndarray:
                                      hfov_deg=u.hfov_deg)
     rgb, depth = ctx.renderer.render(sim.position, sim.heading)
     h = max(rgb.shape[0], 256)
-    d = np.clip(depth / 10.0, 0, 1)
+    d = np.clip(depth / MAX_DEPTH, 0, 1)
     depth_img = np.repeat((np.where(depth > 0, 1 - 0.85 * d, 0) * 255).astype(np.uint8)[..., None], 3, axis=2)
     sources = [ctx.graph.positions[s.node] for s in sim.sources[1:]]
     goal = ctx.graph.positions[sim.sources[0].node if sim.sources else u.episode.goal_node]

@@ -23,6 +23,7 @@ from scipy.sparse import csgraph
 from .checks import check_bool, check_choice, check_int, check_number
 from .materials import Material, get_material
 from .scene import Door, Room, Scene, SemanticObject
+from .splits import SEED_SALT
 
 ROOM_TYPES = ("living_room", "kitchen", "bedroom", "bathroom", "office", "corridor")
 
@@ -507,7 +508,7 @@ def generate_apartment(seed: int, **params) -> Scene:
     p = ApartmentParams(**params)
     _check_params(p)
 
-    rng = np.random.default_rng([int(seed), 0xEA5])
+    rng = np.random.default_rng([int(seed), SEED_SALT])
     n_rooms = int(p.n_rooms) if p.n_rooms is not None else int(rng.integers(2, 7))
     height = float(p.ceiling_height) if p.ceiling_height is not None else float(np.round(rng.uniform(2.4, 3.0), 2))
     t = p.wall_thickness

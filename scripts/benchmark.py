@@ -201,19 +201,19 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
     graph = NavGraph.build(scene)
     points = graph.positions[:50] + [0, 0, audio.ear_height]
     with tempfile.TemporaryDirectory() as root:
-        RIRCache(root).get_many(scene, points[0], points, audio)
+        RIRCache(root).get_many(scene, points[0], points, config=audio)
         disk = RIRCache(root, memory_items=0)
         t = time.perf_counter()
         for p in points:
-            disk.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+            disk.lookup(scene, np.round(points[0], 3), np.round(p, 3), config=audio)
         rows.append(dict(name="warm cache lookup (disk, verified)", value=(time.perf_counter() - t) / len(points) * 1e3, unit="ms",
                          detail="np.load + SHA-256 check"))
         mem = RIRCache(root)
         for p in points:
-            mem.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+            mem.lookup(scene, np.round(points[0], 3), np.round(p, 3), config=audio)
         t = time.perf_counter()
         for p in points:
-            mem.lookup(scene, audio, np.round(points[0], 3), np.round(p, 3))
+            mem.lookup(scene, np.round(points[0], 3), np.round(p, 3), config=audio)
         rows.append(dict(name="warm cache lookup (memory)", value=(time.perf_counter() - t) / len(points) * 1e3, unit="ms",
                          detail="in-process LRU"))
     # per-step audio: 1 s of a source through a binaural RIR, then the spectrogram

@@ -171,7 +171,7 @@ def _cache_entry_is_directory(ctx):
 
     cache = RIRCache(ctx.tmp / "cache_dir_entry")
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
-    path = cache.path(ctx.apartment, AudioConfig(), np.round(src, 3), np.round(rec, 3))
+    path = cache.path(ctx.apartment, np.round(src, 3), np.round(rec, 3), config=AudioConfig())
     path.mkdir(parents=True)
     rir = cache.get(ctx.apartment, src, rec)  # warns once, computes in memory
     assert rir.direct_delay is not None and path.is_dir()
@@ -200,7 +200,7 @@ def _corrupt_cache_entry(ctx):
     cache = RIRCache(ctx.tmp / "corrupt_cache", memory_items=0)
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
     first = cache.get(ctx.apartment, src, rec)
-    path = cache.path(ctx.apartment, AudioConfig(), np.round(src, 3), np.round(rec, 3))
+    path = cache.path(ctx.apartment, np.round(src, 3), np.round(rec, 3), config=AudioConfig())
     path.write_bytes(path.read_bytes()[:100])
     again = cache.get(ctx.apartment, src, rec)
     assert cache.corrupt == 1 and np.array_equal(first.delays, again.delays)

@@ -31,7 +31,7 @@ def test_hit_returns_identical_arrays(tmp_path, room):
     np.testing.assert_array_equal(first.omni(), again.omni())
     np.testing.assert_array_equal(again.omni(), compute_rir(room, src, rec).omni())
     # a different config is a different entry
-    RIRCache(tmp_path).get(room, src, rec, AudioConfig(ism_order=1))
+    RIRCache(tmp_path).get(room, src, rec, config=AudioConfig(ism_order=1))
     assert len(list(tmp_path.rglob("*.npz"))) == 2
 
 
@@ -39,7 +39,7 @@ def test_hit_returns_identical_arrays(tmp_path, room):
 def test_corrupt_entry_is_detected_and_recomputed(tmp_path, room, damage, caplog):
     src, rec = [1.0, 1.0, 1.5], [4.0, 3.0, 1.5]
     good = RIRCache(tmp_path).get(room, src, rec)
-    path = RIRCache(tmp_path).path(room, AudioConfig(), src, rec)
+    path = RIRCache(tmp_path).path(room, src, rec, config=AudioConfig())
     blob = bytearray(path.read_bytes())
     if damage == "truncate":
         blob = blob[: len(blob) // 2]
@@ -61,7 +61,7 @@ def test_corrupt_entry_is_detected_and_recomputed(tmp_path, room, damage, caplog
     assert cache.corrupt == 1 and cache.misses == 1
     assert "corrupt RIR cache entry" in caplog.text
     np.testing.assert_array_equal(rir.omni(), good.omni())
-    assert RIRCache(tmp_path).lookup(room, AudioConfig(), src, rec) is not None  # rewritten whole
+    assert RIRCache(tmp_path).lookup(room, src, rec, config=AudioConfig()) is not None  # rewritten whole
 
 
 def test_precompute_resumes_after_being_killed(tmp_path):
