@@ -183,10 +183,18 @@ def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:
     """Average pooling k x k over the last two axes, keeping partial edge windows (ceil mode)."""
     b, f, t = x.shape
     fo, to = -(-f // k), -(-t // k)
-    padded = np.zeros((b, fo * k, to * k))
-    count = np.zeros((fo * k, to * k))
+    padded = np.zeros((b, fo * k, to * k), x.dtype)
     padded[:, :f, :t] = x
-    count[:f, :t] = 1
-    sums = padded.reshape(b, fo, k, to, k).sum(axis=(2, 4))
-    counts = count.reshape(fo, k, to, k).sum(axis=(1, 3))
-    return sums / counts
+    return padded.reshape(b, fo, k, to, k).sum(axis=(2, 4)) / _pool_counts(f, t, k)
+
+
+_counts: dict = {}
+
+
+def _pool_counts(f: int, t: int, k: int) -> np.ndarray:
+    if (f, t, k) not in _counts:  # a handful of shapes per process
+        fo, to = -(-f // k), -(-t // k)
+        count = np.zeros((fo * k, to * k), np.float32)
+        count[:f, :t] = 1
+        _counts[(f, t, k)] = count.reshape(fo, k, to, k).sum(axis=(1, 3))
+    return _counts[(f, t, k)]

@@ -37,6 +37,7 @@ import scipy.fft
 
 from ..scenes import Scene
 from ..scenes.checks import check_points
+from ..scenes.lru import BUDGETS, LRU
 from ..scenes.splits import SEED_SALT
 from ..scenes.materials import OCTAVE_BANDS_HZ
 
@@ -174,8 +175,13 @@ class DirectionalRIR:
         ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
         ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
         levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-        env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None])) * ramp[None]
-        amp = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
+        # the decay (without the onset ramp) is shared by every receiver of a room pair: cached
+        key = (levels.tobytes(), rt60.tobytes(), n, fs)
+        decay = _decays.get(key)
+        if decay is None:
+            env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None]))
+            decay = _decays[key] = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
+        amp = decay * np.sqrt(ramp).astype(np.float32)[None]
         self._cache["envelope"] = (amp, int(self.seed % n))
         return self._cache["envelope"]
 
@@ -264,6 +270,7 @@ class DirectionalRIR:
         return self._cache["head"]
 
 
+_decays: LRU = LRU(BUDGETS.tail_decays)  # (6, n) float32 band envelopes per (levels, rt60)
 _noise_banks: dict[tuple, tuple] = {}
 _shadow_banks: dict[tuple, tuple] = {}
 

@@ -303,7 +303,7 @@ class AVNavEnv(gym.Env):
         self.done = False
         self.start_distance = self.distance_to_goal()
         self.prev_distance = self.start_distance
-        self.oracle_steps = self._oracle_action_count()
+        self._start_state = (self.sim.node, self.sim.heading, self._nearest_goal())  # for SNA, at the end
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
     def _next_episode_index(self) -> int:
@@ -383,11 +383,13 @@ class AVNavEnv(gym.Env):
         return min(self.goal_nodes(), key=lambda n: g.distances_from(n)[self.sim.node])
 
     def _oracle_action_count(self) -> int:
+        """Actions the grid oracle takes from the episode's start (SNA's denominator)."""
         sim = self.sim
         if self.motion != "grid":
             return max(1, int(np.ceil(self.start_distance / self.forward_step)) + 1)
-        g, goal = sim.graph, self._nearest_goal()
-        node, heading, count = sim.node, sim.heading, 0
+        g = sim.graph
+        node, heading, goal = self._start_state
+        count = 0
         for _ in range(4 * len(g) + 10):
             a = g.best_action(node, heading, goal, self.turn_angle_deg)
             count += 1
@@ -459,7 +461,7 @@ class AVNavEnv(gym.Env):
             "success": float(success),
             "spl": metrics.spl(success, shortest, sim.path_length),
             "softspl": metrics.softspl(distance, self.start_distance, self.start_distance, sim.path_length),
-            "sna": metrics.sna(success, self.oracle_steps, sim.steps),
+            "sna": metrics.sna(success, self._oracle_action_count(), sim.steps),
             "distance_to_goal": distance,
             "normalized_distance_to_goal": metrics.normalized_distance_to_goal(distance, self.start_distance),
             "num_steps": sim.steps,

@@ -24,6 +24,8 @@ class Budgets:
             1 s): 128 ≈ 16 MB.
         step_spectra: cached FFTs, each of source segments and of binaural RIRs, for the step
             convolution (128 and 256 kB, complex64): 128 each ≈ 48 MB.
+        tail_decays: band envelopes of late tails, shared by the receivers of a room pair
+            (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         cache_memory: RIRs an ``RIRCache`` keeps in memory on top of the disk.
         scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
@@ -35,6 +37,7 @@ class Budgets:
     rendered_rirs: int = 32
     binaural: int = 128
     step_spectra: int = 128
+    tail_decays: int = 64
     dijkstra_rows: int = 4096
     cache_memory: int = 256
 
