@@ -81,7 +81,7 @@ class StepConvolver:
     (per caller key, e.g. node and heading). One step then costs a complex product and an
     inverse FFT. Output equals ``hear(...)`` to float32 rounding."""
 
-    def __init__(self, step_samples: int, rir_samples: int, max_items: int = 512):
+    def __init__(self, step_samples: int, rir_samples: int, max_items: int = 512, max_segments: int | None = None):
         self.n, self.m = int(step_samples), int(rir_samples)
         import scipy.fft
 
@@ -89,7 +89,7 @@ class StepConvolver:
         self.size = scipy.fft.next_fast_len(self.n + self.m - 1)
         self.max_items = max_items
         # spectra kept as complex64 (a 1 s binaural RIR at 16 kHz: 256 kB), least recently used dropped
-        self._segments = LRU(max_items)
+        self._segments = LRU(max_items if max_segments is None else max_segments)
         self._rirs = LRU(max_items)
 
     def _segment_spectrum(self, name: str, audio: np.ndarray, start: int) -> np.ndarray:
@@ -102,9 +102,11 @@ class StepConvolver:
 
         return self._segments.get_or_create(key, make)
 
-    def rir_spectrum(self, key, rir: np.ndarray) -> np.ndarray:
+    def rir_spectrum(self, key, rir) -> np.ndarray:
+        """The spectrum of ``rir`` ((2, m) array, or a callable giving it, called only on a miss)."""
         return self._rirs.get_or_create(
-            key, lambda: self._fft.rfft(np.asarray(rir, np.float64), n=self.size, axis=-1).astype(np.complex64))
+            key, lambda: self._fft.rfft(np.asarray(rir() if callable(rir) else rir, np.float64), n=self.size,
+                                        axis=-1).astype(np.complex64))
 
     def hear(self, name: str, audio: np.ndarray, rir_key, rir: np.ndarray, start: int) -> np.ndarray:
         """(2, n) float32: what ``hear(audio, rir, start, n)`` returns."""

@@ -66,16 +66,15 @@ class Simulator:
         # parameters for many, rendering caches (~1.3 MB each) for the most recent few
         self._rirs: LRU = LRU(BUDGETS.rirs)
         self._rendered: LRU = LRU(BUDGETS.rendered_rirs, on_evict=lambda _, rir: rir.drop_render_cache())
-        self._binaural: LRU = LRU(BUDGETS.binaural)
         self._sounds: dict[str, np.ndarray] = {}
-        self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples, BUDGETS.step_spectra)
+        self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples, BUDGETS.step_spectra,
+                                   BUDGETS.source_segments)
         self.rir_computations = 0  # pairs computed (not found in memory or on disk)
 
     # ------------------------------------------------------------------ episode state
     def close(self) -> None:
         self._rirs.clear()
         self._rendered.clear()
-        self._binaural.clear()
         self._conv.clear_rirs()
 
     def reset(self, ctx: SceneContext, node: int, heading: float) -> None:
@@ -162,7 +161,9 @@ class Simulator:
             if self.steps >= src.until_step:
                 continue
             key = self._rir_key(src.node)
-            out += self._conv.hear(src.sound, src.audio, key, self._binaural_rir(src.node, key), self.steps * n)
+            # the binaural RIR is rendered only when its spectrum is not cached
+            out += self._conv.hear(src.sound, src.audio, key, lambda s=src.node, k=key: self._binaural_rir(s, k),
+                                   self.steps * n)
         return np.clip(out, -AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, out=out)
 
     def _rir_key(self, source_node: int) -> tuple:
@@ -171,13 +172,9 @@ class Simulator:
         return (self.ctx.ref, source_node, tuple(np.round(self.position[:2], 2)), round(self.heading, 4))
 
     def _binaural_rir(self, source_node: int, key: tuple) -> np.ndarray:
-        binaural = self._binaural.get(key)
-        if binaural is not None:
-            return binaural
         rir = self._rir(source_node)
         self._rendered[key[:3]] = rir  # keeps its rendering caches while recent
-        binaural = self._binaural[key] = rir.binaural(self.heading)
-        return binaural
+        return rir.binaural(self.heading)
 
     def _rir(self, source_node: int):
         """The RIR from a source node to the agent's ears (grid: its node; continuous: its

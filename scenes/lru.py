@@ -10,9 +10,11 @@ from typing import Callable, Generic, Hashable, TypeVar
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Budgets:
-    """Item limits of earshot's in-memory caches (each with the memory it stands for).
+    """Item limits of earshot's in-memory caches (each with the memory it stands for). Change
+    them on ``earshot.scenes.lru.BUDGETS`` before making environments (components read them when
+    they are built), e.g. ``BUDGETS.step_spectra = 2048`` for a large warm working set.
 
     Attributes:
         scenes: scene contexts an env keeps (Scene + NavGraph + renderer; 1–5 MB each).
@@ -20,10 +22,10 @@ class Budgets:
             parameters; a few kB each): 20,000 ≈ 60 MB.
         rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
             split into head-shadow parts; ~1.3 MB each at 16 kHz): 32 ≈ 40 MB.
-        binaural: rendered binaural RIRs per (source, position, heading) (128 kB each at 16 kHz,
-            1 s): 128 ≈ 16 MB.
-        step_spectra: cached FFTs, each of source segments and of binaural RIRs, for the step
-            convolution (128 and 256 kB, complex64): 128 each ≈ 48 MB.
+        step_spectra: spectra of binaural RIRs per (source, position, heading) for the step
+            convolution (complex64, 256 kB each at 16 kHz, 1 s): 512 ≈ 128 MB. The warm state
+            of an env is this many (position, heading) pairs.
+        source_segments: spectra of source sound segments (128 kB each): 128 ≈ 16 MB.
         tail_decays: band envelopes of late tails, shared by the receivers of a room pair
             (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
@@ -35,8 +37,8 @@ class Budgets:
     scenes: int = 64
     rirs: int = 20_000
     rendered_rirs: int = 32
-    binaural: int = 128
-    step_spectra: int = 128
+    step_spectra: int = 512
+    source_segments: int = 128
     tail_decays: int = 64
     dijkstra_rows: int = 4096
     cache_memory: int = 256

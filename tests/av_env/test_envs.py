@@ -433,13 +433,17 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc (Linux)")
 @pytest.mark.parametrize("renderer", ["raycast", "gl"])
-def test_rss_stays_flat_over_many_resets_across_scenes(renderer):
+def test_rss_stays_flat_over_many_resets_across_scenes(renderer, monkeypatch):
     """12 scenes cycled through a 3-scene LRU (renderers closed on eviction), one episode per
-    visit, random actions: after a warm-up, resident memory stays flat."""
+    visit, random actions: once the (here small) budgets have filled, resident memory stays flat."""
     if renderer == "gl":
         from tests.conftest import gl_or_skip
 
         gl_or_skip()
+    from earshot.scenes.lru import BUDGETS
+
+    for name, size in (("step_spectra", 48), ("source_segments", 32), ("rendered_rirs", 16), ("tail_decays", 16)):
+        monkeypatch.setattr(BUDGETS, name, size)
     env = gym.make("earshot/AudioGoal-v0", scenes=12, episodes_per_scene=3, episodes_per_visit=1, scene_memory=3,
                    renderer=renderer, resolution=64)
     rng = np.random.default_rng(0)
