@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scenes.lru import LRU
+from ..scenes.lru import BUDGETS, LRU
 from .config import AudioConfig
 
 
@@ -167,7 +167,7 @@ def _check_audio(audio, cfg: AudioConfig) -> None:
         raise ValueError("audio must be finite: it holds NaN or inf samples")
 
 
-_windows: dict[tuple[int, int], np.ndarray] = {}
+_windows: LRU = LRU(BUDGETS.noise_banks)
 
 
 def _window(n_fft: int, win_length: int) -> np.ndarray:
@@ -190,7 +190,7 @@ def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:
     return padded.reshape(b, fo, k, to, k).sum(axis=(2, 4)) / _pool_counts(f, t, k)
 
 
-_counts: dict = {}
+_counts: LRU = LRU(BUDGETS.noise_banks)
 
 
 def _pool_counts(f: int, t: int, k: int) -> np.ndarray:

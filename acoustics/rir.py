@@ -271,8 +271,9 @@ class DirectionalRIR:
 
 
 _decays: LRU = LRU(BUDGETS.tail_decays)  # (6, n) float32 band envelopes per (levels, rt60)
-_noise_banks: dict[tuple, tuple] = {}
-_shadow_banks: dict[tuple, tuple] = {}
+# one entry per (RIR length, sample rate, head): a handful per process, bounded all the same
+_noise_banks: LRU = LRU(BUDGETS.noise_banks)
+_shadow_banks: LRU = LRU(BUDGETS.noise_banks)
 
 
 def _noise_bank(n: int, sample_rate: int):
@@ -304,7 +305,7 @@ def _shadow_bank(n: int, sample_rate: int, head: SphericalHead):
     return _shadow_banks[key]
 
 
-_shadow_bases: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_shadow_bases: LRU = LRU(BUDGETS.noise_banks)
 
 
 def _shadow_basis(size: int, sample_rate: int, head: SphericalHead) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,8 @@ class Budgets:
         source_segments: spectra of source sound segments (128 kB each): 128 ≈ 16 MB.
         tail_decays: band envelopes of late tails, shared by the receivers of a room pair
             (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
+        noise_banks: per (RIR length, sample rate, head) tables: the tails' band-filtered noise
+            banks (~6 MB each at 16 kHz), head-shadow bases, STFT windows, pooling counts.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         cache_memory: RIRs an ``RIRCache`` keeps in memory on top of the disk.
         scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
@@ -40,6 +42,7 @@ class Budgets:
     step_spectra: int = 512
     source_segments: int = 128
     tail_decays: int = 64
+    noise_banks: int = 4
     dijkstra_rows: int = 4096
     cache_memory: int = 256
 

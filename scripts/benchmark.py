@@ -347,13 +347,18 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
             scene = now
     run = time.perf_counter() - t1
     u = env.unwrapped
+    try:  # resident memory at the end of the run (Linux)
+        with open("/proc/self/statm") as f:
+            rss_mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        rss_mb = None
     out = {"steps": done_steps, "seconds": run, "construction_s": built, "steps_per_s": done_steps / run,
            "steps_per_s_with_construction": done_steps / (run + built), "episodes": len(resets_same) + len(resets_switch),
            "reset_ms_same_p50": float(np.percentile(resets_same, 50)) if resets_same else None,
            "reset_ms_same_p95": float(np.percentile(resets_same, 95)) if resets_same else None,
            "reset_ms_switch_p50": float(np.percentile(resets_switch, 50)) if resets_switch else None,
            "reset_ms_switch_p95": float(np.percentile(resets_switch, 95)) if resets_switch else None,
-           "scene_switches": len(resets_switch), "rir_pairs_computed": u.sim.rir_computations,
+           "scene_switches": len(resets_switch), "rss_mb_end": rss_mb, "rir_pairs_computed": u.sim.rir_computations,
            "renderer": u._contexts[scene].renderer.backend if u._contexts[scene].renderer else None}
     env.close()
     return out
@@ -367,7 +372,8 @@ def bench_training(cfg: BenchmarkConfig) -> list[dict]:
               f"{r['renderer']}; resets p50/p95 {r['reset_ms_same_p50']:.1f}/{r['reset_ms_same_p95']:.1f} ms in a scene, "
               f"{r['reset_ms_switch_p50'] or 0:.1f}/{r['reset_ms_switch_p95'] or 0:.1f} ms on {r['scene_switches']} scene switches; "
               f"{r['rir_pairs_computed']} RIR pairs computed; construction {r['construction_s']:.2f} s "
-              f"({r['steps_per_s_with_construction']:.0f} steps/s counting it); target >= 200 steps/s")
+              f"({r['steps_per_s_with_construction']:.0f} steps/s counting it); RSS at the end {r['rss_mb_end'] or 0:.0f} MB; "
+              "target >= 200 steps/s")
     return [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
                  reference="34 steps/s before episode iteration and lazy RIRs", reference_value=34.0,
                  reference_unit="steps/s", ratio=r["steps_per_s"] / 34.0, detail=detail, raw=r)]
