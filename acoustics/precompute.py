@@ -5,6 +5,7 @@ Runs on local processes or, with ``backend="ray"``, as Ray tasks across a cluste
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -118,9 +119,26 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
             import multiprocessing as mp
 
             # spawn: Embree and EGL state must not cross a fork
+            from collections import deque
+
+            # a few jobs in flight at a time, so that Ctrl-C can stop handing out new ones and
+            # let the workers (which ignore SIGINT) finish and keep what they are computing
             with mp.get_context("spawn").Pool(workers, initializer=_ignore_sigint) as pool:
-                for n in pool.imap_unordered(run_job, todo):
-                    finished(n)
+                queue = iter(todo)
+                pending = deque(pool.apply_async(run_job, (j,)) for j in itertools.islice(queue, 2 * workers))
+                try:
+                    while pending:
+                        finished(pending.popleft().get())
+                        job = next(queue, None)
+                        if job is not None:
+                            pending.append(pool.apply_async(run_job, (job,)))
+                except KeyboardInterrupt:
+                    pool.close()
+                    pool.join()  # the jobs in flight finish: nothing half-written, nothing killed
+                    for result in pending:
+                        if result.ready() and result.successful():
+                            finished(result.get())
+                    raise
     finally:
         bar.close()
     return state.computed
