@@ -60,7 +60,7 @@ class AudioConfig:
     include_furniture: bool = False
 
     def __post_init__(self) -> None:
-        from ..scenes.checks import check_bool, check_choice, check_int, check_number, check_positive
+        from ..scenes.checks import check_bool, check_choice, check_int, check_number
 
         if isinstance(self.sample_rate, bool) or self.sample_rate not in SUPPORTED_SAMPLE_RATES:
             raise ValueError(

@@ -7,7 +7,6 @@ import numpy as np
 from gymnasium import spaces
 
 from ...scenes.angles import wrap_angle
-from .. import metrics
 from ..episodes import Episode
 from ..simulator import Simulator
 
@@ -105,4 +104,4 @@ class Task:
         return {}
 
 
-__all__ = ["SLACK_REWARD", "SUCCESS_REWARD", "Task", "metrics"]
+__all__ = ["SLACK_REWARD", "SUCCESS_REWARD", "Task"]

@@ -10,7 +10,7 @@ import trimesh
 import earshot.av_env as av_env
 from earshot.av_env import metrics
 from earshot.av_env.episodes import load_episodes
-from earshot.scenes import Scene, get_material, split_seeds
+from earshot.scenes import split_seeds
 
 FAST = dict(scenes=1, episodes_per_scene=4, resolution=32)
 
