@@ -102,6 +102,12 @@ class RIRCache:
         self._warned: set[str] = set()
         self._cleaned: set[Path] = set()
 
+    def _disable_disk(self, exc: OSError) -> None:
+        """Stop using the disk after an OS error, with one warning for the whole cache."""
+        self.writable = False
+        self._warn_once("write", "RIR cache at %s cannot be written (%s: %s); computing RIRs in memory from now on",
+                        self.root, type(exc).__name__, exc)
+
     def _warn_once(self, kind: str, message: str, *args) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
@@ -160,9 +166,7 @@ class RIRCache:
             finally:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
-            self.writable = False
-            self._warn_once("write", "RIR cache at %s cannot be written (%s: %s); computing RIRs in memory from now on",
-                            self.root, type(exc).__name__, exc)
+            self._disable_disk(exc)
 
     def _clean_folder(self, folder: Path) -> int:
         """Remove stale temporary files in one folder (once per folder and process)."""
@@ -287,9 +291,7 @@ class RIRCache:
                     handle.close()
                     handle = None
                 if isinstance(exc, OSError):
-                    self.writable = False
-                    self._warn_once("write", "RIR cache at %s cannot be written (%s: %s); computing RIRs in memory from now on",
-                                    self.root, type(exc).__name__, exc)
+                    self._disable_disk(exc)
         try:
             yield
         finally:

@@ -97,11 +97,6 @@ class AVNavEnv(gym.Env):
         check_int("episodes_per_scene", episodes_per_scene, low=1, high=100_000)
         self.episodes_per_visit = check_int("episodes_per_visit", episodes_per_visit, low=1)
         self._contexts.max_items = check_int("scene_memory", scene_memory, low=1)
-        if scene_shard is not None:
-            if not (isinstance(scene_shard, (tuple, list)) and len(scene_shard) == 2
-                    and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in scene_shard)
-                    and 0 <= scene_shard[0] < scene_shard[1]):
-                raise ValueError(f"scene_shard must be (index, count) with 0 <= index < count, got {scene_shard!r}")
         if audio_config is not None and not isinstance(audio_config, AudioConfig):
             raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(audio_config).__name__}")
         if mesh_kwargs is not None:
@@ -124,6 +119,10 @@ class AVNavEnv(gym.Env):
 
         self.scene_refs = self._resolve_scenes(scenes)
         if scene_shard is not None:
+            if not (isinstance(scene_shard, (tuple, list)) and len(scene_shard) == 2
+                    and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in scene_shard)
+                    and 0 <= scene_shard[0] < scene_shard[1]):
+                raise ValueError(f"scene_shard must be (index, count) with 0 <= index < count, got {scene_shard!r}")
             index, count = int(scene_shard[0]), int(scene_shard[1])
             if count > len(self.scene_refs):
                 raise ValueError(f"scene_shard {tuple(scene_shard)} asks for {count} shards of {len(self.scene_refs)} scenes: "

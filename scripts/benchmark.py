@@ -347,11 +347,9 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
             scene = now
     run = time.perf_counter() - t1
     u = env.unwrapped
-    try:  # resident memory at the end of the run (Linux)
-        with open("/proc/self/statm") as f:
-            rss_mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        rss_mb = None
+    from soak import rss_mb as resident_mb  # scripts/ is on sys.path
+
+    rss_mb = resident_mb()  # resident memory at the end of the run
     out = {"steps": done_steps, "seconds": run, "construction_s": built, "steps_per_s": done_steps / run,
            "steps_per_s_with_construction": done_steps / (run + built), "episodes": len(resets_same) + len(resets_switch),
            "reset_ms_same_p50": float(np.percentile(resets_same, 50)) if resets_same else None,
