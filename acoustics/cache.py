@@ -1,11 +1,14 @@
-"""On-disk RIR cache: lazy compute, atomic writes, checksums verified on read.
+"""On-disk RIR cache: one file per source (all the receivers computed for it), lazy compute,
+atomic writes, checksums verified on read, memory and disk budgets enforced.
 
-Layout: ``root/<scene hash[:16]>/<config hash[:16]>/<key hash[:2]>/<key hash>.npz``, one
-DirectionalRIR per file (a few kB: arrivals and tail parameters, not sample arrays). A file is
-written to a temporary name in the same folder and renamed into place, so readers in other
-processes see a whole entry or none. Each entry stores its key and a SHA-256 of its arrays; an
-entry that fails to load or verify is reported (logged), deleted and recomputed — never returned.
-Files are read with ``allow_pickle=False``.
+Layout: ``root/<scene hash[:16]>/<config hash[:16]>/<source key hash>.npz``. A file holds every
+receiver computed so far for one source, as arrivals and tail parameters (a few kB per receiver,
+not sample arrays), with its key and a SHA-256 of its arrays. New receivers are gathered in
+memory and merged into the file in batches (``write_batch``, ``flush()``, ``close()`` and at
+exit), under a lock per source: the merged file is written to a temporary name in the same
+folder and renamed into place, so readers in other processes see a whole file or none. A file
+that fails to load or verify is reported (logged), deleted and its receivers recomputed —
+never returned. Files are read with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -13,19 +16,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import atexit
 import time
-from collections import OrderedDict
+import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..scenes import Scene
+from ..scenes.lru import BUDGETS, LRU
 
 from .config import AudioConfig
 from .rir import DirectionalRIR, compute_rirs
 
 logger = logging.getLogger(__name__)
+
+FORMAT = 2  # one file per source; version 1 (one file per pair, in subfolders) is not read
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -71,36 +79,119 @@ def _tmp_is_stale(path: Path, now: float) -> bool:
     return (pid > 0 and pid != os.getpid() and not _pid_alive(pid)) or age > _STALE_TMP_SECONDS
 
 
+def _point_key(p: np.ndarray) -> str:
+    return f"{p[0]:.3f},{p[1]:.3f},{p[2]:.3f}"
+
+
+def _rir_nbytes(rir: DirectionalRIR) -> int:
+    return int(sum(a.nbytes for a in (rir.delays, rir.gains, rir.directions, rir.tail_level, rir.tail_rt60)) + 200)
+
+
+# ---------------------------------------------------------------------- one file per source
+_PER_ENTRY = ("delays", "gains", "directions", "tail_level", "tail_rt60")
+
+
+def pack_source(receivers: np.ndarray, rirs: list[DirectionalRIR]) -> dict[str, np.ndarray]:
+    """The arrays of one source's file: per-receiver arrays concatenated, with offsets."""
+    parts = [r.to_arrays() for r in rirs]
+    out: dict[str, np.ndarray] = {"receivers": np.asarray(receivers, np.float64).reshape(-1, 3)}
+    for name in _PER_ENTRY:
+        out[name] = np.concatenate([p[name] for p in parts]) if parts else np.zeros((0,))
+    out["k_offsets"] = np.r_[0, np.cumsum([len(p["delays"]) for p in parts])].astype(np.int64)
+    out["j_offsets"] = np.r_[0, np.cumsum([len(p["tail_level"]) for p in parts])].astype(np.int64)
+    out["sizes"] = np.array([[p["sample_rate"], p["n_samples"]] for p in parts], np.int64).reshape(-1, 2)
+    out["tail_times"] = np.array([p["tail_times"] for p in parts], np.float64).reshape(-1, 2)
+    out["seeds"] = np.array([p["seed"] for p in parts], np.uint64)
+    out["head"] = np.array([p["head"] for p in parts], np.float64).reshape(-1, 2)
+    return out
+
+
+def unpack_source(a: dict[str, np.ndarray]) -> tuple[np.ndarray, list[DirectionalRIR]]:
+    """(receivers (N, 3), their RIRs) from the arrays of one source's file."""
+    receivers = np.asarray(a["receivers"], np.float64).reshape(-1, 3)
+    n = len(receivers)
+    k, j = np.asarray(a["k_offsets"]), np.asarray(a["j_offsets"])
+    if len(k) != n + 1 or len(j) != n + 1 or len(a["seeds"]) != n:
+        raise ValueError("receiver count does not match the offsets")
+    rirs = []
+    for i in range(n):
+        rirs.append(DirectionalRIR.from_arrays({
+            "sample_rate": a["sizes"][i, 0], "n_samples": a["sizes"][i, 1],
+            "delays": a["delays"][k[i]:k[i + 1]], "gains": a["gains"][k[i]:k[i + 1]],
+            "directions": a["directions"][k[i]:k[i + 1]],
+            "tail_level": a["tail_level"][j[i]:j[i + 1]], "tail_rt60": a["tail_rt60"][j[i]:j[i + 1]],
+            "tail_times": a["tail_times"][i], "seed": a["seeds"][i], "head": a["head"][i],
+        }))
+    return receivers, rirs
+
+
+@dataclass
+class _Source:
+    """What this process holds of one source: its RIRs by receiver key, which of them are not on
+    disk yet, and the (mtime, size) of the file they were read from."""
+
+    rirs: dict[str, DirectionalRIR] = field(default_factory=dict)
+    receivers: dict[str, np.ndarray] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+    stamp: tuple | None = None
+    nbytes: int = 0
+    key: str = ""
+
+    def add(self, rkey: str, receiver: np.ndarray, rir: DirectionalRIR) -> None:
+        if rkey not in self.rirs:
+            self.rirs[rkey], self.receivers[rkey] = rir, receiver
+            self.nbytes += _rir_nbytes(rir)
+
+
 class RIRCache:
-    """RIRs keyed by (scene content hash, config hash, source, receiver), positions rounded to 1 mm.
+    """RIRs keyed by (scene content hash, config hash, source, receiver), positions rounded to 1 mm,
+    stored on disk one file per source.
 
     Args:
         root: cache folder (created on demand).
-        memory_items: how many RIRs to keep in an in-process LRU on top of the disk (a rendered
-            RIR holds ~1.5 MB of tail signals at 16 kHz, so keep this modest).
+        memory_mb: budget of the RIRs kept in this process (as parameters, a few kB each),
+            enforced by dropping the least recently used sources; receivers not yet written are
+            written before their source is dropped. 0 keeps nothing beyond the call.
+        disk_mb: budget of the files under ``root``, enforced after each write by deleting the
+            least recently used source files (their modification time is refreshed when they
+            are read). ``None`` for no limit.
+        write_batch: new receivers gathered in memory before they are merged into their files.
 
-    Robustness: entries are written to a temporary file and renamed into place; temporary
-    files left by killed processes are removed (``clean``, and in each folder written to). A
-    corrupt entry is reported, removed and recomputed. Processes that need the same source
-    take turns on a lock file per (scene, config, source), so the second reads what the first
-    wrote instead of computing it again. A cache that cannot be written (read-only, full, an
-    entry path that is a folder) falls back to computing in memory, with one warning.
+    Robustness: files are written to a temporary name and renamed into place; temporary files
+    left by killed processes are removed (``clean``, and in each folder written to). A corrupt
+    file is reported, removed and its receivers recomputed. Processes that need the same source
+    take turns on a lock file per (scene, config, source); a batch of at least ``write_batch``
+    receivers (or any, with ``memory_mb=0``) is written before the lock is released, so the
+    second process reads it instead of computing it again. Receivers computed one at a time
+    (an env's lazy RIRs) are written in batches, so two workers may both compute one of them. A cache that cannot be written (read-only, full, a
+    folder where a file must go) falls back to computing in memory, with one warning.
     """
 
-    def __init__(self, root: str | os.PathLike, memory_items: int = 256):
-        from ..scenes.checks import check_int
+    def __init__(self, root: str | os.PathLike, memory_mb: float = BUDGETS.cache_memory_mb,
+                 disk_mb: float | None = BUDGETS.cache_disk_mb, write_batch: int = 64):
+        from ..scenes.checks import check_int, check_number
 
         if not isinstance(root, (str, os.PathLike)) or str(root).strip() == "":
             raise ValueError(f"rir_cache root must be a folder path, got {root!r}")
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"rir_cache root {str(self.root)!r} is a file, not a folder: pass a folder path")
-        self.memory_items = check_int("memory_items", memory_items, low=0)
-        self._memory: OrderedDict[str, DirectionalRIR] = OrderedDict()
-        self.hits = self.misses = self.corrupt = 0
+        self.memory_bytes = int(check_number("memory_mb", memory_mb, low=0) * 2**20)
+        self.disk_bytes = None if disk_mb is None else int(check_number("disk_mb", disk_mb, low=0, low_open=True) * 2**20)
+        self.write_batch = check_int("write_batch", write_batch, low=1)
+        # sources kept in memory, weighed by the bytes of their RIRs' parameters (a weak
+        # reference back, so that a cache nobody holds is collected, and flushed, at once)
+        ref = weakref.ref(self)
+        self._sources: LRU = LRU(2**31, on_evict=lambda path, entry: ref() is not None and ref()._evicted(path, entry),
+                                 weigh=lambda e: e.nbytes, max_weight=self.memory_bytes)
+        self._pending = 0
+        self._held: Path | None = None
+        self._disk_used: int | None = None  # bytes under root, scanned on the first write
+        self.hits = self.misses = self.corrupt = self.evicted_files = 0
         self.writable = True
         self._warned: set[str] = set()
         self._cleaned: set[Path] = set()
+        atexit.register(lambda: ref() is not None and ref().flush())  # receivers not yet written
 
     def _disable_disk(self, exc: OSError) -> None:
         """Stop using the disk after an OS error, with one warning for the whole cache."""
@@ -115,24 +206,26 @@ class RIRCache:
 
     # ------------------------------------------------------------------ keys and paths
     @staticmethod
-    def key(scene: Scene, source, receiver, *, config: AudioConfig) -> str:
+    def key(scene: Scene, source, *, config: AudioConfig) -> str:
+        """The key of one source's file (positions rounded to 1 mm)."""
         s = np.round(np.asarray(source, dtype=np.float64).reshape(3), 3) + 0.0
-        r = np.round(np.asarray(receiver, dtype=np.float64).reshape(3), 3) + 0.0
-        return f"{scene.content_hash}|{config.config_hash}|{s[0]:.3f},{s[1]:.3f},{s[2]:.3f}|{r[0]:.3f},{r[1]:.3f},{r[2]:.3f}"
+        return f"{FORMAT}|{scene.content_hash}|{config.config_hash}|{_point_key(s)}"
 
     def _folder(self, scene: Scene, config: AudioConfig) -> Path:
         return self.root / scene.content_hash[:16] / config.config_hash[:16]
 
-    def path(self, scene: Scene, source, receiver, *, config: AudioConfig) -> Path:
-        k = self.key(scene, source, receiver, config=config)
-        digest = hashlib.sha256(k.encode()).hexdigest()
-        return self._folder(scene, config) / digest[:2] / f"{digest}.npz"
+    def path(self, scene: Scene, source, *, config: AudioConfig) -> Path:
+        """The file that holds every stored receiver of ``source``."""
+        digest = hashlib.sha256(self.key(scene, source, config=config).encode()).hexdigest()
+        return self._folder(scene, config) / f"{digest[:32]}.npz"
 
     # ------------------------------------------------------------------ reading and writing
-    def _read(self, path: Path, key: str) -> DirectionalRIR:
+    def _read(self, path: Path, key: str) -> tuple[np.ndarray, list[DirectionalRIR]]:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
+        except FileNotFoundError:
+            raise
         except Exception as exc:
             raise CorruptEntry(f"unreadable ({type(exc).__name__}: {exc})") from exc
         stored_sum = str(arrays.pop("_checksum", np.array(""))[()])
@@ -142,32 +235,140 @@ class RIRCache:
         if stored_sum != _checksum(arrays):
             raise CorruptEntry("its checksum does not match its contents")
         try:
-            return DirectionalRIR.from_arrays(arrays)
+            return unpack_source(arrays)
         except Exception as exc:
             raise CorruptEntry(f"missing or malformed arrays ({exc})") from exc
 
-    def _write(self, path: Path, key: str, rir: DirectionalRIR) -> None:
-        """Store one entry atomically; on an OS error (read-only or full disk, a folder in the
-        way) warn once and go on without the disk."""
+    @staticmethod
+    def _stamp(path: Path) -> tuple | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _load(self, path: Path, key: str, entry: _Source) -> None:
+        """Merge what the file holds into ``entry`` (if the file changed since last read)."""
+        stamp = self._stamp(path)
+        if stamp is None or stamp == entry.stamp:
+            return
+        if not path.is_file():
+            self._warn_once("not_a_file", "RIR cache entry %s is not a file; computing its RIRs in memory", path)
+            entry.stamp = stamp
+            return
+        try:
+            receivers, rirs = self._read(path, key)
+        except FileNotFoundError:  # removed (by a budget) between stat and open
+            return
+        except CorruptEntry as exc:
+            self.corrupt += 1
+            logger.warning("corrupt RIR cache entry %s: %s; recomputing its RIRs", path, exc)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            return
+        entry.stamp = stamp
+        for r, rir in zip(receivers, rirs):
+            entry.add(_point_key(r), r, rir)
+        try:
+            os.utime(path)  # recently used: the disk budget removes it last
+            entry.stamp = self._stamp(path)
+        except OSError:
+            pass
+
+    def _write_source(self, path: Path, entry: _Source) -> None:
+        """Merge the receivers of ``entry`` with those on disk (another process may have added
+        some) and replace the file atomically. On an OS error (read-only or full disk, a folder
+        in the way) warn once and go on without the disk."""
+        if not entry.pending:
+            return
+        self._pending -= len(entry.pending)
+        entry.pending.clear()
         if not self.writable:
             return
-        arrays = rir.to_arrays()
-        payload = dict(arrays, _checksum=np.array(_checksum(arrays)), _key=np.array(key))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(rir)}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._clean_folder(path.parent)
+        key = entry.key
+        with self._source_lock(path):
+            if not self.writable:
+                return
+            self._load(path, key, entry)  # receivers other processes wrote meanwhile
+            order = sorted(entry.rirs)
+            arrays = pack_source(np.array([entry.receivers[k] for k in order]), [entry.rirs[k] for k in order])
+            payload = dict(arrays, _checksum=np.array(_checksum(arrays)), _key=np.array(key))
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(entry)}.tmp")
+            old = self._stamp(path)
             try:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **payload)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError as exc:
-            self._disable_disk(exc)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._clean_folder(path.parent)
+                try:
+                    with open(tmp, "wb") as f:
+                        np.savez(f, **payload)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            except OSError as exc:
+                self._disable_disk(exc)
+                return
+            entry.stamp = self._stamp(path)
+        if self._disk_used is not None and entry.stamp is not None:
+            self._disk_used += entry.stamp[1] - (old[1] if old else 0)
+        self._enforce_disk_budget()
 
+    # ------------------------------------------------------------------ budgets
+    def _evicted(self, path: Path, entry: _Source) -> None:
+        if entry.pending:
+            self._write_source(path, entry)
+
+    def _enforce_memory_budget(self, path: Path, entry: _Source) -> None:
+        """Weigh the source again (it may have grown); least recently used sources beyond the
+        budget are dropped, their unwritten receivers written first."""
+        self._sources[path] = entry
+
+    def disk_usage(self) -> int:
+        """Bytes of the cache's files under ``root`` (scanned now)."""
+        return sum(size for _, size, _ in self._files())
+
+    def _files(self):
+        out = []
+        if not self.root.is_dir():
+            return out
+        for scene_dir in os.scandir(self.root):
+            if not scene_dir.is_dir():
+                continue
+            for config_dir in os.scandir(scene_dir.path):
+                if not config_dir.is_dir():
+                    continue
+                for f in os.scandir(config_dir.path):
+                    if f.name.endswith(".npz") and not f.name.startswith("."):
+                        try:
+                            st = f.stat()
+                        except OSError:
+                            continue
+                        out.append((f.path, st.st_size, st.st_mtime_ns))
+        return out
+
+    def _enforce_disk_budget(self) -> None:
+        if self.disk_bytes is None:
+            return
+        if self._disk_used is None:
+            self._disk_used = self.disk_usage()
+        if self._disk_used <= self.disk_bytes:
+            return
+        files = sorted(self._files(), key=lambda f: f[2])  # least recently used first
+        used = sum(size for _, size, _ in files)
+        target = int(self.disk_bytes * 0.9)
+        for name, size, _ in files:
+            if used <= target:
+                break
+            try:
+                os.unlink(name)
+            except OSError:
+                continue
+            used -= size
+            self.evicted_files += 1
+        self._disk_used = used
+
+    # ------------------------------------------------------------------ maintenance
     def _clean_folder(self, folder: Path) -> int:
         """Remove stale temporary files in one folder (once per folder and process)."""
         if folder in self._cleaned:
@@ -195,47 +396,70 @@ class RIRCache:
                     pass
         return removed
 
-    def _remember(self, key: str, rir: DirectionalRIR) -> None:
-        if self.memory_items <= 0:
-            return
-        self._memory[key] = rir
-        self._memory.move_to_end(key)
-        while len(self._memory) > self.memory_items:
-            self._memory.popitem(last=False)
+    def flush(self) -> None:
+        """Write every receiver gathered in memory to its source's file."""
+        RIRCache._flush_all(self._sources, self._write_source)
+
+    @staticmethod
+    def _flush_all(sources, write) -> None:
+        for path, entry in list(sources.items()):
+            if entry.pending:
+                write(path, entry)
+
+    def close(self) -> None:
+        """Flush, then forget what is in memory."""
+        self.flush()
+        self._sources.clear()
+
+    def __del__(self):
+        try:
+            self.flush()
+        except Exception:  # interpreter shutting down: nothing more can be done
+            pass
+
+    @property
+    def memory_used(self) -> int:
+        """Bytes of RIR parameters this process keeps (the ``memory_mb`` budget's measure)."""
+        return int(self._sources.weight)
+
+    # ------------------------------------------------------------------ lookups
+    def _entry(self, scene: Scene, source: np.ndarray, config: AudioConfig) -> tuple[Path, _Source]:
+        path = self.path(scene, source, config=config)
+        entry = self._sources.get(path)
+        if entry is None:
+            entry = _Source()
+            entry.key = self.key(scene, source, config=config)
+            self._sources[path] = entry
+            self._load(path, entry.key, entry)
+        return path, entry
 
     def lookup(self, scene: Scene, source, receiver, *, config: AudioConfig) -> DirectionalRIR | None:
-        """The cached RIR, or None if absent (or unusable: then it is reported and, when it is a
-        corrupt file, removed)."""
-        key = self.key(scene, source, receiver, config=config)
-        if key in self._memory:
-            self._memory.move_to_end(key)
+        """The cached RIR, or None if absent (or unusable: then it is reported and, when its
+        file is corrupt, the file is removed)."""
+        source, receiver = np.round(np.asarray(source, np.float64).reshape(3), 3), np.round(np.asarray(receiver, np.float64).reshape(3), 3)
+        path, entry = self._entry(scene, source, config)
+        rkey = _point_key(receiver)
+        if rkey not in entry.rirs:
+            self._load(path, entry.key, entry)  # another process may have added it
+        rir = entry.rirs.get(rkey)
+        if rir is not None:
             self.hits += 1
-            return self._memory[key]
-        path = self.path(scene, source, receiver, config=config)
-        try:
-            if not path.exists():
-                return None
-        except OSError:
-            return None
-        if not path.is_file():
-            self._warn_once("not_a_file", "RIR cache entry %s is not a file; computing that RIR in memory", path)
-            return None
-        try:
-            rir = self._read(path, key)
-        except CorruptEntry as exc:
-            self.corrupt += 1
-            logger.warning("corrupt RIR cache entry %s: %s; recomputing it", path, exc)
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                pass
-            return None
-        self.hits += 1
-        self._remember(key, rir)
+        self._enforce_memory_budget(path, entry)
         return rir
 
+    def missing(self, scene: Scene, source, receivers, *, config: AudioConfig) -> list[int]:
+        """Indices of the receivers with no stored RIR from ``source``."""
+        from ..scenes.checks import check_points
+
+        source = np.round(check_points("source", source, 3, single=True), 3)
+        receivers = np.round(check_points("receivers", receivers, 3), 3)
+        path, entry = self._entry(scene, source, config)
+        out = [i for i, r in enumerate(receivers) if _point_key(r) not in entry.rirs]
+        self._enforce_memory_budget(path, entry)
+        return out
+
     def contains(self, scene: Scene, source, receiver, *, config: AudioConfig) -> bool:
-        return self.path(scene, source, receiver, config=config).is_file()
+        return not self.missing(scene, source, np.asarray(receiver, np.float64).reshape(1, 3), config=config)
 
     def get(self, scene: Scene, source, receiver, *, config: AudioConfig | None = None) -> DirectionalRIR:
         """The RIR from cache, computing and storing it if needed."""
@@ -243,7 +467,7 @@ class RIRCache:
 
     def get_many(self, scene: Scene, source, receivers, *, config: AudioConfig | None = None) -> list[DirectionalRIR]:
         """RIRs from one source to many receivers; the missing ones are computed in one batch,
-        by one process at a time per source (others wait, then read its entries)."""
+        by one process at a time per source (others wait, then read what it wrote)."""
         from ..scenes.checks import check_points
 
         config = config or AudioConfig()
@@ -252,39 +476,48 @@ class RIRCache:
         # entries are computed at the rounded positions of their keys: the content depends on the key only
         source = np.round(check_points("source", source, 3, single=True), 3)
         receivers = np.round(check_points("receivers", receivers, 3), 3)
-        out: list[DirectionalRIR | None] = [self.lookup(scene, source, r, config=config) for r in receivers]
-        missing = [i for i, r in enumerate(out) if r is None]
-        if missing:
-            with self._source_lock(scene, source, config):
-                # another process may have computed them while we waited for the lock
-                still = []
-                for i in missing:
-                    out[i] = self.lookup(scene, source, receivers[i], config=config)
-                    if out[i] is None:
-                        still.append(i)
+        path, entry = self._entry(scene, source, config)
+        rkeys = [_point_key(r) for r in receivers]
+        if any(k not in entry.rirs for k in rkeys):
+            self._load(path, entry.key, entry)  # another process may have added them
+        still = [i for i, k in enumerate(rkeys) if k not in entry.rirs]
+        if still:
+            with self._source_lock(path):
+                self._load(path, entry.key, entry)  # computed by another process while we waited
+                still = [i for i in still if rkeys[i] not in entry.rirs]
                 if still:
                     self.misses += len(still)
-                    computed = compute_rirs(scene, source, receivers[still], config)
-                    for i, rir in zip(still, computed):
-                        key = self.key(scene, source, receivers[i], config=config)
-                        self._write(self.path(scene, source, receivers[i], config=config), key, rir)
-                        self._remember(key, rir)
-                        out[i] = rir
-        return out  # type: ignore[return-value]
+                    for i, rir in zip(still, compute_rirs(scene, source, receivers[still], config)):
+                        entry.add(rkeys[i], receivers[i], rir)
+                        entry.pending.add(rkeys[i])
+                    self._pending += len(still)
+                    if len(entry.pending) >= self.write_batch or self.memory_bytes == 0:
+                        # written before the lock is released, so a process waiting for this
+                        # source reads these instead of computing them again
+                        self._write_source(path, entry)
+        out = [entry.rirs[k] for k in rkeys]
+        self.hits += len(rkeys) - len(still)
+        if self._pending >= self.write_batch:
+            self.flush()
+        self._enforce_memory_budget(path, entry)
+        return out
 
     @contextmanager
-    def _source_lock(self, scene: Scene, source, config: AudioConfig):
-        """An exclusive advisory lock (flock) per source, released when the holder exits or dies.
-        Without a writable cache (or fcntl) there is nothing to share, so no lock is taken."""
+    def _source_lock(self, path: Path):
+        """An exclusive advisory lock (flock) per source file, released when the holder exits or
+        dies. Without a writable cache (or fcntl) there is nothing to share, so no lock is taken.
+        The lock is re-entrant within this process."""
+        if getattr(self, "_held", None) == path:
+            yield
+            return
         handle = None
         if self.writable:
             try:
                 import fcntl
 
-                digest = hashlib.sha256(np.round(source, 3).tobytes()).hexdigest()[:24]
-                folder = self._folder(scene, config) / ".locks"
+                folder = path.parent / ".locks"
                 folder.mkdir(parents=True, exist_ok=True)
-                handle = open(folder / f"{digest}.lock", "a+b")
+                handle = open(folder / f"{path.stem}.lock", "a+b")
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             except (ImportError, OSError) as exc:
                 if handle is not None:
@@ -292,8 +525,10 @@ class RIRCache:
                     handle = None
                 if isinstance(exc, OSError):
                     self._disable_disk(exc)
+        self._held = path
         try:
             yield
         finally:
+            self._held = None
             if handle is not None:
                 handle.close()  # closing releases the flock

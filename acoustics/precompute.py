@@ -50,15 +50,14 @@ def make_jobs(seeds, spacing: float, cache_dir: str, config: AudioConfig, source
 def is_done(job: Job) -> bool:
     scene, graph = _scene_and_graph(job.seed, job.spacing)
     src, rec = listening_points(graph, job.config)
-    cache = RIRCache(job.cache_dir, memory_items=0)
-    return all(cache.contains(scene, src[job.source], r, config=job.config) for r in rec)
+    return not RIRCache(job.cache_dir, memory_mb=0).missing(scene, src[job.source], rec, config=job.config)
 
 
 def run_job(job: Job) -> int:
     """Compute and store the missing RIRs of one job; returns how many were computed."""
     scene, graph = _scene_and_graph(job.seed, job.spacing)
     src, rec = listening_points(graph, job.config)
-    cache = RIRCache(job.cache_dir, memory_items=0)
+    cache = RIRCache(job.cache_dir, memory_mb=0)  # writes the source's file before returning
     cache.get_many(scene, src[job.source], rec, config=job.config)
     return cache.misses
 
@@ -89,7 +88,7 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
     check_int("workers", workers, low=1)
     state = progress if isinstance(progress, Progress) else Progress(total=len(jobs))
     for folder in sorted({j.cache_dir for j in jobs}):
-        RIRCache(folder, memory_items=0).clean()
+        RIRCache(folder, memory_mb=0).clean()
     todo = [j for j in jobs if not is_done(j)]
     state.done = len(jobs) - len(todo)
     bar = tqdm(total=len(jobs), initial=state.done, desc="RIR jobs", unit="source", disable=progress is False)

@@ -14,6 +14,7 @@ from ..scenes.checks import check_choice, check_int, check_number
 from ..scenes.lru import BUDGETS, LRU
 from ..scenes.render import BACKENDS, make_renderer
 from ..scenes.splits import SPLITS
+from ..scenes.store import SceneCache
 
 from . import metrics
 from .episodes import Episode, EpisodeList, check_episode, generate_episodes, read_episode_file, save_episodes
@@ -60,7 +61,8 @@ class AVNavEnv(gym.Env):
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
-    num_distractors, rir_cache (a folder shared by vectorized workers), mesh_kwargs (passed to
+    num_distractors, rir_cache (a folder shared by vectorized workers), scene_cache (a folder of
+    built scenes and NavGraphs, shared likewise; see ``earshot.scenes.store``), mesh_kwargs (passed to
     ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array").
     """
 
@@ -73,7 +75,8 @@ class AVNavEnv(gym.Env):
                  spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float | None = None,
                  num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
                  render_mode: str | None = None, sensors=None, episodes_per_visit: int = 10,
-                 scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None):
+                 scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None,
+                 scene_cache: str | None = None):
         self._closed = False
         self._contexts: LRU[SceneContext] = LRU(BUDGETS.scenes, on_evict=lambda _, ctx: ctx.close())
         check_choice("task", task, tuple(TASKS))
@@ -107,6 +110,7 @@ class AVNavEnv(gym.Env):
                 raise ValueError(f"mesh_kwargs has unknown keys {unknown}; earshot.scenes.load_scene takes {sorted(_MESH_KWARGS)}")
         if rir_cache is not None and not isinstance(rir_cache, (str, Path)):
             raise ValueError(f"rir_cache must be a folder path, got {rir_cache!r}")
+        self.scene_cache = SceneCache(scene_cache) if scene_cache is not None else None
         self.renderer_backend = renderer
         self.mesh_kwargs = dict(mesh_kwargs or {})
         self.task_obj = TASKS[task](p_move=p_move, num_distractors=num_distractors)
@@ -221,12 +225,18 @@ class AVNavEnv(gym.Env):
     def _context(self, ref: str) -> SceneContext:
         """The scene, its NavGraph (and renderer, made at first reset) of ``ref``: built once and
         kept in a bounded LRU (``scene_memory`` scenes; an evicted scene's renderer is closed)."""
-        def build() -> SceneContext:
+        def build_scene():
             if ref.startswith("procedural:"):
                 scene = generate_apartment(int(ref.split(":", 1)[1]), nav_spacing=self.spacing)
             else:
                 scene = load_scene(ref, **self.mesh_kwargs)
-            return SceneContext(ref, scene, NavGraph.build(scene, spacing=self.spacing))
+            return scene, NavGraph.build(scene, spacing=self.spacing)
+
+        def build() -> SceneContext:
+            if self.scene_cache is None:
+                return SceneContext(ref, *build_scene())
+            args = {"spacing": self.spacing} if ref.startswith("procedural:") else {"spacing": self.spacing, **self.mesh_kwargs}
+            return SceneContext(ref, *self.scene_cache.get_or_build(SceneCache.key(ref, **args), build_scene))
 
         return self._contexts.get_or_create(ref, build)
 

@@ -73,6 +73,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ episode state
     def close(self) -> None:
+        if self.rir_cache is not None:
+            self.rir_cache.flush()  # receivers not yet merged into their sources' files
         self._rirs.clear()
         self._rendered.clear()
         self._conv.clear_rirs()

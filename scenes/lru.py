@@ -31,7 +31,10 @@ class Budgets:
         noise_banks: per (RIR length, sample rate, head) tables: the tails' band-filtered noise
             banks (~6 MB each at 16 kHz), head-shadow bases, STFT windows, pooling counts.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
-        cache_memory: RIRs an ``RIRCache`` keeps in memory on top of the disk.
+        cache_memory_mb: RIR parameters an ``RIRCache`` keeps in memory on top of the disk.
+        cache_disk_mb: size of an ``RIRCache``'s folder; beyond it, the least recently used
+            source files are deleted. A source with every node of a 4-room apartment as
+            receivers takes ~0.5 MB.
         scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
             that are still alive (weakly referenced) — bounded by ``scenes``.
     """
@@ -44,7 +47,8 @@ class Budgets:
     tail_decays: int = 64
     noise_banks: int = 4
     dijkstra_rows: int = 4096
-    cache_memory: int = 256
+    cache_memory_mb: float = 64.0
+    cache_disk_mb: float = 4096.0
 
 
 BUDGETS = Budgets()
@@ -54,15 +58,25 @@ class LRU(Generic[V]):
     """A mapping that keeps at most ``max_items`` entries, dropping the least recently used
     (``on_evict(key, value)`` is called for each dropped entry, e.g. to free GPU buffers).
 
+    With ``weigh`` (a function of the value, e.g. its bytes) and ``max_weight``, the total weight
+    is bounded too; an entry is weighed when it is set, so set it again after it grows. An entry
+    heavier than ``max_weight`` on its own is dropped at once.
+
     ``get`` and ``__getitem__`` count hits and misses; ``get_or_create(key, make)`` builds
     missing entries.
     """
 
-    def __init__(self, max_items: int, on_evict: Callable[[Hashable, V], None] | None = None):
+    def __init__(self, max_items: int, on_evict: Callable[[Hashable, V], None] | None = None,
+                 weigh: Callable[[V], float] | None = None, max_weight: float | None = None):
         if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
             raise ValueError(f"max_items must be an integer >= 0, got {max_items!r}")
+        if (weigh is None) != (max_weight is None):
+            raise ValueError("weigh and max_weight go together: pass both or neither")
         self.max_items = max_items
         self.on_evict = on_evict
+        self.weigh, self.max_weight = weigh, max_weight
+        self._weights: dict[Hashable, float] = {}
+        self.weight = 0.0
         self._data: OrderedDict[Hashable, V] = OrderedDict()
         self.hits = self.misses = 0
 
@@ -98,10 +112,18 @@ class LRU(Generic[V]):
     def __setitem__(self, key, value: V) -> None:
         self._data[key] = value
         self._data.move_to_end(key)
-        while len(self._data) > self.max_items:
-            old_key, old = self._data.popitem(last=False)
-            if self.on_evict is not None:
-                self.on_evict(old_key, old)
+        if self.weigh is not None:
+            w = float(self.weigh(value))
+            self.weight += w - self._weights.get(key, 0.0)
+            self._weights[key] = w
+        while len(self._data) > self.max_items or (self.weigh is not None and self.weight > self.max_weight and self._data):
+            self._evict_oldest()
+
+    def _evict_oldest(self) -> None:
+        old_key, old = self._data.popitem(last=False)
+        self.weight -= self._weights.pop(old_key, 0.0)
+        if self.on_evict is not None:
+            self.on_evict(old_key, old)
 
     def get_or_create(self, key, make: Callable[[], V]) -> V:
         value = self.get(key, _MISSING)
@@ -111,14 +133,14 @@ class LRU(Generic[V]):
         return value
 
     def pop(self, key, default=None):
+        """Remove and return an entry (``on_evict`` is not called)."""
+        self.weight -= self._weights.pop(key, 0.0)
         return self._data.pop(key, default)
 
     def clear(self) -> None:
         """Drop everything (``on_evict`` is called for each entry)."""
         while self._data:
-            key, value = self._data.popitem(last=False)
-            if self.on_evict is not None:
-                self.on_evict(key, value)
+            self._evict_oldest()
 
 
 _MISSING = object()

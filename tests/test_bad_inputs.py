@@ -171,7 +171,7 @@ def _cache_entry_is_directory(ctx):
 
     cache = RIRCache(ctx.tmp / "cache_dir_entry")
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
-    path = cache.path(ctx.apartment, np.round(src, 3), np.round(rec, 3), config=AudioConfig())
+    path = cache.path(ctx.apartment, src, config=AudioConfig())
     path.mkdir(parents=True)
     rir = cache.get(ctx.apartment, src, rec)  # warns once, computes in memory
     assert rir.direct_delay is not None and path.is_dir()
@@ -197,10 +197,10 @@ def _read_only_cache(ctx):
 def _corrupt_cache_entry(ctx):
     from earshot.acoustics import AudioConfig, RIRCache
 
-    cache = RIRCache(ctx.tmp / "corrupt_cache", memory_items=0)
+    cache = RIRCache(ctx.tmp / "corrupt_cache", memory_mb=0)
     src, rec = ctx.graph.positions[0] + [0, 0, 1.5], ctx.graph.positions[3] + [0, 0, 1.5]
     first = cache.get(ctx.apartment, src, rec)
-    path = cache.path(ctx.apartment, np.round(src, 3), np.round(rec, 3), config=AudioConfig())
+    path = cache.path(ctx.apartment, src, config=AudioConfig())
     path.write_bytes(path.read_bytes()[:100])
     again = cache.get(ctx.apartment, src, rec)
     assert cache.corrupt == 1 and np.array_equal(first.delays, again.delays)
@@ -377,7 +377,9 @@ CASES = [
     # ---------------------------------------------------------------- RIR cache
     Case("cache root empty", "cache", lambda c: _cache(c, root=""), V, "root"),
     Case("cache root is a file", "cache", lambda c: _cache(c, root=_file(c, "cachefile")), V, "root"),
-    Case("cache memory_items -1", "cache", lambda c: _cache(c, memory_items=-1), V, "memory_items"),
+    Case("cache memory_mb -1", "cache", lambda c: _cache(c, memory_mb=-1), V, "memory_mb"),
+    Case("cache disk_mb 0", "cache", lambda c: _cache(c, disk_mb=0), V, "disk_mb"),
+    Case("cache write_batch 0", "cache", lambda c: _cache(c, write_batch=0), V, "write_batch"),
     Case("cache entry is a directory", "cache", _cache_entry_is_directory, None),
     Case("cache read-only", "cache", _read_only_cache, None),
     Case("cache corrupt entry recomputed", "cache", _corrupt_cache_entry, None),
@@ -414,6 +416,8 @@ CASES = [
     Case("env num_distractors -1", "env", lambda c: _moving(c, num_distractors=-1), V, "num_distractors"),
     Case("env num_distractors on audiogoal", "env", lambda c: _make(c, num_distractors=2), V, "num_distractors"),
     Case("env rir_cache is a file", "env", lambda c: _make(c, rir_cache=str(_file(c, "cache.txt"))), V, "rir_cache"),
+    Case("env scene_cache is a file", "env", lambda c: _make(c, scene_cache=str(_file(c, "scenes.txt"))), V, "scene_cache"),
+    Case("env scene_cache is a number", "env", lambda c: _make(c, scene_cache=3), V, "scene_cache"),
     Case("env mesh_kwargs key", "env", lambda c: _make(c, mesh_kwargs={"upaxis": "y"}), V, "mesh_kwargs"),
     Case("env render_mode human", "env", lambda c: importlib.import_module("earshot.av_env.env").AVNavEnv(
         render_mode="human", **LIGHT), V, "render_mode"),

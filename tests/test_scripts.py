@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +28,15 @@ def test_precompute_ctrl_c_is_one_line_and_a_rerun_resumes(tmp_path):
     cache = tmp_path / "cache"
     proc = _precompute(cache)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(cache.rglob("*.npz"))) < 100:
+    while time.time() < deadline and len(list(cache.rglob("*.npz"))) < 4:  # one file per source
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground process group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     lines = _lines(err)
     assert len(lines) == 1 and lines[0].startswith("interrupted:") and "rerun" in lines[0], lines
-    kept = {p.name for p in cache.rglob("*.npz")}
-    assert len(kept) >= 100
+    kept = {p.name: p.stat().st_ino for p in cache.rglob("*.npz")}
+    assert 4 <= len(kept) < 80
     # a writer killed mid-file leaves a temporary file: plant one of a process that is gone
     stale = next(cache.rglob("*.npz")).with_name(".planted.npz.999999999.1.tmp")
     stale.write_bytes(b"partial")
@@ -45,7 +44,8 @@ def test_precompute_ctrl_c_is_one_line_and_a_rerun_resumes(tmp_path):
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert "computed" in out and not stale.exists()
-    assert kept <= {p.name for p in cache.rglob("*.npz")}  # nothing written before was lost or rewritten away
+    after = {p.name: p.stat().st_ino for p in cache.rglob("*.npz")}
+    assert len(after) == 80 and all(after[name] == ino for name, ino in kept.items())  # nothing kept was lost or rewritten
     assert not list(cache.rglob("*.tmp"))
 
 
@@ -56,7 +56,7 @@ def _fill(args):
 
     scene = generate_apartment(seed)
     graph = NavGraph.build(scene)
-    cache = RIRCache(root, memory_items=0)
+    cache = RIRCache(root, memory_mb=0)
     cache.get_many(scene, graph.positions[source] + [0, 0, 1.5], graph.positions + [0, 0, 1.5])
     return cache.misses, len(graph)
 
@@ -69,5 +69,4 @@ def test_concurrent_writers_compute_each_source_once(tmp_path):
     misses = [m for m, _ in results]
     n = results[0][1]
     assert sorted(misses) == [0, n]  # one computed all of them, the other read them
-    assert len(list(tmp_path.rglob("*.npz"))) == n
-    assert np.all([m in (0, n) for m in misses])
+    assert len(list(tmp_path.rglob("*.npz"))) == 1  # one file for the source, with all n receivers
