@@ -182,21 +182,24 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
 
 
 def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:
-    """Average pooling k x k over the last two axes, keeping partial edge windows (ceil mode)."""
-    b, f, t = x.shape
-    fo, to = -(-f // k), -(-t // k)
-    padded = np.zeros((b, fo * k, to * k), x.dtype)
-    padded[:, :f, :t] = x
-    return padded.reshape(b, fo, k, to, k).sum(axis=(2, 4)) / _pool_counts(f, t, k)
+    """Average pooling k x k over the last two axes, keeping partial edge windows (ceil mode),
+    as two small matrix products: rows of ``P_f`` and ``P_t`` average the bins of one window."""
+    _, f, t = x.shape
+    pf, pt = _pool_matrices(f, t, k)
+    return np.matmul(np.matmul(pf, x.astype(np.float32, copy=False)), pt)
 
 
-_counts: LRU = LRU(BUDGETS.noise_banks)
+_pool_mats: LRU = LRU(BUDGETS.noise_banks)
 
 
-def _pool_counts(f: int, t: int, k: int) -> np.ndarray:
-    if (f, t, k) not in _counts:  # a handful of shapes per process
-        fo, to = -(-f // k), -(-t // k)
-        count = np.zeros((fo * k, to * k), np.float32)
-        count[:f, :t] = 1
-        _counts[(f, t, k)] = count.reshape(fo, k, to, k).sum(axis=(1, 3))
-    return _counts[(f, t, k)]
+def _pool_matrices(f: int, t: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ceil(f/k), f) and (t, ceil(t/k)) float32 averaging matrices (a handful of shapes per process)."""
+    if (f, t, k) not in _pool_mats:
+        def averaging(n: int) -> np.ndarray:
+            m = np.zeros((-(-n // k), n), np.float32)
+            for i in range(len(m)):
+                m[i, i * k: min(n, (i + 1) * k)] = 1.0 / (min(n, (i + 1) * k) - i * k)
+            return m
+
+        _pool_mats[(f, t, k)] = (averaging(f), np.ascontiguousarray(averaging(t).T))
+    return _pool_mats[(f, t, k)]

@@ -150,9 +150,14 @@ class DirectionalRIR:
             # alone (its exact direction sets the ITD), reflections in ~25° cells
             keys = np.round(dirs * 2.5).astype(np.int64)
             if len(keys):
-                keys = np.c_[keys, np.zeros(len(keys), np.int64)]
-                keys[np.argmin(m), 3] = 1
-            _, group = np.unique(keys, axis=0, return_inverse=True)
+                # one int64 per (cell, is-first) so the grouping sorts scalars, not rows
+                # (same groups, same order as np.unique(..., axis=0))
+                code = ((keys[:, 0] + 8) * 32 + (keys[:, 1] + 8)) * 32 + (keys[:, 2] + 8)
+                code = code * 2
+                code[np.argmin(m)] += 1
+                _, group = np.unique(code, return_inverse=True)
+            else:
+                group = np.zeros(0, np.int64)
             group = group.reshape(-1)
             n_groups = int(group.max()) + 1 if len(group) else 0
             group_spec = np.zeros((n_groups, len(freqs)), np.complex128)
@@ -166,8 +171,9 @@ class DirectionalRIR:
             self._cache["first_sample"] = int(m.min()) if len(m) else self.n_samples
         return self._cache["early"]
 
-    def _tail_envelope(self) -> tuple[np.ndarray, int]:
-        """(6, n) amplitude envelope per band and direction, and the noise bank offset of this RIR."""
+    def _tail_envelope(self) -> tuple[np.ndarray, int, int]:
+        """(6, n - start) amplitude envelope per band and direction from ``start``, the first
+        sample of the tail (zero before it), and the noise bank offset of this RIR."""
         if "envelope" in self._cache:
             return self._cache["envelope"]
         fs, n = self.sample_rate, self.n_samples
@@ -181,9 +187,19 @@ class DirectionalRIR:
         if decay is None:
             env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None]))
             decay = _decays[key] = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
-        amp = decay * np.sqrt(ramp).astype(np.float32)[None]
-        self._cache["envelope"] = (amp, int(self.seed % n))
+        start = int(np.argmax(ramp > 0)) if ramp[-1] > 0 else n
+        amp = decay[:, start:] * np.sqrt(ramp[start:]).astype(np.float32)[None]
+        self._cache["envelope"] = (amp, start, int(self.seed % n))
         return self._cache["envelope"]
+
+    def _shaped(self, bank: np.ndarray) -> np.ndarray:
+        """(K, n) float32: the rows of ``bank`` (K, 6, 2n) read at this RIR's offset and shaped
+        by its band envelopes (zero before the tail starts)."""
+        n = self.n_samples
+        amp, start, offset = self._tail_envelope()
+        out = np.zeros((len(bank), n), np.float32)
+        out[:, start:] = np.einsum("kbt,bt->kt", bank[:, :, offset + start:offset + n], amp)
+        return out
 
     def _tail_setup(self):
         """The tail's noise per direction: a process-wide bank of band-filtered noise, read at an
@@ -192,8 +208,7 @@ class DirectionalRIR:
         if "tail" not in self._cache:
             n = self.n_samples
             size, freqs, bank = _noise_bank(n, self.sample_rate)
-            amp, offset = self._tail_envelope()
-            signals = np.einsum("kbt,bt->kt", bank[:, :, offset:offset + n], amp)
+            signals = self._shaped(bank)
             azimuths = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS
             self._cache["tail"] = (size, freqs, signals, azimuths)
         return self._cache["tail"]
@@ -204,12 +219,8 @@ class DirectionalRIR:
         shadow filters are applied to the bank before the (slowly varying) envelopes."""
         key = ("shadow", head.radius, head.c)
         if key not in self._cache:
-            n = self.n_samples
-            bank_p, bank_q = _shadow_bank(n, self.sample_rate, head)
-            amp, offset = self._tail_envelope()
-            p = np.einsum("kbt,bt->kt", bank_p[:, :, offset:offset + n], amp)
-            q = np.einsum("kbt,bt->kt", bank_q[:, :, offset:offset + n], amp)
-            self._cache[key] = (p, q)
+            pq = self._shaped(_shadow_bank(self.n_samples, self.sample_rate, head))  # P rows, then Q rows
+            self._cache[key] = (pq[:_TAIL_DIRECTIONS], pq[_TAIL_DIRECTIONS:])
         return self._cache[key]
 
     def omni(self) -> np.ndarray:
@@ -290,8 +301,9 @@ def _noise_bank(n: int, sample_rate: int):
     return _noise_banks[key]
 
 
-def _shadow_bank(n: int, sample_rate: int, head: SphericalHead):
-    """The noise bank filtered by the two head-shadow basis responses w0 and w1."""
+def _shadow_bank(n: int, sample_rate: int, head: SphericalHead) -> np.ndarray:
+    """(2D, 6, 2n) float32: the noise bank filtered by the two head-shadow basis responses w0
+    (first D rows) and w1 (last D rows)."""
     key = (n, sample_rate, head.radius, head.c)
     if key not in _shadow_banks:
         size, _, bank = _noise_bank(n, sample_rate)
@@ -301,7 +313,7 @@ def _shadow_bank(n: int, sample_rate: int, head: SphericalHead):
         for w in (w0, w1):
             x = scipy.fft.irfft(spec * w, n=size, axis=2)
             parts.append(np.concatenate([x, x], axis=2)[:, :, : 2 * n].astype(np.float32))
-        _shadow_banks[key] = tuple(parts)
+        _shadow_banks[key] = np.concatenate(parts, axis=0)
     return _shadow_banks[key]
 
 

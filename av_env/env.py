@@ -396,19 +396,8 @@ class AVNavEnv(gym.Env):
         sim = self.sim
         if self.motion != "grid":
             return max(1, int(np.ceil(self.start_distance / self.forward_step)) + 1)
-        g = sim.graph
         node, heading, goal = self._start_state
-        count = 0
-        for _ in range(4 * len(g) + 10):
-            a = g.best_action(node, heading, goal, self.turn_angle_deg)
-            count += 1
-            if a == Action.STOP:
-                break
-            if a == Action.MOVE_FORWARD:
-                node = g.neighbor_in_direction(node, heading)
-            else:
-                heading += np.radians(self.turn_angle_deg) * (1 if a == Action.TURN_LEFT else -1)
-        return count
+        return sim.graph.oracle_action_count(node, heading, goal, self.turn_angle_deg)
 
     def oracle_action(self) -> int:
         """The shortest-path action: STOP on the goal, else forward or the fewest turns."""

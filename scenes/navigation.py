@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 from .angles import wrap_angle
 from .checks import check_points
+from .lru import BUDGETS, LRU
 from .scene import Scene
 
 
@@ -68,7 +69,7 @@ class NavGraph:
         w = np.r_[self.edge_lengths, self.edge_lengths]
         ij = np.r_[self.edges, self.edges[:, ::-1]]
         self.adjacency = sparse.csr_matrix((w, (ij[:, 0], ij[:, 1])), shape=(n, n))
-        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows: LRU = LRU(BUDGETS.dijkstra_rows)  # (distances, predecessors) per source node
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -118,7 +119,7 @@ class NavGraph:
         border = ~floor_mask & ndimage.binary_dilation(floor_mask, structure=np.ones((3, 3), bool))
         obstacle_points = np.r_[wall_points, np.c_[gx[border], gy[border]]]
         if len(obstacle_points):
-            obstacle_points = np.unique(np.round(obstacle_points / 0.005).astype(np.int64), axis=0) * 0.005
+            obstacle_points = _unique_rows(np.round(obstacle_points / 0.005).astype(np.int64)) * 0.005
         tree = cKDTree(obstacle_points) if len(obstacle_points) else None
 
         def clearance(xy: np.ndarray) -> np.ndarray:
@@ -250,12 +251,8 @@ class NavGraph:
         return self.nearest_node(a)
 
     def _row(self, source: int) -> tuple[np.ndarray, np.ndarray]:
-        if source not in self._rows:
-            dist, pred = csgraph.dijkstra(self.adjacency, directed=False, indices=source, return_predecessors=True)
-            if len(self._rows) > 4096:
-                self._rows.pop(next(iter(self._rows)))
-            self._rows[source] = (dist, pred)
-        return self._rows[source]
+        return self._rows.get_or_create(source, lambda: csgraph.dijkstra(self.adjacency, directed=False, indices=source,
+                                                                         return_predecessors=True))
 
     def distances_from(self, node) -> np.ndarray:
         """(N,) float64 geodesic distance in metres from ``node`` to every node."""
@@ -306,6 +303,28 @@ class NavGraph:
         node, goal = self._node(node), self._node(goal)
         if node == goal:
             return Action.STOP
+        turns, _ = self._oracle_choice(node, heading, goal, turn_angle_deg)
+        if turns == 0:
+            return Action.MOVE_FORWARD
+        return Action.TURN_LEFT if turns > 0 else Action.TURN_RIGHT
+
+    def oracle_action_count(self, node: int, heading: float, goal, turn_angle_deg: float = 90.0) -> int:
+        """How many actions ``best_action`` takes from (node, heading) to STOP at ``goal``, STOP
+        included: at each node its turns towards the chosen neighbour, then one move."""
+        node, goal = self._node(node), self._node(goal)
+        turn = np.radians(turn_angle_deg)
+        count = 1  # the final STOP
+        for _ in range(len(self) + 1):
+            if node == goal:
+                return count
+            turns, node = self._oracle_choice(node, heading, goal, turn_angle_deg)
+            heading += turns * turn
+            count += abs(turns) + 1
+        raise RuntimeError(f"the oracle did not reach node {goal}")  # cannot happen on a shortest path
+
+    def _oracle_choice(self, node: int, heading: float, goal: int, turn_angle_deg: float) -> tuple[int, int]:
+        """(signed turns, neighbour) of the oracle at ``node``: among the shortest-path
+        neighbours it can face, the one needing the fewest turns (positive = left; left on ties)."""
         dist = self._row(goal)[0]
         if not np.isfinite(dist[node]):
             raise ValueError(f"goal node {goal} is unreachable from node {node}")
@@ -323,11 +342,12 @@ class NavGraph:
         best = cost[alignable].min()
         candidates = np.flatnonzero(alignable & (cost <= best + 1e-6))
         turns = k[candidates]
-        if np.any(turns == 0):
-            return Action.MOVE_FORWARD
+        ahead = np.flatnonzero(turns == 0)
+        if len(ahead):
+            return 0, int(nbrs[candidates[ahead[0]]])
         # fewest turns; on ties turn left (positive delta = counter-clockwise = left)
-        order = np.lexsort((-np.sign(turns), np.abs(turns)))
-        return Action.TURN_LEFT if turns[order[0]] > 0 else Action.TURN_RIGHT
+        first = np.lexsort((-np.sign(turns), np.abs(turns)))[0]
+        return int(turns[first]), int(nbrs[candidates[first]])
 
     def topdown_map(self, **kwargs) -> np.ndarray:
         """Top-down occupancy map as uint8 (H, W, 3); see ``earshot.scenes.topdown.draw_topdown``."""
@@ -344,6 +364,15 @@ class NavGraph:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+def _unique_rows(q: np.ndarray) -> np.ndarray:
+    """``np.unique(q, axis=0)`` for (N, 2) int64 rows, in the same (lexicographic) order, through
+    one int64 key per row: ~20x faster than the structured sort of ``axis=0``."""
+    lo = q.min(axis=0)
+    span = int(q[:, 1].max() - lo[1]) + 1
+    key = np.unique((q[:, 0] - lo[0]) * span + (q[:, 1] - lo[1]))
+    return np.c_[key // span + lo[0], key % span + lo[1]]
 
 
 def _floor_probe(scene: Scene, x, y, floor, agent_height, max_step, min_up):

@@ -39,6 +39,7 @@ class BenchmarkConfig:
     only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training
     training_steps: int = 20_000  # steps of the random-policy training run (section "training")
     training_scenes: int = 50  # train-split scenes it cycles over
+    training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
     raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
@@ -383,6 +384,40 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
     return out
 
 
+def _make_sharded(k: int, n: int, scenes: int):
+    import gymnasium as gym
+
+    return gym.make("earshot.av_env:earshot/AudioGoal-v0", split="train", scenes=scenes, scene_shard=(k, n))
+
+
+def random_policy_vec(steps: int, scenes: int, workers: int, seed: int = 0) -> dict:
+    """The same random-policy run through SB3's SubprocVecEnv, each worker on a disjoint part of
+    the scenes (``scene_shard``) and given its own core; steps are counted over all workers."""
+    import functools
+
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if before is not None:
+        os.sched_setaffinity(0, set(sorted(_ALL_CORES or before)[:workers]))
+    try:
+        venv = SubprocVecEnv([functools.partial(_make_sharded, k, workers, scenes) for k in range(workers)], start_method="spawn")
+        venv.seed(seed)
+        venv.reset()
+        rng = np.random.default_rng(seed)
+        t = time.perf_counter()
+        done = 0
+        while done < steps:
+            venv.step(rng.integers(4, size=workers))
+            done += workers
+        run = time.perf_counter() - t
+        venv.close()
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+    return {"steps": done, "seconds": run, "steps_per_s": done / run, "workers": workers}
+
+
 def bench_training(cfg: BenchmarkConfig) -> list[dict]:
     """The random-policy training run (one process, as pinned), the reference being the warm
     kernels of the env section's kind: this run pays for every reset, scene and RIR."""
@@ -393,9 +428,17 @@ def bench_training(cfg: BenchmarkConfig) -> list[dict]:
               f"{r['rir_pairs_computed']} RIR pairs computed; construction {r['construction_s']:.2f} s "
               f"({r['steps_per_s_with_construction']:.0f} steps/s counting it); RSS at the end {r['rss_mb_end'] or 0:.0f} MB; "
               "target >= 200 steps/s")
-    return [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
+    rows = [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
                  reference="34 steps/s before episode iteration and lazy RIRs", reference_value=34.0,
                  reference_unit="steps/s", ratio=r["steps_per_s"] / 34.0, detail=detail, raw=r)]
+    if cfg.training_workers > 0:
+        v = random_policy_vec(cfg.training_steps, cfg.training_scenes, cfg.training_workers)
+        rows.append(dict(section="training", name=f"same, SubprocVecEnv x{v['workers']}", value=v["steps_per_s"], unit="steps/s",
+                         reference="one process (above)", reference_value=r["steps_per_s"], reference_unit="steps/s",
+                         ratio=v["steps_per_s"] / r["steps_per_s"],
+                         detail=f"{v['steps']} steps over all workers, each on its own core and its own part of the scenes",
+                         raw=v))
+    return rows
 
 
 SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
@@ -408,9 +451,13 @@ def _fmt(v, unit=""):
     return f"{v:,.1f} {unit}".strip() if abs(v) >= 10 else f"{v:.3f} {unit}".strip()
 
 
+_ALL_CORES: set[int] = set()  # the cores this process could use before main() pinned it
+
+
 def main(cfg: BenchmarkConfig) -> dict:
     if cfg.cores > 0 and hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
+        _ALL_CORES.update(available)
         os.sched_setaffinity(0, set(available[: cfg.cores]))
     sections = list(SECTIONS) if cfg.only == "all" else [s.strip() for s in cfg.only.split(",")]
     unknown = set(sections) - set(SECTIONS)

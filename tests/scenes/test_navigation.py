@@ -176,3 +176,27 @@ def test_zero_thickness_partition_is_only_crossed_at_its_door():
     left, right = g.nearest_node([1.0, 0.5]), g.nearest_node([5.0, 0.5])
     # 4 m across plus 1.5 m up to the opening (y = 2) and 1.5 m back down
     assert g.geodesic_distance(left, right) == pytest.approx(4.0 + 2 * 1.5)
+
+
+@pytest.mark.parametrize("turn_deg", [90.0, 30.0])
+def test_oracle_action_count_equals_stepping_the_oracle(turn_deg):
+    """The closed count (turns per node + moves + STOP) equals stepping best_action to STOP."""
+    from earshot.scenes import Action, generate_apartment
+
+    rng = np.random.default_rng(0)
+    for seed in (11, 12):
+        g = NavGraph.build(generate_apartment(seed))
+        for _ in range(15):
+            node, goal = (int(v) for v in rng.integers(len(g), size=2))
+            heading = float(rng.integers(8) * np.pi / 2 if turn_deg == 90 else rng.integers(12) * np.radians(30))
+            n, h, steps = node, heading, 0
+            while True:
+                a = g.best_action(n, h, goal, turn_deg)
+                steps += 1
+                if a == Action.STOP:
+                    break
+                if a == Action.MOVE_FORWARD:
+                    n = g.neighbor_in_direction(n, h)
+                else:
+                    h += np.radians(turn_deg) * (1 if a == Action.TURN_LEFT else -1)
+            assert g.oracle_action_count(node, heading, goal, turn_deg) == steps
