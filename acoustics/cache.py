@@ -27,6 +27,7 @@ import numpy as np
 
 from ..scenes import Scene
 from ..scenes.lru import BUDGETS, LRU
+from ..scenes.npzio import read_verified, write_atomic
 
 from .config import AudioConfig
 from .rir import DirectionalRIR, compute_rirs
@@ -34,17 +35,6 @@ from .rir import DirectionalRIR, compute_rirs
 logger = logging.getLogger(__name__)
 
 FORMAT = 2  # one file per source; version 1 (one file per pair, in subfolders) is not read
-
-
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(name.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 class CorruptEntry(Exception):
@@ -222,18 +212,9 @@ class RIRCache:
     # ------------------------------------------------------------------ reading and writing
     def _read(self, path: Path, key: str) -> tuple[np.ndarray, list[DirectionalRIR]]:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise CorruptEntry(f"unreadable ({type(exc).__name__}: {exc})") from exc
-        stored_sum = str(arrays.pop("_checksum", np.array(""))[()])
-        stored_key = str(arrays.pop("_key", np.array(""))[()])
-        if stored_key != key:
-            raise CorruptEntry("its key does not match")
-        if stored_sum != _checksum(arrays):
-            raise CorruptEntry("its checksum does not match its contents")
+            arrays = read_verified(path, key)
+        except ValueError as exc:
+            raise CorruptEntry(str(exc)) from exc
         try:
             return unpack_source(arrays)
         except Exception as exc:
@@ -294,18 +275,11 @@ class RIRCache:
             self._load(path, key, entry)  # receivers other processes wrote meanwhile
             order = sorted(entry.rirs)
             arrays = pack_source(np.array([entry.receivers[k] for k in order]), [entry.rirs[k] for k in order])
-            payload = dict(arrays, _checksum=np.array(_checksum(arrays)), _key=np.array(key))
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(entry)}.tmp")
             old = self._stamp(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._clean_folder(path.parent)
-                try:
-                    with open(tmp, "wb") as f:
-                        np.savez(f, **payload)
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                write_atomic(path, arrays, key, tag=str(id(entry)))
             except OSError as exc:
                 self._disable_disk(exc)
                 return

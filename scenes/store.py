@@ -26,6 +26,7 @@ import trimesh
 
 from .materials import Material
 from .navigation import NavGraph
+from .npzio import read_verified, write_atomic
 from .scene import Door, Room, Scene, SemanticObject
 
 logger = logging.getLogger(__name__)
@@ -43,15 +44,6 @@ def code_version() -> str:
         h.update(name.encode())
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
-
-
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype}|{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------- (de)serialisation
@@ -141,15 +133,9 @@ class SceneCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            stored_key = str(arrays.pop("_key")[()])
-            stored_sum = str(arrays.pop("_checksum")[()])
-            if stored_key != key:
-                raise ValueError("its key does not match")
-            if stored_sum != _checksum(arrays):
-                raise ValueError("its checksum does not match its contents")
-            out = scene_from_arrays(arrays)
+            out = scene_from_arrays(read_verified(path, key))
+        except FileNotFoundError:
+            return None
         except Exception as exc:  # any damage: report, remove, rebuild
             self.corrupt += 1
             logger.warning("corrupt scene cache entry %s (%s: %s); rebuilding it", path, type(exc).__name__, exc)
@@ -165,18 +151,8 @@ class SceneCache:
         """Store atomically; on an OS error warn once and go on without writing."""
         if not self.writable:
             return
-        arrays = scene_to_arrays(scene, graph)
-        payload = dict(arrays, _key=np.array(key), _checksum=np.array(_checksum(arrays)))
-        path = self.path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            try:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **payload)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_atomic(self.path(key), scene_to_arrays(scene, graph), key)
         except OSError as exc:
             self.writable = False
             logger.warning("scene cache at %s cannot be written (%s: %s); building scenes in memory from now on",
