@@ -181,7 +181,7 @@ class RIRCache:
         self.writable = True
         self._warned: set[str] = set()
         self._cleaned: set[Path] = set()
-        atexit.register(lambda: ref() is not None and ref().flush())  # receivers not yet written
+        atexit.register(lambda: ref() is not None and ref()._pending and ref().flush())  # receivers not yet written
 
     def _disable_disk(self, exc: OSError) -> None:
         """Stop using the disk after an OS error, with one warning for the whole cache."""
@@ -386,6 +386,8 @@ class RIRCache:
         self._sources.clear()
 
     def __del__(self):
+        if not getattr(self, "_pending", 0):
+            return  # the common case: nothing to write, so nothing that a Ctrl-C here could interrupt
         try:
             self.flush()
         except Exception:  # interpreter shutting down: nothing more can be done
