@@ -277,7 +277,6 @@ class RIRCache:
             arrays = pack_source(np.array([entry.receivers[k] for k in order]), [entry.rirs[k] for k in order])
             old = self._stamp(path)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
                 self._clean_folder(path.parent)
                 write_atomic(path, arrays, key, tag=str(id(entry)))
             except OSError as exc:
