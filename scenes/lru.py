@@ -30,6 +30,9 @@ class Budgets:
             (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
         noise_banks: per (RIR length, sample rate, head) tables: the tails' band-filtered noise
             banks (~6 MB each at 16 kHz), head-shadow bases, STFT windows, pooling counts.
+        heading_banks: the tail noise bank as heard by the two ears at one heading on the 45°
+            grid, per (RIR length, sample rate, head) (1.5 MB each at 16 kHz): 8 covers every
+            heading of a grid-motion env.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         cache_memory_mb: RIR parameters an ``RIRCache`` keeps in memory on top of the disk.
         cache_disk_mb: size of an ``RIRCache``'s folder; beyond it, the least recently used
@@ -46,6 +49,7 @@ class Budgets:
     source_segments: int = 128
     tail_decays: int = 64
     noise_banks: int = 4
+    heading_banks: int = 8
     dijkstra_rows: int = 4096
     cache_memory_mb: float = 64.0
     cache_disk_mb: float = 4096.0
