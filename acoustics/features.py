@@ -92,8 +92,13 @@ class StepConvolver:
         self._segments = LRU(max_items if max_segments is None else max_segments)
         self._rirs = LRU(max_items)
 
+    def segment_key(self, name: str, audio: np.ndarray, start: int) -> tuple:
+        """What the segment heard from ``start`` depends on: the sound and the position in its
+        loop (or, before a whole RIR length has played, the start itself)."""
+        return (name, start % len(audio) if start >= self.m - 1 else ("head", start))
+
     def _segment_spectrum(self, name: str, audio: np.ndarray, start: int) -> np.ndarray:
-        key = (name, start % len(audio) if start >= self.m - 1 else ("head", start))
+        key = self.segment_key(name, audio, start)
 
         def make():
             idx = np.arange(start - self.m + 1, start + self.n)

@@ -181,18 +181,25 @@ class DirectionalRIR:
         if "envelope" in self._cache:
             return self._cache["envelope"]
         fs, n = self.sample_rate, self.n_samples
-        t = np.arange(n) / fs
-        ramp = np.clip((t - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
-        ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep
+        # the onset ramp, evaluated where it is neither 0 nor 1 (a few ms of the n samples)
+        lo = min(n, max(0, int(np.floor(self.tail_onset * fs)) - 1))
+        hi = min(n, max(lo, int(np.ceil(self.tail_full * fs)) + 2))
+        ramp = np.zeros(n)
+        ramp[hi:] = 1.0
+        part = np.clip((np.arange(lo, hi) / fs - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
+        ramp[lo:hi] = part * part * (3 - 2 * part)  # smoothstep
         levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
         # the decay (without the onset ramp) is shared by every receiver of a room pair: cached
         key = (levels.tobytes(), rt60.tobytes(), n, fs)
         decay = _decays.get(key)
         if decay is None:
+            t = np.arange(n) / fs
             env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None]))
             decay = _decays[key] = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
         start = int(np.argmax(ramp > 0)) if ramp[-1] > 0 else n
-        amp = decay[:, start:] * np.sqrt(ramp[start:]).astype(np.float32)[None]
+        amp = decay[:, start:].copy()
+        ends = max(hi, start) - start  # samples of the ramp after start
+        amp[:, :ends] *= np.sqrt(ramp[start:start + ends]).astype(np.float32)[None]
         self._cache["envelope"] = (amp, start, int(self.seed % n))
         return self._cache["envelope"]
 

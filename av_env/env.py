@@ -152,6 +152,7 @@ class AVNavEnv(gym.Env):
         self.episode: Episode | None = None
         self.done = True
         self.last_audio: np.ndarray | None = None
+        self._spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed spectrograms by Simulator.audio_key()
 
     # ------------------------------------------------------------------ configuration helpers
     @staticmethod
@@ -478,13 +479,19 @@ class AVNavEnv(gym.Env):
             rgb, depth = self.sim.rgbd()
             obs.update(rgb=rgb, depth=depth)
         self.last_audio = None
-        if "spectrogram" in wanted or "audiogoal" in wanted:
-            audio = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
-            if "spectrogram" in wanted:
-                spec = np.asarray(spectrogram(audio, self.cfg, backend="numpy"), np.float32)
-                obs["spectrogram"] = np.minimum(spec / np.float32(self._spectrogram_scale), np.float32(1.0))
-            else:
-                obs["audiogoal"] = audio
+        if "audiogoal" in wanted:
+            obs["audiogoal"] = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
+        if "spectrogram" in wanted:
+            # a revisited (position, heading) at the same point of the sounds' loops hears the
+            # same signal: its spectrogram is kept (13.5 kB each at 16 kHz)
+            key = self.sim.audio_key()
+            spec = self._spectrograms.get(key)
+            if spec is None:
+                if self.last_audio is None:
+                    self.last_audio = self.sim.audio()
+                spec = np.asarray(spectrogram(self.last_audio, self.cfg, backend="numpy"), np.float32)
+                spec = self._spectrograms[key] = np.minimum(spec / np.float32(self._spectrogram_scale), np.float32(1.0))
+            obs["spectrogram"] = spec.copy()
         obs.update(self.task_obj.observe(self.sim, self.episode))
         return {k: obs[k] for k in wanted}
 
@@ -502,4 +509,5 @@ class AVNavEnv(gym.Env):
     def close(self):
         self._closed = True
         self._contexts.clear()  # closes every renderer
+        self._spectrograms.clear()
         self.sim.close()

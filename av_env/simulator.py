@@ -63,7 +63,7 @@ class Simulator:
         self.sources: list[SoundSource] = []
         # RIRs are computed lazily, for the (source, listening position) pairs an episode visits,
         # and kept across episodes and scene switches within the budgets of scenes.lru.BUDGETS:
-        # parameters for many, rendering caches (~1.3 MB each) for the most recent few
+        # parameters for many, rendering caches (0.2–1.3 MB each) for the most recent few
         self._rirs: LRU = LRU(BUDGETS.rirs)
         self._rendered: LRU = LRU(BUDGETS.rendered_rirs, on_evict=lambda _, rir: rir.drop_render_cache())
         self._sounds: dict[str, np.ndarray] = {}
@@ -167,6 +167,13 @@ class Simulator:
             out += self._conv.hear(src.sound, src.audio, key, lambda s=src.node, k=key: self._binaural_rir(s, k),
                                    self.steps * n)
         return np.clip(out, -AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, out=out)
+
+    def audio_key(self) -> tuple:
+        """A key equal for two steps exactly when ``audio()`` returns the same signal: per
+        sounding source, its sound, the position in the sound's loop and the RIR heard."""
+        n = self.cfg.step_samples
+        return tuple((src.sound, self._conv.segment_key(src.sound, src.audio, self.steps * n), self._rir_key(src.node))
+                     for src in self.sources if self.steps < src.until_step)
 
     def _rir_key(self, source_node: int) -> tuple:
         if self.motion == "grid":

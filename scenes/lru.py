@@ -21,10 +21,13 @@ class Budgets:
         rirs: source → receiver RIRs a simulator keeps as parameters (arrivals and tail
             parameters; a few kB each): 20,000 ≈ 60 MB.
         rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
-            split into head-shadow parts; ~1.3 MB each at 16 kHz): 32 ≈ 40 MB.
+            split into head-shadow parts for headings off the 45° grid; 0.2–1.3 MB each at 16 kHz): 32 ≤ 40 MB.
         step_spectra: spectra of binaural RIRs per (source, position, heading) for the step
             convolution (complex64, 256 kB each at 16 kHz, 1 s): 512 ≈ 128 MB. The warm state
             of an env is this many (position, heading) pairs.
+        step_spectrograms: observed spectrograms per (sound, point in its loop, source,
+            position, heading), so a revisit at the same point of the loop costs no audio work
+            (13.5 kB each at 16 kHz): 2048 ≈ 28 MB.
         source_segments: spectra of source sound segments (128 kB each): 128 ≈ 16 MB.
         tail_decays: band envelopes of late tails, shared by the receivers of a room pair
             (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
@@ -46,6 +49,7 @@ class Budgets:
     rirs: int = 20_000
     rendered_rirs: int = 32
     step_spectra: int = 512
+    step_spectrograms: int = 2048
     source_segments: int = 128
     tail_decays: int = 64
     noise_banks: int = 4

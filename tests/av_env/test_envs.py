@@ -408,6 +408,32 @@ def test_sensors_skip_the_work_they_should(monkeypatch):
     env.close()
 
 
+@pytest.mark.parametrize("sound, computed", [("beeping", 5), ("telephone", 9)])
+def test_revisits_reuse_the_spectrogram_only_when_the_signal_is_the_same(monkeypatch, sound, computed):
+    """Turning in place 8 times revisits every heading. With a 1 s sound (one step) the second
+    round hears exactly what the first heard, so 4 spectrograms are reused; with a 6 s sound
+    the loop is elsewhere each time and nothing may be reused. Every observation must equal
+    the spectrogram of the audio heard at that step."""
+    from earshot.acoustics import spectrogram
+    from earshot.av_env import simulator
+
+    calls = []
+    original = simulator.Simulator.audio
+    monkeypatch.setattr(simulator.Simulator, "audio", lambda self: calls.append(1) or original(self))
+    env = gym.make("earshot/AudioGoal-v0", sounds=[sound], sensors=["spectrogram"], **FAST)
+    u = env.unwrapped
+    obs, _ = env.reset(seed=0)
+    observed = [obs["spectrogram"]]
+    for _ in range(8):
+        obs, *_ = env.step(2)  # turn left, in place
+        observed.append(obs["spectrogram"])
+        fresh = np.asarray(spectrogram(original(u.sim), u.cfg, backend="numpy"), np.float32)
+        np.testing.assert_array_equal(obs["spectrogram"], np.minimum(fresh / np.float32(u._spectrogram_scale), 1))
+    assert len(calls) == computed
+    assert not np.array_equal(observed[1], observed[2])  # another heading, another signal
+    env.close()
+
+
 def test_observation_bounds_are_honest():
     env = gym.make("earshot/AudioGoal-v0", split="test", sounds=["alarm", "telephone"], **{**FAST, "scenes": 2})
     u = env.unwrapped
