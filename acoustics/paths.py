@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..scenes import Scene
+from ..scenes.lru import BUDGETS, LRU
 from ..scenes.rays import RayCaster
 
 from .geometry import N_BANDS, _models
@@ -83,22 +84,33 @@ def _room_box(scene: Scene, room: int) -> tuple[np.ndarray, np.ndarray]:
     return cache[key]
 
 
+def _image_sources(scene: Scene, source: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: int):
+    """(images (I, 3), signed image cells (I, 3)) of ``source`` in the box (lo, hi), from
+    pyroomacoustics' ShoeBox; kept per scene for the most recent sources, as RIRs are computed
+    one receiver at a time while an agent walks."""
+    images_of = _models.setdefault(scene, {}).setdefault("image_sources", LRU(BUDGETS.image_sources))
+    key = (np.asarray(source, np.float64).tobytes(), lo.tobytes(), hi.tobytes(), int(order))
+    if key not in images_of:
+        import pyroomacoustics as pra
+
+        size = hi - lo
+        box = pra.ShoeBox(size, fs=16_000, max_order=order, air_absorption=False)  # fs unused by the images
+        box.add_source(source - lo)
+        box.add_microphone(size / 2)
+        box.image_source_model()
+        images_of[key] = (box.sources[0].images.T + lo, box.sources[0].orders_xyz.T.astype(np.int64))
+    return images_of[key]
+
+
 def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, order: int, sample_rate: int):
     """Specular arrivals up to ``order`` reflections from ``source`` (3,) to each receiver (M, 3).
 
     Returns a list with, per receiver, (path lengths (K,) m, band amplitudes (K, 6) before the
     1/distance spreading, unit directions (K, 3) from the receiver towards each arrival).
     """
-    import pyroomacoustics as pra
-
     lo, hi = reflecting_box(scene, source)
     size = hi - lo
-    box = pra.ShoeBox(size, fs=sample_rate, max_order=order, air_absorption=False)
-    box.add_source(source - lo)
-    box.add_microphone(size / 2)
-    box.image_source_model()
-    images = box.sources[0].images.T + lo  # (I, 3)
-    cells = box.sources[0].orders_xyz.T.astype(np.int64)  # (I, 3) signed image cell per axis
+    images, cells = _image_sources(scene, source, lo, hi, order)
 
     n_img, n_rec = len(images), len(receivers)
     img = np.repeat(images, n_rec, axis=0)  # pairs (image-major)

@@ -37,6 +37,8 @@ class Budgets:
             grid, per (RIR length, sample rate, head) (1.5 MB each at 16 kHz): 8 covers every
             heading of a grid-motion env.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
+        image_sources: image-source lists kept per scene for its most recent sources (a few
+            kB each at order 3).
         cache_memory_mb: RIR parameters an ``RIRCache`` keeps in memory on top of the disk.
         cache_disk_mb: size of an ``RIRCache``'s folder; beyond it, the least recently used
             source files are deleted. A source with every node of a 4-room apartment as
@@ -55,6 +57,7 @@ class Budgets:
     noise_banks: int = 4
     heading_banks: int = 8
     dijkstra_rows: int = 4096
+    image_sources: int = 64
     cache_memory_mb: float = 64.0
     cache_disk_mb: float = 4096.0
 

@@ -387,7 +387,29 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
 def _make_sharded(k: int, n: int, scenes: int):
     import gymnasium as gym
 
-    return gym.make("earshot.av_env:earshot/AudioGoal-v0", split="train", scenes=scenes, scene_shard=(k, n))
+    class Busy(gym.Wrapper):
+        """Seconds this worker spent in step and reset (the rest it waited for the others)."""
+
+        busy = 0.0
+
+        def step(self, action):
+            t = time.perf_counter()
+            try:
+                return self.env.step(action)
+            finally:
+                self.busy += time.perf_counter() - t
+
+        def reset(self, **kwargs):
+            t = time.perf_counter()
+            try:
+                return self.env.reset(**kwargs)
+            finally:
+                self.busy += time.perf_counter() - t
+
+        def busy_seconds(self) -> float:
+            return self.busy
+
+    return Busy(gym.make("earshot.av_env:earshot/AudioGoal-v0", split="train", scenes=scenes, scene_shard=(k, n)))
 
 
 def random_policy_vec(steps: int, scenes: int, workers: int, seed: int = 0) -> dict:
@@ -405,17 +427,23 @@ def random_policy_vec(steps: int, scenes: int, workers: int, seed: int = 0) -> d
         venv.seed(seed)
         venv.reset()
         rng = np.random.default_rng(seed)
+        busy0 = venv.env_method("busy_seconds")
         t = time.perf_counter()
         done = 0
         while done < steps:
             venv.step(rng.integers(4, size=workers))
             done += workers
         run = time.perf_counter() - t
+        busy = [b - b0 for b, b0 in zip(venv.env_method("busy_seconds"), busy0)]
         venv.close()
     finally:
         if before is not None:
             os.sched_setaffinity(0, before)
-    return {"steps": done, "seconds": run, "steps_per_s": done / run, "workers": workers}
+    # SubprocVecEnv steps all workers in lockstep: each step lasts as long as the slowest
+    # worker's, so a worker is busy only part of the time when step costs vary (cold RIRs,
+    # first visits to scenes, resets)
+    return {"steps": done, "seconds": run, "steps_per_s": done / run, "workers": workers,
+            "busy_fraction": [b / run for b in busy]}
 
 
 def bench_training(cfg: BenchmarkConfig) -> list[dict]:
@@ -436,7 +464,9 @@ def bench_training(cfg: BenchmarkConfig) -> list[dict]:
         rows.append(dict(section="training", name=f"same, SubprocVecEnv x{v['workers']}", value=v["steps_per_s"], unit="steps/s",
                          reference="one process (above)", reference_value=r["steps_per_s"], reference_unit="steps/s",
                          ratio=v["steps_per_s"] / r["steps_per_s"],
-                         detail=f"{v['steps']} steps over all workers, each on its own core and its own part of the scenes",
+                         detail=(f"{v['steps']} steps over all workers, each on its own core and its own part of the scenes; "
+                                 "workers busy " + "/".join(f"{b:.0%}" for b in v["busy_fraction"]) +
+                                 " of the time (lockstep: each step waits for the slowest worker)"),
                          raw=v))
     return rows
 
