@@ -152,6 +152,7 @@ class AVNavEnv(gym.Env):
         self.episode: Episode | None = None
         self.done = True
         self.last_audio: np.ndarray | None = None
+        self.last_observation: dict | None = None
         self._spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed spectrograms by Simulator.audio_key()
 
     # ------------------------------------------------------------------ configuration helpers
@@ -493,7 +494,8 @@ class AVNavEnv(gym.Env):
                 spec = self._spectrograms[key] = np.minimum(spec / np.float32(self._spectrogram_scale), np.float32(1.0))
             obs["spectrogram"] = spec.copy()
         obs.update(self.task_obj.observe(self.sim, self.episode))
-        return {k: obs[k] for k in wanted}
+        self.last_observation = {k: obs[k] for k in wanted}  # what step/reset returned last
+        return self.last_observation
 
     # ------------------------------------------------------------------ rendering for people
     def render(self):

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _precompute(cache: Path, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "precompute_rirs.py"), "--scenes", "2", "--sources", "40", "--workers", "2",
+    # 0.25 m spacing: ~600 receivers per source, so the job lasts long enough (seconds) for the
+    # interruption to land before it finishes
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "precompute_rirs.py"), "--scenes", "2", "--sources", "40", "--workers", "2", "--spacing", "0.25",
                              "--cache-dir", str(cache), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, cwd=ROOT)
 

@@ -1,0 +1,112 @@
+"""AV-Nav's observation encoder for stable-baselines3: one CNN per visual key, a CNN shaped for
+the binaural spectrogram, a 1-D CNN for raw waveforms and an MLP for vector keys, fused by
+concatenation (Chen et al., SoundSpaces, ECCV 2020: per-modality encoders, then a recurrent
+state and actor/critic heads, which SB3's policies add).
+
+Layouts: SB3 transposes uint8 images (``rgb``) to channels-first before the policy; earshot's
+float maps (``depth`` (H, W, 1), ``spectrogram`` (F, T, 2)) arrive channels-last and are
+permuted here. Values are already in [0, 1] (SB3 divides uint8 images by 255; earshot's depth
+and spectrogram are normalised by the env).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+
+def _channels_first(shape: tuple[int, ...]) -> bool:
+    """(C, H, W) when the first axis looks like channels and the last does not."""
+    return shape[0] in (1, 2, 3, 4) and shape[-1] not in (1, 2, 3, 4)
+
+
+def _conv_out(net: nn.Module, shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return int(net(torch.zeros(1, *shape)).shape[1])
+
+
+class _MapEncoder(nn.Module):
+    """CNN over a (C, H, W) map, flattened to ``hidden`` features with a ReLU."""
+
+    def __init__(self, shape_chw: tuple[int, int, int], hidden: int, spectrogram: bool):
+        super().__init__()
+        c, h, w = shape_chw
+        if spectrogram:  # 65 x 26 at 16 kHz: smaller kernels than an image CNN, no stride in time first
+            layers = [nn.Conv2d(c, 16, (5, 3), (2, 1)), nn.ReLU(), nn.Conv2d(16, 32, 3, 2), nn.ReLU(),
+                      nn.Conv2d(32, 32, 3, 1), nn.ReLU()]
+        else:  # the SimpleCNN of AV-Nav (8/4, 4/2, 3/1), narrower for CPU training
+            layers = [nn.Conv2d(c, 16, 8, 4), nn.ReLU(), nn.Conv2d(16, 32, 4, 2), nn.ReLU(),
+                      nn.Conv2d(32, 32, 3, 1), nn.ReLU()]
+        cnn = nn.Sequential(*layers, nn.Flatten())
+        try:
+            n = _conv_out(cnn, (c, h, w))
+        except RuntimeError as exc:
+            raise ValueError(f"observation of shape {(c, h, w)} (channels, height, width) is too small for the "
+                             f"{'spectrogram' if spectrogram else 'image'} CNN; use at least 36 x 36 images") from exc
+        self.net = nn.Sequential(cnn, nn.Linear(n, hidden), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _WaveEncoder(nn.Module):
+    """1-D CNN over a (channels, samples) waveform (the ``audiogoal`` key)."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(channels, 16, 64, 16), nn.ReLU(), nn.Conv1d(16, 32, 32, 8), nn.ReLU(),
+                                 nn.AdaptiveAvgPool1d(16), nn.Flatten(), nn.Linear(32 * 16, hidden), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class AVNavExtractor(BaseFeaturesExtractor):
+    """Features of a Dict observation: ``hidden`` per map or waveform key, ``vector_hidden`` per
+    vector key, concatenated in sorted key order.
+
+    Args:
+        observation_space: the (SB3-preprocessed) Dict space.
+        hidden: features per visual or audio key (AV-Nav: 512; 128 trains ~3x faster on CPU).
+        vector_hidden: features per vector key (pointgoal, category).
+    """
+
+    def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 128, vector_hidden: int = 32):
+        if not isinstance(observation_space, gym.spaces.Dict):
+            raise ValueError(f"AVNavExtractor needs a Dict observation space, got {type(observation_space).__name__}")
+        encoders, permute, total = {}, {}, 0
+        for key in sorted(observation_space.spaces):
+            space = observation_space.spaces[key]
+            shape = tuple(space.shape or ())
+            if isinstance(space, gym.spaces.Discrete):
+                enc, size = nn.Sequential(nn.Linear(int(space.n), vector_hidden), nn.ReLU()), vector_hidden
+            elif len(shape) == 3:
+                first = _channels_first(shape)
+                chw = shape if first else (shape[2], shape[0], shape[1])
+                enc, size = _MapEncoder(chw, hidden, spectrogram=key == "spectrogram"), hidden
+                permute[key] = not first
+            elif len(shape) == 2 and shape[-1] > 64:
+                enc, size = _WaveEncoder(shape[0], hidden), hidden
+            elif len(shape) <= 2:
+                enc = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(shape)) or 1, vector_hidden), nn.ReLU())
+                size = vector_hidden
+            else:
+                raise ValueError(f"observation {key!r} of shape {shape} has no encoder (maps are 3-D, vectors 1-D)")
+            encoders[key] = enc
+            total += size
+        super().__init__(observation_space, features_dim=total)
+        self.encoders = nn.ModuleDict(encoders)
+        self._permute = permute
+
+    def forward(self, observations: dict) -> torch.Tensor:
+        out = []
+        for key, enc in self.encoders.items():
+            x = observations[key].float()
+            if self._permute.get(key):
+                x = x.permute(0, 3, 1, 2)
+            out.append(enc(x))
+        return torch.cat(out, dim=1)

@@ -1,0 +1,203 @@
+"""PPO agents on stable-baselines3 (feed-forward) and sb3-contrib (``RecurrentPPO``, the LSTM
+analogue of AV-Nav's GRU), and their checkpoints in a safe format.
+
+A checkpoint is a folder:
+
+- ``meta.json``: the agent, task, env kwargs, hyper-parameters, extractor settings, step count
+  and the observation keys and shapes the policy was built for;
+- ``policy.pt``: the policy's ``state_dict`` (tensors only), read with ``torch.load(weights_only=True)``;
+- ``optimizer.pt``: the optimizer's ``state_dict``, for resuming.
+
+Nothing is unpickled: SB3's own ``.zip`` format stores cloudpickled objects (schedules, spaces)
+and is not used. The folder is written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+FORMAT = "earshot-checkpoint-1"
+
+# agent name -> (module, algorithm class, policy alias)
+AGENTS = {
+    "ppo": ("stable_baselines3", "PPO", "MultiInputPolicy"),
+    "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy"),
+}
+
+# AV-Nav's PPO settings (SoundSpaces' av_nav configs): clip 0.1, 4 epochs, one minibatch,
+# lr 2.5e-4 (Adam eps 1e-5), entropy 0.2, value 0.5, grad norm 0.5, 150-step rollouts, γ 0.99, λ 0.95
+AVNAV_HYPERPARAMETERS = dict(learning_rate=2.5e-4, n_steps=150, n_epochs=4, gamma=0.99, gae_lambda=0.95,
+                             clip_range=0.1, ent_coef=0.2, vf_coef=0.5, max_grad_norm=0.5)
+
+
+def _algorithm(agent: str):
+    if agent not in AGENTS:
+        raise ValueError(f"unknown agent {agent!r}; agents are: {', '.join(AGENTS)}")
+    module, name, policy = AGENTS[agent]
+    try:
+        mod = __import__(module, fromlist=[name])
+    except ImportError as exc:
+        raise ImportError(f"the {agent} agent needs {module.replace('_', '-')}: pip install 'earshot[agents]'") from exc
+    return getattr(mod, name), policy
+
+
+def policy_kwargs(agent: str, extractor: dict) -> dict:
+    """SB3 policy kwargs: the AV-Nav extractor, Adam with eps 1e-5, and (recurrent) an LSTM."""
+    import torch
+
+    from .extractor import AVNavExtractor
+
+    extractor = dict(extractor)
+    lstm = int(extractor.pop("lstm_hidden", 256))
+    out = dict(features_extractor_class=AVNavExtractor, features_extractor_kwargs=extractor,
+               optimizer_class=torch.optim.Adam, optimizer_kwargs={"eps": 1e-5}, net_arch=dict(pi=[], vf=[]))
+    if agent == "recurrent-ppo":
+        out.update(lstm_hidden_size=lstm, n_lstm_layers=1, shared_lstm=True, enable_critic_lstm=False)
+    return out
+
+
+def make_model(agent: str, env, hyperparameters: dict, extractor: dict, *, seed: int = 0, device: str = "auto",
+               tensorboard_log: str | None = None):
+    """A new PPO or RecurrentPPO model on ``env`` (an SB3 VecEnv) with the AV-Nav extractor."""
+    cls, policy = _algorithm(agent)
+    return cls(policy, env, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log,
+               policy_kwargs=policy_kwargs(agent, extractor), **hyperparameters)
+
+
+def _policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:
+    """The observation space as SB3's policy sees it (uint8 images channels-first)."""
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    spaces = {}
+    for key, sub in space.spaces.items():
+        if is_image_space(sub) and not is_image_space_channels_first(sub):
+            sub = VecTransposeImage.transpose_space(sub, key)
+        spaces[key] = sub
+    return gym.spaces.Dict(spaces)
+
+
+def _write_atomic_dir(final: Path, fill) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    fill(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def save_checkpoint(model, directory: str | Path, meta: dict) -> Path:
+    """Write ``model`` (PPO or RecurrentPPO) as a checkpoint folder; ``meta`` holds agent, task,
+    env_kwargs, hyperparameters and extractor (JSON values)."""
+    import torch
+
+    space = model.observation_space
+    info = {**meta, "format": FORMAT, "num_timesteps": int(model.num_timesteps),
+            "observation": {k: [list(s.shape), str(s.dtype)] for k, s in space.spaces.items()},
+            "actions": int(model.action_space.n)}
+
+    def fill(tmp: Path):
+        torch.save(model.policy.state_dict(), tmp / "policy.pt")
+        torch.save(model.policy.optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "meta.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+
+    return _write_atomic_dir(Path(directory), fill)
+
+
+def read_meta(path: str | Path) -> dict:
+    path = Path(path)
+    meta_path = path / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is not an earshot checkpoint (no meta.json); pass a folder written "
+                                "by scripts/train.py, e.g. RUN_DIR/checkpoints/latest")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(meta_path)!r} is corrupt ({exc}); use another checkpoint of the run") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{str(meta_path)!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def _load_tensors(path: Path, device) -> dict:
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(path)!r} is missing")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated or tampered: weights_only refuses anything but tensors
+        raise ValueError(f"{str(path)!r} could not be read as weights ({type(exc).__name__}: {exc}); "
+                         "use another checkpoint of the run") from exc
+
+
+def load_policy(path: str | Path, observation_space: gym.spaces.Dict, action_space, device: str = "cpu"):
+    """(policy, meta): the SB3 policy of a checkpoint, for acting (``policy.predict``)."""
+    import torch
+
+    meta = read_meta(path)
+    _check_spaces(meta, observation_space, action_space)
+    cls, alias = _algorithm(meta["agent"])
+    policy_cls = cls.policy_aliases[alias]
+    lr = float(meta["hyperparameters"]["learning_rate"])
+    policy = policy_cls(_policy_space(observation_space), action_space, lambda _: lr,
+                        **policy_kwargs(meta["agent"], meta["extractor"]))
+    policy.load_state_dict(_load_tensors(Path(path) / "policy.pt", torch.device(device)))
+    policy.to(device)
+    policy.set_training_mode(False)
+    return policy, meta
+
+
+def resume_model(path: str | Path, env, *, device: str = "auto", tensorboard_log: str | None = None):
+    """A model that continues a checkpoint's training on ``env``: weights, optimizer state and
+    step counter restored."""
+    meta = read_meta(path)
+    _check_spaces(meta, env.observation_space, env.action_space)
+    model = make_model(meta["agent"], env, meta["hyperparameters"], meta["extractor"], seed=int(meta.get("seed", 0)),
+                       device=device, tensorboard_log=tensorboard_log)
+    model.policy.load_state_dict(_load_tensors(Path(path) / "policy.pt", model.device))
+    model.policy.optimizer.load_state_dict(_load_tensors(Path(path) / "optimizer.pt", model.device))
+    model.num_timesteps = int(meta["num_timesteps"])
+    return model, meta
+
+
+def _check_spaces(meta: dict, observation_space, action_space) -> None:
+    want = {k: tuple(v[0]) for k, v in meta["observation"].items()}
+    have = {k: tuple(s.shape) for k, s in observation_space.spaces.items()}
+    # the policy's space may be the transposed (channels-first) one
+    same = set(want) == set(have) and all(sorted(want[k]) == sorted(have[k]) for k in want)
+    if not same or int(meta["actions"]) != int(action_space.n):
+        raise ValueError(f"the checkpoint was trained on observations {want} with {meta['actions']} actions, but the env "
+                         f"gives {have} with {action_space.n}; make the env with the checkpoint's env_kwargs "
+                         f"({meta.get('env_kwargs')})")
+
+
+class PolicyActor:
+    """``act(obs) -> action`` for one env, carrying the LSTM state across steps of an episode."""
+
+    def __init__(self, policy, deterministic: bool):
+        self.policy, self.deterministic = policy, deterministic
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = None
+        self.start = np.ones((1,), bool)
+
+    def __call__(self, obs: dict) -> int:
+        batched = {k: np.asarray(v)[None] for k, v in obs.items()}
+        if hasattr(self.policy, "lstm_actor"):
+            action, self.state = self.policy.predict(batched, state=self.state, episode_start=self.start,
+                                                     deterministic=self.deterministic)
+        else:
+            action, _ = self.policy.predict(batched, deterministic=self.deterministic)
+        self.start = np.zeros((1,), bool)
+        return int(np.asarray(action).reshape(-1)[0])

@@ -1,0 +1,127 @@
+"""Evaluate a trained agent or a baseline on fixed held-out episodes.
+
+    python scripts/evaluate.py --checkpoint runs/audiogoal/checkpoints/latest --task earshot/AudioGoal-v0 --split test --episodes 50 --out outputs/eval
+    python scripts/evaluate.py --baseline oracle --task earshot/AudioGoal-v0 --split test --episodes 50 --out outputs/eval_oracle
+
+Writes ``OUT/episodes.csv`` (one row per episode) and ``OUT/summary.json`` (``success``,
+``spl``, ``softspl``, ``sna``, ``distance_to_goal``, each with ``mean`` and ``ci95``), records
+the first ``--videos`` episodes as MP4 with a top-down map and binaural audio, and prints a table.
+The episodes are the first of each test scene, round robin over the scenes: every agent and
+baseline meets the same ones. ``--compare`` adds the random and oracle baselines to the table.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _config import option, parse_config  # noqa: E402
+
+from train import TASKS  # noqa: E402
+
+
+@dataclass
+class EvalConfig:
+    checkpoint: str = option("", "checkpoint folder written by train.py (or use --baseline)")
+    baseline: str = option("", "a baseline instead of a checkpoint", choices=("", "random", "forward", "oracle"))
+    task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
+    split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
+    episodes: int = option(50, "episodes to run", low=1)
+    episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
+    sounds: str = option("heard", "sounds of the episodes: heard (training sounds) or unheard (held out)",
+                         choices=("heard", "unheard"))
+    out: str = option("outputs/eval", "output folder", nonempty=True)
+    videos: int = option(0, "record this many episodes as MP4", low=0)
+    deterministic: bool = False  # argmax actions instead of sampling
+    compare: bool = False  # also run the random and oracle baselines on the same episodes
+    seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
+    device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
+
+    def check(self) -> None:
+        if bool(self.checkpoint) == bool(self.baseline):
+            raise ValueError("give exactly one of --checkpoint PATH or --baseline random|forward|oracle")
+
+
+def _env(config: EvalConfig, env_kwargs: dict):
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401 (registers the ids)
+    from earshot.scenes import split_seeds
+
+    kwargs = dict(env_kwargs)
+    kwargs.pop("sounds", None)
+    n_scenes = min(len(split_seeds(config.split)), -(-config.episodes // config.episodes_per_scene))
+    per_scene = -(-config.episodes // n_scenes)
+    return gym.make(config.task, split=config.split, scenes=n_scenes, episodes_per_scene=per_scene,
+                    sounds=config.sounds, **kwargs)
+
+
+def run(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, videos: int) -> dict:
+    from earshot.agents.evaluation import episode_order, run_episodes, summarize, write_results
+
+    env = _env(config, env_kwargs)
+    try:
+        actor = actor_for(env)
+        rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
+                            progress=True)
+    finally:
+        env.close()
+    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
+               "deterministic": config.deterministic}
+    write_results(out, rows, summary)
+    return summary
+
+
+def main(config: EvalConfig) -> dict:
+    from earshot.agents.evaluation import baseline_actor, format_table
+
+    out = Path(config.out)
+    results = {}
+    if config.checkpoint:
+        import torch
+
+        from earshot.agents.ppo import PolicyActor, load_policy, read_meta
+
+        torch.set_num_threads(1)
+        torch.manual_seed(config.seed)
+        meta = read_meta(config.checkpoint)
+        if meta["task"] != config.task:
+            raise ValueError(f"the checkpoint was trained on {meta['task']}, not {config.task}; pass --task {meta['task']}")
+        env_kwargs = meta.get("env_kwargs", {})
+        device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
+            "cpu" if config.device == "auto" else config.device)
+
+        def actor_for(env):
+            policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
+            return PolicyActor(policy, deterministic=config.deterministic)
+
+        name = f"{meta['agent']} @ {meta['num_timesteps']:,} steps ({'argmax' if config.deterministic else 'sampled'})"
+        results[name] = run(config, name, actor_for, env_kwargs, out, config.videos)
+    else:
+        env_kwargs = {}
+        results[config.baseline] = run(config, config.baseline, lambda env: baseline_actor(config.baseline, env, config.seed),
+                                       env_kwargs, out, config.videos)
+    if config.compare:
+        for b in ("random", "oracle"):
+            if b != config.baseline:
+                results[b] = run(config, b, lambda env, b=b: baseline_actor(b, env, config.seed), env_kwargs,
+                                 out / "baselines" / b, 0)
+    print(f"\n{config.task}, {config.split} split, {config.sounds} sounds, {config.episodes} episodes "
+          "(mean ± 95% CI):")
+    print(format_table(results))
+    print(f"\nwrote {out / 'episodes.csv'} and {out / 'summary.json'}"
+          + (f", videos in {out / 'videos'}" if config.videos else ""))
+    return results
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_config(EvalConfig, __doc__.split("\n\n")[0]))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,233 @@
+"""Train an audio-visual navigation agent (AV-Nav recipe: per-modality CNNs, a recurrent state,
+PPO) on earshot's train scenes, with SubprocVecEnv workers on disjoint scene subsets.
+
+    python scripts/train.py --task earshot/AudioGoal-v0 --total-steps 200000 --n-envs 2 --run-dir runs/audiogoal
+
+Writes under the run folder: ``config.json`` (the resolved options), ``tb/`` (TensorBoard:
+SB3's ``train/…`` and ``rollout/…``, plus ``eval/success`` and ``eval/spl`` on the val split),
+``checkpoints/step_NNNNNNNNN/`` and ``checkpoints/latest/`` (safe format, see
+``earshot.agents.ppo``) and ``eval.csv``. Rerunning the same command on an existing run folder
+resumes from ``checkpoints/latest`` (weights, optimizer, step counter) up to ``--total-steps``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _config import option, parse_config, save_config  # noqa: E402
+
+TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal-v0", "earshot/SemanticAudioGoal-v0",
+         "earshot/MovingSource-v0")
+
+
+@dataclass
+class TrainConfig:
+    task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
+    agent: str = option("recurrent-ppo", "policy: recurrent (LSTM, AV-Nav's GRU analogue) or feed-forward PPO",
+                        choices=("recurrent-ppo", "ppo"))
+    total_steps: int = option(500_000, "env steps to train for, over all workers", low=1)
+    n_envs: int = option(2, "SubprocVecEnv workers, each on its own part of the train scenes", low=1, high=256)
+    run_dir: str = option("runs/audiogoal", "run folder (an existing one is resumed)", nonempty=True)
+    seed: int = option(0, "seed of the model, the workers and their episode order", low=0)
+    device: str = option("auto", "torch device: auto (CUDA when present), cpu, cuda", choices=("auto", "cpu", "cuda"))
+    scenes: int = option(100, "train scenes to use", low=1)
+    env_kwargs: str = option("{}", "JSON object of extra env kwargs, e.g. '{\"resolution\": 64, \"sensors\": [\"depth\", \"spectrogram\"]}'")
+    learning_rate: float = option(2.5e-4, "Adam learning rate (AV-Nav: 2.5e-4)", low=0.0)
+    n_steps: int = option(150, "rollout length per worker (AV-Nav: 150)", low=2)
+    n_epochs: int = option(4, "PPO epochs per rollout (AV-Nav: 4)", low=1)
+    minibatches: int = option(1, "minibatches per epoch (AV-Nav: 1)", low=1)
+    gamma: float = option(0.99, "discount", low=0.0, high=1.0)
+    gae_lambda: float = option(0.95, "GAE lambda", low=0.0, high=1.0)
+    clip_range: float = option(0.1, "PPO clip (AV-Nav: 0.1)", low=0.0)
+    ent_coef: float = option(0.2, "entropy bonus (AV-Nav: 0.2; keeps the policy from collapsing onto STOP)", low=0.0)
+    vf_coef: float = option(0.5, "value loss weight", low=0.0)
+    max_grad_norm: float = option(0.5, "gradient clipping", low=0.0)
+    hidden: int = option(128, "features per visual/audio encoder (AV-Nav: 512)", low=8)
+    lstm_hidden: int = option(256, "LSTM state size (recurrent-ppo; AV-Nav's GRU: 512)", low=8)
+    eval_every: int = option(50_000, "evaluate on the val split every this many steps (0: never)", low=0)
+    eval_episodes: int = option(20, "val episodes per evaluation", low=1)
+    checkpoint_every: int = option(50_000, "write a checkpoint every this many steps", low=1)
+    torch_threads: int = option(1, "torch threads of the learner (more were up to 100x slower on 2 cores)", low=1)
+    progress: bool = True  # a progress bar
+
+    def check(self) -> None:
+        try:
+            kwargs = json.loads(self.env_kwargs)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"argument --env-kwargs: not JSON ({exc}): {self.env_kwargs!r}") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"argument --env-kwargs: must be a JSON object, got {self.env_kwargs!r}")
+        for reserved in ("split", "scenes", "scene_shard"):
+            if reserved in kwargs:
+                raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")
+
+    @property
+    def hyperparameters(self) -> dict:
+        return dict(learning_rate=self.learning_rate, n_steps=self.n_steps, batch_size=self.n_steps * self.n_envs // self.minibatches,
+                    n_epochs=self.n_epochs, gamma=self.gamma, gae_lambda=self.gae_lambda, clip_range=self.clip_range,
+                    ent_coef=self.ent_coef, vf_coef=self.vf_coef, max_grad_norm=self.max_grad_norm)
+
+    @property
+    def extractor(self) -> dict:
+        out = {"hidden": self.hidden}
+        if self.agent == "recurrent-ppo":
+            out["lstm_hidden"] = self.lstm_hidden
+        return out
+
+
+def make_worker(task: str, split: str, scenes: int, shard: tuple[int, int] | None, env_kwargs: dict):
+    """One env (called inside a worker process)."""
+    import torch
+
+    torch.set_num_threads(1)
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401  (registers the ids)
+
+    return gym.make(task, split=split, scenes=scenes, scene_shard=shard, **env_kwargs)
+
+
+def make_vec_env(config: TrainConfig):
+    import functools
+
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+
+    kwargs = json.loads(config.env_kwargs)
+    n = config.n_envs
+    if n > config.scenes:
+        raise ValueError(f"--n-envs {n} needs at least as many --scenes ({config.scenes}): each worker gets its own")
+    fns = [functools.partial(make_worker, config.task, "train", config.scenes, (k, n) if n > 1 else None, kwargs)
+           for k in range(n)]
+    venv = SubprocVecEnv(fns, start_method="forkserver") if n > 1 else DummyVecEnv(fns)
+    venv.seed(config.seed)
+    return VecMonitor(venv)
+
+
+def _callbacks(config: TrainConfig, run: Path, meta: dict):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from earshot.agents.ppo import save_checkpoint
+
+    class Periodic(BaseCallback):
+        """Checkpoints, val evaluations and a progress bar, by env steps."""
+
+        def __init__(self):
+            super().__init__()
+            self.bar = None
+
+        def _on_training_start(self) -> None:
+            self.next_ckpt = (self.num_timesteps // config.checkpoint_every + 1) * config.checkpoint_every
+            self.next_eval = (self.num_timesteps // config.eval_every + 1) * config.eval_every if config.eval_every else None
+            if config.progress:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=config.total_steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True,
+                                desc="train", mininterval=2.0)
+
+        def _on_step(self) -> bool:
+            if self.bar is not None:
+                self.bar.update(min(self.num_timesteps, config.total_steps) - self.bar.n)
+            if self.num_timesteps >= self.next_ckpt:
+                self.save()
+                self.next_ckpt += config.checkpoint_every
+            if self.next_eval is not None and self.num_timesteps >= self.next_eval:
+                self.evaluate()
+                self.next_eval += config.eval_every
+            return True
+
+        def save(self) -> None:
+            step_dir = run / "checkpoints" / f"step_{self.num_timesteps:09d}"
+            save_checkpoint(self.model, step_dir, meta)
+            save_checkpoint(self.model, run / "checkpoints" / "latest", meta)
+
+        def evaluate(self) -> None:
+            summary = evaluate_policy_on(config, self.model.policy, meta)
+            for k in ("success", "spl", "softspl", "sna", "distance_to_goal"):
+                self.logger.record(f"eval/{k}", summary[k]["mean"])
+            self.logger.dump(self.num_timesteps)
+            line = {"step": self.num_timesteps, **{k: summary[k]["mean"] for k in ("success", "spl", "softspl", "sna")}}
+            with open(run / "eval.csv", "a") as f:
+                if f.tell() == 0:
+                    f.write(",".join(line) + "\n")
+                f.write(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in line.values()) + "\n")
+
+        def _on_training_end(self) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    return Periodic()
+
+
+def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "val") -> dict:
+    """SR/SPL/... of ``policy`` (sampled actions) on the first ``eval_episodes`` fixed episodes of ``split``."""
+    import gymnasium as gym
+
+    from earshot.agents.evaluation import episode_order, run_episodes, summarize
+    from earshot.agents.ppo import PolicyActor
+
+    n = config.eval_episodes
+    env = gym.make(config.task, split=split, scenes=n, episodes_per_scene=1, **json.loads(config.env_kwargs))
+    was_training = policy.training
+    try:
+        rows = run_episodes(env, PolicyActor(policy, deterministic=False), episode_order(env, n))
+    finally:
+        env.close()
+        policy.set_training_mode(was_training)
+    return summarize(rows)
+
+
+def main(config: TrainConfig) -> Path:
+    import torch
+
+    from earshot.agents.ppo import make_model, resume_model, save_checkpoint
+
+    torch.set_num_threads(config.torch_threads)
+    run = Path(config.run_dir)
+    latest = run / "checkpoints" / "latest"
+    if latest.is_dir():
+        saved = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+        for key in ("task", "agent", "env_kwargs", "n_envs"):
+            if key in saved and saved[key] != getattr(config, key):
+                raise SystemExit(f"error: {run} was trained with --{key.replace('_', '-')} {saved[key]!r}, not "
+                                 f"{getattr(config, key)!r}; resume with the same options or use another --run-dir")
+    save_config(config, run)
+    meta = {"agent": config.agent, "task": config.task, "env_kwargs": json.loads(config.env_kwargs),
+            "hyperparameters": config.hyperparameters, "extractor": config.extractor, "seed": config.seed,
+            "config": asdict(config)}
+    venv = make_vec_env(config)
+    try:
+        if latest.is_dir():
+            model, _ = resume_model(latest, venv, device=config.device, tensorboard_log=str(run / "tb"))
+            print(f"resuming {run} at step {model.num_timesteps:,}", flush=True)
+        else:
+            model = make_model(config.agent, venv, config.hyperparameters, config.extractor, seed=config.seed,
+                               device=config.device, tensorboard_log=str(run / "tb"))
+        remaining = config.total_steps - model.num_timesteps
+        if remaining > 0:
+            t = time.perf_counter()
+            start = model.num_timesteps
+            model.learn(remaining, callback=_callbacks(config, run, meta), reset_num_timesteps=False, tb_log_name="run")
+            rate = (model.num_timesteps - start) / (time.perf_counter() - t)
+            print(f"trained {model.num_timesteps - start:,} steps at {rate:.0f} steps/s", flush=True)
+        save_checkpoint(model, latest, meta)
+        save_checkpoint(model, run / "checkpoints" / f"step_{model.num_timesteps:09d}", meta)
+    finally:
+        venv.close()
+    print(f"checkpoint: {latest}", flush=True)
+    return latest
+
+
+if __name__ == "__main__":
+    try:
+        main(parse_config(TrainConfig, __doc__.split("\n\n")[0]))
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is kept; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
