@@ -1,0 +1,131 @@
+"""Agents as a researcher uses them: train from the script with tiny budgets, resume, evaluate
+a checkpoint and the baselines on the same held-out episodes, and refuse unsafe checkpoints."""
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sb3_contrib")
+
+import torch  # noqa: E402
+
+import earshot.av_env  # noqa: E402,F401
+from earshot.agents.evaluation import METRICS  # noqa: E402
+from earshot.agents.extractor import AVNavExtractor  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import evaluate  # noqa: E402
+import train  # noqa: E402
+
+SENSORS = {"earshot/AudioGoal-v0": ["depth", "spectrogram"], "earshot/PointGoal-v0": ["depth", "pointgoal_with_gps_compass"]}
+
+
+def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0"):
+    cfg = train.parse_config(train.TrainConfig, "", [
+        "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", "1", "--scenes", "2",
+        "--n-steps", "64", "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
+        "--run-dir", str(run), "--env-kwargs", json.dumps({"resolution": 64, "sensors": SENSORS[task]}), "--no-progress", "--hidden", "32", "--lstm-hidden", "32"])
+    return train.main(cfg)
+
+
+def _evaluate(out: Path, *args):
+    cfg = evaluate.parse_config(evaluate.EvalConfig, "", ["--episodes", "2", "--out", str(out), *args])
+    return evaluate.main(cfg)
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
+def test_train_resume_and_evaluate(tmp_path, agent):
+    run = tmp_path / "run"
+    latest = _train(run, agent, 128)
+    meta = json.loads((latest / "meta.json").read_text())
+    assert meta["num_timesteps"] == 128 and meta["agent"] == agent
+    assert (run / "config.json").is_file() and (run / "checkpoints" / "step_000000128").is_dir()
+    events = list((run / "tb").rglob("events.out.tfevents.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"eval/success", "eval/spl"} <= tags and any(t.startswith("train/") for t in tags)
+    # rerunning with a larger budget resumes: the step counter continues from 128
+    _train(run, agent, 256)
+    assert json.loads((latest / "meta.json").read_text())["num_timesteps"] == 256
+    assert (run / "checkpoints" / "step_000000256").is_dir()
+    # the checkpoint loads (weights only) and runs on held-out test episodes
+    results = _evaluate(tmp_path / "eval", "--checkpoint", str(latest), "--task", "earshot/AudioGoal-v0", "--videos", "1")
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    for k in METRICS:
+        assert set(summary[k]) == {"mean", "ci95"} and np.isfinite(summary[k]["mean"])
+    assert summary["episodes"] == 2 and len(results) == 1
+    rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("episode,scene,success,spl")
+    assert list((tmp_path / "eval" / "videos").glob("*.mp4"))
+
+
+def test_oracle_scores_one_and_random_scores_low_on_the_same_episodes(tmp_path):
+    results = _evaluate(tmp_path / "o", "--baseline", "oracle", "--task", "earshot/AudioGoal-v0", "--compare",
+                        "--episodes", "8")
+    oracle, random = results["oracle"], results["random"]
+    assert oracle["success"]["mean"] == 1.0 and oracle["spl"]["mean"] == pytest.approx(1.0)
+    assert random["spl"]["mean"] < 0.3
+    # the same episodes: both CSVs list the same episode indices
+    a = [r.split(",")[0] for r in (tmp_path / "o" / "episodes.csv").read_text().splitlines()[1:]]
+    b = [r.split(",")[0] for r in (tmp_path / "o" / "baselines" / "random" / "episodes.csv").read_text().splitlines()[1:]]
+    assert a == b and len(a) == 8
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_checkpoints_never_unpickle(tmp_path):
+    latest = _train(tmp_path / "run", "ppo", 64, task="earshot/PointGoal-v0")
+    torch.save({"weights": _Evil()}, latest / "policy.pt")  # an object, not tensors
+    with pytest.raises(ValueError, match="could not be read as weights"):
+        _evaluate(tmp_path / "e", "--checkpoint", str(latest), "--task", "earshot/PointGoal-v0")
+    (latest / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        _evaluate(tmp_path / "e", "--checkpoint", str(latest), "--task", "earshot/PointGoal-v0")
+    with pytest.raises(FileNotFoundError, match="not an earshot checkpoint"):
+        _evaluate(tmp_path / "e", "--checkpoint", str(tmp_path), "--task", "earshot/PointGoal-v0")
+    assert pickle  # (the module is used by torch.save above)
+
+
+def test_extractor_encodes_every_task_observation():
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    from earshot.agents.ppo import _policy_space
+
+    for env_id in earshot.av_env.ENV_IDS:
+        env = gym.make(env_id, scenes=1, episodes_per_scene=2, resolution=64)
+        space = _policy_space(env.observation_space)
+        extractor = AVNavExtractor(space, hidden=16, vector_hidden=8)
+        obs, _ = env.reset(seed=0)
+        batch = {k: torch.as_tensor(np.asarray(v)[None]) for k, v in obs.items()}
+        for k, s in space.spaces.items():  # what SB3 does: uint8 images to channels-first
+            if batch[k].shape[1:] != s.shape:
+                batch[k] = batch[k].permute(0, 3, 1, 2)
+        features = extractor(preprocess_obs(batch, space))
+        assert features.shape == (1, extractor.features_dim) and torch.isfinite(features).all()
+        env.close()
+    with pytest.raises(ValueError, match="too small"):
+        AVNavExtractor(gym.spaces.Dict({"depth": gym.spaces.Box(0, 1, (16, 16, 1), np.float32)}))
+
+
+def test_bad_options_are_one_clear_error():
+    with pytest.raises(SystemExit):
+        train.parse_config(train.TrainConfig, "", ["--env-kwargs", "[1]"])
+    with pytest.raises(SystemExit):
+        evaluate.parse_config(evaluate.EvalConfig, "", [])  # neither --checkpoint nor --baseline
+    with pytest.raises(ValueError, match="unknown agent"):
+        from earshot.agents.ppo import make_model
+
+        make_model("dqn", None, {}, {})
