@@ -120,7 +120,14 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
             super().__init__()
             self.bar = None
 
+        def _on_rollout_start(self) -> None:
+            self._rollout_t = time.perf_counter()
+
+        def _on_rollout_end(self) -> None:
+            self.rollout_seconds += time.perf_counter() - self._rollout_t
+
         def _on_training_start(self) -> None:
+            self.rollout_seconds, self.started = 0.0, time.perf_counter()
             self.next_ckpt = (self.num_timesteps // config.checkpoint_every + 1) * config.checkpoint_every
             self.next_eval = (self.num_timesteps // config.eval_every + 1) * config.eval_every if config.eval_every else None
             if config.progress:
@@ -159,6 +166,8 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
         def _on_training_end(self) -> None:
             if self.bar is not None:
                 self.bar.close()
+            total = time.perf_counter() - self.started
+            self.time_split = {"seconds": total, "rollouts": self.rollout_seconds / max(total, 1e-9)}
 
     return Periodic()
 
@@ -211,9 +220,13 @@ def main(config: TrainConfig) -> Path:
         if remaining > 0:
             t = time.perf_counter()
             start = model.num_timesteps
-            model.learn(remaining, callback=_callbacks(config, run, meta), reset_num_timesteps=False, tb_log_name="run")
+            callback = _callbacks(config, run, meta)
+            model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name="run")
             rate = (model.num_timesteps - start) / (time.perf_counter() - t)
-            print(f"trained {model.num_timesteps - start:,} steps at {rate:.0f} steps/s", flush=True)
+            share = callback.time_split["rollouts"]
+            print(f"trained {model.num_timesteps - start:,} steps at {rate:.0f} steps/s; {share:.0%} of the time collecting "
+                  f"rollouts (env steps and policy forward passes), {1 - share:.0%} in PPO updates, evaluations and "
+                  "checkpoints", flush=True)
         save_checkpoint(model, latest, meta)
         save_checkpoint(model, run / "checkpoints" / f"step_{model.num_timesteps:09d}", meta)
     finally:
