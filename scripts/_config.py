@@ -82,3 +82,19 @@ def save_config(config, directory: Path) -> Path:
     tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def run_script(main, cls, description: str, interrupted: str = "interrupted") -> None:
+    """``main(parse_config(cls, description))`` as a command: Ctrl-C prints ``interrupted`` and
+    exits 130; a ValueError, ImportError or FileNotFoundError (bad input, a missing optional
+    dependency or file) prints one ``error:`` line and exits 2."""
+    import sys
+
+    try:
+        main(parse_config(cls, description))
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

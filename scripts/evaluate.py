@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _config import option, parse_config  # noqa: E402
+from _config import option, run_script  # noqa: E402
 
 from train import TASKS  # noqa: E402
 
@@ -117,11 +117,4 @@ def main(config: EvalConfig) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(parse_config(EvalConfig, __doc__.split("\n\n")[0]))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, EvalConfig, __doc__.split("\n\n")[0])

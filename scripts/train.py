@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _config import option, parse_config, save_config  # noqa: E402
+from _config import option, run_script, save_config  # noqa: E402
 
 TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal-v0", "earshot/SemanticAudioGoal-v0",
          "earshot/MovingSource-v0")
@@ -236,11 +236,4 @@ def main(config: TrainConfig) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main(parse_config(TrainConfig, __doc__.split("\n\n")[0]))
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint is kept; rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, TrainConfig, __doc__.split("\n\n")[0], "interrupted: the last checkpoint is kept; rerun the same command to resume")

@@ -22,12 +22,13 @@ from earshot.agents.extractor import AVNavExtractor  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import evaluate  # noqa: E402
 import train  # noqa: E402
+from _config import parse_config  # noqa: E402
 
 SENSORS = {"earshot/AudioGoal-v0": ["depth", "spectrogram"], "earshot/PointGoal-v0": ["depth", "pointgoal_with_gps_compass"]}
 
 
 def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0"):
-    cfg = train.parse_config(train.TrainConfig, "", [
+    cfg = parse_config(train.TrainConfig, "", [
         "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", "1", "--scenes", "2",
         "--n-steps", "64", "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
         "--run-dir", str(run), "--env-kwargs", json.dumps({"resolution": 64, "sensors": SENSORS[task]}), "--no-progress", "--hidden", "32", "--lstm-hidden", "32"])
@@ -35,7 +36,7 @@ def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0"
 
 
 def _evaluate(out: Path, *args):
-    cfg = evaluate.parse_config(evaluate.EvalConfig, "", ["--episodes", "2", "--out", str(out), *args])
+    cfg = parse_config(evaluate.EvalConfig, "", ["--episodes", "2", "--out", str(out), *args])
     return evaluate.main(cfg)
 
 
@@ -122,9 +123,9 @@ def test_extractor_encodes_every_task_observation():
 
 def test_bad_options_are_one_clear_error():
     with pytest.raises(SystemExit):
-        train.parse_config(train.TrainConfig, "", ["--env-kwargs", "[1]"])
+        parse_config(train.TrainConfig, "", ["--env-kwargs", "[1]"])
     with pytest.raises(SystemExit):
-        evaluate.parse_config(evaluate.EvalConfig, "", [])  # neither --checkpoint nor --baseline
+        parse_config(evaluate.EvalConfig, "", [])  # neither --checkpoint nor --baseline
     with pytest.raises(ValueError, match="unknown agent"):
         from earshot.agents.ppo import make_model
 
