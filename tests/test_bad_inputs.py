@@ -85,7 +85,7 @@ class Ctx:
 
     def parse(self, script: str, config: str, argv: list[str]):
         module = self.script(script)
-        return module.parse_config(getattr(module, config), "", argv)
+        return importlib.import_module("_config").parse_config(getattr(module, config), "", argv)
 
 
 # --------------------------------------------------------------------------------- case helpers
@@ -219,6 +219,26 @@ def _stale_tmp_cleaned(ctx):
 
 def _script_error(ctx, script, config, argv):
     ctx.parse(script, config, argv)
+
+
+def _agent_model(agent):
+    from earshot.agents.ppo import make_model
+
+    make_model(agent, None, {}, {})
+
+
+def _agent_extractor(shape):
+    import gymnasium as gym
+
+    from earshot.agents import AVNavExtractor
+
+    AVNavExtractor(gym.spaces.Dict({"depth": gym.spaces.Box(0, 1, shape, np.float32)}))
+
+
+def _agent_checkpoint(ctx, folder):
+    from earshot.agents.ppo import read_meta
+
+    read_meta(ctx.tmp / folder)
 
 
 def _compute(ctx, source=None, receivers=None, config=None):
@@ -468,6 +488,31 @@ CASES = [
          SystemExit, "--resolution"),
     Case("demo --renderer vulkan", "scripts", lambda c: _script_error(c, "demo", "DemoConfig", ["--renderer", "vulkan"]),
          SystemExit, "--renderer"),
+    # ---------------------------------------------------------------- agents
+    Case("train --env-kwargs [1]", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--env-kwargs", "[1]"]),
+         SystemExit, "--env-kwargs"),
+    Case("train --env-kwargs not json", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--env-kwargs", "{x"]),
+         SystemExit, "--env-kwargs"),
+    Case("train --env-kwargs split", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--env-kwargs", '{"split": "val"}']), SystemExit, "--env-kwargs"),
+    Case("train --agent dqn", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--agent", "dqn"]),
+         SystemExit, "--agent"),
+    Case("train --task CartPole-v1", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--task", "CartPole-v1"]),
+         SystemExit, "--task"),
+    Case("train --n-envs 0", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--n-envs", "0"]),
+         SystemExit, "--n-envs"),
+    Case("train defaults ok", "agents", lambda c: c.parse("train", "TrainConfig", []), None),
+    Case("evaluate without checkpoint or baseline", "agents", lambda c: _script_error(c, "evaluate", "EvalConfig", []),
+         SystemExit, "--checkpoint"),
+    Case("evaluate --episodes 0", "agents", lambda c: _script_error(
+        c, "evaluate", "EvalConfig", ["--baseline", "oracle", "--episodes", "0"]), SystemExit, "--episodes"),
+    Case("evaluate --baseline smart", "agents", lambda c: _script_error(c, "evaluate", "EvalConfig", ["--baseline", "smart"]),
+         SystemExit, "--baseline"),
+    Case("checkpoint folder without meta.json", "agents", lambda c: _agent_checkpoint(c, "."), FileNotFoundError,
+         "checkpoint"),
+    Case("agent dqn", "agents", lambda c: _agent_model("dqn"), V, "agent"),
+    Case("extractor 16x16 depth", "agents", lambda c: _agent_extractor((16, 16, 1)), V, "observation"),
+    Case("extractor 4-D observation", "agents", lambda c: _agent_extractor((2, 8, 8, 1)), V, "observation"),
 ]
 
 
