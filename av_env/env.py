@@ -63,7 +63,9 @@ class AVNavEnv(gym.Env):
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
     num_distractors, rir_cache (a folder shared by vectorized workers), scene_cache (a folder of
     built scenes and NavGraphs, shared likewise; see ``earshot.scenes.store``), mesh_kwargs (passed to
-    ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array").
+    ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array"),
+    failed_stop_reward (≤ 0, default 0 as in SoundSpaces: added to the reward of a STOP away from
+    the goal, an option against policies that learn to stop at once).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -76,7 +78,7 @@ class AVNavEnv(gym.Env):
                  num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
                  render_mode: str | None = None, sensors=None, episodes_per_visit: int = 10,
                  scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None,
-                 scene_cache: str | None = None):
+                 scene_cache: str | None = None, failed_stop_reward: float = 0.0):
         self._closed = False
         self._contexts: LRU[SceneContext] = LRU(BUDGETS.scenes, on_evict=lambda _, ctx: ctx.close())
         check_choice("task", task, tuple(TASKS))
@@ -114,6 +116,7 @@ class AVNavEnv(gym.Env):
         self.renderer_backend = renderer
         self.mesh_kwargs = dict(mesh_kwargs or {})
         self.task_obj = TASKS[task](p_move=p_move, num_distractors=num_distractors)
+        self.task_obj.failed_stop_reward = check_number("failed_stop_reward", failed_stop_reward, high=0.0)
         self.render_mode = render_mode
         self.cfg = audio_config or AudioConfig()
         self.sound_list = self._resolve_sounds(sounds)
@@ -362,7 +365,7 @@ class AVNavEnv(gym.Env):
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)
-        reward = self.task_obj.reward(self.prev_distance, distance, success)
+        reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated)
         self.prev_distance = distance
         truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated

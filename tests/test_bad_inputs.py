@@ -488,6 +488,7 @@ CASES = [
          SystemExit, "--resolution"),
     Case("demo --renderer vulkan", "scripts", lambda c: _script_error(c, "demo", "DemoConfig", ["--renderer", "vulkan"]),
          SystemExit, "--renderer"),
+    Case("env failed_stop_reward +1", "env", lambda c: _make(c, failed_stop_reward=1.0), V, "failed_stop_reward"),
     # ---------------------------------------------------------------- agents
     Case("train --env-kwargs [1]", "agents", lambda c: _script_error(c, "train", "TrainConfig", ["--env-kwargs", "[1]"]),
          SystemExit, "--env-kwargs"),

@@ -85,9 +85,13 @@ class Task:
     def success(self, stopped: bool, distance: float, success_distance: float) -> bool:
         return bool(stopped and distance <= success_distance)
 
-    def reward(self, previous_distance: float, distance: float, success: bool) -> float:
-        """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success."""
-        return SLACK_REWARD + (previous_distance - distance) + (SUCCESS_REWARD if success else 0.0)
+    failed_stop_reward = 0.0  # set by the env's ``failed_stop_reward`` (SoundSpaces: none)
+
+    def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False) -> float:
+        """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success;
+        plus ``failed_stop_reward`` (0 unless the env is given one) on a STOP away from the goal."""
+        out = SLACK_REWARD + (previous_distance - distance) + (SUCCESS_REWARD if success else 0.0)
+        return out + (self.failed_stop_reward if stopped and not success else 0.0)
 
     def shortest_distance(self, episode: Episode, start_distance: float) -> float:
         return episode.geodesic_distance

@@ -164,6 +164,22 @@ def test_rewards_follow_soundspaces():
     assert term and info["success"] == 1.0 and r == pytest.approx(10.0 - 0.01)
 
 
+@pytest.mark.parametrize("penalty", [0.0, -2.5])
+def test_failed_stop_reward_applies_only_to_a_stop_away_from_the_goal(penalty):
+    env = _make("earshot/AudioGoal-v0", failed_stop_reward=penalty)
+    u = env.unwrapped
+    env.reset(options={"episode_index": 0})
+    assert u.distance_to_goal() > u.success_distance
+    _, r, term, _, info = env.step(0)  # STOP at the start, far from the goal
+    assert term and info["success"] == 0.0 and r == pytest.approx(-0.01 + penalty)
+    env.reset(options={"episode_index": 0})
+    while (a := u.oracle_action()) != 0:
+        env.step(a)
+    _, r, _, _, info = env.step(0)  # STOP at the goal: the usual +10
+    assert info["success"] == 1.0 and r == pytest.approx(10.0 - 0.01)
+    env.close()
+
+
 def test_held_out_scenes_and_sounds_never_in_training():
     train = gym.make("earshot/AudioGoal-v0", split="train", scenes=3, episodes_per_scene=10, resolution=32).unwrapped
     test_seeds = {f"procedural:{s}" for s in split_seeds("test")}
