@@ -36,10 +36,11 @@ from earshot.scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents
     training_steps: int = 20_000  # steps of the random-policy training run (section "training")
     training_scenes: int = 50  # train-split scenes it cycles over
     training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
+    agent_steps: int = 3_000  # env steps of each PPO training run (section "agents")
     raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
@@ -482,8 +483,44 @@ def bench_training(cfg: BenchmarkConfig) -> list[dict]:
     return rows
 
 
+def bench_agents(cfg: BenchmarkConfig) -> list[dict]:
+    """PPO training throughput on AudioGoal (AV-Nav extractor, 64² depth + spectrogram, train
+    scenes) with 1 and 2 env workers, and the share of wall time spent collecting rollouts (env
+    steps and policy forward passes) rather than in PPO updates. Uses as many cores as workers."""
+    import tempfile
+
+    import train as train_script  # scripts/ is on sys.path
+
+    from _config import parse_config
+
+    rows = []
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    for agent in ("ppo", "recurrent-ppo"):
+        for n_envs in (1, 2):
+            if before is not None:
+                os.sched_setaffinity(0, set(sorted(_ALL_CORES or before)[:n_envs]))
+            try:
+                with tempfile.TemporaryDirectory() as run:
+                    config = parse_config(train_script.TrainConfig, "", [
+                        "--task", "earshot/AudioGoal-v0", "--agent", agent, "--n-envs", str(n_envs),
+                        "--total-steps", str(cfg.agent_steps), "--scenes", "20", "--eval-every", "0",
+                        "--checkpoint-every", str(10 * cfg.agent_steps), "--run-dir", run, "--no-progress",
+                        "--env-kwargs", '{"resolution": 64, "sensors": ["depth", "spectrogram"]}'])
+                    r = train_script.main(config)
+            finally:
+                if before is not None:
+                    os.sched_setaffinity(0, before)
+            rows.append(dict(section="agents", name=f"{agent} training, {n_envs} env worker{'s' if n_envs > 1 else ''}",
+                             value=r["steps_per_s"], unit="steps/s", reference="(none: see the detail)",
+                             reference_value=None, reference_unit="steps/s", ratio=None,
+                             detail=(f"{r['steps']} steps on AudioGoal, 20 train scenes, 64² depth + spectrogram, AV-Nav "
+                                     f"hyper-parameters; {r['rollout_share']:.0%} of the time collecting rollouts, "
+                                     f"{1 - r['rollout_share']:.0%} in PPO updates"), raw=r | {"checkpoint": None}))
+    return rows
+
+
 SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
-            "training": bench_training}
+            "training": bench_training, "agents": bench_agents}
 
 
 def _fmt(v, unit=""):

@@ -190,7 +190,9 @@ def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "va
     return summarize(rows)
 
 
-def main(config: TrainConfig) -> Path:
+def main(config: TrainConfig) -> dict:
+    """Train (or resume) as configured; returns the checkpoint folder and, when steps were
+    trained, their rate and the share of wall time spent collecting rollouts."""
     import torch
 
     from earshot.agents.ppo import make_model, resume_model, save_checkpoint
@@ -202,7 +204,7 @@ def main(config: TrainConfig) -> Path:
         saved = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
         for key in ("task", "agent", "env_kwargs", "n_envs"):
             if key in saved and saved[key] != getattr(config, key):
-                raise SystemExit(f"error: {run} was trained with --{key.replace('_', '-')} {saved[key]!r}, not "
+                raise ValueError(f"{run} was trained with --{key.replace('_', '-')} {saved[key]!r}, not "
                                  f"{getattr(config, key)!r}; resume with the same options or use another --run-dir")
     save_config(config, run)
     meta = {"agent": config.agent, "task": config.task, "env_kwargs": json.loads(config.env_kwargs),
@@ -217,6 +219,7 @@ def main(config: TrainConfig) -> Path:
             model = make_model(config.agent, venv, config.hyperparameters, config.extractor, seed=config.seed,
                                device=config.device, tensorboard_log=str(run / "tb"))
         remaining = config.total_steps - model.num_timesteps
+        stats = {}
         if remaining > 0:
             t = time.perf_counter()
             start = model.num_timesteps
@@ -224,6 +227,7 @@ def main(config: TrainConfig) -> Path:
             model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name="run")
             rate = (model.num_timesteps - start) / (time.perf_counter() - t)
             share = callback.time_split["rollouts"]
+            stats = {"steps": model.num_timesteps - start, "steps_per_s": rate, "rollout_share": share}
             print(f"trained {model.num_timesteps - start:,} steps at {rate:.0f} steps/s; {share:.0%} of the time collecting "
                   f"rollouts (env steps and policy forward passes), {1 - share:.0%} in PPO updates, evaluations and "
                   "checkpoints", flush=True)
@@ -232,7 +236,7 @@ def main(config: TrainConfig) -> Path:
     finally:
         venv.close()
     print(f"checkpoint: {latest}", flush=True)
-    return latest
+    return {"checkpoint": latest, **stats}
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0"
         "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", "1", "--scenes", "2",
         "--n-steps", "64", "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
         "--run-dir", str(run), "--env-kwargs", json.dumps({"resolution": 64, "sensors": SENSORS[task]}), "--no-progress", "--hidden", "32", "--lstm-hidden", "32"])
-    return train.main(cfg)
+    return train.main(cfg)["checkpoint"]
 
 
 def _evaluate(out: Path, *args):
@@ -59,6 +59,8 @@ def test_train_resume_and_evaluate(tmp_path, agent):
     _train(run, agent, 256)
     assert json.loads((latest / "meta.json").read_text())["num_timesteps"] == 256
     assert (run / "checkpoints" / "step_000000256").is_dir()
+    with pytest.raises(ValueError, match="was trained with --agent"):  # resuming needs the same options
+        _train(run, "ppo" if agent == "recurrent-ppo" else "recurrent-ppo", 512)
     # the checkpoint loads (weights only) and runs on held-out test episodes
     results = _evaluate(tmp_path / "eval", "--checkpoint", str(latest), "--task", "earshot/AudioGoal-v0", "--videos", "1")
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
