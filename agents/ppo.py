@@ -63,11 +63,27 @@ def policy_kwargs(agent: str, extractor: dict) -> dict:
 
 
 def make_model(agent: str, env, hyperparameters: dict, extractor: dict, *, seed: int = 0, device: str = "auto",
-               tensorboard_log: str | None = None):
-    """A new PPO or RecurrentPPO model on ``env`` (an SB3 VecEnv) with the AV-Nav extractor."""
+               tensorboard_log: str | None = None, stop_prior: float | None = None):
+    """A new PPO or RecurrentPPO model on ``env`` (an SB3 VecEnv) with the AV-Nav extractor.
+
+    ``stop_prior``: the initial probability of STOP (action 0), the other actions equally
+    likely, set through the bias of the action head (SB3 initialises its weights near zero, so
+    the bias alone sets the first policy). A uniform policy stops after 4 steps on average, too
+    soon to learn anything from the progress reward; 0.02 makes first episodes ~50 steps long.
+    None keeps the uniform start."""
     cls, policy = _algorithm(agent)
-    return cls(policy, env, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log,
-               policy_kwargs=policy_kwargs(agent, extractor), **hyperparameters)
+    model = cls(policy, env, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log,
+                policy_kwargs=policy_kwargs(agent, extractor), **hyperparameters)
+    if stop_prior is not None:
+        import torch
+
+        n = int(env.action_space.n)
+        if not 0.0 < stop_prior < 1.0:
+            raise ValueError(f"stop_prior must be a probability in (0, 1), got {stop_prior!r}")
+        with torch.no_grad():
+            model.policy.action_net.bias.zero_()
+            model.policy.action_net.bias[0] = float(np.log(stop_prior * (n - 1) / (1.0 - stop_prior)))
+    return model
 
 
 def _policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:

@@ -47,6 +47,8 @@ class TrainConfig:
     ent_coef: float = option(0.2, "entropy bonus (AV-Nav: 0.2; keeps the policy from collapsing onto STOP)", low=0.0)
     vf_coef: float = option(0.5, "value loss weight", low=0.0)
     max_grad_norm: float = option(0.5, "gradient clipping", low=0.0)
+    stop_prior: float = option(0.0, "initial probability of STOP (0: uniform over the actions, as SB3 starts); "
+                                    "0.02 makes the first episodes ~50 steps long", low=0.0, high=0.99)
     hidden: int = option(128, "features per visual/audio encoder (AV-Nav: 512)", low=8)
     lstm_hidden: int = option(256, "LSTM state size (recurrent-ppo; AV-Nav's GRU: 512)", low=8)
     eval_every: int = option(50_000, "evaluate on the val split every this many steps (0: never)", low=0)
@@ -217,7 +219,8 @@ def main(config: TrainConfig) -> dict:
             print(f"resuming {run} at step {model.num_timesteps:,}", flush=True)
         else:
             model = make_model(config.agent, venv, config.hyperparameters, config.extractor, seed=config.seed,
-                               device=config.device, tensorboard_log=str(run / "tb"))
+                               device=config.device, tensorboard_log=str(run / "tb"),
+                               stop_prior=config.stop_prior or None)
         remaining = config.total_steps - model.num_timesteps
         stats = {}
         if remaining > 0:
