@@ -178,6 +178,7 @@ def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "va
     """SR/SPL/... of ``policy`` (sampled actions) on the first ``eval_episodes`` fixed episodes of ``split``."""
     import gymnasium as gym
 
+    import earshot.av_env  # noqa: F401  (registers the ids here too: the train envs live in worker processes)
     from earshot.agents.evaluation import episode_order, run_episodes, summarize
     from earshot.agents.ppo import PolicyActor
 

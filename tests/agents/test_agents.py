@@ -27,10 +27,10 @@ from _config import parse_config  # noqa: E402
 SENSORS = {"earshot/AudioGoal-v0": ["depth", "spectrogram"], "earshot/PointGoal-v0": ["depth", "pointgoal_with_gps_compass"]}
 
 
-def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0"):
+def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0", n_envs: int = 1):
     cfg = parse_config(train.TrainConfig, "", [
-        "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", "1", "--scenes", "2",
-        "--n-steps", "64", "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
+        "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", str(n_envs), "--scenes", "2",
+        "--n-steps", str(64 // n_envs), "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
         "--run-dir", str(run), "--env-kwargs", json.dumps({"resolution": 64, "sensors": SENSORS[task]}), "--no-progress", "--hidden", "32", "--lstm-hidden", "32"])
     return train.main(cfg)["checkpoint"]
 
@@ -43,7 +43,9 @@ def _evaluate(out: Path, *args):
 @pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
 def test_train_resume_and_evaluate(tmp_path, agent):
     run = tmp_path / "run"
-    latest = _train(run, agent, 128)
+    # PPO with 2 SubprocVecEnv workers (the val evaluation then runs in the main process, where
+    # no train env was made), RecurrentPPO in-process
+    latest = _train(run, agent, 128, n_envs=2 if agent == "ppo" else 1)
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["num_timesteps"] == 128 and meta["agent"] == agent
     assert (run / "config.json").is_file() and (run / "checkpoints" / "step_000000128").is_dir()
@@ -56,11 +58,11 @@ def test_train_resume_and_evaluate(tmp_path, agent):
     tags = set(acc.Tags()["scalars"])
     assert {"eval/success", "eval/spl"} <= tags and any(t.startswith("train/") for t in tags)
     # rerunning with a larger budget resumes: the step counter continues from 128
-    _train(run, agent, 256)
+    _train(run, agent, 256, n_envs=2 if agent == "ppo" else 1)
     assert json.loads((latest / "meta.json").read_text())["num_timesteps"] == 256
     assert (run / "checkpoints" / "step_000000256").is_dir()
     with pytest.raises(ValueError, match="was trained with --agent"):  # resuming needs the same options
-        _train(run, "ppo" if agent == "recurrent-ppo" else "recurrent-ppo", 512)
+        _train(run, "ppo" if agent == "recurrent-ppo" else "recurrent-ppo", 512, n_envs=2 if agent == "ppo" else 1)
     # the checkpoint loads (weights only) and runs on held-out test episodes
     results = _evaluate(tmp_path / "eval", "--checkpoint", str(latest), "--task", "earshot/AudioGoal-v0", "--videos", "1")
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
@@ -132,3 +134,26 @@ def test_bad_options_are_one_clear_error():
         from earshot.agents.ppo import make_model
 
         make_model("dqn", None, {}, {})
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
+def test_stop_prior_sets_the_first_policy(agent):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from earshot.agents.ppo import make_model
+
+    venv = DummyVecEnv([lambda: gym.make("earshot/AudioGoal-v0", scenes=1, episodes_per_scene=2, resolution=64,
+                                         sensors=["depth", "spectrogram"])])
+    model = make_model(agent, venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 16, **({"lstm_hidden": 16} if agent != "ppo" else {})},
+                       stop_prior=0.02)
+    obs, _ = model.policy.obs_to_tensor(venv.reset())
+    if agent == "ppo":
+        dist = model.policy.get_distribution(obs)
+    else:
+        state = (torch.zeros(1, 1, 16), torch.zeros(1, 1, 16))
+        dist, _ = model.policy.get_distribution(obs, state, torch.ones(1))
+    probs = dist.distribution.probs.detach().numpy()[0]
+    assert probs[0] == pytest.approx(0.02, abs=0.002) and np.allclose(probs[1:], probs[1], atol=0.003)
+    with pytest.raises(ValueError, match="stop_prior"):
+        make_model(agent, venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 16}, stop_prior=1.5)
+    venv.close()
