@@ -17,7 +17,10 @@ BASELINES = ("random", "forward", "oracle")
 
 def episode_order(env, episodes: int) -> list[int]:
     """Indices of ``episodes`` episodes of ``env``'s fixed list, taken round robin over its scenes
-    (first episode of each scene, then the second, ...): the same list for every agent."""
+    (one episode of each scene, then a second, ...): the same list for every agent. Scene k
+    contributes its episodes from the k-th on, so consecutive scenes give episodes of
+    consecutive geodesic-distance bins (the generator cycles through 1–3, 3–6, 6–10 and > 10 m)
+    rather than every scene its easiest one."""
     u = env.unwrapped
     eps = u.episodes
     if hasattr(eps, "scene_refs"):
@@ -30,7 +33,7 @@ def episode_order(env, episodes: int) -> list[int]:
     order = []
     depth = 0
     while len(order) < episodes and any(depth < len(g) for g in groups):
-        order += [g[depth] for g in groups if depth < len(g)]
+        order += [g[(k + depth) % len(g)] for k, g in enumerate(groups) if depth < len(g)]
         depth += 1
     if len(order) < episodes:
         raise ValueError(f"the env has {len(order)} episodes, fewer than the {episodes} asked for; "

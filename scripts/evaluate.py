@@ -53,7 +53,7 @@ def _env(config: EvalConfig, env_kwargs: dict):
     kwargs = dict(env_kwargs)
     kwargs.pop("sounds", None)
     n_scenes = min(len(split_seeds(config.split)), -(-config.episodes // config.episodes_per_scene))
-    per_scene = -(-config.episodes // n_scenes)
+    per_scene = max(4, -(-config.episodes // n_scenes))  # at least one episode of each distance bin per scene
     return gym.make(config.task, split=config.split, scenes=n_scenes, episodes_per_scene=per_scene,
                     sounds=config.sounds, **kwargs)
 

@@ -183,7 +183,7 @@ def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "va
     from earshot.agents.ppo import PolicyActor
 
     n = config.eval_episodes
-    env = gym.make(config.task, split=split, scenes=n, episodes_per_scene=1, **json.loads(config.env_kwargs))
+    env = gym.make(config.task, split=split, scenes=n, episodes_per_scene=4, **json.loads(config.env_kwargs))
     was_training = policy.training
     try:
         rows = run_episodes(env, PolicyActor(policy, deterministic=False), episode_order(env, n))
