@@ -16,9 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def _precompute(cache: Path, *extra) -> subprocess.Popen:
     # 0.25 m spacing: ~600 receivers per source, so the job lasts long enough (seconds) for the
     # interruption to land before it finishes
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "precompute_rirs.py"), "--scenes", "2", "--sources", "40", "--workers", "2", "--spacing", "0.25",
-                             "--cache-dir", str(cache), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=ROOT)
+    # Ctrl-C handling as in a terminal even when this test runs where SIGINT is ignored (a shell
+    # script's background job inherits SIG_IGN, and Python then never raises KeyboardInterrupt)
+    script = str(ROOT / "scripts" / "precompute_rirs.py")
+    launcher = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.Popen([sys.executable, "-c", launcher, script, "--scenes", "2", "--sources", "40", "--workers", "2",
+                             "--spacing", "0.25", "--cache-dir", str(cache), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT)
 
 
 def _lines(text: str) -> list[str]:
