@@ -30,12 +30,6 @@ AGENTS = {
     "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy"),
 }
 
-# AV-Nav's PPO settings (SoundSpaces' av_nav configs): clip 0.1, 4 epochs, one minibatch,
-# lr 2.5e-4 (Adam eps 1e-5), entropy 0.2, value 0.5, grad norm 0.5, 150-step rollouts, γ 0.99, λ 0.95
-AVNAV_HYPERPARAMETERS = dict(learning_rate=2.5e-4, n_steps=150, n_epochs=4, gamma=0.99, gae_lambda=0.95,
-                             clip_range=0.1, ent_coef=0.2, vf_coef=0.5, max_grad_norm=0.5)
-
-
 def _algorithm(agent: str):
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; agents are: {', '.join(AGENTS)}")
