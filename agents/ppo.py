@@ -30,6 +30,7 @@ AGENTS = {
     "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy"),
 }
 
+
 def _algorithm(agent: str):
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; agents are: {', '.join(AGENTS)}")
