@@ -265,9 +265,6 @@ class DirectionalRIR:
         return out.astype(np.float32)
 
     def _tail_binaural(self, heading: float, head) -> np.ndarray:
-        azimuths = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS
-        rel = azimuths - heading
-        dirs = np.c_[np.cos(rel), np.sin(rel), np.zeros(len(rel))]
         n = self.n_samples
         if isinstance(head, SphericalHead) and _on_heading_grid(heading):
             # headings on the 45° grid (every grid-motion env): the ear signals of the whole
@@ -281,15 +278,15 @@ class DirectionalRIR:
         if isinstance(head, SphericalHead):
             # the tail is diffuse: whole-sample ear delays and a two-term shadow are exact enough
             p, q = self._tail_shadow_parts(head)
-            delays = np.round(head.ear_delays(dirs) * self.sample_rate).astype(np.int64)  # (D, 2)
+            alpha, delays = _tail_ear_weights(head, heading, self.sample_rate)
             pad = int(np.abs(delays).max()) + 1
             out = np.zeros((2, n + 2 * pad), np.float32)
-            for ear, ear_y in enumerate((1.0, -1.0)):
-                alpha = shadow_alpha(np.arccos(np.clip(dirs[:, 1] * ear_y, -1, 1)))
-                for k in range(len(dirs)):
+            for ear in range(2):
+                for k in range(_TAIL_DIRECTIONS):
                     start = pad + delays[k, ear]
-                    out[ear, start:start + n] += p[k] + np.float32(alpha[k]) * q[k]
+                    out[ear, start:start + n] += p[k] + np.float32(alpha[ear, k]) * q[k]
             return out[:, pad:pad + n]
+        dirs = _tail_directions(heading)
         size, freqs, signals, _ = self._tail_setup()
         spec = scipy.fft.rfft(signals, n=size, axis=1)
         h = head.responses(dirs, freqs)
@@ -370,17 +367,29 @@ def _heading_bank(n: int, sample_rate: int, head: SphericalHead, heading: float)
     key = (n, sample_rate, head.radius, head.c, turns)
     if key not in _heading_banks:
         bank = _shadow_bank(n, sample_rate, head)
-        rel = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS - turns * _GRID
-        dirs = np.c_[np.cos(rel), np.sin(rel), np.zeros(len(rel))]
-        delays = np.round(head.ear_delays(dirs) * sample_rate).astype(np.int64)  # (D, 2)
+        alpha, delays = _tail_ear_weights(head, turns * _GRID, sample_rate)
         out = np.zeros((2,) + bank.shape[1:], np.float32)
-        for ear, ear_y in enumerate((1.0, -1.0)):
-            alpha = shadow_alpha(np.arccos(np.clip(dirs[:, 1] * ear_y, -1, 1)))
+        for ear in range(2):
             for k in range(_TAIL_DIRECTIONS):
-                row = bank[k] + np.float32(alpha[k]) * bank[_TAIL_DIRECTIONS + k]
+                row = bank[k] + np.float32(alpha[ear, k]) * bank[_TAIL_DIRECTIONS + k]
                 out[ear] += np.roll(row, delays[k, ear], axis=-1)  # the bank repeats with period next_fast_len(n), = n for usual rates
         _heading_banks[key] = out
     return _heading_banks[key]
+
+
+def _tail_directions(heading: float) -> np.ndarray:
+    """(D, 3) unit directions of the tail's diffuse sources in the frame of a head facing ``heading``."""
+    rel = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS - heading
+    return np.c_[np.cos(rel), np.sin(rel), np.zeros(len(rel))]
+
+
+def _tail_ear_weights(head: SphericalHead, heading: float, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha (2, D), delays (D, 2)): per ear and tail direction, the Brown–Duda shadow α and the
+    whole-sample Woodworth delay."""
+    dirs = _tail_directions(heading)
+    delays = np.round(head.ear_delays(dirs) * sample_rate).astype(np.int64)
+    alpha = np.stack([shadow_alpha(np.arccos(np.clip(dirs[:, 1] * ear_y, -1, 1))) for ear_y in (1.0, -1.0)])
+    return alpha, delays
 
 
 _shadow_bases: LRU = LRU(BUDGETS.noise_banks)
