@@ -15,6 +15,24 @@ METRICS = ("success", "spl", "softspl", "sna", "distance_to_goal")
 BASELINES = ("random", "forward", "oracle")
 
 
+def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
+             episodes_per_scene: int = 1):
+    """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
+    ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
+    generating at least one episode per distance bin, so that ``episode_order`` can spread the
+    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``)."""
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401  (registers the ids in this process)
+    from earshot.av_env.episodes import DISTANCE_BINS
+    from earshot.scenes import split_seeds
+
+    kwargs = {k: v for k, v in (env_kwargs or {}).items() if k != "sounds"}
+    n_scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
+    per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
+    return gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
+
+
 def episode_order(env, episodes: int) -> list[int]:
     """Indices of ``episodes`` episodes of ``env``'s fixed list, taken round robin over its scenes
     (one episode of each scene, then a second, ...): the same list for every agent. Scene k

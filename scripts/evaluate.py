@@ -44,24 +44,11 @@ class EvalConfig:
             raise ValueError("give exactly one of --checkpoint PATH or --baseline random|forward|oracle")
 
 
-def _env(config: EvalConfig, env_kwargs: dict):
-    import gymnasium as gym
-
-    import earshot.av_env  # noqa: F401 (registers the ids)
-    from earshot.scenes import split_seeds
-
-    kwargs = dict(env_kwargs)
-    kwargs.pop("sounds", None)
-    n_scenes = min(len(split_seeds(config.split)), -(-config.episodes // config.episodes_per_scene))
-    per_scene = max(4, -(-config.episodes // n_scenes))  # at least one episode of each distance bin per scene
-    return gym.make(config.task, split=config.split, scenes=n_scenes, episodes_per_scene=per_scene,
-                    sounds=config.sounds, **kwargs)
-
-
 def run(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, videos: int) -> dict:
-    from earshot.agents.evaluation import episode_order, run_episodes, summarize, write_results
+    from earshot.agents.evaluation import episode_order, eval_env, run_episodes, summarize, write_results
 
-    env = _env(config, env_kwargs)
+    env = eval_env(config.task, config.split, config.episodes, env_kwargs, sounds=config.sounds,
+                   episodes_per_scene=config.episodes_per_scene)
     try:
         actor = actor_for(env)
         rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",

@@ -176,14 +176,12 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
 
 def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "val") -> dict:
     """SR/SPL/... of ``policy`` (sampled actions) on the first ``eval_episodes`` fixed episodes of ``split``."""
-    import gymnasium as gym
-
-    import earshot.av_env  # noqa: F401  (registers the ids here too: the train envs live in worker processes)
-    from earshot.agents.evaluation import episode_order, run_episodes, summarize
+    from earshot.agents.evaluation import episode_order, eval_env, run_episodes, summarize
     from earshot.agents.ppo import PolicyActor
 
     n = config.eval_episodes
-    env = gym.make(config.task, split=split, scenes=n, episodes_per_scene=4, **json.loads(config.env_kwargs))
+    # made here, in the main process, where (with SubprocVecEnv) no train env registered the ids
+    env = eval_env(config.task, split, n, json.loads(config.env_kwargs))
     was_training = policy.training
     try:
         rows = run_episodes(env, PolicyActor(policy, deterministic=False), episode_order(env, n))
