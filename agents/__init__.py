@@ -14,10 +14,10 @@ works without them.
 
 import importlib
 
-__all__ = ["AVNavExtractor", "PolicyActor", "load_policy", "make_model", "save_checkpoint"]
+__all__ = ["AVNavExtractor", "PolicyActor", "load_policy", "make_model", "pretrained_agents", "save_checkpoint"]
 
 _WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "ppo", "load_policy": "ppo", "make_model": "ppo",
-          "save_checkpoint": "ppo"}
+          "save_checkpoint": "ppo", "pretrained_agents": "ppo"}
 
 
 def __getattr__(name):

@@ -29,12 +29,30 @@ def _conv_out(net: nn.Module, shape: tuple[int, ...]) -> int:
         return int(net(torch.zeros(1, *shape)).shape[1])
 
 
+# The env's spectrogram is SoundSpaces' log1p |STFT| scaled to [0, 1]. log1p is linear below a
+# magnitude of 1, where nearly every bin of a source more than a few metres away lies: there the
+# ears' level difference (ILD, the direction cue) is a difference of two numbers ~0.005, about
+# 0.002 (measured over random AudioGoal steps). A second log makes it a ratio again: a 2.4 dB ILD
+# becomes ~0.025 at every distance, and the overall level (how near the source is) a shift.
+_SPEC_FLOOR = 1e-5  # ~ -130 dB re full scale, below which the env's values are float32 noise
+_SPEC_RANGE = float(-np.log(_SPEC_FLOOR))
+ILD_GAIN = 10.0  # the binaural encoder's third channel: ILD_GAIN x (left - right), log-compressed
+
+
+def log_compress(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] spectrogram -> [0, 1] log-compressed: (log(x + floor) - log floor) / -log floor."""
+    return (torch.log(x + _SPEC_FLOOR) + _SPEC_RANGE) / _SPEC_RANGE
+
+
 class _MapEncoder(nn.Module):
-    """CNN over a (C, H, W) map, flattened to ``hidden`` features with a ReLU."""
+    """CNN over a (C, H, W) map, flattened to ``hidden`` features with a ReLU (spectrograms are
+    log-compressed first, see ``log_compress``)."""
 
     def __init__(self, shape_chw: tuple[int, int, int], hidden: int, spectrogram: bool):
         super().__init__()
         c, h, w = shape_chw
+        self.ild = spectrogram and c == 2
+        c += self.ild  # binaural: the ears' difference as a third channel
         if spectrogram:  # 65 x 26 at 16 kHz: smaller kernels than an image CNN, no stride in time first
             layers = [nn.Conv2d(c, 16, (5, 3), (2, 1)), nn.ReLU(), nn.Conv2d(16, 32, 3, 2), nn.ReLU(),
                       nn.Conv2d(32, 32, 3, 1), nn.ReLU()]
@@ -48,8 +66,13 @@ class _MapEncoder(nn.Module):
             raise ValueError(f"observation of shape {(c, h, w)} (channels, height, width) is too small for the "
                              f"{'spectrogram' if spectrogram else 'image'} CNN; use at least 36 x 36 images") from exc
         self.net = nn.Sequential(cnn, nn.Linear(n, hidden), nn.ReLU())
+        self.spectrogram = spectrogram
 
     def forward(self, x):
+        if self.spectrogram:
+            x = log_compress(x)
+            if self.ild:  # left - right, x10: a 2.4 dB ILD becomes ~0.25, comparable to the levels
+                x = torch.cat([x, ILD_GAIN * (x[:, :1] - x[:, 1:2])], dim=1)
         return self.net(x)
 
 

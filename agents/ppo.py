@@ -10,6 +10,9 @@ A checkpoint is a folder:
 
 Nothing is unpickled: SB3's own ``.zip`` format stores cloudpickled objects (schedules, spaces)
 and is not used. The folder is written under a temporary name and renamed into place.
+
+Shipped agents (``agents/pretrained/NAME/``, without ``optimizer.pt``) are checkpoints too;
+wherever a checkpoint path is taken, a shipped agent's name (``audiogoal``) works as well.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-FORMAT = "earshot-checkpoint-1"
+# 2: the extractor log-compresses spectrograms (a format-1 policy was trained without it)
+FORMAT = "earshot-checkpoint-2"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 # agent name -> (module, algorithm class, policy alias)
 AGENTS = {
@@ -124,18 +129,36 @@ def save_checkpoint(model, directory: str | Path, meta: dict) -> Path:
     return _write_atomic_dir(Path(directory), fill)
 
 
+def pretrained_agents() -> list[str]:
+    """Names of the agents shipped with earshot (folders of ``agents/pretrained``)."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "meta.json").is_file())
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder: ``path`` itself, or the shipped agent of that name."""
+    p = Path(path)
+    if p.is_dir() or str(path) not in pretrained_agents():
+        return p
+    return PRETRAINED_DIR / str(path)
+
+
 def read_meta(path: str | Path) -> dict:
-    path = Path(path)
+    path = resolve_checkpoint(path)
     meta_path = path / "meta.json"
     if not meta_path.is_file():
+        shipped = ", ".join(pretrained_agents()) or "none"
         raise FileNotFoundError(f"{str(path)!r} is not an earshot checkpoint (no meta.json); pass a folder written "
-                                "by scripts/train.py, e.g. RUN_DIR/checkpoints/latest")
+                                "by scripts/train.py, e.g. RUN_DIR/checkpoints/latest, or a shipped agent's name "
+                                f"({shipped})")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{str(meta_path)!r} is corrupt ({exc}); use another checkpoint of the run") from exc
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{str(meta_path)!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise ValueError(f"{str(meta_path)!r} has format {meta.get('format')!r}, expected {FORMAT!r} (older "
+                         "checkpoints were trained on other inputs: retrain with scripts/train.py)")
     return meta
 
 
@@ -162,7 +185,7 @@ def load_policy(path: str | Path, observation_space: gym.spaces.Dict, action_spa
     lr = float(meta["hyperparameters"]["learning_rate"])
     policy = policy_cls(_policy_space(observation_space), action_space, lambda _: lr,
                         **policy_kwargs(meta["agent"], meta["extractor"]))
-    policy.load_state_dict(_load_tensors(Path(path) / "policy.pt", torch.device(device)))
+    policy.load_state_dict(_load_tensors(resolve_checkpoint(path) / "policy.pt", torch.device(device)))
     policy.to(device)
     policy.set_training_mode(False)
     return policy, meta

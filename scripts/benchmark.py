@@ -516,6 +516,36 @@ def bench_agents(cfg: BenchmarkConfig) -> list[dict]:
                              detail=(f"{r['steps']} steps on AudioGoal, 20 train scenes, 64² depth + spectrogram, AV-Nav "
                                      f"hyper-parameters; {r['rollout_share']:.0%} of the time collecting rollouts, "
                                      f"{1 - r['rollout_share']:.0%} in PPO updates"), raw=r | {"checkpoint": None}))
+    # the shipped recipe's warm start (DAgger from the oracle), in one process on one core
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401
+    from earshot.agents.imitation import imitate
+    from earshot.agents.ppo import make_model
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    kw = {"resolution": 64, "sensors": ["depth", "spectrogram"]}
+    if before is not None:
+        os.sched_setaffinity(0, set(sorted(_ALL_CORES or before)[:1]))
+    try:
+        venv = DummyVecEnv([lambda: gym.make("earshot/AudioGoal-v0", scenes=2, **kw)])
+        model = make_model("ppo", venv, {"n_steps": 64, "batch_size": 64}, {"hidden": 128})
+        env = gym.make("earshot/AudioGoal-v0", split="train", scenes=20, **kw)
+        t = time.perf_counter()
+        out = imitate(model, env, cfg.agent_steps, rounds=2, progress=False)
+        seconds = time.perf_counter() - t
+        env.close()
+        venv.close()
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+    rows.append(dict(section="agents", name="imitation warm start (DAgger from the oracle), 1 process",
+                     value=out["steps"] / seconds, unit="steps/s", reference="(none: see the detail)", reference_value=None,
+                     reference_unit="steps/s", ratio=None,
+                     detail=(f"{out['steps']} steps on AudioGoal, 20 train scenes, 64² depth + spectrogram, 2 rounds; "
+                             f"{out['collect_seconds'] / seconds:.0%} of the time stepping the env (policy and oracle "
+                             f"acting), {out['fit_seconds'] / seconds:.0%} fitting the policy"),
+                     raw={k: v for k, v in out.items() if k != "rounds"}))
     return rows
 
 

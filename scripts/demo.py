@@ -1,6 +1,8 @@
 """The main job on the embedded default: a held-out procedural apartment, its navigation graph,
-a first-person RGB-D strip along a shortest path and a top-down map (PNG), and an AudioGoal
-episode walked by the shortest-path oracle, recorded as MP4 with its binaural audio."""
+a first-person RGB-D strip along a shortest path and a top-down map (PNG), an AudioGoal
+episode walked by the shortest-path oracle, recorded as MP4 with its binaural audio, and the
+shipped AudioGoal agent evaluated on held-out test episodes against the random and oracle
+baselines (a table, and a video of the agent's first episode)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class DemoConfig:
     resolution: int = option(128, "image width and height in pixels", low=16, high=2048)
     frames: int = option(6, "views in the RGB-D strip", low=1, high=64)
     video: bool = True  # record an oracle AudioGoal episode
+    agent: str = option("audiogoal", "shipped agent to evaluate against random and oracle ('' to skip)")
+    episodes: int = option(20, "held-out test episodes of the agent comparison", low=1, high=10_000)
     out: str = option("outputs/demo", "output folder", nonempty=True)
 
     def check(self) -> None:
@@ -91,6 +95,28 @@ def main(config: DemoConfig) -> None:
         print(f"oracle AudioGoal episode ({episode.sound!r}, {episode.geodesic_distance:.1f} m): "
               f"success {info['success']:.0f}, SPL {info['spl']:.2f}, {info['num_steps']} steps")
         print(f"episode video (binaural audio muxed in): {(out / 'oracle_audiogoal.mp4').resolve()}")
+    if config.agent:
+        compare_agent(config, out / "agent")
+
+
+def compare_agent(config: DemoConfig, out: Path) -> None:
+    """The shipped agent against random and oracle on the same held-out test episodes."""
+    try:
+        import sb3_contrib  # noqa: F401
+        import stable_baselines3  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit(f"the agent comparison needs the agents extra ({exc.name} is missing): "
+                         "pip install torch==2.13.0 -e '.[agents]', or run the demo with --agent ''") from None
+    from evaluate import EvalConfig
+    from evaluate import main as evaluate
+
+    from earshot.agents.ppo import read_meta
+
+    meta = read_meta(config.agent)
+    print(f"\nshipped agent {config.agent!r} ({meta['task']}), trained by: {meta.get('training_command', 'see docs/agents.md')}")
+    evaluate(EvalConfig(checkpoint=config.agent, task=meta["task"], split="test", episodes=config.episodes,
+                        out=str(out), videos=1, compare=True, progress=False))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from train import TASKS  # noqa: E402
 
 @dataclass
 class EvalConfig:
-    checkpoint: str = option("", "checkpoint folder written by train.py (or use --baseline)")
+    checkpoint: str = option("", "checkpoint folder written by train.py, or a shipped agent's name (audiogoal); "
+                                 "or use --baseline")
     baseline: str = option("", "a baseline instead of a checkpoint", choices=("", "random", "forward", "oracle"))
     task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
     split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
@@ -38,6 +39,7 @@ class EvalConfig:
     compare: bool = False  # also run the random and oracle baselines on the same episodes
     seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
     device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
+    progress: bool = True  # a progress bar per agent
 
     def check(self) -> None:
         if bool(self.checkpoint) == bool(self.baseline):
@@ -52,7 +54,7 @@ def run(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, v
     try:
         actor = actor_for(env)
         rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
-                            progress=True)
+                            progress=config.progress)
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
@@ -84,7 +86,10 @@ def main(config: EvalConfig) -> dict:
             policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
             return PolicyActor(policy, deterministic=config.deterministic)
 
-        name = f"{meta['agent']} @ {meta['num_timesteps']:,} steps ({'argmax' if config.deterministic else 'sampled'})"
+        steps = f"{meta['num_timesteps']:,} steps"
+        if meta.get("imitation"):
+            steps = f"{meta['imitation']['steps']:,} imitation + {meta['num_timesteps']:,} PPO steps"
+        name = f"{meta['agent']} @ {steps} ({'argmax' if config.deterministic else 'sampled'})"
         results[name] = run(config, name, actor_for, env_kwargs, out, config.videos)
     else:
         env_kwargs = {}

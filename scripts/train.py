@@ -30,7 +30,7 @@ class TrainConfig:
     task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
     agent: str = option("recurrent-ppo", "policy: recurrent (LSTM, AV-Nav's GRU analogue) or feed-forward PPO",
                         choices=("recurrent-ppo", "ppo"))
-    total_steps: int = option(500_000, "env steps to train for, over all workers", low=1)
+    total_steps: int = option(500_000, "PPO env steps to train for, over all workers (0 with --imitation-steps: the warm start only)", low=0)
     n_envs: int = option(2, "SubprocVecEnv workers, each on its own part of the train scenes", low=1, high=256)
     run_dir: str = option("runs/audiogoal", "run folder (an existing one is resumed)", nonempty=True)
     seed: int = option(0, "seed of the model, the workers and their episode order", low=0)
@@ -51,6 +51,11 @@ class TrainConfig:
                                     "0.02 makes the first episodes ~50 steps long", low=0.0, high=0.99)
     hidden: int = option(128, "features per visual/audio encoder (AV-Nav: 512)", low=8)
     lstm_hidden: int = option(256, "LSTM state size (recurrent-ppo; AV-Nav's GRU: 512)", low=8)
+    init: str = option("", "fresh runs: start from this checkpoint's policy weights (e.g. RUN/checkpoints/imitation, or "
+                           "a shipped agent's name) with this run's hyper-parameters")
+    imitation_steps: int = option(0, "warm start (fresh runs, --agent ppo): env steps of DAgger from the shortest-path "
+                                     "oracle before PPO (see earshot.agents.imitation; 0: none)", low=0)
+    imitation_rounds: int = option(6, "DAgger rounds of the warm start", low=1)
     eval_every: int = option(50_000, "evaluate on the val split every this many steps (0: never)", low=0)
     eval_episodes: int = option(20, "val episodes per evaluation", low=1)
     checkpoint_every: int = option(50_000, "write a checkpoint every this many steps", low=1)
@@ -64,6 +69,12 @@ class TrainConfig:
             raise ValueError(f"argument --env-kwargs: not JSON ({exc}): {self.env_kwargs!r}") from None
         if not isinstance(kwargs, dict):
             raise ValueError(f"argument --env-kwargs: must be a JSON object, got {self.env_kwargs!r}")
+        if self.total_steps == 0 and self.imitation_steps == 0:
+            raise ValueError("argument --total-steps: 0 trains nothing; give PPO steps, or --imitation-steps for the "
+                             "warm start alone")
+        if self.imitation_steps and self.agent != "ppo":
+            raise ValueError("argument --imitation-steps: the warm start works for --agent ppo (a recurrent policy "
+                             "would need whole sequences)")
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
                 raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")
@@ -80,6 +91,20 @@ class TrainConfig:
         if self.agent == "recurrent-ppo":
             out["lstm_hidden"] = self.lstm_hidden
         return out
+
+
+def command_line(config: TrainConfig) -> str:
+    """The command that trains this config (options that differ from the defaults)."""
+    import dataclasses
+    import shlex
+
+    parts = ["python scripts/train.py"]
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "progress" or value == f.default:
+            continue
+        parts.append(f"--{f.name.replace('_', '-')} {shlex.quote(str(value))}")
+    return " ".join(parts)
 
 
 def make_worker(task: str, split: str, scenes: int, shard: tuple[int, int] | None, env_kwargs: dict):
@@ -159,11 +184,7 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
             for k in ("success", "spl", "softspl", "sna", "distance_to_goal"):
                 self.logger.record(f"eval/{k}", summary[k]["mean"])
             self.logger.dump(self.num_timesteps)
-            line = {"step": self.num_timesteps, **{k: summary[k]["mean"] for k in ("success", "spl", "softspl", "sna")}}
-            with open(run / "eval.csv", "a") as f:
-                if f.tell() == 0:
-                    f.write(",".join(line) + "\n")
-                f.write(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in line.values()) + "\n")
+            _record_eval(run, self.num_timesteps, summary)
 
         def _on_training_end(self) -> None:
             if self.bar is not None:
@@ -172,6 +193,51 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
             self.time_split = {"seconds": total, "rollouts": self.rollout_seconds / max(total, 1e-9)}
 
     return Periodic()
+
+
+def init_from(model, checkpoint: str, meta: dict) -> None:
+    """Load a checkpoint's policy weights into a fresh model (same agent, task observations and
+    extractor); the checkpoint's own warm start is carried into this run's meta."""
+    from earshot.agents.ppo import _check_spaces, _load_tensors, read_meta, resolve_checkpoint
+
+    src = read_meta(checkpoint)
+    for key in ("agent", "extractor"):
+        if src[key] != meta[key]:
+            raise ValueError(f"argument --init: {checkpoint!r} has {key} {src[key]!r}, this run {meta[key]!r}")
+    _check_spaces(src, model.observation_space, model.action_space)
+    model.policy.load_state_dict(_load_tensors(resolve_checkpoint(checkpoint) / "policy.pt", model.device))
+    meta["init"] = {"checkpoint": str(checkpoint), "num_timesteps": src["num_timesteps"],
+                    "training_command": src.get("training_command")}
+    if src.get("imitation"):
+        meta["imitation"] = src["imitation"]
+    print(f"initialised from {checkpoint} ({src['num_timesteps']:,} PPO steps"
+          + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")"), flush=True)
+
+
+def warm_start(config: TrainConfig, model, run: Path) -> dict:
+    """DAgger from the oracle (``earshot.agents.imitation``) in this process, on all train scenes."""
+    from stable_baselines3.common.logger import configure
+
+    from earshot.agents.imitation import imitate
+
+    env = make_worker(config.task, "train", config.scenes, None, json.loads(config.env_kwargs))
+    try:
+        out = imitate(model, env, config.imitation_steps, rounds=config.imitation_rounds, seed=config.seed,
+                      logger=configure(str(run / "tb" / "imitation"), ["tensorboard"]), progress=config.progress)
+    finally:
+        env.close()
+    last = out["rounds"][-1]
+    print(f"imitation: {out['steps']:,} steps in {len(out['rounds'])} rounds; last round: success {last['success']:.2f} "
+          f"with the oracle acting {last['oracle_share']:.0%} of the steps, action accuracy {last['accuracy']:.2f}", flush=True)
+    return out
+
+
+def _record_eval(run: Path, step: int, summary: dict) -> None:
+    line = {"step": step, **{k: summary[k]["mean"] for k in ("success", "spl", "softspl", "sna")}}
+    with open(run / "eval.csv", "a") as f:
+        if f.tell() == 0:
+            f.write(",".join(line) + "\n")
+        f.write(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in line.values()) + "\n")
 
 
 def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "val") -> dict:
@@ -209,17 +275,27 @@ def main(config: TrainConfig) -> dict:
                                  f"{getattr(config, key)!r}; resume with the same options or use another --run-dir")
     save_config(config, run)
     meta = {"agent": config.agent, "task": config.task, "env_kwargs": json.loads(config.env_kwargs),
+            "training_command": command_line(config),
             "hyperparameters": config.hyperparameters, "extractor": config.extractor, "seed": config.seed,
             "config": asdict(config)}
     venv = make_vec_env(config)
     try:
         if latest.is_dir():
-            model, _ = resume_model(latest, venv, device=config.device, tensorboard_log=str(run / "tb"))
+            model, saved_meta = resume_model(latest, venv, device=config.device, tensorboard_log=str(run / "tb"))
+            meta.update({k: saved_meta[k] for k in ("init", "imitation") if k in saved_meta})  # how it started
             print(f"resuming {run} at step {model.num_timesteps:,}", flush=True)
         else:
             model = make_model(config.agent, venv, config.hyperparameters, config.extractor, seed=config.seed,
                                device=config.device, tensorboard_log=str(run / "tb"),
                                stop_prior=config.stop_prior or None)
+            if config.init:
+                init_from(model, config.init, meta)
+            if config.imitation_steps:
+                meta["imitation"] = warm_start(config, model, run)
+                save_checkpoint(model, run / "checkpoints" / "imitation", meta)
+                save_checkpoint(model, latest, meta)
+                if config.eval_every:
+                    _record_eval(run, 0, evaluate_policy_on(config, model.policy, meta))
         remaining = config.total_steps - model.num_timesteps
         stats = {}
         if remaining > 0:

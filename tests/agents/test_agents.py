@@ -157,3 +157,109 @@ def test_stop_prior_sets_the_first_policy(agent):
     with pytest.raises(ValueError, match="stop_prior"):
         make_model(agent, venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 16}, stop_prior=1.5)
     venv.close()
+
+
+def test_spectrogram_encoder_sees_the_ild_at_every_distance():
+    """The env's log1p spectrogram is linear for quiet bins: a 3 dB ILD of a far source is a
+    difference 1/30 of a near one's. After the encoder's log compression the ILD channel is the
+    same at both distances (a level ratio), and the level itself still says which is nearer."""
+    from earshot.agents.extractor import ILD_GAIN, _MapEncoder, log_compress
+
+    ratio = 10 ** (3 / 20)  # 3 dB
+    far, near = 1e-3, 3e-2  # env values (log1p |STFT| / scale) of quiet bins
+    raw_far, raw_near = far * (ratio - 1), near * (ratio - 1)
+    assert raw_near / raw_far == pytest.approx(30)  # what a CNN on the env's values sees
+    x = torch.tensor([far, far * ratio, near, near * ratio])
+    c = log_compress(x)
+    ild_far, ild_near = float(c[1] - c[0]), float(c[3] - c[2])
+    assert ild_near == pytest.approx(ild_far, rel=0.02)
+    assert ild_far == pytest.approx(np.log(ratio) / -np.log(1e-5), rel=0.02)
+    assert c[2] > c[0]  # louder is still larger
+    assert float(log_compress(torch.tensor(0.0))) == 0.0 and float(log_compress(torch.tensor(1.0))) == pytest.approx(1, abs=1e-4)
+    # the encoder's third channel is ILD_GAIN x that difference, left minus right
+    enc = _MapEncoder((2, 65, 26), 8, spectrogram=True)
+    seen = []
+    enc.net[0][0].register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    spec = torch.full((1, 2, 65, 26), far)
+    spec[:, 0] *= ratio  # left ear louder
+    enc(spec)
+    assert seen[0].shape[1] == 3
+    assert float(seen[0][0, 2].mean()) == pytest.approx(ILD_GAIN * ild_far, rel=0.02)
+
+
+def test_shipped_agent_beats_random_on_held_out_episodes(tmp_path):
+    """The AudioGoal agent the README runs, on 8 fixed test-split episodes (held-out scenes),
+    sampled actions, against the random baseline on the same episodes."""
+    from earshot.agents.ppo import pretrained_agents, read_meta
+
+    assert "audiogoal" in pretrained_agents()
+    meta = read_meta("audiogoal")
+    assert meta["task"] == "earshot/AudioGoal-v0" and "training_command" in meta
+    results = _evaluate(tmp_path / "shipped", "--checkpoint", "audiogoal", "--task", "earshot/AudioGoal-v0",
+                        "--split", "test", "--episodes", "8", "--compare", "--no-progress")
+    agent = next(v for k, v in results.items() if k not in ("random", "oracle"))
+    random = results["random"]
+    assert agent["success"]["mean"] >= random["success"]["mean"] + 0.25
+    assert agent["spl"]["mean"] > random["spl"]["mean"] + 0.1
+    assert results["oracle"]["spl"]["mean"] == pytest.approx(1.0)
+    assert json.loads((tmp_path / "shipped" / "summary.json").read_text())["episodes"] == 8
+
+
+def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
+    """DAgger on PointGoal for ~1.5k steps: the policy's argmax agrees with the shortest-path
+    oracle on states of other (val) scenes far more often than before, the run writes the
+    ``imitation`` checkpoint and an evaluation at step 0, and a PPO-free run is allowed."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from earshot.agents.imitation import imitate
+    from earshot.agents.ppo import make_model
+
+    kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
+
+    def agreement(policy, n=200):
+        env = gym.make("earshot/PointGoal-v0", split="val", scenes=2, **kw)
+        obs, _ = env.reset(seed=1)
+        hits = 0
+        rng = np.random.default_rng(0)
+        for _ in range(n):
+            expert = env.unwrapped.oracle_action()
+            action = int(policy.predict({k: np.asarray(v)[None] for k, v in obs.items()}, deterministic=True)[0][0])
+            hits += action == expert
+            obs, _, term, trunc, _ = env.step(expert if rng.random() < 0.5 else int(rng.integers(1, 4)))
+            if term or trunc:
+                obs, _ = env.reset()
+        env.close()
+        return hits / n
+
+    torch.manual_seed(0)
+    venv = DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=2, **kw)])
+    model = make_model("ppo", venv, {"n_steps": 64, "batch_size": 64}, {"hidden": 32})
+    before = agreement(model.policy)
+    env = gym.make("earshot/PointGoal-v0", split="train", scenes=3, **kw)
+    out = imitate(model, env, 1500, rounds=3, epochs=8, batch_size=64, learning_rate=1e-3, progress=False)
+    after = agreement(model.policy)
+    env.close()
+    venv.close()
+    assert out["steps"] == 1500 and out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] == 1.0
+    assert after >= before + 0.2 and after >= 0.6, (before, after)
+    with pytest.raises(ValueError, match="feed-forward"):
+        imitate(make_model("recurrent-ppo", DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, **kw)]),
+                           {"n_steps": 16, "batch_size": 16}, {"hidden": 16, "lstm_hidden": 16}), env, 10)
+    # through the script: warm start only (no PPO steps)
+    cfg = parse_config(train.TrainConfig, "", [
+        "--task", "earshot/PointGoal-v0", "--agent", "ppo", "--total-steps", "0", "--imitation-steps", "64",
+        "--imitation-rounds", "2", "--n-envs", "1", "--scenes", "2", "--eval-every", "1000", "--eval-episodes", "2", "--n-steps", "32",
+        "--run-dir", str(tmp_path / "run"), "--env-kwargs", json.dumps(kw), "--no-progress", "--hidden", "32"])
+    latest = train.main(cfg)["checkpoint"]
+    meta = json.loads((latest / "meta.json").read_text())
+    assert meta["imitation"]["steps"] == 64 and meta["num_timesteps"] == 0
+    assert (tmp_path / "run" / "checkpoints" / "imitation" / "policy.pt").is_file()
+    assert (tmp_path / "run" / "eval.csv").read_text().splitlines()[1].startswith("0,")
+    assert "--imitation-steps 64" in meta["training_command"]
+    # PPO on top, resumed from that checkpoint: the warm start stays on record
+    cfg.total_steps = 64
+    latest = train.main(cfg)["checkpoint"]
+    meta = json.loads((latest / "meta.json").read_text())
+    assert meta["num_timesteps"] == 64 and meta["imitation"]["steps"] == 64
+    with pytest.raises(SystemExit):
+        parse_config(train.TrainConfig, "", ["--total-steps", "0"])
