@@ -106,6 +106,7 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
                 if terminated or truncated:
                     break
         rows.append({"episode": index, "scene": env.unwrapped.episode.scene,
+                     "geodesic_distance": round(float(env.unwrapped.episode.geodesic_distance), 3),
                      **{k: float(info[k]) for k in METRICS}, "num_steps": int(info["num_steps"])})
     return rows
 

@@ -70,7 +70,7 @@ def test_train_resume_and_evaluate(tmp_path, agent):
         assert set(summary[k]) == {"mean", "ci95"} and np.isfinite(summary[k]["mean"])
     assert summary["episodes"] == 2 and len(results) == 1
     rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
-    assert len(rows) == 3 and rows[0].startswith("episode,scene,success,spl")
+    assert len(rows) == 3 and rows[0].startswith("episode,scene,geodesic_distance,success,spl")
     assert list((tmp_path / "eval" / "videos").glob("*.mp4"))
 
 
@@ -206,7 +206,7 @@ def test_shipped_agent_beats_random_on_held_out_episodes(tmp_path):
 
 
 def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
-    """DAgger on PointGoal for ~1.5k steps: the policy's argmax agrees with the shortest-path
+    """DAgger on PointGoal for 2k steps: the policy's argmax agrees with the shortest-path
     oracle on states of other (val) scenes far more often than before, the run writes the
     ``imitation`` checkpoint and an evaluation at step 0, and a PPO-free run is allowed."""
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -215,6 +215,10 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     from earshot.agents.ppo import make_model
 
     kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
+
+    class Forward:  # "always forward", the most common oracle action
+        def predict(self, obs, deterministic=True):
+            return np.array([1]), None
 
     def agreement(policy, n=200):
         env = gym.make("earshot/PointGoal-v0", split="val", scenes=2, **kw)
@@ -232,16 +236,19 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
         return hits / n
 
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # as train.py runs it (and the same result whichever test ran before)
     venv = DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=2, **kw)])
     model = make_model("ppo", venv, {"n_steps": 64, "batch_size": 64}, {"hidden": 32})
     before = agreement(model.policy)
     env = gym.make("earshot/PointGoal-v0", split="train", scenes=3, **kw)
-    out = imitate(model, env, 1500, rounds=3, epochs=8, batch_size=64, learning_rate=1e-3, progress=False)
+    out = imitate(model, env, 2000, rounds=4, epochs=10, batch_size=64, learning_rate=1e-3, progress=False)
     after = agreement(model.policy)
     env.close()
     venv.close()
-    assert out["steps"] == 1500 and out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] == 1.0
-    assert after >= before + 0.2 and after >= 0.6, (before, after)
+    assert out["steps"] == 2000 and out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] == 1.0
+    forward = agreement(Forward())
+    print(f"agreement with the oracle: before {before:.3f}, always forward {forward:.3f}, after {after:.3f}")
+    assert after >= before + 0.2 and after >= forward + 0.15 and after >= 0.6, (before, forward, after)
     with pytest.raises(ValueError, match="feed-forward"):
         imitate(make_model("recurrent-ppo", DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, **kw)]),
                            {"n_steps": 16, "batch_size": 16}, {"hidden": 16, "lstm_hidden": 16}), env, 10)
