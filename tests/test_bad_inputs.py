@@ -238,7 +238,9 @@ def _agent_extractor(shape):
 def _agent_checkpoint(ctx, folder):
     from earshot.agents.ppo import read_meta
 
-    read_meta(ctx.tmp / folder)
+    from earshot.agents.ppo import pretrained_agents
+
+    read_meta(folder if folder in pretrained_agents() else ctx.tmp / folder)
 
 
 def _compute(ctx, source=None, receivers=None, config=None):
@@ -514,6 +516,15 @@ CASES = [
     Case("agent dqn", "agents", lambda c: _agent_model("dqn"), V, "agent"),
     Case("extractor 16x16 depth", "agents", lambda c: _agent_extractor((16, 16, 1)), V, "observation"),
     Case("extractor 4-D observation", "agents", lambda c: _agent_extractor((2, 8, 8, 1)), V, "observation"),
+    Case("train --total-steps 0 without a warm start", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--total-steps", "0"]), SystemExit, "--total-steps"),
+    Case("train --imitation-steps with recurrent-ppo", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--imitation-steps", "100", "--agent", "recurrent-ppo"]), SystemExit, "--imitation-steps"),
+    Case("train --imitation-steps -1", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--imitation-steps", "-1"]), SystemExit, "--imitation-steps"),
+    Case("checkpoint name that is not shipped", "agents", lambda c: _agent_checkpoint(c, "pointgoal-champion"),
+         FileNotFoundError, "shipped"),
+    Case("shipped agent by name ok", "agents", lambda c: _agent_checkpoint(c, "audiogoal"), None),
 ]
 
 
