@@ -216,10 +216,17 @@ def _check_spaces(meta: dict, observation_space, action_space) -> None:
 
 
 class PolicyActor:
-    """``act(obs) -> action`` for one env, carrying the LSTM state across steps of an episode."""
+    """``act(obs) -> action`` for one env, carrying the LSTM state across steps of an episode.
 
-    def __init__(self, policy, deterministic: bool):
-        self.policy, self.deterministic = policy, deterministic
+    ``temperature`` (sampled actions of a feed-forward policy): sample from softmax(logits / T);
+    1 is the policy's own distribution, towards 0 its argmax."""
+
+    def __init__(self, policy, deterministic: bool, temperature: float = 1.0):
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        if temperature != 1.0 and hasattr(policy, "lstm_actor"):
+            raise ValueError("temperature applies to feed-forward policies (--agent ppo)")
+        self.policy, self.deterministic, self.temperature = policy, deterministic, float(temperature)
         self.reset()
 
     def reset(self) -> None:
@@ -231,6 +238,13 @@ class PolicyActor:
         if hasattr(self.policy, "lstm_actor"):
             action, self.state = self.policy.predict(batched, state=self.state, episode_start=self.start,
                                                      deterministic=self.deterministic)
+        elif self.temperature != 1.0 and not self.deterministic:
+            import torch
+
+            with torch.no_grad():
+                obs, _ = self.policy.obs_to_tensor(batched)
+                logits = self.policy.get_distribution(obs).distribution.logits / self.temperature
+                action = torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
         else:
             action, _ = self.policy.predict(batched, deterministic=self.deterministic)
         self.start = np.zeros((1,), bool)

@@ -36,6 +36,8 @@ class EvalConfig:
     out: str = option("outputs/eval", "output folder", nonempty=True)
     videos: int = option(0, "record this many episodes as MP4", low=0)
     deterministic: bool = False  # argmax actions instead of sampling
+    temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
+                                     "own distribution", low=0.01, high=100.0)
     compare: bool = False  # also run the random and oracle baselines on the same episodes
     seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
     device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
@@ -58,7 +60,7 @@ def run(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, v
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
-               "deterministic": config.deterministic}
+               "deterministic": config.deterministic, "temperature": config.temperature}
     write_results(out, rows, summary)
     return summary
 
@@ -84,12 +86,13 @@ def main(config: EvalConfig) -> dict:
 
         def actor_for(env):
             policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
-            return PolicyActor(policy, deterministic=config.deterministic)
+            return PolicyActor(policy, deterministic=config.deterministic, temperature=config.temperature)
 
         steps = f"{meta['num_timesteps']:,} steps"
         if meta.get("imitation"):
             steps = f"{meta['imitation']['steps']:,} imitation + {meta['num_timesteps']:,} PPO steps"
-        name = f"{meta['agent']} @ {steps} ({'argmax' if config.deterministic else 'sampled'})"
+        mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
+        name = f"{meta['agent']} @ {steps} ({mode})"
         results[name] = run(config, name, actor_for, env_kwargs, out, config.videos)
     else:
         env_kwargs = {}

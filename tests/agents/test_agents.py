@@ -270,3 +270,28 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     assert meta["num_timesteps"] == 64 and meta["imitation"]["steps"] == 64
     with pytest.raises(SystemExit):
         parse_config(train.TrainConfig, "", ["--total-steps", "0"])
+
+
+def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from earshot.agents.ppo import PolicyActor, make_model
+
+    kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
+    venv = DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, episodes_per_scene=2, **kw)])
+    model = make_model("ppo", venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 16}, stop_prior=0.4)
+    obs = {k: v[0] for k, v in venv.reset().items()}
+    torch.manual_seed(0)
+    argmax = PolicyActor(model.policy, deterministic=True)(obs)
+    assert argmax == 0  # STOP has prior 0.4 against 0.2 each
+    cold = PolicyActor(model.policy, deterministic=False, temperature=0.01)
+    assert all(cold(obs) == argmax for _ in range(50))
+    hot = PolicyActor(model.policy, deterministic=False, temperature=100.0)
+    counts = np.bincount([hot(obs) for _ in range(400)], minlength=4) / 400
+    assert np.allclose(counts, 0.25, atol=0.07)  # ~uniform
+    own = PolicyActor(model.policy, deterministic=False)
+    counts = np.bincount([own(obs) for _ in range(400)], minlength=4) / 400
+    assert counts[0] == pytest.approx(0.4, abs=0.07)
+    with pytest.raises(ValueError, match="temperature"):
+        PolicyActor(model.policy, deterministic=False, temperature=0)
+    venv.close()
