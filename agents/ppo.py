@@ -195,13 +195,21 @@ def resume_model(path: str | Path, env, *, device: str = "auto", tensorboard_log
     """A model that continues a checkpoint's training on ``env``: weights, optimizer state and
     step counter restored."""
     meta = read_meta(path)
-    _check_spaces(meta, env.observation_space, env.action_space)
     model = make_model(meta["agent"], env, meta["hyperparameters"], meta["extractor"], seed=int(meta.get("seed", 0)),
                        device=device, tensorboard_log=tensorboard_log)
-    model.policy.load_state_dict(_load_tensors(Path(path) / "policy.pt", model.device))
-    model.policy.optimizer.load_state_dict(_load_tensors(Path(path) / "optimizer.pt", model.device))
+    load_weights(model, path)
+    model.policy.optimizer.load_state_dict(_load_tensors(resolve_checkpoint(path) / "optimizer.pt", model.device))
     model.num_timesteps = int(meta["num_timesteps"])
     return model, meta
+
+
+def load_weights(model, path: str | Path) -> dict:
+    """Load a checkpoint's policy weights into ``model`` (built for the same agent and extractor)
+    after checking its observation spaces; returns the checkpoint's meta."""
+    meta = read_meta(path)
+    _check_spaces(meta, model.observation_space, model.action_space)
+    model.policy.load_state_dict(_load_tensors(resolve_checkpoint(path) / "policy.pt", model.device))
+    return meta
 
 
 def _check_spaces(meta: dict, observation_space, action_space) -> None:

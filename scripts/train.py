@@ -198,14 +198,13 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
 def init_from(model, checkpoint: str, meta: dict) -> None:
     """Load a checkpoint's policy weights into a fresh model (same agent, task observations and
     extractor); the checkpoint's own warm start is carried into this run's meta."""
-    from earshot.agents.ppo import _check_spaces, _load_tensors, read_meta, resolve_checkpoint
+    from earshot.agents.ppo import load_weights, read_meta
 
     src = read_meta(checkpoint)
     for key in ("agent", "extractor"):
         if src[key] != meta[key]:
             raise ValueError(f"argument --init: {checkpoint!r} has {key} {src[key]!r}, this run {meta[key]!r}")
-    _check_spaces(src, model.observation_space, model.action_space)
-    model.policy.load_state_dict(_load_tensors(resolve_checkpoint(checkpoint) / "policy.pt", model.device))
+    load_weights(model, checkpoint)
     meta["init"] = {"checkpoint": str(checkpoint), "num_timesteps": src["num_timesteps"],
                     "training_command": src.get("training_command")}
     if src.get("imitation"):
