@@ -35,18 +35,20 @@ class PlotConfig:
         return [r for r in self.runs.split(",") if r]
 
 
-def scalars(run: Path, tag: str) -> tuple[list[int], list[float]]:
-    """(steps, values) of a TensorBoard scalar over every event file of the run, in step order."""
+def scalars(run: Path, tags: tuple[str, ...]) -> dict[str, tuple[list[int], list[float]]]:
+    """Per tag, (steps, values) of a TensorBoard scalar over every event file of the run, in step
+    order (each event file is read once)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    points = {}
+    points: dict[str, dict] = {tag: {} for tag in tags}
     for events in sorted((run / "tb").rglob("events.out.tfevents.*")):
         acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
         acc.Reload()
-        if tag in acc.Tags().get("scalars", []):
-            points.update({e.step: e.value for e in acc.Scalars(tag)})  # a resumed run overwrites its own steps
-    steps = sorted(points)
-    return steps, [points[s] for s in steps]
+        present = set(acc.Tags().get("scalars", []))
+        for tag in tags:
+            if tag in present:
+                points[tag].update({e.step: e.value for e in acc.Scalars(tag)})  # a resumed run overwrites its own steps
+    return {tag: (sorted(p), [p[s] for s in sorted(p)]) for tag, p in points.items()}
 
 
 def evaluations(run: Path) -> dict[str, list[float]]:
@@ -82,20 +84,21 @@ def main(config: PlotConfig) -> Path:
     for k, (run, label) in enumerate(zip(config.folders, labels)):
         run = Path(run)
         color = f"C{k}"
-        steps, ret = scalars(run, "rollout/ep_rew_mean")
+        curves = scalars(run, ("rollout/ep_rew_mean", "rollout/ep_len_mean", "imitation/success", "imitation/accuracy"))
+        steps, ret = curves["rollout/ep_rew_mean"]
         if steps:
             ret_ax.plot(steps, _smooth(ret, config.smooth), color=color, label=label)
-        steps, length = scalars(run, "rollout/ep_len_mean")
+        steps, length = curves["rollout/ep_len_mean"]
         if steps:
             len_ax.plot(steps, _smooth(length, config.smooth), color=color, label=label)
         ev = evaluations(run)
         if ev:
             val_ax.plot(ev["step"], ev["success"], "o-", ms=3, color=color, label=f"{label}: SR")
             val_ax.plot(ev["step"], ev["spl"], "s--", ms=3, color=color, label=f"{label}: SPL")
-        steps, success = scalars(run, "imitation/success")
+        steps, success = curves["imitation/success"]
         if steps:
             imi_ax.plot(steps, success, "o-", ms=3, color=color, label=f"{label}: success, policy acting")
-            steps, accuracy = scalars(run, "imitation/accuracy")
+            steps, accuracy = curves["imitation/accuracy"]
             imi_ax.plot(steps, accuracy, "s--", ms=3, color=color, label=f"{label}: agreement with the oracle")
     ret_ax.set(title="PPO training episodes: return", xlabel="PPO env steps", ylabel="return (SB3 rollout/ep_rew_mean)")
     len_ax.set(title="PPO training episodes: length (short = pressing STOP early)", xlabel="PPO env steps",

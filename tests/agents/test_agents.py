@@ -268,6 +268,14 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     latest = train.main(cfg)["checkpoint"]
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["num_timesteps"] == 64 and meta["imitation"]["steps"] == 64
+    # its learning curves: both DAgger rounds and the PPO episodes are read back and drawn
+    import plot_training
+
+    curves = plot_training.scalars(tmp_path / "run", ("imitation/success", "imitation/accuracy", "rollout/ep_len_mean"))
+    assert curves["imitation/success"][0] == [32, 64] and len(curves["imitation/accuracy"][1]) == 2
+    png = plot_training.main(parse_config(plot_training.PlotConfig, "", ["--runs", str(tmp_path / "run"),
+                                                                         "--out", str(tmp_path / "curves.png")]))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit):
         parse_config(train.TrainConfig, "", ["--total-steps", "0"])
 
