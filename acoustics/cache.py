@@ -30,11 +30,12 @@ from ..scenes.lru import BUDGETS, LRU
 from ..scenes.npzio import read_verified, write_atomic
 
 from .config import AudioConfig
+from .geometry import N_BANDS
 from .rir import DirectionalRIR, compute_rirs
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2  # one file per source; version 1 (one file per pair, in subfolders) is not read
+FORMAT = 3  # one file per source, knot tails; older versions are not read
 
 
 class CorruptEntry(Exception):
@@ -74,11 +75,11 @@ def _point_key(p: np.ndarray) -> str:
 
 
 def _rir_nbytes(rir: DirectionalRIR) -> int:
-    return int(sum(a.nbytes for a in (rir.delays, rir.gains, rir.directions, rir.tail_level, rir.tail_rt60)) + 200)
+    return int(sum(a.nbytes for a in (rir.delays, rir.gains, rir.directions, rir.tail_times, rir.tail_level, rir.tail_rt60)) + 200)
 
 
 # ---------------------------------------------------------------------- one file per source
-_PER_ENTRY = ("delays", "gains", "directions", "tail_level", "tail_rt60")
+_PER_ENTRY = ("delays", "gains", "directions", "tail_knots", "tail_level")
 
 
 def pack_source(receivers: np.ndarray, rirs: list[DirectionalRIR]) -> dict[str, np.ndarray]:
@@ -91,6 +92,7 @@ def pack_source(receivers: np.ndarray, rirs: list[DirectionalRIR]) -> dict[str, 
     out["j_offsets"] = np.r_[0, np.cumsum([len(p["tail_level"]) for p in parts])].astype(np.int64)
     out["sizes"] = np.array([[p["sample_rate"], p["n_samples"]] for p in parts], np.int64).reshape(-1, 2)
     out["tail_times"] = np.array([p["tail_times"] for p in parts], np.float64).reshape(-1, 2)
+    out["tail_rt60"] = np.array([p["tail_rt60"] for p in parts], np.float64).reshape(-1, N_BANDS)
     out["seeds"] = np.array([p["seed"] for p in parts], np.uint64)
     out["head"] = np.array([p["head"] for p in parts], np.float64).reshape(-1, 2)
     return out
@@ -109,7 +111,8 @@ def unpack_source(a: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Directiona
             "sample_rate": a["sizes"][i, 0], "n_samples": a["sizes"][i, 1],
             "delays": a["delays"][k[i]:k[i + 1]], "gains": a["gains"][k[i]:k[i + 1]],
             "directions": a["directions"][k[i]:k[i + 1]],
-            "tail_level": a["tail_level"][j[i]:j[i + 1]], "tail_rt60": a["tail_rt60"][j[i]:j[i + 1]],
+            "tail_knots": a["tail_knots"][j[i]:j[i + 1]], "tail_level": a["tail_level"][j[i]:j[i + 1]],
+            "tail_rt60": a["tail_rt60"][i],
             "tail_times": a["tail_times"][i], "seed": a["seeds"][i], "head": a["head"][i],
         }))
     return receivers, rirs

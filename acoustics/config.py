@@ -45,7 +45,7 @@ class AudioConfig:
     sample_rate: int = 16_000
     rir_seconds: float = 1.0
     ism_order: int = 3
-    tail: str = "parametric"
+    tail: str = "traced"
     rays: int = 2_000
     speed_of_sound: float = SPEED_OF_SOUND
     head_radius: float = HEAD_RADIUS
@@ -68,7 +68,7 @@ class AudioConfig:
                 "(audio files at other rates are resampled on load)"
             )
         object.__setattr__(self, "sample_rate", int(self.sample_rate))
-        check_choice("tail", self.tail, ("parametric", "raytraced"))
+        check_choice("tail", self.tail, ("traced", "parametric", "raytraced"))
         check_int("ism_order", self.ism_order, low=0, high=10)
         check_int("rays", self.rays, low=1)
         for name in ("n_fft", "hop_length", "win_length", "pool"):

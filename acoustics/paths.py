@@ -177,6 +177,7 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
 
     # every reflection must land on a real surface; its material sets the reflection coefficient
     absorption = np.array([m.absorption for m in scene.materials])
+    scattering = np.array([m.scattering for m in scene.materials])
     for j in range(k_max):
         sel = valid & is_refl[:, j]
         if not sel.any():
@@ -191,7 +192,9 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
         idx = np.flatnonzero(sel)
         valid[idx[~ok]] = False
         good = idx[ok]
-        gains[good] *= np.sqrt(1.0 - absorption[scene.face_materials[face[ok]]])
+        # the specular part: what is neither absorbed nor scattered (the ray-traced tail has the scattered rest)
+        mat = scene.face_materials[face[ok]]
+        gains[good] *= np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None])
 
     distance = np.linalg.norm(rec - img, axis=1)
     last = np.where(is_refl[:, :, None], points, np.nan)

@@ -46,6 +46,9 @@ from .decay import DECAY_60DB, t30
 from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .paths import early_arrivals
+from .raytrace import cell_of, energy_field, knot_times
+
+TRACE_SECONDS = 1.0  # s of ray tracing at most; the fitted decays carry the tail on beyond
 
 _PRE = 128  # samples of room in front of the early window for zero-phase pre-ringing
 _TAIL_DIRECTIONS = 8
@@ -74,10 +77,12 @@ class DirectionalRIR:
         delays: (K,) float64 arrival times, seconds after emission.
         gains: (K, 6) float64 amplitude per octave band.
         directions: (K, 3) float64 unit vectors from the receiver towards each arrival, world frame.
-        tail_level: (J, 6) float64 energy per sample, extrapolated to t = 0, of each of the J
-            exponential decays that make up the tail (one per coupled room).
-        tail_rt60: (J, 6) float64 seconds, their reverberation times.
-        tail_onset, tail_full: seconds; the tail fades in between them.
+        tail_times: (J,) float64 seconds, increasing: the knots of the tail's envelope.
+        tail_level: (J, 6) float64 energy per sample of the diffuse tail at each knot, per band;
+            interpolated linearly in dB between knots, held before the first.
+        tail_rt60: (6,) float64 seconds, the decay that continues the envelope past the last knot.
+        tail_onset, tail_full: seconds; the tail fades in between them (it is zero before the
+            first real arrival).
         seed: of the tail's noise (deterministic per scene, config, source and receiver).
         head_radius, speed_of_sound: of the spherical head.
     """
@@ -87,6 +92,7 @@ class DirectionalRIR:
     delays: np.ndarray
     gains: np.ndarray
     directions: np.ndarray
+    tail_times: np.ndarray
     tail_level: np.ndarray
     tail_rt60: np.ndarray
     tail_onset: float
@@ -101,7 +107,7 @@ class DirectionalRIR:
         return {
             "sample_rate": np.int64(self.sample_rate), "n_samples": np.int64(self.n_samples),
             "delays": self.delays, "gains": self.gains, "directions": self.directions,
-            "tail_level": self.tail_level, "tail_rt60": self.tail_rt60,
+            "tail_knots": self.tail_times, "tail_level": self.tail_level, "tail_rt60": self.tail_rt60,
             "tail_times": np.array([self.tail_onset, self.tail_full]), "seed": np.uint64(self.seed),
             "head": np.array([self.head_radius, self.speed_of_sound]),
         }
@@ -110,8 +116,9 @@ class DirectionalRIR:
     def from_arrays(cls, a: dict) -> "DirectionalRIR":
         return cls(int(a["sample_rate"]), int(a["n_samples"]), np.asarray(a["delays"], np.float64),
                    np.asarray(a["gains"], np.float64).reshape(-1, N_BANDS), np.asarray(a["directions"], np.float64).reshape(-1, 3),
+                   np.asarray(a["tail_knots"], np.float64).reshape(-1),
                    np.asarray(a["tail_level"], np.float64).reshape(-1, N_BANDS),
-                   np.asarray(a["tail_rt60"], np.float64).reshape(-1, N_BANDS),
+                   np.asarray(a["tail_rt60"], np.float64).reshape(N_BANDS),
                    float(a["tail_times"][0]), float(a["tail_times"][1]), int(a["seed"]),
                    float(a["head"][0]), float(a["head"][1]))
 
@@ -120,11 +127,15 @@ class DirectionalRIR:
         render rebuilds them. The arrivals and tail parameters stay."""
         self._cache.clear()
 
+    def tail_envelope(self, t: np.ndarray) -> np.ndarray:
+        """(6, T) energy per sample of the diffuse tail at times ``t`` (seconds), before the
+        fade-in at the first arrival."""
+        return tail_envelope(self.tail_times, self.tail_level, self.tail_rt60, np.asarray(t, dtype=np.float64))
+
     def tail_t30(self, seconds: float = 5.0) -> np.ndarray:
-        """(6,) T30 of the tail's energy envelope per band (the coupled-room decays combined)."""
+        """(6,) T30 of the tail's energy envelope per band."""
         t = np.arange(int(seconds * 1000)) / 1000.0
-        levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-        env = np.clip(np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None])), 0, None)
+        env = self.tail_envelope(t)
         return np.array([t30(env[b], 1e-3) for b in range(N_BANDS)])
 
     @property
@@ -188,13 +199,11 @@ class DirectionalRIR:
         ramp[hi:] = 1.0
         part = np.clip((np.arange(lo, hi) / fs - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
         ramp[lo:hi] = part * part * (3 - 2 * part)  # smoothstep
-        levels, rt60 = np.atleast_2d(self.tail_level), np.atleast_2d(self.tail_rt60)
-        # the decay (without the onset ramp) is shared by every receiver of a room pair: cached
-        key = (levels.tobytes(), rt60.tobytes(), n, fs)
+        # the decay (without the onset ramp) is shared by every receiver of a cell: cached
+        key = (self.tail_times.tobytes(), self.tail_level.tobytes(), self.tail_rt60.tobytes(), n, fs)
         decay = _decays.get(key)
         if decay is None:
-            t = np.arange(n) / fs
-            env = np.einsum("jb,jbt->bt", levels, np.exp(-DECAY_60DB * t[None, None] / rt60[..., None]))
+            env = self.tail_envelope(np.arange(n) / fs)
             decay = _decays[key] = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
         start = int(np.argmax(ramp > 0)) if ramp[-1] > 0 else n
         amp = decay[:, start:].copy()
@@ -296,6 +305,21 @@ class DirectionalRIR:
         if "head" not in self._cache:
             self._cache["head"] = SphericalHead(self.head_radius, self.speed_of_sound)
         return self._cache["head"]
+
+
+def tail_envelope(times: np.ndarray, levels: np.ndarray, rt60: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(6, T) the knot envelope (``DirectionalRIR.tail_times`` etc.) evaluated at times ``t``:
+    linear in dB between knots, held before the first, decaying with ``rt60`` after the last."""
+    log_level = np.log(np.maximum(levels, 1e-300))  # (J, 6)
+    out = np.empty((N_BANDS, len(t)))
+    for b in range(N_BANDS):
+        out[b] = np.interp(t, times, log_level[:, b])
+    after = t > times[-1]
+    if after.any():
+        out[:, after] = log_level[-1][:, None] - DECAY_60DB * (t[after] - times[-1])[None] / np.maximum(rt60, 1e-3)[:, None]
+    env = np.exp(out)
+    env[:, :] = np.where(np.isfinite(env), env, 0.0)
+    return env
 
 
 _decays: LRU = LRU(BUDGETS.tail_decays)  # (6, n) float32 band envelopes per (levels, rt60)
@@ -434,6 +458,11 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
     c, fs = config.speed_of_sound, config.sample_rate
 
     arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
+    field = cells = None
+    if config.tail == "traced":
+        field = energy_field(scene, src, rays=config.rays, seconds=min(config.rir_seconds, TRACE_SECONDS),
+                             ism_order=config.ism_order, speed_of_sound=c, seed_text=config.config_hash)
+        cells = cell_of(scene, rec)
     raytraced_rt60 = None
     if config.tail == "raytraced":
         room = build_pra_room(scene, fs, 0, config.include_furniture, ray_tracing=True, rays=config.rays)
@@ -445,7 +474,10 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
     for m, r in enumerate(rec):
         dist, amplitude, directions = arrivals[m]
         spreading = np.maximum(dist, config.source_radius)  # near field: see AudioConfig.source_radius
-        tail = _tail_parameters(scene, src, r, config, raytraced_rt60[m] if raytraced_rt60 is not None else None)
+        if field is not None:
+            tail = _traced_tail(field, int(cells[m]), dist, scene, src, r, config)
+        else:
+            tail = _tail_parameters(scene, src, r, config, raytraced_rt60[m] if raytraced_rt60 is not None else None)
         results.append(DirectionalRIR(
             fs, config.rir_samples, dist / c, amplitude / spreading[:, None], directions, *tail,
             seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c))
@@ -495,7 +527,44 @@ def _tail_parameters(scene: Scene, src, rec, config: AudioConfig, rt60_override=
         levels, rt60 = levels.sum(axis=0, keepdims=True), np.asarray(rt60_override, dtype=np.float64)[None]
     onset = path_length / c
     full = onset + max(config.ism_order * space.mean_free_path / c, 0.005)
-    return levels, np.asarray(rt60, dtype=np.float64), onset, full
+    rt60 = np.asarray(rt60, dtype=np.float64)
+    times = knot_times(config.rir_seconds)
+    knots = np.einsum("jb,jbt->tb", levels, np.exp(-DECAY_60DB * times[None, None] / rt60[..., None]))
+    # past the last knot the slowest decay with any weight goes on
+    final = np.where(levels > 0, rt60, 0.0).max(axis=0)
+    return times, knots, np.maximum(final, 1e-3), onset, full
+
+
+def _traced_tail(field, cell: int, path_lengths: np.ndarray, scene: Scene, src, rec, config: AudioConfig):
+    """(levels (J, 6), rt60 (J, 6), onset s, full s) of the ray-traced tail of the receiver's
+    cell: it starts at the receiver's first real arrival (the shortest early path, else the
+    shortest walk through the doors) and reaches the cell's traced level at the histogram's peak."""
+    c, fs = config.speed_of_sound, config.sample_rate
+    if len(path_lengths):
+        first = float(path_lengths.min())
+    elif scene.rooms:
+        first = _door_path_length(scene, _room_of(scene, src), _room_of(scene, rec), src, rec)
+    else:
+        first = float(np.linalg.norm(np.asarray(rec) - np.asarray(src)))
+    onset = first / c
+    full = max(float(field.start[cell]), onset + 0.002)
+    times, levels, rt60 = field.times, field.levels[cell], field.rt60[cell]
+    use = ~np.isnan(levels).all(axis=1)
+    if not use.any():  # no energy reached this cell
+        return times[:1], np.zeros((1, N_BANDS)), np.full(N_BANDS, 0.1), onset, full
+    times, levels = times[use], c / fs * levels[use]
+    # a band's knots past its reliable part continue with its late decay
+    for b in range(N_BANDS):
+        bad = np.isnan(levels[:, b])
+        if bad.any():
+            good = np.flatnonzero(~bad)
+            last = good[-1] if len(good) else 0
+            base = levels[last, b] if len(good) else 0.0
+            after = np.arange(len(times)) > last
+            levels[after, b] = base * np.exp(-DECAY_60DB * (times[after] - times[last]) / max(rt60[b], 1e-3))
+            levels[np.isnan(levels[:, b]), b] = base
+    rt60 = np.where(np.isfinite(rt60), rt60, 0.1)
+    return times, levels, rt60, onset, full
 
 
 def _room_of(scene: Scene, point) -> int:

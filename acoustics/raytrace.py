@@ -1,0 +1,324 @@
+"""Stochastic acoustic ray tracing over the scene mesh (Embree): the late reverberation of one
+source at every receiver at once.
+
+Rays leave the source in Fibonacci-sphere directions, each carrying energy 4π / N per octave band
+(so that, spread over a sphere, an arrival of amplitude 1/d carries 1/d² per m²). At every hit a
+ray loses the fraction α_b of the surface's energy per band and leaves specularly, or with the
+surface's scattering probability in a Lambertian (cosine-weighted) direction. Rays stop when
+every band is 60 dB down or the traced time is up; rays that leave an open mesh are lost.
+
+Instead of detecting rays at each receiver (pyroomacoustics' way: cost grows with receivers),
+the energy in flight is binned by space *cell* and time: the energy density of cell k at time t is
+
+    w_k(t) = (energy of the rays inside cell k at time t) / V_k,
+
+which is what a receiver anywhere in a diffuse cell hears, as h_b²[n] = (c / fs) · w_k(t).
+Cells are the rooms of annotated scenes and 2 m floor-plan columns otherwise. Cell volumes come
+from the rooms' floor areas or, for meshes, from where rays spend their time (ergodicity: the
+fraction of all ray time in a cell is its fraction of the volume; the total volume is
+mean free path × hit surface / 4).
+
+Like pyroomacoustics' hybrid model, specular paths of fewer than ``ism_order`` reflections that
+the image-source model already renders (in the source's room; everywhere in a mesh) are left out
+of the histograms, so early reflections are not counted twice.
+
+Each cell's histogram is then represented per band by a non-negative sum of decaying exponentials
+(non-negative least squares in relative error over a fixed grid of decay times): compact enough for
+the RIR cache, smooth where rays are few, and it captures double slopes (coupled rooms) and an
+early decay that differs from the late one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..scenes import Scene
+from ..scenes.lru import BUDGETS, LRU
+
+from .geometry import N_BANDS, _models
+
+BIN_S = 0.004  # s, histogram resolution (pyroomacoustics' default too)
+GRID_CELL = 2.0  # m, floor-plan cells of scenes without rooms
+_STOP_DB = 60.0
+_OFFSET = 1e-4  # m, a reflected ray starts this far off the surface
+
+
+@dataclass
+class EnergyField:
+    """Energy density per cell, band and time bin after an impulse at one source.
+
+    Attributes:
+        density: (K, 6, T) float64 w in the cell's volume (4π / V when all rays are in it).
+        bin_s: seconds per bin.
+        valid_bins: (K, 6) how many leading bins are reliable (rays still above the stop level).
+        times: (J,) knot times, seconds.
+        levels: (K, J, 6) w averaged around each knot from the cell's peak on (NaN elsewhere).
+        rt60: (K, 6) seconds, the decay that continues each cell's envelope past its last knot.
+        start: (K,) seconds, the cell's peak.
+        volume: (K,) m³.
+    """
+
+    density: np.ndarray
+    bin_s: float
+    valid_bins: np.ndarray
+    times: np.ndarray
+    levels: np.ndarray
+    rt60: np.ndarray
+    start: np.ndarray
+    volume: np.ndarray
+    source_cell: int
+
+
+def cell_of(scene: Scene, points: np.ndarray) -> np.ndarray:
+    """(M,) cell index of each point: its room (the nearest room when in none) for scenes with
+    rooms, else its 2 m floor-plan column. Read from a 5 cm raster of the floor plan."""
+    p = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    origin, raster = _cell_raster(scene)
+    ij = np.floor((p[:, :2] - origin) / _RASTER).astype(np.int64)
+    np.clip(ij[:, 0], 0, raster.shape[0] - 1, out=ij[:, 0])
+    np.clip(ij[:, 1], 0, raster.shape[1] - 1, out=ij[:, 1])
+    return raster[ij[:, 0], ij[:, 1]]
+
+
+_RASTER = 0.05  # m
+
+
+def _cell_raster(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    cache = _models.setdefault(scene, {})
+    if "cell_raster" not in cache:
+        origin = scene.bounds[0, :2] - 0.5
+        shape = np.ceil((scene.bounds[1, :2] + 0.5 - origin) / _RASTER).astype(np.int64) + 1
+        x = origin[0] + (np.arange(shape[0]) + 0.5) * _RASTER
+        y = origin[1] + (np.arange(shape[1]) + 0.5) * _RASTER
+        gx, gy = np.meshgrid(x, y, indexing="ij")
+        if scene.rooms:
+            b = np.array([r.bounds for r in scene.rooms])
+            raster = np.full(gx.shape, -1, np.int64)
+            for i in range(len(b) - 1, -1, -1):  # the first room listed wins on shared edges
+                inside = (gx >= b[i, 0]) & (gx <= b[i, 2]) & (gy >= b[i, 1]) & (gy <= b[i, 3])
+                raster[inside] = i
+            if (raster < 0).any():
+                centres = np.c_[(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2]
+                out = raster < 0
+                d = (gx[out][:, None] - centres[None, :, 0]) ** 2 + (gy[out][:, None] - centres[None, :, 1]) ** 2
+                raster[out] = np.argmin(d, axis=1)
+        else:
+            nx, ny = _grid_shape(scene)
+            i = np.clip(np.floor((gx - scene.bounds[0, 0]) / GRID_CELL).astype(np.int64), 0, nx - 1)
+            j = np.clip(np.floor((gy - scene.bounds[0, 1]) / GRID_CELL).astype(np.int64), 0, ny - 1)
+            raster = i * ny + j
+        cache["cell_raster"] = (origin, raster)
+    return cache["cell_raster"]
+
+
+def _grid_shape(scene: Scene) -> tuple[int, int]:
+    size = scene.bounds[1, :2] - scene.bounds[0, :2]
+    return int(max(1, np.ceil(size[0] / GRID_CELL))), int(max(1, np.ceil(size[1] / GRID_CELL)))
+
+
+def _n_cells(scene: Scene) -> int:
+    if scene.rooms:
+        return len(scene.rooms)
+    nx, ny = _grid_shape(scene)
+    return nx * ny
+
+
+def _fibonacci(n: int) -> np.ndarray:
+    k = np.arange(n) + 0.5
+    z = 1 - 2 * k / n
+    phi = np.pi * (1 + 5**0.5) * k
+    r = np.sqrt(1 - z * z)
+    return np.c_[r * np.cos(phi), r * np.sin(phi), z]
+
+
+def energy_field(scene: Scene, source, *, rays: int, seconds: float, ism_order: int, speed_of_sound: float,
+                 seed_text: str = "") -> EnergyField:
+    """The traced energy field of ``source`` (3,), cached per scene for recent sources."""
+    src = np.asarray(source, dtype=np.float64).reshape(3)
+    fields = _models.setdefault(scene, {}).setdefault("energy_fields", LRU(BUDGETS.image_sources))
+    key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound))
+    if key not in fields:
+        digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()
+        fields[key] = _trace(scene, src, rays, seconds, ism_order, speed_of_sound,
+                             np.random.default_rng(int.from_bytes(digest[:8], "little")))
+    return fields[key]
+
+
+def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order: int, c: float,
+           rng: np.random.Generator) -> EnergyField:
+    caster = scene.ray_caster
+    absorption = np.array([m.absorption for m in scene.materials])[scene.face_materials]  # (F, 6)
+    reflect = np.sqrt(1.0 - np.clip(absorption, 0.0, 1.0)) ** 2  # energy kept per hit
+    scattering = np.array([m.scattering for m in scene.materials])[scene.face_materials]
+    normals = np.asarray(scene.face_normals, dtype=np.float64)
+    areas = np.asarray(scene.mesh.area_faces, dtype=np.float64)
+    n_cells = _n_cells(scene)
+    n_bins = int(np.ceil(seconds / BIN_S)) + 1
+    piece = c * BIN_S  # m, a segment is split into pieces no longer than one bin
+    source_cell = int(cell_of(scene, src[None])[0])
+    exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
+
+    pos = np.tile(src, (n_rays, 1))
+    direction = _fibonacci(n_rays)
+    energy = np.full((n_rays, N_BANDS), 4 * np.pi / n_rays)
+    travelled = np.zeros(n_rays)
+    scattered = np.zeros(n_rays)  # share of each ray's energy scattered so far
+    stop = energy[0].max() * 10 ** (-_STOP_DB / 10)
+    max_dist = seconds * c
+    bands = np.arange(N_BANDS) * (n_cells * n_bins)
+
+    hist = np.zeros(N_BANDS * n_cells * n_bins)  # (band, cell, bin), flat
+    time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
+    hit_faces = np.zeros(len(normals), bool)
+    total_length, total_hits, bounce = 0.0, 0, 0
+    deaths = []  # times at which rays were dropped
+    # every array describes the rays still in flight (compacted as rays stop)
+    while len(pos):
+        t, face = caster.intersect(pos, direction)
+        t = t.astype(np.float64)
+        hit = face >= 0
+        if not hit.all():  # escaped (open mesh): the energy leaves the scene
+            pos, direction, energy, travelled, scattered = pos[hit], direction[hit], energy[hit], travelled[hit], scattered[hit]
+            t, face = t[hit], face[hit]
+            if not len(pos):
+                break
+        np.minimum(t, np.maximum(max_dist - travelled, 0.0), out=t)
+        # deposit the segment's energy × time, piece by piece, in (band, cell, bin)
+        k = np.maximum(np.ceil(t / piece).astype(np.int64), 1)
+        seg = np.repeat(np.arange(len(pos)), k)
+        frac = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg]
+        along = frac * t[seg]
+        cell = cell_of(scene, pos[seg] + direction[seg] * along[:, None])
+        dwell = (t / k / c)[seg]
+        time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
+        # before ism_order reflections, where the image sources are rendered, only the scattered
+        # share of a ray's energy belongs to the tail
+        share = np.ones(len(seg))
+        if bounce < ism_order:
+            share = np.where(exclude_everywhere | (cell == source_cell), scattered[seg], 1.0)
+        keep = share > 0
+        if keep.any():
+            when = (travelled[seg[keep]] + along[keep]) / c
+            flat = cell[keep] * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
+            weights = energy[seg[keep]] * (dwell[keep] * share[keep])[:, None]
+            hist += np.bincount((flat[:, None] + bands[None]).reshape(-1), weights.reshape(-1), minlength=len(hist))
+
+        total_length += float(t.sum())
+        total_hits += len(pos)
+        hit_faces[face] = True
+        travelled += t
+        pos += direction * t[:, None]
+        n = normals[face]
+        cos = np.einsum("ij,ij->i", direction, n)
+        n *= -np.where(cos > 0, 1.0, -1.0)[:, None]  # the normal on the side the ray came from
+        direction -= (2 * np.einsum("ij,ij->i", direction, n))[:, None] * n  # specular
+        # scattering (pyroomacoustics' model): the new direction leans towards a Lambertian
+        # (cosine-weighted) one by the surface's scattering coefficient s
+        s_face = scattering[face]
+        mix = s_face > 0
+        if mix.any():
+            ns = n[mix]
+            u = rng.random((len(ns), 2))
+            r, phi = np.sqrt(u[:, 0]), 2 * np.pi * u[:, 1]
+            helper = np.where(np.abs(ns[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+            tangent = np.cross(ns, helper)
+            tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+            bitangent = np.cross(ns, tangent)
+            lambert = (tangent * (r * np.cos(phi))[:, None] + bitangent * (r * np.sin(phi))[:, None]
+                       + ns * np.sqrt(np.maximum(1 - r * r, 0.0))[:, None])
+            blend = s_face[mix, None] * lambert + (1 - s_face[mix, None]) * direction[mix]
+            direction[mix] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+        # the share of the ray's energy no longer in the specular (image-source) part
+        scattered = 1 - (1 - scattered) * (1 - s_face)
+        pos += n * _OFFSET
+        energy *= reflect[face]
+        bounce += 1
+        faded = energy.max(axis=1) < stop
+        if faded.any():
+            deaths.append(travelled[faded] / c)
+        go = ~faded & (travelled < max_dist - 1e-9)
+        if not go.all():
+            pos, direction, energy, travelled, scattered = pos[go], direction[go], energy[go], travelled[go], scattered[go]
+    hist = hist.reshape(N_BANDS, n_cells, n_bins).transpose(1, 0, 2)
+
+    if scene.rooms:
+        from .geometry import room_stats
+
+        volume = np.array([st.volume for st in room_stats(scene, c)])
+    else:
+        mfp = total_length / max(total_hits, 1)
+        total_volume = mfp * float(areas[hit_faces].sum()) / 4.0
+        share = time_in_cell / max(time_in_cell.sum(), 1e-30)
+        volume = np.maximum(share * total_volume, 1e-6)
+    density = hist / (volume[:, None, None] * BIN_S)
+    # a bin is reliable while the energy in flight dwarfs what the dropped rays (each under
+    # `stop`) would still carry: then the histograms miss under 10%
+    dead = np.cumsum(np.bincount(np.minimum((np.concatenate(deaths) / BIN_S).astype(np.int64), n_bins - 1),
+                                 minlength=n_bins)) if deaths else np.zeros(n_bins)
+    in_flight = hist.sum(axis=0) / BIN_S  # (6, T) energy of the counted rays
+    short = in_flight < 10 * dead[None] * stop
+    short[:, 0] = False
+    last = np.where(short.any(axis=1), np.argmax(short, axis=1), n_bins - 1)
+    valid = np.tile(np.minimum(last, int(np.floor(seconds / BIN_S))), (n_cells, 1))
+    times, levels, final, start = _knots(density, valid, seconds)
+    return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
+
+
+def knot_times(seconds: float) -> np.ndarray:
+    """(J,) times at which a tail envelope is kept: every 8 ms to 0.1 s, every 20 ms to 0.3 s,
+    then every 50 ms (decays change shape early and are smooth late)."""
+    t = np.r_[np.arange(0.0, 0.1, 0.008), np.arange(0.1, 0.3, 0.02), np.arange(0.3, max(seconds, 0.3) + 1e-9, 0.05)]
+    return t[t <= seconds + 1e-9]
+
+
+def _late_rt60(hist: np.ndarray) -> float:
+    """T60 (s) of the later half of a decaying histogram: a line fitted to its level in dB over
+    20 ms windows (the Schroeder T30 needs 35 dB of decay, which a hard room's traced second lacks)."""
+    pool = int(round(0.02 / BIN_S))
+    m = (len(hist) // pool) * pool
+    if m < 4 * pool:
+        return float("nan")
+    y = hist[:m].reshape(-1, pool).mean(axis=1)
+    t = (np.arange(len(y)) + 0.5) * pool * BIN_S
+    half = slice(len(y) // 2, None)
+    ok = y[half] > 0
+    if ok.sum() < 2:
+        return float("nan")
+    slope = np.polyfit(t[half][ok], 10 * np.log10(y[half][ok]), 1)[0]
+    return float(-60.0 / slope) if slope < 0 else float("nan")
+
+
+def _knots(density: np.ndarray, valid: np.ndarray, seconds: float):
+    """Per cell: the histogram averaged around each knot time from the cell's peak on (levels
+    (K, J, 6), NaN after the reliable part), and the T60 (K, 6) of the decay's last 30 dB (its
+    Schroeder T30 over the reliable part), which continues it beyond."""
+    n_cells, n_bands, n_bins = density.shape
+    times = knot_times(seconds)
+    t_bins = (np.arange(n_bins) + 0.5) * BIN_S
+    levels = np.full((n_cells, len(times), n_bands), np.nan)
+    final = np.full((n_cells, n_bands), np.nan)
+    start = np.zeros(n_cells)
+    edges = np.r_[times[0], (times[1:] + times[:-1]) / 2, times[-1] + 0.025]
+    for k in range(n_cells):
+        total = density[k].sum(axis=0)
+        if total.max() <= 0:
+            continue
+        # the peak of the 20 ms running mean, so one lucky bin does not set it
+        smooth = np.convolve(total, np.ones(5) / 5, mode="same")
+        start[k] = int(np.argmax(smooth)) * BIN_S
+        for b in range(n_bands):
+            end = int(valid[k, b])
+            for j, t in enumerate(times):
+                lo = max(edges[j], start[k])
+                hi = edges[j + 1]
+                i0, i1 = int(lo / BIN_S), int(np.ceil(hi / BIN_S))
+                if t < start[k] - 1e-9 or i1 > end or i1 <= i0:
+                    continue
+                levels[k, j, b] = density[k, b, i0:i1].mean()
+            final[k, b] = _late_rt60(density[k, b, int(start[k] / BIN_S):end])
+    return times, levels, final, start
+
+
