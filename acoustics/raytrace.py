@@ -44,6 +44,7 @@ BIN_S = 0.004  # s, histogram resolution (pyroomacoustics' default too)
 GRID_CELL = 2.0  # m, floor-plan cells of scenes without rooms
 _STOP_DB = 60.0
 _OFFSET = 1e-4  # m, a reflected ray starts this far off the surface
+_BOUNCE_MARGIN = 1.5  # rays stop after this many times the bounces a ray of mean free path needs
 
 
 @dataclass
@@ -147,13 +148,27 @@ def energy_field(scene: Scene, source, *, rays: int, seconds: float, ism_order: 
     return fields[key]
 
 
+def _face_frames(scene: Scene):
+    """Per face: energy kept per hit (F, 6), scattering (F,), and an orthonormal frame
+    (tangent, bitangent, normal), each (F, 3) float32; cached per scene."""
+    cache = _models.setdefault(scene, {})
+    if "ray_frames" not in cache:
+        absorption = np.array([m.absorption for m in scene.materials])[scene.face_materials]
+        reflect = (1.0 - np.clip(absorption, 0.0, 1.0)).astype(np.float32)
+        scattering = np.array([m.scattering for m in scene.materials], np.float32)[scene.face_materials]
+        n = np.asarray(scene.face_normals, dtype=np.float64)
+        helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+        t = np.cross(n, helper)
+        t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+        b = np.cross(n, t)
+        cache["ray_frames"] = (reflect, scattering, t.astype(np.float32), b.astype(np.float32), n.astype(np.float32))
+    return cache["ray_frames"]
+
+
 def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order: int, c: float,
            rng: np.random.Generator) -> EnergyField:
     caster = scene.ray_caster
-    absorption = np.array([m.absorption for m in scene.materials])[scene.face_materials]  # (F, 6)
-    reflect = np.sqrt(1.0 - np.clip(absorption, 0.0, 1.0)) ** 2  # energy kept per hit
-    scattering = np.array([m.scattering for m in scene.materials])[scene.face_materials]
-    normals = np.asarray(scene.face_normals, dtype=np.float64)
+    reflect, scattering, tangents, bitangents, normals = _face_frames(scene)
     areas = np.asarray(scene.mesh.area_faces, dtype=np.float64)
     n_cells = _n_cells(scene)
     n_bins = int(np.ceil(seconds / BIN_S)) + 1
@@ -161,84 +176,87 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
     source_cell = int(cell_of(scene, src[None])[0])
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
-    pos = np.tile(src, (n_rays, 1))
-    direction = _fibonacci(n_rays)
-    energy = np.full((n_rays, N_BANDS), 4 * np.pi / n_rays)
+    pos = np.tile(src, (n_rays, 1)).astype(np.float32)
+    direction = _fibonacci(n_rays).astype(np.float32)
+    energy = np.full((n_rays, N_BANDS), 4 * np.pi / n_rays, np.float32)
     travelled = np.zeros(n_rays)
-    scattered = np.zeros(n_rays)  # share of each ray's energy scattered so far
-    stop = energy[0].max() * 10 ** (-_STOP_DB / 10)
+    scattered = np.zeros(n_rays, np.float32)  # share of each ray's energy scattered so far
+    stop = float(energy[0].max()) * 10 ** (-_STOP_DB / 10)
     max_dist = seconds * c
     bands = np.arange(N_BANDS) * (n_cells * n_bins)
 
     hist = np.zeros(N_BANDS * n_cells * n_bins)  # (band, cell, bin), flat
     time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
     hit_faces = np.zeros(len(normals), bool)
-    total_length, total_hits, bounce = 0.0, 0, 0
-    deaths = []  # times at which rays were dropped
+    total_length, total_hits, bounce, max_bounces = 0.0, 0, 0, 10**9
+    dropped_at, dropped_energy = [], []  # when rays stopped, and (at most) what they still carried
     # every array describes the rays still in flight (compacted as rays stop)
     while len(pos):
+        if bounce == 10:
+            max_bounces = int(_BOUNCE_MARGIN * max_dist * total_hits / max(total_length, 1e-9)) + 20
+        if bounce >= max_bounces:
+            # the last few rays (caught in a nook under furniture, bouncing every few cm) would
+            # cost as many iterations as all the others: after 1.5× the bounces of a typical ray
+            # they stop, and count as missing energy in the reliability test below
+            dropped_at.append(travelled / c)
+            dropped_energy.append(energy.astype(np.float64))
+            break
         t, face = caster.intersect(pos, direction)
-        t = t.astype(np.float64)
         hit = face >= 0
         if not hit.all():  # escaped (open mesh): the energy leaves the scene
             pos, direction, energy, travelled, scattered = pos[hit], direction[hit], energy[hit], travelled[hit], scattered[hit]
             t, face = t[hit], face[hit]
             if not len(pos):
                 break
-        np.minimum(t, np.maximum(max_dist - travelled, 0.0), out=t)
+        t = np.minimum(t.astype(np.float64), np.maximum(max_dist - travelled, 0.0))
         # deposit the segment's energy × time, piece by piece, in (band, cell, bin)
         k = np.maximum(np.ceil(t / piece).astype(np.int64), 1)
-        seg = np.repeat(np.arange(len(pos)), k)
-        frac = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg]
-        along = frac * t[seg]
-        cell = cell_of(scene, pos[seg] + direction[seg] * along[:, None])
-        dwell = (t / k / c)[seg]
+        if (k == 1).all():
+            seg, along = np.arange(len(pos)), 0.5 * t
+            dwell = t / c
+        else:
+            seg = np.repeat(np.arange(len(pos)), k)
+            along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
+            dwell = (t / k / c)[seg]
+        cell = cell_of(scene, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
         time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
         # before ism_order reflections, where the image sources are rendered, only the scattered
         # share of a ray's energy belongs to the tail
-        share = np.ones(len(seg))
+        share = dwell
         if bounce < ism_order:
-            share = np.where(exclude_everywhere | (cell == source_cell), scattered[seg], 1.0)
-        keep = share > 0
-        if keep.any():
-            when = (travelled[seg[keep]] + along[keep]) / c
-            flat = cell[keep] * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
-            weights = energy[seg[keep]] * (dwell[keep] * share[keep])[:, None]
-            hist += np.bincount((flat[:, None] + bands[None]).reshape(-1), weights.reshape(-1), minlength=len(hist))
+            share = dwell * np.where(exclude_everywhere | (cell == source_cell), scattered[seg], 1.0)
+        when = (travelled[seg] + along) / c
+        flat = cell * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
+        weights = energy[seg] * share[:, None]
+        hist += np.bincount((flat[:, None] + bands[None]).reshape(-1), weights.reshape(-1), minlength=len(hist))
 
         total_length += float(t.sum())
         total_hits += len(pos)
         hit_faces[face] = True
         travelled += t
-        pos += direction * t[:, None]
+        pos += direction * t[:, None].astype(np.float32)
         n = normals[face]
-        cos = np.einsum("ij,ij->i", direction, n)
-        n *= -np.where(cos > 0, 1.0, -1.0)[:, None]  # the normal on the side the ray came from
+        side = np.where(np.einsum("ij,ij->i", direction, n) > 0, np.float32(-1), np.float32(1))
+        n *= side[:, None]  # the normal on the side the ray came from
         direction -= (2 * np.einsum("ij,ij->i", direction, n))[:, None] * n  # specular
         # scattering (pyroomacoustics' model): the new direction leans towards a Lambertian
-        # (cosine-weighted) one by the surface's scattering coefficient s
+        # (cosine-weighted, Malley's method) one by the surface's scattering coefficient s
         s_face = scattering[face]
-        mix = s_face > 0
-        if mix.any():
-            ns = n[mix]
-            u = rng.random((len(ns), 2))
-            r, phi = np.sqrt(u[:, 0]), 2 * np.pi * u[:, 1]
-            helper = np.where(np.abs(ns[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-            tangent = np.cross(ns, helper)
-            tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-            bitangent = np.cross(ns, tangent)
-            lambert = (tangent * (r * np.cos(phi))[:, None] + bitangent * (r * np.sin(phi))[:, None]
-                       + ns * np.sqrt(np.maximum(1 - r * r, 0.0))[:, None])
-            blend = s_face[mix, None] * lambert + (1 - s_face[mix, None]) * direction[mix]
-            direction[mix] = blend / np.maximum(np.linalg.norm(blend, axis=1, keepdims=True), 1e-12)
+        u = rng.random((len(pos), 2), dtype=np.float32)
+        r, phi = np.sqrt(u[:, 0]), np.float32(2 * np.pi) * u[:, 1]
+        lambert = (tangents[face] * (r * np.cos(phi))[:, None] + bitangents[face] * (r * np.sin(phi))[:, None]
+                   + n * np.sqrt(np.maximum(1 - u[:, :1], 0)))
+        direction += s_face[:, None] * (lambert - direction)
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
         # the share of the ray's energy no longer in the specular (image-source) part
         scattered = 1 - (1 - scattered) * (1 - s_face)
-        pos += n * _OFFSET
+        pos += n * np.float32(_OFFSET)
         energy *= reflect[face]
         bounce += 1
         faded = energy.max(axis=1) < stop
         if faded.any():
-            deaths.append(travelled[faded] / c)
+            dropped_at.append(travelled[faded] / c)
+            dropped_energy.append(np.full((int(faded.sum()), N_BANDS), stop))  # at most this each
         go = ~faded & (travelled < max_dist - 1e-9)
         if not go.all():
             pos, direction, energy, travelled, scattered = pos[go], direction[go], energy[go], travelled[go], scattered[go]
@@ -256,10 +274,13 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
     density = hist / (volume[:, None, None] * BIN_S)
     # a bin is reliable while the energy in flight dwarfs what the dropped rays (each under
     # `stop`) would still carry: then the histograms miss under 10%
-    dead = np.cumsum(np.bincount(np.minimum((np.concatenate(deaths) / BIN_S).astype(np.int64), n_bins - 1),
-                                 minlength=n_bins)) if deaths else np.zeros(n_bins)
+    missing = np.zeros((N_BANDS, n_bins))
+    if dropped_at:
+        when = np.minimum((np.concatenate(dropped_at) / BIN_S).astype(np.int64), n_bins - 1)
+        lost = np.concatenate(dropped_energy)
+        missing = np.cumsum(np.stack([np.bincount(when, lost[:, b], minlength=n_bins) for b in range(N_BANDS)]), axis=1)
     in_flight = hist.sum(axis=0) / BIN_S  # (6, T) energy of the counted rays
-    short = in_flight < 10 * dead[None] * stop
+    short = in_flight < 10 * missing
     short[:, 0] = False
     last = np.where(short.any(axis=1), np.argmax(short, axis=1), n_bins - 1)
     valid = np.tile(np.minimum(last, int(np.floor(seconds / BIN_S))), (n_cells, 1))
