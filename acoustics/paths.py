@@ -109,13 +109,47 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
     1/distance spreading, unit directions (K, 3) from the receiver towards each arrival).
     """
     lo, hi = reflecting_box(scene, source)
-    size = hi - lo
     images, cells = _image_sources(scene, source, lo, hi, order)
-
     n_img, n_rec = len(images), len(receivers)
     img = np.repeat(images, n_rec, axis=0)  # pairs (image-major)
     cel = np.repeat(cells, n_rec, axis=0)
     rec = np.tile(receivers, (n_img, 1))
+    src = np.broadcast_to(np.asarray(source, np.float64), rec.shape)
+    valid, distance, gains, direction, _ = trace_image_paths(scene, src, img, cel, rec, lo, hi, order)
+    out = []
+    valid = valid.reshape(n_img, n_rec)
+    distance = distance.reshape(n_img, n_rec)
+    gains = gains.reshape(n_img, n_rec, N_BANDS)
+    direction = direction.reshape(n_img, n_rec, 3)
+    for m in range(n_rec):
+        v = valid[:, m]
+        out.append((distance[v, m], gains[v, m], direction[v, m]))
+    return out
+
+
+def box_images(points: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images (I, M, 3), cells (I, 3)): the image sources of each of ``points`` (M, 3) in the box
+    (lo, hi) for every cell with |nx| + |ny| + |nz| <= ``order`` (the source itself first)."""
+    r = np.arange(-order, order + 1)
+    grid = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    cells = grid[np.abs(grid).sum(axis=1) <= order]
+    cells = cells[np.argsort(np.abs(cells).sum(axis=1), kind="stable")]
+    size = hi - lo
+    rel = np.asarray(points, np.float64) - lo  # (M, 3)
+    odd = (cells % 2 != 0)[:, None, :]
+    images = lo + cells[:, None, :] * size + np.where(odd, size - rel[None], rel[None])
+    return images, cells
+
+
+def trace_image_paths(scene: Scene, src: np.ndarray, img: np.ndarray, cel: np.ndarray, rec: np.ndarray,
+                      lo: np.ndarray, hi: np.ndarray, order: int):
+    """Validate image-source paths, one per row: ``src`` (P, 3) the real source, ``img`` (P, 3)
+    its image in the box (lo, hi) of signed cell ``cel`` (P, 3), ``rec`` (P, 3) the receiver.
+
+    Returns (valid (P,), path length (P,), band amplitudes (P, 6) before spreading, unit arrival
+    directions at the receiver (P, 3), first vertex after the source (P, 3): the first
+    reflection point, or the receiver)."""
+    size = hi - lo
     n_pairs = len(img)
     k_max = max(order, 1)
 
@@ -146,7 +180,7 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
 
     # path vertices: source, reflections (in order), receiver; unused reflections repeat the previous vertex
     verts = np.empty((n_pairs, k_max + 2, 3))
-    verts[:, 0] = source
+    verts[:, 0] = src
     for j in range(k_max):
         verts[:, j + 1] = np.where(is_refl[:, j, None], points[:, j], verts[:, j])
     verts[:, -1] = rec
@@ -203,16 +237,8 @@ def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, orde
         arrive_from = np.where(is_refl[:, j, None], last[:, j], arrive_from)
     direction = arrive_from - rec
     direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-
-    out = []
-    valid = valid.reshape(n_img, n_rec)
-    distance = distance.reshape(n_img, n_rec)
-    gains = gains.reshape(n_img, n_rec, N_BANDS)
-    direction = direction.reshape(n_img, n_rec, 3)
-    for m in range(n_rec):
-        v = valid[:, m]
-        out.append((distance[v, m], gains[v, m], direction[v, m]))
-    return out
+    first = np.where(is_refl[:, :1], points[:, 0], rec)
+    return valid, distance, gains, direction, first
 
 
 def _fold(x: np.ndarray, lo: np.ndarray, size: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ from .config import HEAD_RADIUS, SPEED_OF_SOUND, AudioConfig
 from .decay import DECAY_60DB, t30
 from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
+from .diffraction import door_arrivals
 from .paths import early_arrivals
 from .raytrace import cell_of, energy_field, knot_times
 
@@ -458,6 +459,8 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
     c, fs = config.speed_of_sound, config.sample_rate
 
     arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
+    if scene.rooms and scene.doors:
+        arrivals = _with_door_paths(scene, src, rec, arrivals, config)
     field = cells = None
     if config.tail == "traced":
         field = energy_field(scene, src, rays=config.rays, seconds=min(config.rir_seconds, TRACE_SECONDS),
@@ -533,6 +536,24 @@ def _tail_parameters(scene: Scene, src, rec, config: AudioConfig, rt60_override=
     # past the last knot the slowest decay with any weight goes on
     final = np.where(levels > 0, rt60, 0.0).max(axis=0)
     return times, knots, np.maximum(final, 1e-3), onset, full
+
+
+def _with_door_paths(scene: Scene, src: np.ndarray, rec: np.ndarray, arrivals: list, config: AudioConfig) -> list:
+    """Receivers outside the source's room: the paths through the doors (``acoustics.diffraction``)
+    join the image-source paths, and replace their plain direct path (a lit path through an
+    opening is the same arrival, with the edge's loss where it passes close to one)."""
+    rooms = cell_of(scene, rec)
+    s_room = int(cell_of(scene, src[None])[0])
+    doors = door_arrivals(scene, src, rec, s_room, rooms, config.ism_order, config.speed_of_sound)
+    out = []
+    for m, (dist, gains, dirs) in enumerate(arrivals):
+        if doors[m] is None:
+            out.append((dist, gains, dirs))
+            continue
+        keep = np.abs(dist - np.linalg.norm(rec[m] - src)) > 1e-6  # drop the direct path
+        d2, g2, v2 = doors[m]
+        out.append((np.r_[dist[keep], d2], np.r_[gains[keep], g2], np.r_[dirs[keep], v2]))
+    return out
 
 
 def _traced_tail(field, cell: int, path_lengths: np.ndarray, scene: Scene, src, rec, config: AudioConfig):
