@@ -245,3 +245,168 @@ def _fold(x: np.ndarray, lo: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Fold unfolded image-space points back into the box [lo, lo + size]."""
     u = np.mod(x - lo, 2 * size)
     return lo + np.where(u <= size, u, 2 * size - u)
+
+
+# ---------------------------------------------------------------------------------------------
+# meshes without room annotations: image sources over the mesh's own planes
+
+MESH_PLANES = 24  # largest planes of a mesh that reflect
+_MIN_PLANE_AREA = 0.5  # m²
+MESH_IMAGES = 1500  # image sources per source at most (the order drops until they fit)
+
+
+def mesh_planes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """(normals (P, 3), offsets (P,)) of the largest planes of the scene's structure (walls,
+    floors, ceilings: merged coplanar faces grouped by plane, 2 cm and ~1° apart), n·x = offset."""
+    cache = _models.setdefault(scene, {})
+    if "mesh_planes" not in cache:
+        from .geometry import acoustic_polygons
+
+        polys = acoustic_polygons(scene, include_furniture=False)
+        groups: dict[tuple, list] = {}
+        for poly in polys:
+            n = poly.normal / max(np.linalg.norm(poly.normal), 1e-12)
+            d = float(n @ poly.corners.mean(axis=0))
+            key = tuple(np.round(n * 50).astype(int)) + (int(round(d / 0.02)),)
+            groups.setdefault(key, []).append((n, d, poly.area))
+        planes = []
+        for members in groups.values():
+            area = sum(m[2] for m in members)
+            if area < _MIN_PLANE_AREA:
+                continue
+            n = sum(m[0] * m[2] for m in members) / area
+            n /= np.linalg.norm(n)
+            d = sum(m[1] * m[2] for m in members) / area
+            planes.append((area, n, d))
+        planes.sort(key=lambda p: -p[0])
+        planes = planes[:MESH_PLANES]
+        cache["mesh_planes"] = (np.array([p[1] for p in planes]).reshape(-1, 3), np.array([p[2] for p in planes]))
+    return cache["mesh_planes"]
+
+
+def mesh_images(scene: Scene, source: np.ndarray, order: int):
+    """(images (I, 3), planes (I, order) plane indices of each image's reflections, −1 padded,
+    in the order the sound meets them) of ``source``, built plane by plane up to ``order`` with
+    the usual pruning (an image reflects only in planes it lies in front of, never twice in a row)."""
+    normals, offsets = mesh_planes(scene)
+    images = [np.asarray(source, np.float64)[None]]
+    chains = [np.full((1, 0), -1, np.int64)]
+    level_imgs, level_chain = images[0], chains[0]
+    for k in range(order):
+        if not len(normals) or not len(level_imgs):
+            break
+        dist = level_imgs @ normals.T - offsets[None]  # (I, P) signed distance to each plane
+        last = level_chain[:, -1] if level_chain.shape[1] else np.full(len(level_imgs), -1)
+        ok = (np.abs(dist) > 1e-6) & (np.arange(len(normals))[None] != last[:, None])
+        i, p = np.nonzero(ok)
+        new = level_imgs[i] - 2 * dist[i, p, None] * normals[p]
+        chain = np.c_[level_chain[i], p]
+        if sum(len(x) for x in images) + len(new) > MESH_IMAGES:
+            break
+        images.append(new)
+        chains.append(chain)
+        level_imgs, level_chain = new, chain
+    width = max(c.shape[1] for c in chains)
+    padded = [np.c_[c, np.full((len(c), width - c.shape[1]), -1, np.int64)] for c in chains]
+    return np.concatenate(images), np.concatenate(padded)
+
+
+def mesh_early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, order: int):
+    """Like ``early_arrivals`` for meshes without rooms: image sources of the mesh's own planes
+    (``mesh_images``), each path unfolded into its reflection points and confirmed with Embree:
+    every leg reaches the next reflection point on a real face of that plane (or the receiver)
+    with no wall before it; furniture along a leg costs OBSTRUCTION_GAIN."""
+    normals, offsets = mesh_planes(scene)
+    images, chains = mesh_images(scene, source, order)
+    n_img, n_rec = len(images), len(receivers)
+    width = chains.shape[1]
+    img = np.repeat(images, n_rec, axis=0)
+    chain = np.repeat(chains, n_rec, axis=0)
+    rec = np.tile(receivers, (n_img, 1))
+    n_pairs = len(img)
+    valid = np.ones(n_pairs, bool)
+    depth = (chain >= 0).sum(axis=1)
+    # unfold backwards: from the receiver towards the image, cross its last plane, reflect the
+    # image back across that plane (the image of one order less), and repeat
+    points = np.full((n_pairs, max(width, 1), 3), np.nan)
+    target = rec.copy()
+    current = img.copy()
+    for j in range(width - 1, -1, -1):
+        has = chain[:, j] >= 0
+        p = np.maximum(chain[:, j], 0)
+        n, d = normals[p], offsets[p]
+        a = np.einsum("ij,ij->i", target, n) - d
+        b = np.einsum("ij,ij->i", current, n) - d
+        cross = has & (np.sign(a) * np.sign(b) < 0)
+        valid &= ~has | cross
+        s = np.where(cross, a / np.where(cross, a - b, 1.0), 0.0)
+        x = target + s[:, None] * (current - target)
+        points[has, j] = x[has]
+        target = np.where(has[:, None], x, target)
+        current = np.where(has[:, None], current - 2 * (b[:, None]) * n, current)  # the parent image
+    verts = np.empty((n_pairs, max(width, 1) + 2, 3))
+    verts[:, 0] = source
+    for j in range(max(width, 1)):
+        verts[:, j + 1] = np.where((chain[:, j] >= 0)[:, None] if j < width else False, points[:, j], verts[:, j])
+    verts[:, -1] = rec
+
+    gains = np.ones((n_pairs, N_BANDS))
+    absorption = np.array([m.absorption for m in scene.materials])
+    scattering = np.array([m.scattering for m in scene.materials])
+    structure = structure_caster(scene)
+    n_legs = verts.shape[1] - 1
+    obstructed = np.zeros(n_pairs, np.int64)
+    for leg in range(n_legs):
+        a, b = verts[:, leg], verts[:, leg + 1]
+        vec = b - a
+        length = np.linalg.norm(vec, axis=1)
+        real = valid & (length > 1e-6)
+        if not real.any():
+            continue
+        unit = vec[real] / length[real, None]
+        ends_on_plane = (leg < width) & (chain[real, min(leg, max(width - 1, 0))] >= 0) if width else np.zeros(real.sum(), bool)
+        t_s, face_s = structure.intersect(a[real] + unit * 1e-4, unit)
+        t_all = scene.ray_caster.first_hit_distance(a[real] + unit * 1e-4, unit)
+        remaining = length[real] - 1e-4
+        idx = np.flatnonzero(real)
+        # a reflection point must be where the ray meets the structure (that plane, within 2 cm)
+        tol = 0.02
+        at_plane = ends_on_plane & (np.abs(t_s - remaining) <= tol)
+        free = ~ends_on_plane & (t_s >= remaining - 1e-3)
+        if np.any(ends_on_plane & at_plane):
+            plane_of = chain[idx, min(leg, max(width - 1, 0))]
+            n_hit = scene.face_normals[_structure_faces(scene)[np.maximum(face_s, 0)]]
+            same = np.abs(np.einsum("ij,ij->i", n_hit, normals[np.maximum(plane_of, 0)])) > 0.99
+            at_plane &= same
+        ok = np.where(ends_on_plane, at_plane, free)
+        valid[idx[~ok]] = False
+        good = idx[ok]
+        obstructed[good] += (t_all[ok] < np.where(ends_on_plane[ok], remaining[ok] - tol, remaining[ok] - 1e-3))
+        refl = ok & ends_on_plane
+        if refl.any():
+            faces = _structure_faces(scene)[face_s[refl]]
+            mat = scene.face_materials[faces]
+            gains[idx[refl]] *= np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None])
+    gains *= OBSTRUCTION_GAIN[None] ** obstructed[:, None]
+    distance = np.linalg.norm(rec - img, axis=1)
+    last_vertex = verts[np.arange(n_pairs), depth]  # the last reflection point, or the source
+    direction = last_vertex - rec
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    valid &= depth <= width
+    valid = valid.reshape(n_img, n_rec)
+    distance = distance.reshape(n_img, n_rec)
+    gains = gains.reshape(n_img, n_rec, N_BANDS)
+    direction = direction.reshape(n_img, n_rec, 3)
+    return [(distance[valid[:, m], m], gains[valid[:, m], m], direction[valid[:, m], m]) for m in range(n_rec)]
+
+
+def _structure_faces(scene: Scene) -> np.ndarray:
+    """Scene face index of each face of ``structure_caster`` (identity when it is the whole scene)."""
+    structural = scene.face_objects < 0
+    return np.flatnonzero(structural) if structural.any() else np.arange(len(scene.face_objects))
+
+
+def mesh_image_order(scene: Scene, source: np.ndarray, order: int) -> int:
+    """The reflection order ``mesh_images`` reaches for ``source`` (it stops early on big meshes)."""
+    _, chains = mesh_images(scene, source, order)
+    return int((chains >= 0).sum(axis=1).max()) if len(chains) else 0

@@ -46,7 +46,7 @@ from .decay import DECAY_60DB, t30
 from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats, room_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .diffraction import door_arrivals
-from .paths import early_arrivals
+from .paths import early_arrivals, mesh_early_arrivals, mesh_image_order
 from .raytrace import cell_of, energy_field, knot_times
 
 TRACE_SECONDS = 1.0  # s of ray tracing at most; the fitted decays carry the tail on beyond
@@ -458,13 +458,18 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
         check_in_free_space(scene, rec, "receiver")
     c, fs = config.speed_of_sound, config.sample_rate
 
-    arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
+    if scene.rooms:
+        arrivals = early_arrivals(scene, src, rec, config.ism_order, fs)
+        traced_order = config.ism_order
+    else:  # a mesh without room annotations reflects off its own planes
+        arrivals = mesh_early_arrivals(scene, src, rec, config.ism_order)
+        traced_order = mesh_image_order(scene, src, config.ism_order)
     if scene.rooms and scene.doors:
         arrivals = _with_door_paths(scene, src, rec, arrivals, config)
     field = cells = None
     if config.tail == "traced":
         field = energy_field(scene, src, rays=config.rays, seconds=min(config.rir_seconds, TRACE_SECONDS),
-                             ism_order=config.ism_order, speed_of_sound=c, seed_text=config.config_hash)
+                             ism_order=traced_order, speed_of_sound=c, seed_text=config.config_hash)
         cells = cell_of(scene, rec)
     raytraced_rt60 = None
     if config.tail == "raytraced":

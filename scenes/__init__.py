@@ -9,7 +9,7 @@ position by default.
 from .loading import load_scene
 from .materials import OCTAVE_BANDS_HZ, Material, get_material, material_library, uniform_material
 from .navigation import Action, NavGraph
-from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, shoebox
+from .procedural import CATEGORIES, ROOM_TYPES, generate_apartment, polygon_room_mesh, shoebox
 from .scene import Door, Room, Scene, SemanticObject
 from .splits import load_split_file, split_of, split_seeds
 
@@ -30,6 +30,7 @@ __all__ = [
     "load_split_file",
     "material_library",
     "shoebox",
+    "polygon_room_mesh",
     "split_of",
     "split_seeds",
     "uniform_material",

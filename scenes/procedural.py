@@ -154,6 +154,58 @@ def shoebox(width: float, depth: float, height: float, material="plaster") -> Sc
                  rooms=[Room("room", (0.0, 0.0, w, d))], name=f"shoebox_{w:g}x{d:g}x{h:g}")
 
 
+def polygon_room_mesh(outline, height: float) -> trimesh.Trimesh:
+    """A closed room of any simple floor-plan polygon as a bare mesh (no rooms, no materials):
+    floor at z = 0, ceiling at ``height``, vertical walls, faces wound to point into the room.
+    For acoustics and loader tests, e.g. an L-shaped room saved as a mesh file:
+    ``polygon_room_mesh([(0, 0), (8, 0), (8, 4), (4, 4), (4, 7), (0, 7)], 3.0).export("l.ply")``.
+
+    Args:
+        outline: (K, 2) floor-plan corners in order (either orientation), metres.
+    """
+    pts = np.asarray(outline, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+        raise ValueError(f"outline must be at least 3 (x, y) corners, got shape {pts.shape}")
+    if not np.isfinite(height) or height <= 0:
+        raise ValueError(f"height must be a positive number of metres, got {height!r}")
+    area2 = np.sum(pts[:, 0] * np.roll(pts[:, 1], -1) - np.roll(pts[:, 0], -1) * pts[:, 1])
+    if area2 < 0:
+        pts = pts[::-1]  # counter-clockwise seen from above
+    k = len(pts)
+    # floor by ear clipping (counter-clockwise: normals +z), ceiling the same faces reversed
+    idx, tris = list(range(k)), []
+    while len(idx) > 3:
+        for i in range(len(idx)):
+            a, b, c = idx[i - 1], idx[i], idx[(i + 1) % len(idx)]
+            ab, bc = pts[b] - pts[a], pts[c] - pts[b]
+            if ab[0] * bc[1] - ab[1] * bc[0] <= 1e-12:
+                continue  # reflex corner
+            inside = False
+            for j in idx:
+                if j in (a, b, c):
+                    continue
+                p = pts[j]
+                d1 = (pts[b] - pts[a])[0] * (p - pts[a])[1] - (pts[b] - pts[a])[1] * (p - pts[a])[0]
+                d2 = (pts[c] - pts[b])[0] * (p - pts[b])[1] - (pts[c] - pts[b])[1] * (p - pts[b])[0]
+                d3 = (pts[a] - pts[c])[0] * (p - pts[c])[1] - (pts[a] - pts[c])[1] * (p - pts[c])[0]
+                if d1 >= 0 and d2 >= 0 and d3 >= 0:
+                    inside = True
+                    break
+            if not inside:
+                tris.append((a, b, c))
+                idx.pop(i)
+                break
+        else:
+            raise ValueError("outline must be a simple polygon (its edges cross)")
+    tris.append(tuple(idx))
+    vertices = np.r_[np.c_[pts, np.zeros(k)], np.c_[pts, np.full(k, float(height))]]
+    faces = [list(t) for t in tris] + [[t[0] + k, t[2] + k, t[1] + k] for t in tris]
+    for i in range(k):  # walls: seen from inside (left of a counter-clockwise edge)
+        j = (i + 1) % k
+        faces += [[i, j + k, j], [i, i + k, j + k]]
+    return trimesh.Trimesh(vertices, np.array(faces), process=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # furniture catalogue
 
