@@ -318,7 +318,6 @@ def _knots(density: np.ndarray, valid: np.ndarray, seconds: float):
     Schroeder T30 over the reliable part), which continues it beyond."""
     n_cells, n_bands, n_bins = density.shape
     times = knot_times(seconds)
-    t_bins = (np.arange(n_bins) + 0.5) * BIN_S
     levels = np.full((n_cells, len(times), n_bands), np.nan)
     final = np.full((n_cells, n_bands), np.nan)
     start = np.zeros(n_cells)

@@ -11,7 +11,8 @@ from scipy.signal import butter, resample_poly, sosfiltfilt
 from earshot.acoustics import AudioConfig, compute_rirs
 from earshot.acoustics.decay import band_decay_times
 from earshot.acoustics.paths import structure_caster
-from earshot.scenes import generate_apartment, load_scene, polygon_room_mesh, shoebox, uniform_material
+from earshot.acoustics.reference import L_OUTLINE
+from earshot.scenes import generate_apartment, load_scene, polygon_room_mesh, shoebox
 
 C = 343.0
 
@@ -110,7 +111,7 @@ def test_level_behind_a_wall_rises_towards_the_door():
         for door in scene.doors:
             n, o = door.normal_axis, 1 - door.normal_axis
             for a, b in (door.rooms, door.rooms[::-1]):
-                ra, rb = scene.rooms[a].bounds, scene.rooms[b].bounds
+                rb = scene.rooms[b].bounds
                 side = 1.0 if (rb[n] + rb[n + 2]) / 2 > door.center[n] else -1.0
                 src = np.array([0.0, 0.0, 1.5])
                 src[n], src[o] = door.center[n] - side * 1.5, door.center[o]
@@ -179,8 +180,6 @@ def test_nothing_precedes_the_first_arrival():
 
 # ------------------------------------------------------------------------------- any mesh
 
-L_OUTLINE = [(0, 0), (8, 0), (8, 4), (4, 4), (4, 7), (0, 7)]
-
 
 def test_mesh_without_rooms_reflects_off_its_own_walls(tmp_path):
     """A box saved as a bare mesh gets exactly the shoebox's image-source arrivals; an L-shaped
@@ -212,42 +211,19 @@ def test_mesh_without_rooms_reflects_off_its_own_walls(tmp_path):
 # ------------------------------------------------------- the tail against a ray-tracing reference
 
 
-def _pra_hybrid(scene, src, recs, fs, order, rays):
-    from earshot.acoustics.geometry import build_pra_room
-
-    room = build_pra_room(scene, fs, order, True, ray_tracing=True, rays=rays)
-    room.add_source(np.asarray(src, np.float64))
-    room.add_microphone_array(np.asarray(recs, np.float64).T.copy())
-    room.compute_rir()
-    return [np.asarray(room.rir[m][0], np.float64) for m in range(len(recs))]
-
-
-def _rooms(tmp_path):
-    l_path = tmp_path / "l_room.ply"
-    polygon_room_mesh(L_OUTLINE, 3.0).export(l_path)
-    recs7 = [[5.0, 3.0, 1.2], [1.0, 4.0, 1.6], [6.0, 1.0, 1.5], [3.5, 4.0, 1.0]]
-    return {
-        "tiled bathroom": (shoebox(2.5, 2.2, 2.5, {"walls": "ceramic_tile", "floor": "tile_floor", "ceiling": "plaster"}),
-                           [0.7, 0.6, 1.5], [[1.8, 1.6, 1.2], [1.9, 0.5, 1.6], [0.5, 1.7, 1.4]], 3.0),
-        "carpeted room": (shoebox(7, 5, 3, {"walls": "plaster", "floor": "carpet", "ceiling": "ceiling"}),
-                          [2.0, 2.0, 1.5], recs7, 2.0),
-        "absorption 0.6": (shoebox(7, 5, 3, uniform_material(0.6, 0.3)), [2.0, 2.0, 1.5], recs7, 1.0),
-        "L-shaped mesh": (load_scene(l_path), [2.0, 2.0, 1.5],
-                          [[6.0, 2.0, 1.2], [2.0, 5.5, 1.6], [7.0, 3.0, 1.5], [3.5, 6.5, 1.5]], 2.0),
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiled bathroom", "carpeted room", "absorption 0.6", "L-shaped mesh"])
 def test_t30_and_edt_match_pyroomacoustics_hybrid(name, tmp_path):
     """T30 and EDT at 500 Hz and 1 kHz, averaged over the receivers (as ISO 3382 averages
     positions), within 20% of pyroomacoustics' hybrid model (image sources to the same order +
     30,000 rays) on the same geometry and materials."""
-    scene, src, recs, seconds = _rooms(tmp_path)[name]
+    from earshot.acoustics.reference import pra_hybrid_rirs, reference_rooms
+
+    scene, src, recs, seconds = reference_rooms(tmp_path)[name]
     cfg = AudioConfig(rir_seconds=seconds)
-    ours = [band_decay_times(r.omni(), cfg.sample_rate) for r in compute_rirs(scene, src, np.array(recs), cfg)]
+    ours = [band_decay_times(r.omni(), cfg.sample_rate) for r in compute_rirs(scene, src, recs, cfg)]
     ref = [band_decay_times(h[: cfg.rir_samples], cfg.sample_rate)
-           for h in _pra_hybrid(scene, src, recs, cfg.sample_rate, cfg.ism_order, 30_000)]
+           for h in pra_hybrid_rirs(scene, src, recs, cfg.sample_rate, cfg.ism_order, 30_000)]
     for key in ("t30", "edt"):
         a = np.mean([o[key] for o in ours], axis=0)
         b = np.mean([r[key] for r in ref], axis=0)
