@@ -3,9 +3,11 @@ source at every receiver at once.
 
 Rays leave the source in Fibonacci-sphere directions, each carrying energy 4π / N per octave band
 (so that, spread over a sphere, an arrival of amplitude 1/d carries 1/d² per m²). At every hit a
-ray loses the fraction α_b of the surface's energy per band and leaves specularly, or with the
-surface's scattering probability in a Lambertian (cosine-weighted) direction. Rays stop when
-every band is 60 dB down or the traced time is up; rays that leave an open mesh are lost.
+ray loses the fraction α_b of the surface's energy per band and leaves in the specular direction
+pulled towards a random Lambertian (cosine-weighted) one by the surface's scattering coefficient
+s (pyroomacoustics' model). Rays stop when every band is 60 dB down or the traced time is up;
+rays that leave an open mesh are lost, and rays still bouncing after 1.5× the reflections of a
+typical ray (caught in a nook) stop too.
 
 Instead of detecting rays at each receiver (pyroomacoustics' way: cost grows with receivers),
 the energy in flight is binned by space *cell* and time: the energy density of cell k at time t is
@@ -18,14 +20,22 @@ from the rooms' floor areas or, for meshes, from where rays spend their time (er
 fraction of all ray time in a cell is its fraction of the volume; the total volume is
 mean free path × hit surface / 4).
 
-Like pyroomacoustics' hybrid model, specular paths of fewer than ``ism_order`` reflections that
-the image-source model already renders (in the source's room; everywhere in a mesh) are left out
-of the histograms, so early reflections are not counted twice.
+As in pyroomacoustics' hybrid model, the image sources render the specular share of the first
+``ism_order`` reflections (in the source's room; everywhere in a mesh), so there a ray deposits
+only the share of its energy that has been scattered, 1 − Π(1 − s); from ``ism_order``
+reflections on, all of it.
 
-Each cell's histogram is then represented per band by a non-negative sum of decaying exponentials
-(non-negative least squares in relative error over a fixed grid of decay times): compact enough for
-the RIR cache, smooth where rays are few, and it captures double slopes (coupled rooms) and an
-early decay that differs from the late one.
+A histogram bin is trusted while the energy in flight is at least 10× what the stopped rays could
+still carry. Each cell's histogram is kept per band as an envelope sampled at knots (the mean
+around every 8 ms to 0.1 s, 20 ms to 0.3 s, then 50 ms) from its peak on, continued past the last
+trusted knot by the T60 of a line fitted to the later half of the decay (a hard room's traced
+second may hold only 15 dB of it). It captures double slopes (coupled rooms) and an early decay
+that differs from the late one, and it is what ``DirectionalRIR`` renders.
+
+Measured against pyroomacoustics' hybrid ray tracer (30,000 rays) on the same geometry, T30 and
+EDT at 500 Hz–1 kHz agree within 20% in tiled, carpeted and absorbing rooms, an L-shaped mesh and
+the coupled rooms of test apartments (``scripts/validate_acoustics.py``,
+``docs/acoustics-validation.md``); 2,000 rays trace a 4-room apartment in ~0.2 s on one core.
 """
 
 from __future__ import annotations

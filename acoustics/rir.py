@@ -1,25 +1,31 @@
-"""Room impulse responses from scene geometry: early arrivals (pyroomacoustics image sources) plus
-a physically parameterised late tail, rendered binaurally for any heading.
+"""Room impulse responses from scene geometry: early arrivals (image sources, paths through
+doors) plus a ray-traced late tail, rendered binaurally for any heading.
 
 Amplitudes: a free-field arrival at distance d has amplitude 1/d (1 at 1 m), saturating at
 1/source_radius within a source's radius (``AudioConfig.source_radius``); every reflection
-multiplies band b by sqrt(1 − α_b) of the surface it hits. Sample 0 of every RIR is the moment of
-emission; arrivals sit on the nearest sample (≤ half a sample of timing error, and the direct
-path keeps its exact amplitude), band gains are interpolated over frequency with zero phase, and
-nothing precedes the first arrival.
+multiplies band b by sqrt((1 − α_b)(1 − s)) of the surface it hits (the specular share; the
+scattered share s is in the ray-traced tail, as in pyroomacoustics' hybrid model). Sample 0 of
+every RIR is the moment of emission; arrivals sit on the nearest sample (≤ half a sample of timing
+error, and the direct path keeps its exact amplitude), band gains are interpolated over frequency
+with zero phase, and nothing precedes the first arrival.
 
-Early part: image sources of the source's room from pyroomacoustics, each path validated against
-the whole scene (see ``acoustics.paths``).
+Early part:
+- rooms of annotated scenes (procedural apartments): image sources of the source's room, each
+  path validated against the whole scene (``acoustics.paths``);
+- receivers in other rooms: paths through the doors, bent at the doors' edges (knife-edge
+  diffraction) and reflected in the receiver's room (``acoustics.diffraction``): they hear the
+  door's direction, and the level grows towards it;
+- meshes without rooms (scans, user meshes): image sources of the mesh's own largest planes,
+  each path confirmed with Embree (``paths.mesh_early_arrivals``), so concave rooms reflect off
+  the walls they have.
 
-Late tail (default "parametric"): summed statistically, the image-source picture gives the
-squared impulse response per band h_b²[n] = (c / fs) · w_b(t), with w the diffuse energy density:
-4π / V · exp(−ln(10⁶) t / T60) in a single room (4π / V is the image density times an image's
-energy at distance r, 1/r²). With rooms, w comes from the energy balance of rooms coupled
-through their doors (``geometry.coupled_decay``; one exponential per room, each room's T60 from
-Fitzroy's formula over its surfaces and furniture). The tail fades in between the first sound
-through the doors and the time the image-source order runs out (order × mean free path / c).
-Scenes without rooms use ray statistics around the receiver. "raytraced" mode takes T60 from
-pyroomacoustics' ray tracer instead.
+Late tail (default ``tail="traced"``): earshot's stochastic ray tracer over the mesh
+(``acoustics.raytrace``): one source's rays give the energy density over time per octave band in
+every room (cells of 2 m for meshes without rooms), which sets the receiver's diffuse tail; it
+fades in from the receiver's first real arrival (never before it) to the room's energy peak and
+is kept as an envelope with knots (linear in dB between them). ``tail="parametric"`` is the older
+statistical model (rooms coupled through doors, Fitzroy's T60; ray statistics without rooms),
+and ``"raytraced"`` pyroomacoustics' ray tracer (slow, a reference).
 
 Binaural rendering groups arrivals by direction (the first arrival alone) and applies the head
 model per group; the tail is rendered as 8 horizontal plane-wave directions of independent noise

@@ -162,6 +162,7 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
     import tempfile
 
     from earshot.acoustics import AudioConfig, RIRCache, compute_rir, compute_rirs, hear, make_sound, spectrogram
+    from earshot.acoustics.geometry import _models
 
     ref = numpy_reference_ms()
     audio = AudioConfig()
@@ -172,7 +173,9 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
         graph = NavGraph.build(scene)
         points = graph.positions + [0, 0, audio.ear_height]
         src = graph.positions[len(graph) // 2] + [0, 0, audio.source_height]
-        compute_rirs(scene, src, points[:2], audio)  # warm caches of the scene (boxes, stats)
+        # warm the scene's caches (room boxes, face tables) with another source: the source's
+        # own ray tracing is part of what is timed
+        compute_rirs(scene, graph.positions[0] + [0, 0, audio.source_height], points[:2], audio)
         t = time.perf_counter()
         rirs = compute_rirs(scene, src, points, audio)
         all_nodes.append(time.perf_counter() - t)
@@ -192,10 +195,12 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
         new_heading.append((time.perf_counter() - t) / (len(sample) * len(headings)))
     rows = [
         dict(name="one source -> every node (4 rooms)", value=float(np.mean(all_nodes) * 1e3), unit="ms",
-             detail=f"mean over {len(seeds)} test apartments, {np.mean(counts):.0f} nodes; target <= 2000 ms; max {max(all_nodes) * 1e3:.0f} ms"),
+             detail=f"mean over {len(seeds)} test apartments, {np.mean(counts):.0f} nodes, ray-traced tail included; "
+                    f"target <= 300 ms; max {max(all_nodes) * 1e3:.0f} ms"),
         dict(name="cold RIR, amortized per pair", value=float(np.mean(per_pair) * 1e3), unit="ms", detail="compute_rirs one-to-many"),
         dict(name="cold RIR, single pair", value=float(np.mean(single) * 1e3), unit="ms", detail="compute_rir"),
-        dict(name="first binaural render (tail synthesis)", value=float(np.mean(first_bin) * 1e3), unit="ms", detail="once per RIR"),
+        dict(name="first binaural render (tail synthesis)", value=float(np.mean(first_bin) * 1e3), unit="ms",
+             detail="once per RIR; target <= 5 ms"),
         dict(name="binaural render, new heading", value=float(np.mean(new_heading) * 1e3), unit="ms", detail="target <= 1 ms"),
     ]
     # the on-disk cache against recomputing, as a fresh process meets it (nothing in memory)
@@ -206,7 +211,8 @@ def bench_acoustics(cfg: BenchmarkConfig) -> list[dict]:
     visited = points[:: max(1, len(points) // 12)][:12]  # the receivers of a short episode
     with tempfile.TemporaryDirectory() as root:
         RIRCache(root).get_many(scene, src, points, config=audio)  # written when collected
-        compute_rirs(scene, src, points[:2], audio)  # warm the scene's acoustic model, as a running env has it
+        compute_rirs(scene, graph.positions[0] + [0, 0, audio.source_height], points[:2], audio)  # warm the scene, not this source
+        _models.get(scene, {}).pop("energy_fields", None)  # the cache filled this source's ray tracing: forget it
         t = time.perf_counter()
         compute_rirs(scene, src, points, audio)
         cold_all = time.perf_counter() - t
