@@ -31,6 +31,7 @@ import heapq
 import numpy as np
 
 from ..scenes import Scene
+from ..scenes.lru import BUDGETS, LRU
 from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .geometry import N_BANDS, _models
@@ -180,7 +181,11 @@ def door_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, s_roo
         return out
     source = np.asarray(source, np.float64)
     openings = _openings(scene)
-    chains = door_chains(scene, source, s_room, c)
+    chains_of = _models.setdefault(scene, {}).setdefault("door_chains", LRU(BUDGETS.image_sources))
+    key = (source.tobytes(), int(s_room), float(c))
+    if key not in chains_of:  # RIRs are often computed one receiver at a time for one source
+        chains_of[key] = door_chains(scene, source, s_room, c)
+    chains = chains_of[key]
     parts: dict[int, list] = {}
     for (k, room), (q, length_q, gain_q) in chains.items():
         idx = np.flatnonzero(r_rooms == room)

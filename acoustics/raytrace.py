@@ -149,7 +149,7 @@ def energy_field(scene: Scene, source, *, rays: int, seconds: float, ism_order: 
                  seed_text: str = "") -> EnergyField:
     """The traced energy field of ``source`` (3,), cached per scene for recent sources."""
     src = np.asarray(source, dtype=np.float64).reshape(3)
-    fields = _models.setdefault(scene, {}).setdefault("energy_fields", LRU(BUDGETS.image_sources))
+    fields = _models.setdefault(scene, {}).setdefault("energy_fields", LRU(BUDGETS.energy_fields))
     key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound))
     if key not in fields:
         digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()

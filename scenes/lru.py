@@ -39,6 +39,9 @@ class Budgets:
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         image_sources: image-source lists kept per scene for its most recent sources (a few
             kB each at order 3).
+        energy_fields: ray-traced energy fields kept per scene for its most recent sources
+            (per room, band and 4 ms bin: ~60 kB for a 5-room apartment at 1 s, ~1 MB for a
+            mesh of 100 cells); each costs ~0.2 s to trace again.
         cache_memory_mb: RIR parameters an ``RIRCache`` keeps in memory on top of the disk.
         cache_disk_mb: size of an ``RIRCache``'s folder; beyond it, the least recently used
             source files are deleted. A source with every node of a 4-room apartment as
@@ -58,6 +61,7 @@ class Budgets:
     heading_banks: int = 8
     dijkstra_rows: int = 4096
     image_sources: int = 64
+    energy_fields: int = 16
     cache_memory_mb: float = 64.0
     cache_disk_mb: float = 4096.0
 
