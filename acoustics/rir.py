@@ -53,7 +53,7 @@ from .geometry import N_BANDS, _models, build_pra_room, coupled_decay, ray_stats
 from .hrtf import SphericalHead, shadow_alpha, shadow_magnitude
 from .diffraction import door_arrivals
 from .paths import early_arrivals, mesh_early_arrivals, mesh_image_order
-from .raytrace import cell_of, energy_field, knot_times
+from .raytrace import cell_of, energy_field, knot_times, trace_origin
 
 TRACE_SECONDS = 1.0  # s of ray tracing at most; the fitted decays carry the tail on beyond
 
@@ -474,7 +474,7 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
         arrivals = _with_door_paths(scene, src, rec, arrivals, config)
     field = cells = None
     if config.tail == "traced":
-        field = energy_field(scene, src, rays=config.rays, seconds=min(config.rir_seconds, TRACE_SECONDS),
+        field = energy_field(scene, trace_origin(scene, src), rays=config.rays, seconds=min(config.rir_seconds, TRACE_SECONDS),
                              ism_order=traced_order, speed_of_sound=c, seed_text=config.config_hash)
         cells = cell_of(scene, rec)
     raytraced_rt60 = None
