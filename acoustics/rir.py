@@ -55,7 +55,7 @@ from .diffraction import door_arrivals
 from .paths import early_arrivals, mesh_early_arrivals, mesh_image_order
 from .raytrace import cell_of, energy_field, knot_times, trace_origin
 
-TRACE_SECONDS = 1.0  # s of ray tracing at most; the fitted decays carry the tail on beyond
+TRACE_SECONDS = 0.8  # s of ray tracing at most; the envelope goes on past it with the late decay
 
 _PRE = 128  # samples of room in front of the early window for zero-phase pre-ringing
 _TAIL_DIRECTIONS = 8
