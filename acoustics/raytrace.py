@@ -54,7 +54,6 @@ BIN_S = 0.004  # s, histogram resolution (pyroomacoustics' default too)
 GRID_CELL = 2.0  # m, floor-plan cells of scenes without rooms
 _STOP_DB = 60.0
 _OFFSET = 1e-4  # m, a reflected ray starts this far off the surface
-_THIN_AT = (0.15, 0.3)  # s: the ray population halves when the median ray passes these times
 _BOUNCE_MARGIN = 1.5  # rays stop after this many times the bounces a ray of mean free path needs
 
 
@@ -238,7 +237,7 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
     hist = np.zeros(N_BANDS * n_cells * n_bins)  # (band, cell, bin), flat
     time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
     hit_faces = np.zeros(len(normals), bool)
-    total_length, total_hits, bounce, max_bounces, thin = 0.0, 0, 0, 10**9, 0
+    total_length, total_hits, bounce, max_bounces = 0.0, 0, 0, 10**9
     dropped_at, dropped_energy = [], []  # when rays stopped, and (at most) what they still carried
     # every array describes the rays still in flight (compacted as rays stop)
     while len(pos):
@@ -308,14 +307,6 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
             dropped_at.append(travelled[faded] / c)
             dropped_energy.append(np.full((int(faded.sum()), N_BANDS), stop))  # at most this each
         go = ~faded & (travelled < max_dist - 1e-9)
-        if thin < len(_THIN_AT) and len(pos) and np.median(travelled) > _THIN_AT[thin] * c:
-            # by now the field is diffuse: every other ray goes on with twice the energy (the
-            # expected histograms are unchanged; each such halving saves a third of the work)
-            thin += 1
-            half = np.zeros(len(pos), bool)
-            half[::2] = True
-            go &= half
-            energy *= np.where(half, np.float32(2), np.float32(1))[:, None]
         if not go.all():
             pos, direction, energy, travelled, scattered = pos[go], direction[go], energy[go], travelled[go], scattered[go]
     hist = hist.reshape(N_BANDS, n_cells, n_bins).transpose(1, 0, 2)
