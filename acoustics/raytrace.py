@@ -268,7 +268,8 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
             along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
             dwell = (t / k / c)[seg]
         cell = cell_of(scene, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
-        time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
+        if exclude_everywhere:  # the ergodic volume estimate is needed without rooms only
+            time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
         # before ism_order reflections, where the image sources are rendered, only the scattered
         # share of a ray's energy belongs to the tail
         share = dwell
@@ -281,7 +282,8 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
 
         total_length += float(t.sum())
         total_hits += len(pos)
-        hit_faces[face] = True
+        if exclude_everywhere:
+            hit_faces[face] = True
         travelled += t
         pos += direction * t[:, None].astype(np.float32)
         n = normals[face]
@@ -296,7 +298,7 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
         lambert = (tangents[face] * (r * np.cos(phi))[:, None] + bitangents[face] * (r * np.sin(phi))[:, None]
                    + n * np.sqrt(np.maximum(1 - u[:, :1], 0)))
         direction += s_face[:, None] * (lambert - direction)
-        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+        direction /= np.maximum(np.sqrt(np.einsum("ij,ij->i", direction, direction)), 1e-12)[:, None]
         # the share of the ray's energy no longer in the specular (image-source) part
         scattered = 1 - (1 - scattered) * (1 - s_face)
         pos += n * np.float32(_OFFSET)
