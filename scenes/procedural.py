@@ -154,6 +154,24 @@ def shoebox(width: float, depth: float, height: float, material="plaster") -> Sc
                  rooms=[Room("room", (0.0, 0.0, w, d))], name=f"shoebox_{w:g}x{d:g}x{h:g}")
 
 
+def _edges_cross(pts: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon ``pts`` (K, 2) intersect."""
+    k = len(pts)
+
+    def orient(a, b, c):
+        return np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    for i in range(k):
+        a, b = pts[i], pts[(i + 1) % k]
+        for j in range(i + 2, k):
+            if i == 0 and j == k - 1:
+                continue  # adjacent through the closing edge
+            c, d = pts[j], pts[(j + 1) % k]
+            if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
+                return True
+    return False
+
+
 def polygon_room_mesh(outline, height: float) -> trimesh.Trimesh:
     """A closed room of any simple floor-plan polygon as a bare mesh (no rooms, no materials):
     floor at z = 0, ceiling at ``height``, vertical walls, faces wound to point into the room.
@@ -169,6 +187,8 @@ def polygon_room_mesh(outline, height: float) -> trimesh.Trimesh:
     if not np.isfinite(height) or height <= 0:
         raise ValueError(f"height must be a positive number of metres, got {height!r}")
     area2 = np.sum(pts[:, 0] * np.roll(pts[:, 1], -1) - np.roll(pts[:, 0], -1) * pts[:, 1])
+    if abs(area2) < 1e-9 or _edges_cross(pts):
+        raise ValueError("outline must be a simple polygon (its edges cross, or it encloses no area)")
     if area2 < 0:
         pts = pts[::-1]  # counter-clockwise seen from above
     k = len(pts)

@@ -270,6 +270,12 @@ def _shoebox(*args):
     shoebox(*args)
 
 
+def _polygon_room(*args):
+    from earshot.scenes import polygon_room_mesh
+
+    polygon_room_mesh(*args)
+
+
 def _load(ctx, path=None, **kw):
     from earshot.scenes import load_scene
 
@@ -331,6 +337,9 @@ CASES = [
     Case("shoebox width -1", "scenes", lambda c: _shoebox(-1.0, 4.0, 3.0), V, "width"),
     Case("shoebox unknown material", "scenes", lambda c: _shoebox(6.0, 4.0, 3.0, "unobtainium"), V, "unobtainium"),
     Case("shoebox material key", "scenes", lambda c: _shoebox(6.0, 4.0, 3.0, {"walls": "plaster", "roof": "tile"}), V, "roof"),
+    Case("polygon room, two corners", "scenes", lambda c: _polygon_room([(0, 0), (1, 0)], 3.0), V, "outline"),
+    Case("polygon room, height 0", "scenes", lambda c: _polygon_room([(0, 0), (4, 0), (4, 3)], 0.0), V, "height"),
+    Case("polygon room, crossing edges", "scenes", lambda c: _polygon_room([(0, 0), (4, 4), (4, 0), (0, 4)], 3.0), V, "simple polygon"),
     Case("load missing file", "scenes", lambda c: _load(c, c.tmp / "nope.glb"), FileNotFoundError, "nope.glb"),
     Case("load empty file", "scenes", lambda c: _load(c, _file(c, "empty.glb", b"")), V, "empty"),
     Case("load junk file", "scenes", lambda c: _load(c, _file(c, "junk.glb", b"not a gltf" * 20)), V, "junk.glb"),
