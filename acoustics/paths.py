@@ -288,6 +288,14 @@ def mesh_images(scene: Scene, source: np.ndarray, order: int):
     """(images (I, 3), planes (I, order) plane indices of each image's reflections, −1 padded,
     in the order the sound meets them) of ``source``, built plane by plane up to ``order`` with
     the usual pruning (an image reflects only in planes it lies in front of, never twice in a row)."""
+    cache = _models.setdefault(scene, {}).setdefault("mesh_images", LRU(BUDGETS.image_sources))
+    key = (np.asarray(source, np.float64).tobytes(), int(order))
+    if key not in cache:  # the paths and the ray tracer's hybrid split both ask
+        cache[key] = _mesh_images(scene, source, order)
+    return cache[key]
+
+
+def _mesh_images(scene: Scene, source: np.ndarray, order: int):
     normals, offsets = mesh_planes(scene)
     images = [np.asarray(source, np.float64)[None]]
     chains = [np.full((1, 0), -1, np.int64)]

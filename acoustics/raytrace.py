@@ -41,7 +41,7 @@ the coupled rooms of test apartments (``scripts/validate_acoustics.py``,
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,6 +81,7 @@ class EnergyField:
     start: np.ndarray
     volume: np.ndarray
     source_cell: int
+    tails: dict = field(default_factory=dict, repr=False, compare=False)  # per-cell envelopes, built on use
 
 
 def cell_of(scene: Scene, points: np.ndarray) -> np.ndarray:

@@ -584,10 +584,18 @@ def _traced_tail(field, cell: int, path_lengths: np.ndarray, scene: Scene, src, 
         first = float(np.linalg.norm(np.asarray(rec) - np.asarray(src)))
     onset = first / c
     full = max(float(field.start[cell]), onset + 0.002)
+    key = ("tail", cell, c, fs)
+    if key not in field.tails:  # shared by every receiver of the cell
+        field.tails[key] = _cell_tail(field, cell, c, fs)
+    return (*field.tails[key], onset, full)
+
+
+def _cell_tail(field, cell: int, c: float, fs: int):
+    """(knot times (J,), energy per sample (J, 6), late T60 (6,)) of one cell of a traced field."""
     times, levels, rt60 = field.times, field.levels[cell], field.rt60[cell]
     use = ~np.isnan(levels).all(axis=1)
     if not use.any():  # no energy reached this cell
-        return times[:1], np.zeros((1, N_BANDS)), np.full(N_BANDS, 0.1), onset, full
+        return times[:1], np.zeros((1, N_BANDS)), np.full(N_BANDS, 0.1)
     times, levels = times[use], c / fs * levels[use]
     # a band's knots past its reliable part continue with its late decay
     for b in range(N_BANDS):
@@ -599,8 +607,7 @@ def _traced_tail(field, cell: int, path_lengths: np.ndarray, scene: Scene, src, 
             after = np.arange(len(times)) > last
             levels[after, b] = base * np.exp(-DECAY_60DB * (times[after] - times[last]) / max(rt60[b], 1e-3))
             levels[np.isnan(levels[:, b]), b] = base
-    rt60 = np.where(np.isfinite(rt60), rt60, 0.1)
-    return times, levels, rt60, onset, full
+    return times, levels, np.where(np.isfinite(rt60), rt60, 0.1)
 
 
 def _room_of(scene: Scene, point) -> int:
