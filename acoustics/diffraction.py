@@ -121,14 +121,20 @@ def _openings(scene: Scene) -> list[_Opening]:
     return cache["openings"]
 
 
+def _detour(door: _Opening, q: np.ndarray, nxt: np.ndarray, via_p: np.ndarray):
+    """(detour (M,), lit (M,), straight (M,)) of paths q → opening → nxt that are ``via_p`` long
+    through their point of the opening: on the lit side (the straight line passes the opening)
+    the detour over the nearest edge, else the path's own."""
+    lit, edge = door.crossing(q, nxt)
+    straight = np.linalg.norm(nxt - q, axis=1)
+    via_edge = np.linalg.norm(edge - q, axis=1) + np.linalg.norm(nxt - edge, axis=1)
+    return np.where(lit, via_edge - straight, via_p - straight), lit, straight
+
+
 def _bend_gain(q: np.ndarray, p: np.ndarray, nxt: np.ndarray, door: _Opening, c: float) -> np.ndarray:
     """(6,) gain of the bend at p (in ``door``) of the path q → p → nxt."""
     q, p, nxt = (np.atleast_2d(v) for v in (q, p, nxt))
-    lit, edge = door.crossing(q, nxt)
-    straight = np.linalg.norm(nxt - q, axis=1)
-    via_p = np.linalg.norm(p - q, axis=1) + np.linalg.norm(nxt - p, axis=1)
-    via_edge = np.linalg.norm(edge - q, axis=1) + np.linalg.norm(nxt - edge, axis=1)
-    detour = np.where(lit, via_edge - straight, via_p - straight)
+    detour, lit, _ = _detour(door, q, nxt, np.linalg.norm(p - q, axis=1) + np.linalg.norm(nxt - p, axis=1))
     return edge_gain(detour, lit, c)[0]
 
 
@@ -209,11 +215,8 @@ def door_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, s_roo
         out_dir /= np.maximum(np.linalg.norm(out_dir, axis=1, keepdims=True), 1e-12)
         r_v = src + out_dir * after[:, None]
         qq = np.broadcast_to(q, src.shape)
-        lit, edge = door.crossing(qq, r_v)
-        straight = np.linalg.norm(r_v - qq, axis=1)
         before = np.linalg.norm(src - qq, axis=1)
-        via_edge = np.linalg.norm(edge - qq, axis=1) + np.linalg.norm(r_v - edge, axis=1)
-        detour = np.where(lit, via_edge - straight, before + after - straight)
+        detour, lit, straight = _detour(door, qq, r_v, before + after)
         total = length_q + np.where(lit, straight, before + after)
         gains = gains * gain_q[None] * edge_gain(detour, lit, c)
         valid = valid.reshape(n_img, n_rec)

@@ -271,14 +271,20 @@ def coupled_decay(scene: Scene, stats: list[SpaceStats], s_room: int, r_room: in
     return weights, rt60
 
 
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """(n, 3) unit vectors spread evenly over the sphere (Fibonacci lattice)."""
+    k = np.arange(n) + 0.5
+    z = 1 - 2 * k / n
+    phi = np.pi * (1 + 5**0.5) * k
+    r = np.sqrt(1 - z * z)
+    return np.c_[r * np.cos(phi), r * np.sin(phi), z]
+
+
 def ray_stats(scene: Scene, point: np.ndarray, speed_of_sound: float, n_rays: int = 512) -> SpaceStats:
     """Statistics of the space around ``point`` from rays in every direction, for scenes without
     rooms: V = (4π/3)·mean(r³) (exact for spaces star-shaped around the point), mean free path
     = mean r, S = 4V/ℓ, and rays that escape (open meshes) count as fully absorbing surface."""
-    k = np.arange(n_rays) + 0.5
-    z = 1 - 2 * k / n_rays
-    phi = np.pi * (1 + 5**0.5) * k
-    dirs = np.c_[np.sqrt(1 - z * z) * np.cos(phi), np.sqrt(1 - z * z) * np.sin(phi), z]
+    dirs = fibonacci_sphere(n_rays)
     t, face = scene.ray_caster.intersect(np.tile(point, (n_rays, 1)), dirs)
     hit = face >= 0
     diag = float(np.linalg.norm(scene.bounds[1] - scene.bounds[0]))

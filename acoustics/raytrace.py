@@ -48,7 +48,7 @@ import numpy as np
 from ..scenes import Scene
 from ..scenes.lru import BUDGETS, LRU
 
-from .geometry import N_BANDS, _models
+from .geometry import N_BANDS, _models, fibonacci_sphere
 
 BIN_S = 0.004  # s, histogram resolution (pyroomacoustics' default too)
 GRID_CELL = 2.0  # m, floor-plan cells of scenes without rooms
@@ -138,14 +138,6 @@ def _n_cells(scene: Scene) -> int:
     return nx * ny
 
 
-def _fibonacci(n: int) -> np.ndarray:
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    phi = np.pi * (1 + 5**0.5) * k
-    r = np.sqrt(1 - z * z)
-    return np.c_[r * np.cos(phi), r * np.sin(phi), z]
-
-
 def trace_origin(scene: Scene, source) -> np.ndarray:
     """The point the tail of ``source`` (3,) is traced from: a fixed free point of the source's
     cell (its room, or its 2 m column), at the source's height: the point of the cell nearest its
@@ -227,7 +219,7 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
     pos = np.tile(src, (n_rays, 1)).astype(np.float32)
-    direction = _fibonacci(n_rays).astype(np.float32)
+    direction = fibonacci_sphere(n_rays).astype(np.float32)
     energy = np.full((n_rays, N_BANDS), 4 * np.pi / n_rays, np.float32)
     travelled = np.zeros(n_rays)
     scattered = np.zeros(n_rays, np.float32)  # share of each ray's energy scattered so far
