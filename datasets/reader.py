@@ -1,0 +1,184 @@
+"""Reading earshot datasets: a map-style ``BinauralDataset`` and a streaming ``BinauralShards``,
+both usable with ``torch.utils.data.DataLoader`` (and without PyTorch, as plain Python
+sequences/iterables of numpy arrays).
+
+A sample is a dict of numpy arrays named as in the manifest's ``schema`` (``rir``, ``audio``,
+``spectrogram``, ``receiver_position``, ...) plus ``"__key__"`` (its 9-digit index); ``"json"``
+(the metadata as a JSON string, which collates into a list of strings) when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import shards as tarshards
+from .generate import read_manifest
+
+try:  # PyTorch is optional: the classes subclass its datasets when it is there
+    from torch.utils.data import Dataset as _Dataset
+    from torch.utils.data import IterableDataset as _IterableDataset
+except ImportError:  # pragma: no cover - exercised without torch
+    _Dataset = _IterableDataset = object
+
+
+def _open_manifest(root, allow_incomplete: bool) -> dict:
+    manifest = read_manifest(root)
+    if not manifest.get("complete") and not allow_incomplete:
+        raise ValueError(f"dataset {str(root)!r} is incomplete ({len(manifest.get('shards', []))} of "
+                         f"{manifest.get('shard_count')} shards): rerun its generation command to finish it, "
+                         "or pass allow_incomplete=True to read the finished shards")
+    return manifest
+
+
+def _resolve_fields(manifest: dict, fields) -> list[str]:
+    available = [s[: -len(".npy")] for s in manifest["schema"]]
+    if fields is None:
+        return available
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    unknown = [f for f in fields if f not in available and f != "json"]
+    if unknown:
+        raise ValueError(f"fields {unknown} are not in this dataset; it has {', '.join(available)} (and json)")
+    return fields
+
+
+class _Shards:
+    """Per-process access to a dataset's shard files: member offsets read once per shard, one
+    open file per shard (reopened after a fork, so DataLoader workers never share a handle)."""
+
+    def __init__(self, root: Path, manifest: dict, fields: list[str]):
+        self.root, self.manifest, self.fields = root, manifest, fields
+        self.entries = sorted(manifest["shards"], key=lambda s: s["index"])
+        self._index: dict[int, dict] = {}
+        self._files: dict[int, object] = {}
+        self._pid = None
+
+    def index(self, s: int) -> dict:
+        if s not in self._index:
+            self._index[s] = tarshards.index(self.root / self.entries[s]["name"])
+        return self._index[s]
+
+    def _file(self, s: int):
+        import os
+
+        if self._pid != os.getpid():
+            self._files, self._pid = {}, os.getpid()
+        if s not in self._files:
+            self._files[s] = open(self.root / self.entries[s]["name"], "rb")
+        return self._files[s]
+
+    def read(self, s: int, key: str) -> dict:
+        members = self.index(s).get(key)
+        if members is None:
+            raise KeyError(f"sample {key} is not in {self.entries[s]['name']}")
+        f = self._file(s)
+        out: dict = {"__key__": key}
+        for name in self.fields:
+            suffix = "json" if name == "json" else f"{name}.npy"
+            if suffix not in members:
+                raise ValueError(f"{self.entries[s]['name']}: sample {key} has no {suffix}")
+            data = tarshards.read_member(f, *members[suffix])
+            out[name] = data.decode() if name == "json" else tarshards.load_npy(data)
+        return out
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+
+    def __getstate__(self):  # open files stay behind when a DataLoader sends this to its workers
+        state = dict(self.__dict__)
+        state["_files"], state["_pid"] = {}, None
+        return state
+
+
+class BinauralDataset(_Dataset):
+    """Map-style dataset over every sample of an earshot dataset folder, in index order.
+
+    Args:
+        root: the folder holding ``manifest.json`` and the shards.
+        fields: arrays to load (default: all in the manifest's schema); add ``"json"`` for the
+            metadata string.
+        verify: check every shard's SHA-256 against the manifest first (reads every byte).
+        allow_incomplete: read the finished shards of an unfinished run instead of refusing.
+    """
+
+    def __init__(self, root, fields=None, verify: bool = False, allow_incomplete: bool = False):
+        self.root = Path(root)
+        self.manifest = _open_manifest(self.root, allow_incomplete)
+        if verify:
+            from .generate import verify as verify_dataset
+
+            problems = [p for p in verify_dataset(self.root) if not (allow_incomplete and p.startswith("incomplete"))]
+            if problems:
+                raise ValueError(f"dataset {str(self.root)!r} failed verification: " + "; ".join(problems))
+        self.fields = _resolve_fields(self.manifest, fields)
+        self._shards = _Shards(self.root, self.manifest, self.fields)
+        counts = [int(e["samples"]) for e in self._shards.entries]
+        self._starts = np.cumsum([0] + counts)
+        self._first = [int(e["first_sample"]) for e in self._shards.entries]
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _locate(self, i: int) -> tuple[int, str]:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"index must be an integer, got {type(i).__name__}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for a dataset of {n} samples")
+        i = int(i) % n
+        s = int(np.searchsorted(self._starts, i, side="right") - 1)
+        return s, f"{self._first[s] + i - int(self._starts[s]):09d}"
+
+    def __getitem__(self, i) -> dict:
+        return self._shards.read(*self._locate(i))
+
+    def meta(self, i) -> dict:
+        """The metadata of sample ``i`` (scene, poses, sounds, materials), parsed."""
+        s, key = self._locate(i)
+        members = self._shards.index(s)[key]
+        return json.loads(tarshards.read_member(self._shards._file(s), *members["json"]))
+
+    def close(self) -> None:
+        self._shards.close()
+
+
+class BinauralShards(_IterableDataset):
+    """Streaming dataset: each DataLoader worker reads whole shards of its own (shard k goes to
+    worker k mod workers), sequentially, optionally in a shuffled order (shards, and samples
+    within a shard), reshuffled each epoch by ``set_epoch``."""
+
+    def __init__(self, root, fields=None, shuffle: bool = False, seed: int = 0, allow_incomplete: bool = False):
+        self.root = Path(root)
+        self.manifest = _open_manifest(self.root, allow_incomplete)
+        self.fields = _resolve_fields(self.manifest, fields)
+        self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), 0
+        self._shards = _Shards(self.root, self.manifest, self.fields)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return sum(int(e["samples"]) for e in self._shards.entries)
+
+    def __iter__(self):
+        worker, workers = 0, 1
+        try:
+            from torch.utils.data import get_worker_info
+
+            info = get_worker_info()
+            if info is not None:
+                worker, workers = info.id, info.num_workers
+        except ImportError:
+            pass
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self._shards.entries)) if self.shuffle else np.arange(len(self._shards.entries))
+        for s in order[worker::workers]:
+            keys = list(self._shards.index(int(s)))
+            if self.shuffle:
+                keys = [keys[k] for k in np.random.default_rng([self.seed, self.epoch, int(s)]).permutation(len(keys))]
+            for key in keys:
+                yield self._shards.read(int(s), key)
