@@ -517,8 +517,8 @@ def _local_task(spec_dict: dict, index: int, out: str, rir_cache: str | None) ->
     def build(writer):
         info.update(build_shard(spec, index, writer, rir_cache))
 
-    digest, size = tarshards.write_atomic(Path(out) / spec.shard_name(index), build)
-    return dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=size,
+    digest, size, offsets = tarshards.write_atomic(Path(out) / spec.shard_name(index), build)
+    return dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=size, offsets=offsets,
                 first_sample=spec.shard_range(index)[0], seconds=time.perf_counter() - t)
 
 
@@ -533,7 +533,7 @@ def _ray_task(spec_dict: dict, index: int, rir_cache: str | None) -> tuple[bytes
     digest = writer.close()
     data = buf.getvalue()
     return data, dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=len(data),
-                      first_sample=spec.shard_range(index)[0], seconds=time.perf_counter() - t)
+                      offsets=writer.offsets, first_sample=spec.shard_range(index)[0], seconds=time.perf_counter() - t)
 
 
 def _ignore_sigint() -> None:
@@ -593,7 +593,8 @@ def generate(spec: DatasetSpec, out, workers: int = 1, backend: str = "local", r
         t0 = time.perf_counter()
 
         def finished(entry: dict) -> None:
-            entry = {k: entry[k] for k in ("index", "name", "scene", "scene_hash", "first_sample", "samples", "bytes", "sha256")}
+            entry = {k: entry[k] for k in ("index", "name", "scene", "scene_hash", "first_sample", "samples", "bytes", "sha256",
+                                           "offsets")}
             manifest["shards"].append(entry)
             _write_manifest(out, manifest)
             state.shards_done += 1
@@ -695,6 +696,9 @@ def _check_shard(out: Path, entry: dict, spec: DatasetSpec | None = None, deep: 
             return str(exc)
         if len(members) != samples:
             return f"holds {len(members)} samples, the manifest says {samples}"
+        starts = [min(off for off, _ in m.values()) - 512 for m in members.values()]
+        if starts != list(entry.get("offsets", starts + [None]))[:-1]:
+            return "its samples do not start where the manifest's offsets say"
         if spec is not None:
             expected = set(spec.schema()) | {"json"}
             for key, suffixes in members.items():

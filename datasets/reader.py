@@ -30,6 +30,11 @@ def _open_manifest(root, allow_incomplete: bool) -> dict:
         raise ValueError(f"dataset {str(root)!r} is incomplete ({len(manifest.get('shards', []))} of "
                          f"{manifest.get('shard_count')} shards): rerun its generation command to finish it, "
                          "or pass allow_incomplete=True to read the finished shards")
+    for entry in manifest.get("shards", []):
+        offsets = entry.get("offsets") if isinstance(entry, dict) else None
+        if not isinstance(offsets, list) or len(offsets) != int(entry.get("samples", -1)) + 1:
+            raise ValueError(f"dataset {str(root)!r}: the manifest's entry for {entry.get('name') if isinstance(entry, dict) else entry!r} "
+                             "lacks its sample offsets (malformed manifest); regenerate the dataset")
     return manifest
 
 
@@ -45,20 +50,20 @@ def _resolve_fields(manifest: dict, fields) -> list[str]:
 
 
 class _Shards:
-    """Per-process access to a dataset's shard files: member offsets read once per shard, one
-    open file per shard (reopened after a fork, so DataLoader workers never share a handle)."""
+    """Per-process access to a dataset's shard files: one open file per shard (reopened after a
+    fork, so DataLoader workers never share a handle). A sample is found from the manifest's
+    per-shard sample offsets and read in one pass over its members' headers."""
 
     def __init__(self, root: Path, manifest: dict, fields: list[str]):
         self.root, self.manifest, self.fields = root, manifest, fields
         self.entries = sorted(manifest["shards"], key=lambda s: s["index"])
-        self._index: dict[int, dict] = {}
+        self._wanted = {"json" if f == "json" else f"{f}.npy" for f in fields}
         self._files: dict[int, object] = {}
         self._pid = None
 
-    def index(self, s: int) -> dict:
-        if s not in self._index:
-            self._index[s] = tarshards.index(self.root / self.entries[s]["name"])
-        return self._index[s]
+    def keys(self, s: int) -> list[str]:
+        first = int(self.entries[s]["first_sample"])
+        return [f"{first + j:09d}" for j in range(int(self.entries[s]["samples"]))]
 
     def _file(self, s: int):
         import os
@@ -69,18 +74,26 @@ class _Shards:
             self._files[s] = open(self.root / self.entries[s]["name"], "rb")
         return self._files[s]
 
+    def members(self, s: int, key: str, wanted) -> dict[str, bytes]:
+        entry = self.entries[s]
+        j = int(key) - int(entry["first_sample"])
+        offsets = entry["offsets"]
+        if not 0 <= j < len(offsets) - 1:
+            raise KeyError(f"sample {key} is not in {entry['name']}")
+        try:
+            return tarshards.read_sample(self._file(s), offsets[j], offsets[j + 1], wanted)
+        except ValueError as exc:
+            raise ValueError(f"{entry['name']}, sample {key}: {exc}; check the dataset with "
+                             "scripts/generate_dataset.py --verify") from exc
+
     def read(self, s: int, key: str) -> dict:
-        members = self.index(s).get(key)
-        if members is None:
-            raise KeyError(f"sample {key} is not in {self.entries[s]['name']}")
-        f = self._file(s)
+        members = self.members(s, key, self._wanted)
         out: dict = {"__key__": key}
         for name in self.fields:
             suffix = "json" if name == "json" else f"{name}.npy"
             if suffix not in members:
                 raise ValueError(f"{self.entries[s]['name']}: sample {key} has no {suffix}")
-            data = tarshards.read_member(f, *members[suffix])
-            out[name] = data.decode() if name == "json" else tarshards.load_npy(data)
+            out[name] = members[suffix].decode() if name == "json" else tarshards.load_npy(members[suffix])
         return out
 
     def close(self) -> None:
@@ -139,8 +152,7 @@ class BinauralDataset(_Dataset):
     def meta(self, i) -> dict:
         """The metadata of sample ``i`` (scene, poses, sounds, materials), parsed."""
         s, key = self._locate(i)
-        members = self._shards.index(s)[key]
-        return json.loads(tarshards.read_member(self._shards._file(s), *members["json"]))
+        return json.loads(self._shards.members(s, key, {"json"})["json"])
 
     def close(self) -> None:
         self._shards.close()
@@ -177,7 +189,7 @@ class BinauralShards(_IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch])
         order = rng.permutation(len(self._shards.entries)) if self.shuffle else np.arange(len(self._shards.entries))
         for s in order[worker::workers]:
-            keys = list(self._shards.index(int(s)))
+            keys = self._shards.keys(int(s))
             if self.shuffle:
                 keys = [keys[k] for k in np.random.default_rng([self.seed, self.epoch, int(s)]).permutation(len(keys))]
             for key in keys:

@@ -81,6 +81,7 @@ class ShardWriter:
         self._stream = stream
         self.samples = 0
         self.bytes = 0
+        self.offsets: list[int] = []  # where each sample's first header starts, then the end of the last
 
     def _write(self, data: bytes) -> None:
         self._hash.update(data)
@@ -89,6 +90,7 @@ class ShardWriter:
 
     def add(self, key: str, members: dict[str, bytes]) -> None:
         """One sample: ``members`` maps a suffix (``"rir.npy"``, ``"json"``) to the file's bytes."""
+        self.offsets.append(self.bytes)
         for suffix, data in members.items():
             self._write(_header(key, suffix, len(data)))
             self._write(data)
@@ -98,16 +100,18 @@ class ShardWriter:
 
     def close(self) -> str:
         """Finish the archive (two zero blocks, padded to tar's 10240-byte record, as tarfile
-        does); returns the SHA-256 hex digest of everything written."""
+        does); returns the SHA-256 hex digest of everything written. ``offsets`` then ends
+        with the end of the last sample."""
+        self.offsets.append(self.bytes)
         self._write(bytes(2 * _BLOCK))
         if self.bytes % tarfile.RECORDSIZE:
             self._write(bytes(tarfile.RECORDSIZE - self.bytes % tarfile.RECORDSIZE))
         return self._hash.hexdigest()
 
 
-def write_atomic(path: Path, build) -> tuple[str, int]:
+def write_atomic(path: Path, build) -> tuple[str, int, list[int]]:
     """Write a shard to ``path`` through ``build(writer)`` into a temporary file in the same
-    folder, flushed to disk, then renamed into place. Returns (sha256, bytes)."""
+    folder, flushed to disk, then renamed into place. Returns (sha256, bytes, sample offsets)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -121,7 +125,7 @@ def write_atomic(path: Path, build) -> tuple[str, int]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return digest, size
+    return digest, size, writer.offsets
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -172,18 +176,24 @@ def load_npy(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def decode(suffix: str, data: bytes):
-    """A member's value: an array for ``.npy``, the parsed object for ``.json``, else bytes."""
-    if suffix.endswith("npy"):
-        return load_npy(data)
-    if suffix.endswith("json"):
-        return json.loads(data)
-    return data
-
-
-def read_member(f, offset: int, size: int) -> bytes:
-    f.seek(offset)
-    data = f.read(size)
-    if len(data) != size:
-        raise ValueError(f"truncated member at byte {offset} (wanted {size} bytes, got {len(data)})")
-    return data
+def read_sample(f, start: int, end: int, wanted) -> dict[str, bytes]:
+    """The members of the sample spanning bytes [start, end) of an open shard whose suffix is
+    in ``wanted`` (all if None): its headers are walked, only wanted data is read."""
+    out = {}
+    pos = start
+    while pos < end:
+        f.seek(pos)
+        try:
+            info = tarfile.TarInfo.frombuf(f.read(_BLOCK), "utf-8", "strict")
+        except tarfile.TarError as exc:
+            raise ValueError(f"no tar header at byte {pos} ({exc})") from exc
+        suffix = split_name(info.name)[1]
+        if wanted is None or suffix in wanted:
+            data = f.read(info.size)
+            if len(data) != info.size:
+                raise ValueError(f"truncated member {info.name!r} at byte {pos}")
+            out[suffix] = data
+        pos += _BLOCK + -(-info.size // _BLOCK) * _BLOCK
+    if pos != end:
+        raise ValueError(f"sample members end at byte {pos}, not at {end}")
+    return out

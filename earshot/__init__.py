@@ -1,7 +1,7 @@
 """earshot: an audio-visual embodied simulator.
 
-One import namespace over four layers (imports point down only):
-``earshot.agents`` → ``earshot.av_env`` → ``earshot.acoustics`` → ``earshot.scenes``.
+One import namespace over five layers (imports point down only):
+``earshot.agents`` → ``earshot.datasets`` → ``earshot.av_env`` → ``earshot.acoustics`` → ``earshot.scenes``.
 ``import earshot.av_env`` registers the Gymnasium ids ``earshot/...-v0``.
 """
 
@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__"]
 
 # In a source checkout the layers live in the folders beside this one (scenes/, acoustics/,
-# av_env/, agents/); an installed wheel puts them inside it. Look beside it when they are not.
+# av_env/, agents/, datasets/); an installed wheel puts them inside it. Look beside it when they are not.
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _beside = _os.path.dirname(_here)
 if not _os.path.isdir(_os.path.join(_here, "scenes")) and _os.path.isfile(_os.path.join(_beside, "scenes", "__init__.py")):

@@ -36,11 +36,12 @@ from earshot.scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents,datasets
     training_steps: int = 20_000  # steps of the random-policy training run (section "training")
     training_scenes: int = 50  # train-split scenes it cycles over
     training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
     agent_steps: int = 3_000  # env steps of each PPO training run (section "agents")
+    dataset_samples: int = 4_000  # samples of each dataset generation run (section "datasets")
     raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
     cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
     apartments: int = 5  # held-out apartments to average over
@@ -555,8 +556,128 @@ def bench_agents(cfg: BenchmarkConfig) -> list[dict]:
     return rows
 
 
+SOUNDSPACES2_SECONDS_PER_LISTENER = 0.5  # SoundSpaces 2.0's engine, one binaural listener (the datasets issue)
+
+
+def _generate_cli(args: list[str], cores: int) -> dict:
+    """Run scripts/generate_dataset.py pinned to ``cores`` cores; its counts and times."""
+    import re
+    import subprocess
+
+    cpus = sorted(_ALL_CORES or (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count())))
+    pin = (lambda: os.sched_setaffinity(0, set(cpus[:cores]))) if hasattr(os, "sched_setaffinity") else None
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "generate_dataset.py"), *args, "--quiet"],
+                         capture_output=True, text=True, preexec_fn=pin)
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"generate_dataset.py {' '.join(args)} failed: {out.stderr.strip()[-2000:]}")
+    made, seconds = re.search(r"made (\d+) in ([\d.]+) s", out.stdout).groups()
+    size = re.search(r"\(([\d.]+) (GB|MB)\)", out.stdout).groups()
+    return {"samples": int(made), "seconds": float(seconds), "wall_s": wall, "samples_per_s": int(made) / float(seconds),
+            "samples_per_s_wall": int(made) / wall, "size_mb": float(size[0]) * (1000 if size[1] == "GB" else 1),
+            "stdout": out.stdout.strip()}
+
+
+def bench_datasets(cfg: BenchmarkConfig) -> list[dict]:
+    """Binaural dataset generation (scripts/generate_dataset.py, test split, default fields:
+    RIR + audio + spectrogram), each run a fresh process: cold (no RIR cache), with a cold and
+    then a warm RIR cache, and with 2 workers on 2 cores. Reference: SoundSpaces 2.0's engine at
+    ~0.5 s per binaural listener."""
+    import tempfile
+
+    n = cfg.dataset_samples
+    base = ["--split", "test", "--samples", str(n), "--seed", "0"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = _generate_cli(base + ["--out", f"{tmp}/cold"], 1)
+        reading = _read_speed(f"{tmp}/cold")
+        shutil_rm(f"{tmp}/cold")
+        filling = _generate_cli(base + ["--out", f"{tmp}/fill", "--rir-cache", f"{tmp}/rirs"], 1)
+        shutil_rm(f"{tmp}/fill")
+        warm = _generate_cli(base + ["--out", f"{tmp}/warm", "--rir-cache", f"{tmp}/rirs"], 1)
+        shutil_rm(f"{tmp}/warm")
+        uniform = _generate_cli(base + ["--out", f"{tmp}/uniform", "--headings", "uniform"], 1)
+        shutil_rm(f"{tmp}/uniform")
+        two = _generate_cli(base + ["--out", f"{tmp}/two", "--workers", "2"], 2) if len(_ALL_CORES or [0, 1]) >= 2 else None
+    ss = 1.0 / SOUNDSPACES2_SECONDS_PER_LISTENER
+    per = f"{n} samples of the test split, {cold['size_mb'] / n * 1000:.0f} kB each"
+    for name, r, extra in (("dataset samples, cold, 1 core", cold, "no RIR cache: every RIR computed (tracing included)"),
+                           ("same, filling an RIR cache", filling, "RIRs computed and written to an empty cache"),
+                           ("same, warm RIR cache", warm, "RIRs read from the cache the run above filled"),
+                           ("same, uniform headings, cold", uniform, "any heading (the tail rendered per heading)")):
+        rows.append(dict(section="datasets", name=name, value=r["samples_per_s"], unit="samples/s",
+                         reference="SoundSpaces 2.0, ~0.5 s per listener", reference_value=ss, reference_unit="samples/s",
+                         ratio=r["samples_per_s"] / ss,
+                         detail=(f"{per}; {extra}; {r['seconds']:.1f} s generating, {r['wall_s']:.1f} s for the whole "
+                                 f"command ({r['samples_per_s_wall']:.0f} samples/s counting start-up); target >= 200/s per core"),
+                         raw=r))
+    rows.append(dict(section="datasets", name="reading it, random access", value=reading["random_per_s"], unit="samples/s",
+                     reference="streaming the shards in order", reference_value=reading["stream_per_s"],
+                     reference_unit="samples/s", ratio=reading["random_per_s"] / reading["stream_per_s"],
+                     detail=(f"BinauralDataset, every field, one process, the files in the page cache "
+                             f"({reading['random_mb_per_s']:.0f} MB/s at random); BinauralShards in order"), raw=reading))
+    if two is not None:
+        ceiling = machine_scaling(2)
+        rows.append(dict(section="datasets", name="same, 2 workers on 2 cores", value=two["samples_per_s"], unit="samples/s",
+                         reference="1 worker, cold (above)", reference_value=cold["samples_per_s"], reference_unit="samples/s",
+                         ratio=two["samples_per_s"] / cold["samples_per_s"],
+                         detail=(f"{two['samples_per_s'] / 2:.0f} samples/s per core; {two['seconds']:.1f} s generating "
+                                 f"(worker start-up included), {two['wall_s']:.1f} s for the whole command; the numpy "
+                                 f"reference workload gains {ceiling:.2f}x from 2 processes on this machine"),
+                         raw=two | {"machine_scaling_2": ceiling}))
+    return rows
+
+
+def _read_speed(folder: str, n: int = 1000) -> dict:
+    from earshot.datasets import BinauralDataset, BinauralShards
+
+    data = BinauralDataset(folder)
+    order = np.random.default_rng(0).permutation(len(data))[: min(n, len(data))]
+    t = time.perf_counter()
+    nbytes = sum(sum(v.nbytes for k, v in data[int(i)].items() if k != "__key__") for i in order)
+    random_s = time.perf_counter() - t
+    t = time.perf_counter()
+    streamed = sum(1 for _ in BinauralShards(folder))
+    stream_s = time.perf_counter() - t
+    return {"random_per_s": len(order) / random_s, "random_mb_per_s": nbytes / 1e6 / random_s,
+            "stream_per_s": streamed / stream_s}
+
+
+def _reference_loops(seconds: float) -> int:
+    """How many times the numpy reference workload runs in ``seconds`` (one process, one thread)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((192, 192))
+    x = rng.standard_normal(1 << 16)
+    end, count = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        b = a
+        for _ in range(10):
+            b = (a @ b) * 1e-2
+        np.fft.rfft(x)
+        count += 1
+    return count
+
+
+def machine_scaling(processes: int = 2, seconds: float = 4.0) -> float:
+    """Throughput of the numpy reference workload in ``processes`` processes at once over one
+    process alone: the most any CPU-bound job can gain from that many workers on this machine."""
+    import multiprocessing as mp
+
+    single = _reference_loops(seconds)
+    with mp.get_context("spawn").Pool(processes) as pool:
+        together = sum(pool.map(_reference_loops, [seconds] * processes))
+    return together / single
+
+
+def shutil_rm(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
-            "training": bench_training, "agents": bench_agents}
+            "training": bench_training, "agents": bench_agents, "datasets": bench_datasets}
 
 
 def _fmt(v, unit=""):
