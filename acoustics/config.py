@@ -43,6 +43,9 @@ class AudioConfig:
         include_furniture: give the ray tracer of ``tail="raytraced"`` the furniture's surfaces too
             (slower). Early paths always see furniture (it obstructs them); the parametric tail
             counts its absorption and volume.
+        chirp_seconds, chirp_low_hz, chirp_high_hz: the linear sweep an agent emits for echoes
+            (VisualEchoes: 3 ms, 20 Hz to 20 kHz, at 44.1 kHz; see ``acoustics.echo``, whose
+            ``ECHO_CONFIG`` also sets the echo's length as ``step_seconds``, 60 ms).
     """
 
     sample_rate: int = 16_000
@@ -61,6 +64,9 @@ class AudioConfig:
     pool: int = 4
     step_seconds: float = 1.0
     include_furniture: bool = False
+    chirp_seconds: float = 0.003
+    chirp_low_hz: float = 20.0
+    chirp_high_hz: float = 20_000.0
 
     def __post_init__(self) -> None:
         from ..scenes.checks import check_bool, check_choice, check_int, check_number
@@ -86,6 +92,11 @@ class AudioConfig:
         check_number("source_height", self.source_height, low=0.0, high=10.0, low_open=True, unit="m")
         check_number("source_radius", self.source_radius, low=0.01, high=2.0, unit="m")
         check_bool("include_furniture", self.include_furniture)
+        check_number("chirp_seconds", self.chirp_seconds, low=0.0, high=1.0, low_open=True, unit="s")
+        check_number("chirp_low_hz", self.chirp_low_hz, low=0.0, unit="Hz")
+        check_number("chirp_high_hz", self.chirp_high_hz, low=0.0, low_open=True, unit="Hz")
+        if self.chirp_high_hz <= self.chirp_low_hz:
+            raise ValueError(f"chirp_high_hz ({self.chirp_high_hz}) must be above chirp_low_hz ({self.chirp_low_hz})")
         if self.step_samples < self.n_fft:
             raise ValueError(f"step_seconds must give at least n_fft ({self.n_fft}) samples per step, got {self.step_seconds}")
 

@@ -449,11 +449,13 @@ def compute_rir(scene: Scene, source, receiver, config: AudioConfig | None = Non
 
 
 def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = None, *,
-                 check_free_space: bool = True) -> list[DirectionalRIR]:
+                 check_free_space: bool = True, direct: bool = True) -> list[DirectionalRIR]:
     """RIRs from one ``source`` (3,) to many ``receivers`` (M, 3), sharing one image-source pass.
 
     Points must lie in the scene's free space (one clear error otherwise); callers that pass
-    points known to be free, such as NavGraph nodes at ear height, may skip that check."""
+    points known to be free, such as NavGraph nodes at ear height, may skip that check.
+    ``direct=False`` leaves out the straight source-to-receiver path (echoes: an emitter on the
+    listener's own head; the diffuse tail then starts at the first reflection)."""
     config = config or AudioConfig()
     if not isinstance(config, AudioConfig):
         raise ValueError(f"config must be an AudioConfig, got {type(config).__name__}")
@@ -487,6 +489,9 @@ def compute_rirs(scene: Scene, source, receivers, config: AudioConfig | None = N
     results = []
     for m, r in enumerate(rec):
         dist, amplitude, directions = arrivals[m]
+        if not direct:
+            keep = np.abs(dist - np.linalg.norm(r - src)) > 1e-6
+            dist, amplitude, directions = dist[keep], amplitude[keep], directions[keep]
         spreading = np.maximum(dist, config.source_radius)  # near field: see AudioConfig.source_radius
         if field is not None:
             tail = _traced_tail(field, int(cells[m]), dist, scene, src, r, config)

@@ -1,7 +1,8 @@
 """earshot.av_env — Gymnasium audio-visual navigation environments.
 
 Importing registers (lazily, by entry point) ``earshot/PointGoal-v0``, ``earshot/AudioGoal-v0``,
-``earshot/AudioPointGoal-v0``, ``earshot/SemanticAudioGoal-v0`` and ``earshot/MovingSource-v0``;
+``earshot/AudioPointGoal-v0``, ``earshot/SemanticAudioGoal-v0``, ``earshot/MovingSource-v0`` and
+``earshot/EchoDepth-v0``;
 all are ``earshot.av_env.env:AVNavEnv`` with a different ``task``.
 """
 
@@ -15,6 +16,7 @@ ENV_IDS = {
     "earshot/AudioPointGoal-v0": "audiopointgoal",
     "earshot/SemanticAudioGoal-v0": "semantic_audiogoal",
     "earshot/MovingSource-v0": "moving_source",
+    "earshot/EchoDepth-v0": "echo_depth",
 }
 
 for _env_id, _task in ENV_IDS.items():

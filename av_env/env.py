@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from ..acoustics import AudioConfig, RIRCache, sound_names, spectrogram
 from ..scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
-from ..scenes.checks import check_choice, check_int, check_number
+from ..scenes.checks import check_bool, check_choice, check_int, check_number
 from ..scenes.lru import BUDGETS, LRU
 from ..scenes.render import BACKENDS, make_renderer
 from ..scenes.splits import SPLITS
@@ -65,7 +65,9 @@ class AVNavEnv(gym.Env):
     built scenes and NavGraphs, shared likewise; see ``earshot.scenes.store``), mesh_kwargs (passed to
     ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array"),
     failed_stop_reward (≤ 0, default 0 as in SoundSpaces: added to the reward of a STOP away from
-    the goal, an option against policies that learn to stop at once).
+    the goal, an option against policies that learn to stop at once), echoes (add the ``echo``
+    observation: the spectrogram of a chirp's echoes, ``earshot.acoustics.echo``; on by default
+    only for EchoDepth), echo_config (its AudioConfig; default ``acoustics.echo.ECHO_CONFIG``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -78,7 +80,8 @@ class AVNavEnv(gym.Env):
                  num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
                  render_mode: str | None = None, sensors=None, episodes_per_visit: int = 10,
                  scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None,
-                 scene_cache: str | None = None, failed_stop_reward: float = 0.0):
+                 scene_cache: str | None = None, failed_stop_reward: float = 0.0, echoes: bool | None = None,
+                 echo_config: AudioConfig | None = None):
         self._closed = False
         self._contexts: LRU[SceneContext] = LRU(BUDGETS.scenes, on_evict=lambda _, ctx: ctx.close())
         check_choice("task", task, tuple(TASKS))
@@ -145,6 +148,20 @@ class AVNavEnv(gym.Env):
                 obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
             else:
                 obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, self.cfg.step_samples), np.float32)
+        if echoes is not None:
+            check_bool("echoes", echoes)
+        if echo_config is not None and not isinstance(echo_config, AudioConfig):
+            raise ValueError(f"echo_config must be an earshot.acoustics.AudioConfig, got {type(echo_config).__name__}")
+        self.echoes = self.task_obj.echoes if echoes is None else bool(echoes)
+        if self.echoes:
+            from ..acoustics.echo import ECHO_CONFIG, chirp, echo_spectrogram
+
+            self.sim.echo_config = echo_config or ECHO_CONFIG
+            chirp(self.sim.echo_config)  # the chirp must fit the sample rate: fail now, not at reset
+            shape = echo_spectrogram(np.zeros((2, self.sim.echo_config.step_samples), np.float32), self.sim.echo_config).shape
+            obs["echo"] = spaces.Box(0.0, 1.0, shape, np.float32)
+        elif echo_config is not None:
+            raise ValueError("echo_config applies only with echoes=True (or the EchoDepth task)")
         obs.update(self.task_obj.observation_spaces())
         self.sensors = self._resolve_sensors(sensors, tuple(obs))
         self.observation_space = spaces.Dict({k: v for k, v in obs.items() if k in self.sensors})
@@ -485,6 +502,8 @@ class AVNavEnv(gym.Env):
         self.last_audio = None
         if "audiogoal" in wanted:
             obs["audiogoal"] = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
+        if "echo" in wanted:
+            obs["echo"] = self.sim.echo()
         if "spectrogram" in wanted:
             # a revisited (position, heading) at the same point of the sounds' loops hears the
             # same signal: its spectrogram is kept (13.5 kB each at 16 kHz)

@@ -70,6 +70,9 @@ class Simulator:
         self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples, BUDGETS.step_spectra,
                                    BUDGETS.source_segments)
         self.rir_computations = 0  # pairs computed (not found in memory or on disk)
+        self.echo_config: AudioConfig | None = None  # set by the env when echoes are observed
+        self._echo_rirs: LRU = LRU(BUDGETS.rirs)
+        self._echoes: LRU = LRU(BUDGETS.step_spectrograms)
 
     # ------------------------------------------------------------------ episode state
     def close(self) -> None:
@@ -78,6 +81,8 @@ class Simulator:
         self._rirs.clear()
         self._rendered.clear()
         self._conv.clear_rirs()
+        self._echo_rirs.clear()
+        self._echoes.clear()
 
     def reset(self, ctx: SceneContext, node: int, heading: float) -> None:
         self.ctx = ctx
@@ -167,6 +172,29 @@ class Simulator:
             out += self._conv.hear(src.sound, src.audio, key, lambda s=src.node, k=key: self._binaural_rir(s, k),
                                    self.steps * n)
         return np.clip(out, -AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, out=out)
+
+    def echo(self) -> np.ndarray:
+        """(F, T, 2) float32 in [0, 1]: the spectrogram of the echoes of a chirp emitted from the
+        agent's head at its pose (``acoustics.echo``), kept per listening position and heading."""
+        from ..acoustics.echo import echo_audio, echo_rirs, echo_spectrogram
+
+        cfg = self.echo_config
+        if self.motion == "grid":
+            where = self.node
+            head = self.graph.positions[self.node] + [0, 0, cfg.ear_height]
+        else:
+            where = tuple(np.round(self.position[:2], 2))
+            head = np.r_[np.round(self.position[:2], 2), self.position[2] + cfg.ear_height]
+        key = (self.ctx.ref, where, round(self.heading, 6))
+        spec = self._echoes.get(key)
+        if spec is None:
+            rir = self._echo_rirs.get(key[:2])
+            if rir is None:
+                rir = self._echo_rirs[key[:2]] = echo_rirs(self.ctx.scene, head[None], cfg, check_free_space=False)[0]
+            spec = np.asarray(echo_spectrogram(echo_audio(rir, self.heading, cfg), cfg), np.float32)
+            rir.drop_render_cache()
+            self._echoes[key] = spec
+        return spec.copy()
 
     def audio_key(self) -> tuple:
         """A key equal for two steps exactly when ``audio()`` returns the same signal: per

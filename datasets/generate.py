@@ -42,10 +42,14 @@ MANIFEST = "manifest.json"
 AUDIO_FIELDS = ("rir", "audio", "stems", "spectrogram")
 VIEW_FIELDS = ("rgb", "depth")
 FIELDS = AUDIO_FIELDS + VIEW_FIELDS
+ECHO_FIELDS = ("echo", "echo_spectrogram") + VIEW_FIELDS
+KINDS = {"binaural": FIELDS, "echo": ECHO_FIELDS}
 # stored with every sample whatever ``fields`` says: small arrays for batching (and the JSON)
 POSE_FIELDS = ("receiver_position", "receiver_heading", "source_position", "geodesic", "euclidean", "doa",
                "first_arrival", "sound_id")
+ECHO_POSE_FIELDS = ("receiver_position", "receiver_heading")
 HEADING_STEP = np.pi / 4  # headings="grid": multiples of 45°, the grid every RIR renders fastest on
+ECHO_HEADING_STEP = np.pi / 2  # echo samples on the grid: VisualEchoes' 4 orientations per location
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class DatasetSpec:
     """Everything that decides a dataset's bytes (stored in its manifest).
 
     Attributes:
+        kind: "binaural" (sources heard by a listener) or "echo" (a chirp emitted from the
+            listener's head and its echoes, for echo-based depth estimation: fields echo (the
+            waveform), echo_spectrogram, rgb, depth; audio settings default to
+            ``acoustics.echo.ECHO_CONFIG``: 44.1 kHz, 60 ms).
         split: "train", "val" or "test": procedural apartments of that split, or the split's
             meshes in ``split_file``.
         scenes: use the first N apartments of the split (0 = all of them).
@@ -64,14 +72,17 @@ class DatasetSpec:
             directions of arrival and the JSON metadata are always stored).
         sources: sound sources per sample (> 1: mixtures; ``stems`` holds each one's part).
         receivers_per_source: receivers that share one set of sources (and their RIR passes).
-        headings: "grid" (multiples of 45°, fastest) or "uniform" (any angle).
+        headings: "grid" (multiples of 45°, fastest; echo samples: the 4 multiples of 90°) or
+            "uniform" (any angle).
         sounds: the built-in sounds to draw from ("heard", "unheard", "all" or names).
-        sample_rate, rir_seconds, audio_seconds, ism_order, tail: audio settings (AudioConfig).
+        sample_rate, rir_seconds, audio_seconds, ism_order, tail: audio settings (AudioConfig;
+            None: 16 kHz, 1 s, 1 s for binaural samples, ECHO_CONFIG's for echoes).
         spacing: NavGraph spacing in metres (where sources and receivers stand).
         resolution, hfov_deg, renderer: the camera of rgb and depth.
         up_axis, scale: how user meshes are read (``earshot.scenes.load_scene``).
     """
 
+    kind: str = "binaural"
     split: str = "train"
     scenes: int = 0
     meshes: tuple[str, ...] = ()
@@ -79,14 +90,14 @@ class DatasetSpec:
     samples: int = 1000
     seed: int = 0
     shard_size: int = 500
-    fields: tuple[str, ...] = ("rir", "audio", "spectrogram")
+    fields: tuple[str, ...] | None = None  # None: rir, audio, spectrogram (+ stems); echo: echo, rgb, depth
     sources: int = 1
     receivers_per_source: int = 50
     headings: str = "grid"
     sounds: tuple[str, ...] = ("heard",)
-    sample_rate: int = 16_000
-    rir_seconds: float = 1.0
-    audio_seconds: float = 1.0
+    sample_rate: int | None = None
+    rir_seconds: float | None = None
+    audio_seconds: float | None = None
     ism_order: int = 3
     tail: str = "traced"
     spacing: float = 0.5
@@ -98,6 +109,22 @@ class DatasetSpec:
     _refs: tuple = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_choice("kind", self.kind, tuple(KINDS))
+        echo = self.kind == "echo"
+        if self.fields is None:
+            default = ("echo", "rgb", "depth") if echo else ("rir", "audio", "spectrogram") + (("stems",) if self.sources > 1 else ())
+            object.__setattr__(self, "fields", default)
+        if echo:
+            from ..acoustics.echo import ECHO_CONFIG
+
+            defaults = (ECHO_CONFIG.sample_rate, ECHO_CONFIG.rir_seconds, ECHO_CONFIG.step_seconds)
+        else:
+            defaults = (16_000, 1.0, 1.0)
+        for name, value in zip(("sample_rate", "rir_seconds", "audio_seconds"), defaults):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if echo and self.sources != 1:
+            raise ValueError("sources applies to binaural samples; an echo sample's only source is the agent's chirp")
         check_choice("split", self.split, tuple(SPLITS))
         check_int("scenes", self.scenes, low=0)
         check_int("samples", self.samples, low=1, high=10**9)
@@ -106,14 +133,15 @@ class DatasetSpec:
         check_int("sources", self.sources, low=1, high=16)
         check_int("receivers_per_source", self.receivers_per_source, low=1, high=100_000)
         check_choice("headings", self.headings, ("grid", "uniform"))
+        allowed = KINDS[self.kind]
         if not self.fields or isinstance(self.fields, str):
-            raise ValueError(f"fields must name at least one of {', '.join(FIELDS)}, got {self.fields!r}")
-        unknown = [f for f in self.fields if f not in FIELDS]
+            raise ValueError(f"fields must name at least one of {', '.join(allowed)}, got {self.fields!r}")
+        unknown = [f for f in self.fields if f not in allowed]
         if unknown:
-            raise ValueError(f"unknown fields {unknown}; choose from {', '.join(FIELDS)}")
+            raise ValueError(f"unknown fields {unknown} for {self.kind} samples; choose from {', '.join(allowed)}")
         if len(set(self.fields)) != len(self.fields):
             raise ValueError(f"fields lists a field twice: {list(self.fields)}")
-        object.__setattr__(self, "fields", tuple(f for f in FIELDS if f in self.fields))  # one canonical order
+        object.__setattr__(self, "fields", tuple(f for f in allowed if f in self.fields))  # one canonical order
         object.__setattr__(self, "meshes", tuple(str(Path(m).resolve()) for m in self.meshes))
         object.__setattr__(self, "sounds", tuple(_resolve_sounds(self.sounds)))
         if self.sources > 1 and self.sources > len(self.sounds):
@@ -134,8 +162,19 @@ class DatasetSpec:
 
     # ------------------------------------------------------------------ derived
     def audio_config(self) -> AudioConfig:
+        if self.kind == "echo":
+            from ..acoustics.echo import ECHO_CONFIG, chirp
+
+            cfg = ECHO_CONFIG.replace(sample_rate=self.sample_rate, rir_seconds=self.rir_seconds,
+                                      step_seconds=self.audio_seconds, ism_order=self.ism_order, tail=self.tail)
+            chirp(cfg)  # the chirp must fit under the Nyquist frequency
+            return cfg
         return AudioConfig(sample_rate=self.sample_rate, rir_seconds=self.rir_seconds, step_seconds=self.audio_seconds,
                            ism_order=self.ism_order, tail=self.tail)
+
+    @property
+    def pose_fields(self) -> tuple[str, ...]:
+        return ECHO_POSE_FIELDS if self.kind == "echo" else POSE_FIELDS
 
     def _resolve_refs(self) -> list[str]:
         if self.meshes:
@@ -178,13 +217,13 @@ class DatasetSpec:
         n, m = cfg.step_samples, cfg.rir_samples
         spec_shape = spectrogram(np.zeros((2, n), np.float32), cfg, backend="numpy").shape
         r = self.resolution
-        shapes = {"rir": ((k, 2, m), "float32"), "audio": ((2, n), "float32"), "stems": ((k, 2, n), "float32"),
+        shapes = {"echo": ((2, n), "float32"), "echo_spectrogram": (tuple(spec_shape), "float32"),"rir": ((k, 2, m), "float32"), "audio": ((2, n), "float32"), "stems": ((k, 2, n), "float32"),
                   "spectrogram": (tuple(spec_shape), "float32"), "rgb": ((r, r, 3), "uint8"), "depth": ((r, r), "float32"),
                   "receiver_position": ((3,), "float32"), "receiver_heading": ((), "float32"),
                   "source_position": ((k, 3), "float32"), "geodesic": ((k,), "float32"), "euclidean": ((k,), "float32"),
                   "doa": ((k, 2), "float32"), "first_arrival": ((k, 3), "float32"), "sound_id": ((k,), "int64")}
         return {f"{name}.npy": {"dtype": shapes[name][1], "shape": list(shapes[name][0])}
-                for name in self.fields + POSE_FIELDS}
+                for name in self.fields + self.pose_fields}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -265,6 +304,8 @@ def _sound(name: str, sample_rate: int, window: int) -> tuple[np.ndarray, np.nda
 def build_shard(spec: DatasetSpec, index: int, writer, rir_cache: str | None = None) -> dict:
     """Sample and write the samples of shard ``index`` through ``writer`` (a ShardWriter).
     Returns {"scene", "scene_hash", "samples"}."""
+    if spec.kind == "echo":
+        return _build_echo_shard(spec, index, writer)
     ref = spec.shard_scene(index)
     scene, graph, materials = _scene(ref, spec.spacing, spec.up_axis, spec.scale)
     cfg = spec.audio_config()
@@ -354,7 +395,7 @@ def build_shard(spec: DatasetSpec, index: int, writer, rir_cache: str | None = N
                     "source_position": src_pos.astype(np.float32), "geodesic": geodesic, "euclidean": euclid,
                     "doa": doa, "first_arrival": first_arrival[j], "sound_id": np.asarray(sound_ids, np.int64),
                 }
-                members.update({f"{name}.npy": tarshards.npy_bytes(pose[name]) for name in POSE_FIELDS})
+                members.update({f"{name}.npy": tarshards.npy_bytes(pose[name]) for name in spec.pose_fields})
                 meta = {
                     "index": i, "shard": index,
                     "scene": {"ref": ref if ref.startswith("procedural:") else os.path.basename(ref),
@@ -381,6 +422,64 @@ def build_shard(spec: DatasetSpec, index: int, writer, rir_cache: str | None = N
             cache.close()
     return {"scene": ref if ref.startswith("procedural:") else os.path.basename(ref),
             "scene_hash": scene.content_hash, "samples": count}
+
+
+def _build_echo_shard(spec: DatasetSpec, index: int, writer) -> dict:
+    """Echo samples: (node, heading) pairs of the shard's scene, each with the echo of a chirp
+    emitted from the agent's head (``acoustics.echo``), and the view and depth there."""
+    from ..acoustics.echo import echo_audio, echo_rirs, echo_spectrogram
+
+    ref = spec.shard_scene(index)
+    scene, graph, materials = _scene(ref, spec.spacing, spec.up_axis, spec.scale)
+    cfg = spec.audio_config()
+    rng = np.random.default_rng([SEED_SALT, spec.seed, 1 + index, 0xEC0])
+    first, count = spec.shard_range(index)
+    n_nodes = len(graph)
+    if spec.headings == "grid":  # every (node, orientation) pair once, as long as they last
+        pairs = rng.choice(4 * n_nodes, count, replace=4 * n_nodes < count)
+        nodes, headings = pairs // 4, (pairs % 4) * ECHO_HEADING_STEP
+    else:
+        nodes, headings = rng.integers(0, n_nodes, count), rng.uniform(0.0, 2 * np.pi, count)
+    renderer = None
+    if set(spec.fields) & set(VIEW_FIELDS):
+        from ..scenes.render import make_renderer
+
+        renderer = make_renderer(spec.renderer, scene, width=spec.resolution, height=spec.resolution, hfov_deg=spec.hfov_deg)
+    heads = graph.positions + [0.0, 0.0, cfg.ear_height]
+    rirs: dict[int, object] = {}
+    try:
+        for j in range(count):
+            node, heading = int(nodes[j]), float(headings[j])
+            if node not in rirs:
+                rirs[node] = echo_rirs(scene, heads[node][None], cfg, check_free_space=False)[0]
+            audio = echo_audio(rirs[node], heading, cfg)
+            rirs[node].drop_render_cache()
+            arrays = {"echo": audio}
+            if "echo_spectrogram" in spec.fields:
+                arrays["echo_spectrogram"] = np.asarray(echo_spectrogram(audio, cfg), np.float32)
+            if renderer is not None:
+                rgb, depth = renderer.render(graph.positions[node], heading)
+                arrays["rgb"], arrays["depth"] = np.asarray(rgb, np.uint8), np.asarray(depth, np.float32)
+            arrays["receiver_position"] = heads[node].astype(np.float32)
+            arrays["receiver_heading"] = np.float32(heading)
+            members = {f"{name}.npy": tarshards.npy_bytes(arrays[name]) for name in spec.fields + spec.pose_fields}
+            i = first + j
+            members["json"] = tarshards.json_bytes({
+                "index": i, "shard": index, "kind": "echo",
+                "scene": {"ref": ref if ref.startswith("procedural:") else os.path.basename(ref), "hash": scene.content_hash,
+                          "split": spec.split, "name": scene.name},
+                "materials": materials,
+                "receiver": {"node": node, "position": _floats(heads[node]), "heading": heading,
+                             "room": _room_kind(scene, scene.rooms, heads[node])},
+                "sample_rate": cfg.sample_rate,
+                "chirp": {"seconds": cfg.chirp_seconds, "low_hz": cfg.chirp_low_hz, "high_hz": cfg.chirp_high_hz},
+            })
+            writer.add(f"{i:09d}", members)
+    finally:
+        if renderer is not None:
+            renderer.close()
+    return {"scene": ref if ref.startswith("procedural:") else os.path.basename(ref), "scene_hash": scene.content_hash,
+            "samples": count}
 
 
 def _floats(v) -> list[float]:

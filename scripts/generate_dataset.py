@@ -25,19 +25,23 @@ def _list(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     from earshot.acoustics.config import SUPPORTED_SAMPLE_RATES
-    from earshot.datasets.generate import FIELDS
+    from earshot.datasets.generate import ECHO_FIELDS, FIELDS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--verify", metavar="DIR", help="check every shard of DIR against its manifest and exit "
                    "(status 1 on any mismatch)")
     g = p.add_argument_group("what to generate")
     g.add_argument("--out", metavar="DIR", help="dataset folder (rerunning on an existing one resumes it)")
+    g.add_argument("--kind", default="binaural", choices=("binaural", "echo"), help="binaural: sources heard by a "
+                   "listener; echo: the echoes of a chirp the listener emits, with rgb and depth, for echo-based depth "
+                   "estimation (default: binaural)")
     g.add_argument("--split", default="train", choices=("train", "val", "test"), help="scene split (default: train)")
     g.add_argument("--samples", type=int, default=1000, help="number of samples (default: 1000)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     g.add_argument("--fields", nargs="+", default=None, metavar="FIELD",
                    help=f"arrays to store, from {', '.join(FIELDS)} (default: rir audio spectrogram, plus stems "
-                   "with --sources > 1); poses, distances, directions of arrival and metadata are always stored")
+                   "with --sources > 1); poses, distances, directions of arrival and metadata are always stored. "
+                   f"Echo samples: from {', '.join(ECHO_FIELDS)} (default: echo rgb depth)")
     g.add_argument("--scenes", type=int, default=0, help="use the first N procedural apartments of the split (default: all)")
     g.add_argument("--meshes", nargs="+", default=None, metavar="MESH", help="your mesh files (.glb/.obj/.ply) instead "
                    "of procedural apartments")
@@ -54,9 +58,10 @@ def parser() -> argparse.ArgumentParser:
                    "all or names (default: heard)")
     g.add_argument("--shard-size", type=int, default=500, help="samples per shard; each shard is one scene (default: 500)")
     a = p.add_argument_group("audio and camera")
-    a.add_argument("--sample-rate", type=int, default=16_000, choices=SUPPORTED_SAMPLE_RATES, help="Hz (default: 16000)")
-    a.add_argument("--rir-seconds", type=float, default=1.0, help="RIR length (default: 1.0)")
-    a.add_argument("--audio-seconds", type=float, default=1.0, help="audio excerpt length (default: 1.0)")
+    a.add_argument("--sample-rate", type=int, default=None, choices=SUPPORTED_SAMPLE_RATES,
+                   help="Hz (default: 16000; echoes 44100)")
+    a.add_argument("--rir-seconds", type=float, default=None, help="RIR length (default: 1.0; echoes 0.1)")
+    a.add_argument("--audio-seconds", type=float, default=None, help="audio excerpt length (default: 1.0; echoes 0.06)")
     a.add_argument("--ism-order", type=int, default=3, help="image-source order (default: 3)")
     a.add_argument("--tail", default="traced", choices=("traced", "parametric", "raytraced"), help="late reverberation "
                    "model (default: traced)")
@@ -97,11 +102,10 @@ def main(argv=None) -> int:
     if not args.out:
         print("error: give --out DIR (or --verify DIR)", file=sys.stderr)
         return 2
-    fields = _list(" ".join(args.fields)) if args.fields else (
-        ["rir", "audio", "spectrogram"] + (["stems"] if args.sources > 1 else []))
+    fields = tuple(_list(" ".join(args.fields))) if args.fields else None
     try:
-        spec = DatasetSpec(split=args.split, scenes=args.scenes, meshes=tuple(args.meshes or ()), split_file=args.split_file,
-                           samples=args.samples, seed=args.seed, shard_size=args.shard_size, fields=tuple(fields),
+        spec = DatasetSpec(kind=args.kind, split=args.split, scenes=args.scenes, meshes=tuple(args.meshes or ()), split_file=args.split_file,
+                           samples=args.samples, seed=args.seed, shard_size=args.shard_size, fields=fields,
                            sources=args.sources, receivers_per_source=args.receivers_per_source, headings=args.headings,
                            sounds=tuple(_list(" ".join(args.sounds))), sample_rate=args.sample_rate,
                            rir_seconds=args.rir_seconds, audio_seconds=args.audio_seconds, ism_order=args.ism_order,

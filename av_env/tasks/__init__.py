@@ -3,6 +3,7 @@ beyond their parameters. ``TASKS`` maps each task name to its class."""
 
 from .audiogoal import AudioGoalTask, AudioPointGoalTask
 from .base import Task
+from .echo import EchoDepthTask
 from .moving import MovingSourceTask
 from .pointgoal import PointGoalTask
 from .semantic import SemanticAudioGoalTask
@@ -13,6 +14,7 @@ TASKS: dict[str, type[Task]] = {
     "audiopointgoal": AudioPointGoalTask,
     "semantic_audiogoal": SemanticAudioGoalTask,
     "moving_source": MovingSourceTask,
+    "echo_depth": EchoDepthTask,
 }
 
-__all__ = ["TASKS", "AudioGoalTask", "AudioPointGoalTask", "MovingSourceTask", "PointGoalTask", "SemanticAudioGoalTask", "Task"]
+__all__ = ["TASKS", "AudioGoalTask", "EchoDepthTask", "AudioPointGoalTask", "MovingSourceTask", "PointGoalTask", "SemanticAudioGoalTask", "Task"]

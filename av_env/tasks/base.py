@@ -39,6 +39,7 @@ class Task:
     name = "task"
     uses_audio = True
     uses_pointgoal = False
+    echoes = False  # observe the echo of a chirp by default (the env's ``echoes`` kwarg overrides)
     PARAMETERS: dict[str, object] = {}
 
     def __init__(self, **kwargs):

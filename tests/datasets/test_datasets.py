@@ -275,3 +275,28 @@ def test_ray_backend_missing_is_one_clear_error(tmp_path):
             f"generate(DatasetSpec(split='test', samples=2, shard_size=2), {str(tmp_path)!r}, backend='ray', bar=False)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert out.returncode != 0 and "backend='ray' needs Ray: pip install 'earshot[dist]'" in out.stderr
+
+
+def test_echo_samples_hold_the_echo_at_their_pose(tmp_path):
+    from earshot.acoustics.echo import echo_audio, echo_rirs
+    from earshot.datasets.generate import _scene
+
+    spec = DatasetSpec(kind="echo", split="val", samples=6, shard_size=6, seed=1, resolution=16, renderer="raycast",
+                       fields=("echo", "echo_spectrogram", "depth"))
+    generate(spec, tmp_path, bar=False)
+    ds = BinauralDataset(tmp_path)
+    schema = read_manifest(tmp_path)["schema"]
+    assert schema["echo.npy"]["shape"] == [2, 2646] and schema["echo_spectrogram.npy"]["shape"] == [257, 166, 2]
+    headings = set()
+    for i in range(len(ds)):
+        s, meta = ds[i], ds.meta(i)
+        assert s["depth"].shape == (16, 16) and (s["depth"] > 0).all()
+        scene = _scene(meta["scene"]["ref"], 0.5, "z", 1.0)[0]
+        rir = echo_rirs(scene, s["receiver_position"][None].astype(np.float64))[0]
+        assert np.allclose(s["echo"], echo_audio(rir, float(s["receiver_heading"])), atol=1e-6)
+        headings.add(round(float(s["receiver_heading"]) / (np.pi / 2), 6))
+    assert headings <= {0.0, 1.0, 2.0, 3.0}  # VisualEchoes' four orientations
+    with pytest.raises(ValueError, match="sources applies to binaural samples"):
+        DatasetSpec(kind="echo", sources=2)
+    with pytest.raises(ValueError, match=r"unknown fields \['rir'\] for echo samples"):
+        DatasetSpec(kind="echo", fields=("rir",))
