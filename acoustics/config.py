@@ -46,6 +46,10 @@ class AudioConfig:
         chirp_seconds, chirp_low_hz, chirp_high_hz: the linear sweep an agent emits for echoes
             (VisualEchoes: 3 ms, 20 Hz to 20 kHz, at 44.1 kHz; see ``acoustics.echo``, whose
             ``ECHO_CONFIG`` also sets the echo's length as ``step_seconds``, 60 ms).
+        emitter: the echo emitter's directivity: "cardioid" (a speaker facing where the agent
+            faces, like a phone's or a robot's: amplitude (1 + cos θ) / 2 at θ from the front) or
+            "omni". With an omnidirectional emitter and the spherical head (which has no pinnae),
+            echoes from in front and from behind are indistinguishable.
     """
 
     sample_rate: int = 16_000
@@ -67,6 +71,7 @@ class AudioConfig:
     chirp_seconds: float = 0.003
     chirp_low_hz: float = 20.0
     chirp_high_hz: float = 20_000.0
+    emitter: str = "cardioid"
 
     def __post_init__(self) -> None:
         from ..scenes.checks import check_bool, check_choice, check_int, check_number
@@ -92,6 +97,7 @@ class AudioConfig:
         check_number("source_height", self.source_height, low=0.0, high=10.0, low_open=True, unit="m")
         check_number("source_radius", self.source_radius, low=0.01, high=2.0, unit="m")
         check_bool("include_furniture", self.include_furniture)
+        check_choice("emitter", self.emitter, ("cardioid", "omni"))
         check_number("chirp_seconds", self.chirp_seconds, low=0.0, high=1.0, low_open=True, unit="s")
         check_number("chirp_low_hz", self.chirp_low_hz, low=0.0, unit="Hz")
         check_number("chirp_high_hz", self.chirp_high_hz, low=0.0, low_open=True, unit="Hz")

@@ -8,12 +8,20 @@ the echo RIR holds every reflection and the diffuse tail, and not the straight e
 path, which would otherwise be ~5 times louder than any echo and hide them. So the first thing
 an agent hears is the nearest surface's reflection, at 2·d/c after the emission.
 
+The emitter is a speaker facing where the agent faces (``AudioConfig.emitter``, "cardioid" by
+default): a reflection leaving it at θ from the front carries (1 + cos θ) / 2 of the amplitude
+(the direction of the last leg stands for the first: exact for single reflections, which come
+back the way they went), and the diffuse tail a third of the energy (the cardioid's mean power
+over the sphere). Without it, a spherical head cannot tell echoes from in front and behind.
+
 ``ECHO_CONFIG`` holds the defaults: 44.1 kHz, the chirp of ``AudioConfig`` (3 ms linear sweep,
 20 Hz to 20 kHz), 60 ms of echo (``step_seconds``) and the spectrogram of Beyond Image to Depth
 (n_fft 512, window 64, hop 16: 257 frequency bins x 166 frames per ear, no pooling).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -60,7 +68,7 @@ def echo_audio(rir: DirectionalRIR, heading: float, config: AudioConfig = ECHO_C
         raise ValueError(f"the RIR is at {rir.sample_rate} Hz but config is at {config.sample_rate} Hz: "
                          "compute it with the same AudioConfig")
     n = config.step_samples
-    h = rir.binaural(heading)
+    h = _directed(rir, heading, config).binaural(heading)
     x = chirp(config)
     size = 1 << int(np.ceil(np.log2(len(x) + h.shape[1] - 1)))
     out = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size, axis=1), size, axis=1)[:, :n]
@@ -79,6 +87,15 @@ def echo_spectrogram(audio, config: AudioConfig = ECHO_CONFIG, backend: str = "n
     if normalize:
         spec = spec / float(np.log1p(ECHO_FULL_SCALE * config.win_length / 2))
     return spec
+
+
+def _directed(rir: DirectionalRIR, heading: float, config: AudioConfig) -> DirectionalRIR:
+    """``rir`` as emitted by the config's emitter facing ``heading``."""
+    if config.emitter == "omni":
+        return rir
+    front = np.array([np.cos(heading), np.sin(heading), 0.0])
+    amplitude = 0.5 * (1.0 + rir.directions @ front)
+    return dataclasses.replace(rir, gains=rir.gains * amplitude[:, None], tail_level=rir.tail_level / 3.0, _cache={})
 
 
 def _check(config) -> None:

@@ -39,12 +39,16 @@ def echo_dataset(folder, split: str, samples: int, resolution: int, seed: int = 
     folder = Path(folder)
     spec = DatasetSpec(kind="echo", split=split, samples=samples, shard_size=shard_size, seed=seed,
                        resolution=resolution, renderer="raycast")
-    done = False
     if (folder / "manifest.json").exists():
         manifest = read_manifest(folder)
-        done = manifest.get("complete") and manifest["config"] == spec.to_dict()
-    if not done:
-        generate(spec, folder, workers=workers, bar=progress)
+        if (manifest["config"] != spec.to_dict() or manifest.get("audio_config") != spec.audio_config().to_dict()):
+            import shutil
+
+            print(f"{folder} was made with other settings: making it again")
+            shutil.rmtree(folder)
+        elif manifest.get("complete"):
+            return folder
+    generate(spec, folder, workers=workers, bar=progress)  # made, or finished where a run stopped
     return folder
 
 

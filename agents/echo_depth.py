@@ -154,11 +154,13 @@ def is_echo_depth_checkpoint(path) -> bool:
 
 
 def load_checkpoint(path, device="cpu") -> tuple[EchoDepthNet, dict]:
-    """(network in eval mode, meta) from a checkpoint folder or a run folder (its ``latest``);
-    weights are read with ``weights_only=True`` (no pickles)."""
+    """(network in eval mode, meta) from a checkpoint folder or a run folder (its ``best``, the
+    lowest val RMSE, else its ``latest``); weights are read with ``weights_only=True``."""
     path = Path(path)
-    if (path / "checkpoints" / "latest" / "meta.json").exists():
-        path = path / "checkpoints" / "latest"
+    for name in ("best", "latest"):
+        if (path / "checkpoints" / name / "meta.json").exists():
+            path = path / "checkpoints" / name
+            break
     meta_file = path / "meta.json"
     if not meta_file.exists():
         raise FileNotFoundError(f"{str(path)!r} is not an echo-depth checkpoint (no meta.json); pass a run folder of "

@@ -671,10 +671,12 @@ def generate(spec: DatasetSpec, out, workers: int = 1, backend: str = "local", r
         manifest = _new_manifest(spec)
         if _manifest_path(out).exists():
             old = read_manifest(out)
-            if old.get("config") != manifest["config"]:
-                diff = "; ".join(_differences(old.get("config", {}), manifest["config"]))
-                raise ValueError(f"{str(out)!r} holds a dataset made with other options ({diff}): rerun with the "
-                                 "same options to resume it, or choose a new --out")
+            for part in ("config", "audio_config"):
+                if old.get(part) != manifest[part]:
+                    diff = "; ".join(_differences(old.get(part, {}), manifest[part]))
+                    what = "options" if part == "config" else "audio settings (an earshot upgrade changed AudioConfig)"
+                    raise ValueError(f"{str(out)!r} holds a dataset made with other {what} ({diff}): rerun with the "
+                                     "same options to resume it, or choose a new --out")
             for entry in old.get("shards", []):
                 problem = _check_shard(out, entry, spec)
                 if problem is None:

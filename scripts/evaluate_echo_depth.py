@@ -51,8 +51,8 @@ def _run(args) -> int:
     for path in args.checkpoint:
         net, meta = load_checkpoint(path, device)
         folder = Path(path)
-        latest = folder / "checkpoints" / "latest"
-        prior_file = (latest if latest.exists() else folder) / "mean_depth.npy"
+        chosen = [folder / "checkpoints" / n for n in ("best", "latest") if (folder / "checkpoints" / n).exists()]
+        prior_file = (chosen[0] if chosen else folder) / "mean_depth.npy"
         prior = np.load(prior_file, allow_pickle=False) if prior_file.exists() else None
         nets.append((str(path), net, meta, prior))
     size = nets[0][1].size

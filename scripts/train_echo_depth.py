@@ -1,8 +1,9 @@
 """Train an echo -> depth network (VisualEchoes-style): echo-only, RGB-only or RGB + echo fusion,
 on the echo dataset of a split (made on first use: NavGraph nodes x 4 orientations of the split's
 apartments, a chirp's binaural echo, the view and the depth there). TensorBoard logs, val metrics
-after every epoch, checkpoints (state dicts + meta.json, read back with weights_only=True);
-rerunning the same command resumes from the latest checkpoint.
+after every epoch, checkpoints (state dicts + meta.json, read back with weights_only=True):
+checkpoints/epoch_N, latest, and best (the lowest val RMSE so far, what evaluation of the run
+folder uses); rerunning the same command resumes from the latest checkpoint.
 
   python scripts/train_echo_depth.py --split train --epochs 10 --run-dir runs/echo --model echo
   python scripts/evaluate_echo_depth.py --checkpoint runs/echo --split test --out runs/echo/test
@@ -36,6 +37,7 @@ class EchoDepthConfig:
     workers: int = option(2, "processes making the dataset", low=1, high=256)
     seed: int = option(0, "seed of the initial weights and the batch order", low=0)
     device: str = option("auto", "auto (cuda when available), cpu or cuda", choices=("auto", "cpu", "cuda"))
+    torch_threads: int = option(0, "CPU threads of torch (0: its default, one per core)", low=0, high=256)
     progress: bool = option(True, "progress bars")
 
 
@@ -75,6 +77,8 @@ def main(cfg: EchoDepthConfig) -> dict:
 
     run = Path(cfg.run_dir)
     device = device_of(cfg.device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     folder = Path(cfg.data) if cfg.data else data_folder(cfg.split, cfg.samples, cfg.resolution)
     if cfg.data and not (folder / "manifest.json").exists():
         raise FileNotFoundError(f"--data {cfg.data!r} holds no dataset (no manifest.json); leave --data out to make one")
@@ -141,6 +145,11 @@ def main(cfg: EchoDepthConfig) -> dict:
         np.save(folder_e / "mean_depth.npy", prior, allow_pickle=False)
         save_checkpoint(latest, net, dict(meta, epoch=epoch + 1, history=history), optimizer)
         np.save(latest / "mean_depth.npy", prior, allow_pickle=False)
+        scores = [h["val_rmse"] for h in history if "val_rmse" in h]
+        if scores and row.get("val_rmse") == min(scores):  # model selection on the val split
+            best = run / "checkpoints" / "best"
+            save_checkpoint(best, net, dict(meta, epoch=epoch + 1, history=history, selected_by="val_rmse"))
+            np.save(best / "mean_depth.npy", prior, allow_pickle=False)
     writer.close()
     summary = {"run_dir": str(run), "epochs": cfg.epochs, "history": history, "samples": len(train),
                "seconds": time.perf_counter() - t0}

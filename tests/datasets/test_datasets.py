@@ -292,8 +292,10 @@ def test_echo_samples_hold_the_echo_at_their_pose(tmp_path):
         s, meta = ds[i], ds.meta(i)
         assert s["depth"].shape == (16, 16) and (s["depth"] > 0).all()
         scene = _scene(meta["scene"]["ref"], 0.5, "z", 1.0)[0]
-        rir = echo_rirs(scene, s["receiver_position"][None].astype(np.float64))[0]
-        assert np.allclose(s["echo"], echo_audio(rir, float(s["receiver_heading"])), atol=1e-6)
+        head = np.array(meta["receiver"]["position"])  # float64, as generated (the .npy pose is float32)
+        assert np.allclose(head, s["receiver_position"])
+        rir = echo_rirs(scene, head[None])[0]
+        assert np.array_equal(s["echo"], echo_audio(rir, meta["receiver"]["heading"]))
         headings.add(round(float(s["receiver_heading"]) / (np.pi / 2), 6))
     assert headings <= {0.0, 1.0, 2.0, 3.0}  # VisualEchoes' four orientations
     with pytest.raises(ValueError, match="sources applies to binaural samples"):
