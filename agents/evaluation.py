@@ -16,11 +16,13 @@ BASELINES = ("random", "forward", "oracle")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
-             episodes_per_scene: int = 1):
+             episodes_per_scene: int = 1, waypoint: bool = False):
     """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
-    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``)."""
+    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``);
+    ``waypoint`` wraps it for the waypoint agent (``earshot.agents.waypoint.WaypointEnv``: the same
+    episodes, primitive steps counted in every metric)."""
     import gymnasium as gym
 
     import earshot.av_env  # noqa: F401  (registers the ids in this process)
@@ -30,7 +32,12 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     kwargs = {k: v for k, v in (env_kwargs or {}).items() if k != "sounds"}
     n_scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
-    return gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
+    env = gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
+    if waypoint:
+        from .waypoint import WaypointEnv
+
+        env = WaypointEnv(env)
+    return env
 
 
 def episode_order(env, episodes: int) -> list[int]:
@@ -95,7 +102,7 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
         iterator = tqdm(indices, desc="episodes", unit="ep")
     for n, index in enumerate(iterator):
         actor.reset()
-        if n < videos and video_dir is not None:
+        if n < videos and video_dir is not None and not hasattr(env, "action_masks"):
             # record_episode resets and steps itself; the actor reads the env's latest observation
             info = record_episode(env, lambda e: actor(e.unwrapped.last_observation),
                                   Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index})

@@ -33,6 +33,8 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 AGENTS = {
     "ppo": ("stable_baselines3", "PPO", "MultiInputPolicy"),
     "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy"),
+    # AV-WaN-style: waypoints on the agent's map (earshot.agents.waypoint), invalid ones masked
+    "waypoint": ("sb3_contrib", "MaskablePPO", "MultiInputPolicy"),
 }
 
 
@@ -77,6 +79,9 @@ def make_model(agent: str, env, hyperparameters: dict, extractor: dict, *, seed:
     if stop_prior is not None:
         import torch
 
+        if agent == "waypoint":
+            raise ValueError("stop_prior applies to primitive actions (STOP is action 0); the waypoint agent's STOP is "
+                             "its last action")
         n = int(env.action_space.n)
         if not 0.0 < stop_prior < 1.0:
             raise ValueError(f"stop_prior must be a probability in (0, 1), got {stop_prior!r}")
@@ -229,12 +234,13 @@ class PolicyActor:
     ``temperature`` (sampled actions of a feed-forward policy): sample from softmax(logits / T);
     1 is the policy's own distribution, towards 0 its argmax."""
 
-    def __init__(self, policy, deterministic: bool, temperature: float = 1.0):
+    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if temperature != 1.0 and hasattr(policy, "lstm_actor"):
-            raise ValueError("temperature applies to feed-forward policies (--agent ppo)")
+        if temperature != 1.0 and (hasattr(policy, "lstm_actor") or masks is not None):
+            raise ValueError("temperature applies to feed-forward primitive-action policies (--agent ppo)")
         self.policy, self.deterministic, self.temperature = policy, deterministic, float(temperature)
+        self.masks = masks  # () -> bool array of allowed actions (the waypoint agent's env.action_masks)
         self.reset()
 
     def reset(self) -> None:
@@ -243,7 +249,10 @@ class PolicyActor:
 
     def __call__(self, obs: dict) -> int:
         batched = {k: np.asarray(v)[None] for k, v in obs.items()}
-        if hasattr(self.policy, "lstm_actor"):
+        if self.masks is not None:
+            action, _ = self.policy.predict(batched, deterministic=self.deterministic,
+                                            action_masks=np.asarray(self.masks())[None])
+        elif hasattr(self.policy, "lstm_actor"):
             action, self.state = self.policy.predict(batched, state=self.state, episode_start=self.start,
                                                      deterministic=self.deterministic)
         elif self.temperature != 1.0 and not self.deterministic:

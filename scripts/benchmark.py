@@ -36,7 +36,7 @@ from earshot.scenes.render import make_renderer  # noqa: E402
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents,datasets,echo
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents,datasets,echo,waypoint
     training_steps: int = 20_000  # steps of the random-policy training run (section "training")
     training_scenes: int = 50  # train-split scenes it cycles over
     training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
@@ -704,6 +704,52 @@ def bench_echo(cfg: BenchmarkConfig) -> list[dict]:
                          f"{r['wall_s']:.1f} s for the whole command"), raw=r)]
 
 
+def bench_waypoint(cfg: BenchmarkConfig) -> list[dict]:
+    """The waypoint agent's own cost per primitive step (map update from depth, planning, masks,
+    map crops), on one core, with the shortest-path waypoint oracle choosing: the wrapper's time
+    besides the inner env's steps (and besides the oracle). Target <= 2 ms."""
+    import gymnasium as gym
+
+    import earshot.av_env  # noqa: F401
+    from earshot.agents.waypoint import WaypointEnv
+
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="test", scenes=5, resolution=64,
+                               sensors=["depth", "pointgoal_with_gps_compass"]))
+    inner_step, spent = env.env.step, [0.0, 0.0]
+
+    def timed(action):
+        t = time.perf_counter()
+        out = inner_step(action)
+        spent[0] += time.perf_counter() - t
+        return out
+
+    env.env.step = timed
+    primitives, total = 0, 0.0
+    for ep in range(45):
+        if ep == 5:  # the first episodes warm up imports and scenes
+            primitives, total, spent[:] = 0, 0.0, [0.0, 0.0]
+        env.reset(options={"episode_index": ep})
+        t0 = time.perf_counter()
+        while True:
+            t = time.perf_counter()
+            action = env.oracle_action()
+            spent[1] += time.perf_counter() - t
+            _, _, terminated, truncated, info = env.step(action)
+            primitives += info["primitive_steps"]
+            if terminated or truncated:
+                break
+        total += time.perf_counter() - t0
+    env.close()
+    wrapper_ms = (total - spent[0] - spent[1]) / primitives * 1e3
+    inner_ms = spent[0] / primitives * 1e3
+    return [dict(section="waypoint", name="waypoint maps + planning per primitive step", value=wrapper_ms, unit="ms",
+                 reference="the inner env's own step (PointGoal, 64² GL depth)", reference_value=inner_ms,
+                 reference_unit="ms", ratio=wrapper_ms / inner_ms,
+                 detail=(f"{primitives} primitive steps of 40 test episodes, oracle waypoints; the oracle itself "
+                         f"{spent[1] / primitives * 1e3:.2f} ms per primitive step; target <= 2 ms"),
+                 raw={"primitive_steps": primitives, "wrapper_ms": wrapper_ms, "inner_ms": inner_ms})]
+
+
 def shutil_rm(path: str) -> None:
     import shutil
 
@@ -712,7 +758,7 @@ def shutil_rm(path: str) -> None:
 
 SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
             "training": bench_training, "agents": bench_agents, "datasets": bench_datasets,
-            "echo": bench_echo}
+            "echo": bench_echo, "waypoint": bench_waypoint}
 
 
 def _fmt(v, unit=""):

@@ -28,8 +28,9 @@ TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal
 @dataclass
 class TrainConfig:
     task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
-    agent: str = option("recurrent-ppo", "policy: recurrent (LSTM, AV-Nav's GRU analogue) or feed-forward PPO",
-                        choices=("recurrent-ppo", "ppo"))
+    agent: str = option("recurrent-ppo", "policy: recurrent (LSTM, AV-Nav's GRU analogue), feed-forward PPO, or "
+                        "waypoint (AV-WaN-style: MaskablePPO over a 9x9 grid of waypoints on the agent's own map, a "
+                        "planner walking there; see earshot.agents.waypoint)", choices=("recurrent-ppo", "ppo", "waypoint"))
     total_steps: int = option(500_000, "PPO env steps to train for, over all workers (0 with --imitation-steps: the warm start only)", low=0)
     n_envs: int = option(2, "SubprocVecEnv workers, each on its own part of the train scenes", low=1, high=256)
     run_dir: str = option("runs/audiogoal", "run folder (an existing one is resumed)", nonempty=True)
@@ -72,6 +73,12 @@ class TrainConfig:
         if self.total_steps == 0 and self.imitation_steps == 0:
             raise ValueError("argument --total-steps: 0 trains nothing; give PPO steps, or --imitation-steps for the "
                              "warm start alone")
+        if self.agent == "waypoint" and self.stop_prior:
+            raise ValueError("argument --stop-prior: applies to primitive actions, not to --agent waypoint")
+        if self.agent == "waypoint" and "sensors" in kwargs and "depth" not in kwargs["sensors"]:
+            raise ValueError("argument --env-kwargs: the waypoint agent maps from depth: include 'depth' in sensors")
+        if self.agent == "waypoint" and kwargs.get("motion", "grid") != "grid":
+            raise ValueError("argument --env-kwargs: the waypoint agent needs motion 'grid'")
         if self.imitation_steps and self.agent != "ppo":
             raise ValueError("argument --imitation-steps: the warm start works for --agent ppo (a recurrent policy "
                              "would need whole sequences)")
@@ -107,8 +114,9 @@ def command_line(config: TrainConfig) -> str:
     return " ".join(parts)
 
 
-def make_worker(task: str, split: str, scenes: int, shard: tuple[int, int] | None, env_kwargs: dict):
-    """One env (called inside a worker process)."""
+def make_worker(task: str, split: str, scenes: int, shard: tuple[int, int] | None, env_kwargs: dict,
+                waypoint: bool = False):
+    """One env (called inside a worker process); wrapped for waypoint actions when asked."""
     import torch
 
     torch.set_num_threads(1)
@@ -116,7 +124,12 @@ def make_worker(task: str, split: str, scenes: int, shard: tuple[int, int] | Non
 
     import earshot.av_env  # noqa: F401  (registers the ids)
 
-    return gym.make(task, split=split, scenes=scenes, scene_shard=shard, **env_kwargs)
+    env = gym.make(task, split=split, scenes=scenes, scene_shard=shard, **env_kwargs)
+    if waypoint:
+        from earshot.agents.waypoint import WaypointEnv
+
+        env = WaypointEnv(env)
+    return env
 
 
 def make_vec_env(config: TrainConfig):
@@ -128,8 +141,8 @@ def make_vec_env(config: TrainConfig):
     n = config.n_envs
     if n > config.scenes:
         raise ValueError(f"--n-envs {n} needs at least as many --scenes ({config.scenes}): each worker gets its own")
-    fns = [functools.partial(make_worker, config.task, "train", config.scenes, (k, n) if n > 1 else None, kwargs)
-           for k in range(n)]
+    fns = [functools.partial(make_worker, config.task, "train", config.scenes, (k, n) if n > 1 else None, kwargs,
+                             config.agent == "waypoint") for k in range(n)]
     venv = SubprocVecEnv(fns, start_method="forkserver") if n > 1 else DummyVecEnv(fns)
     venv.seed(config.seed)
     return VecMonitor(venv)
@@ -246,10 +259,11 @@ def evaluate_policy_on(config: TrainConfig, policy, meta: dict, split: str = "va
 
     n = config.eval_episodes
     # made here, in the main process, where (with SubprocVecEnv) no train env registered the ids
-    env = eval_env(config.task, split, n, json.loads(config.env_kwargs))
+    env = eval_env(config.task, split, n, json.loads(config.env_kwargs), waypoint=config.agent == "waypoint")
     was_training = policy.training
     try:
-        rows = run_episodes(env, PolicyActor(policy, deterministic=False), episode_order(env, n))
+        masks = env.action_masks if config.agent == "waypoint" else None
+        rows = run_episodes(env, PolicyActor(policy, deterministic=False, masks=masks), episode_order(env, n))
     finally:
         env.close()
         policy.set_training_mode(was_training)

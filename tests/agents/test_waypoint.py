@@ -1,0 +1,167 @@
+"""The waypoint agent's parts: depth projected into the right map cells, masks that keep waypoints
+out of walls, a planner that gets to a reachable waypoint within 10 primitive steps, the
+shortest-path waypoint oracle, and a MaskablePPO run that trains, saves and evaluates."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import earshot.av_env  # noqa: F401
+from earshot.agents.waypoint import STOP, GeometricMap, WaypointEnv, waypoint_offset, waypoint_position
+from earshot.scenes import shoebox
+from earshot.scenes.render import make_renderer
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def box_mesh(tmp_path_factory):
+    return shoebox(6.0, 4.0, 2.8, "plaster").export(tmp_path_factory.mktemp("box") / "box.ply")
+
+
+@pytest.mark.parametrize("heading, wall", [(0.0, ("x", 6.0)), (math.pi / 2, ("y", 4.0)), (math.pi, ("x", 0.0))])
+def test_depth_projection_puts_a_seen_wall_in_its_cells(heading, wall):
+    room = shoebox(6.0, 4.0, 2.8, "plaster")
+    renderer = make_renderer("raycast", room, width=64, height=64, hfov_deg=90)
+    pos = np.array([3.0, 2.0, 0.0])
+    _, depth = renderer.render(pos, heading)
+    m = GeometricMap(pos)
+    m.update(depth, pos, heading, 90.0, 1.5, stride=1)
+    ij = np.argwhere(m.occupied > 0)
+    centres = m.origin + (ij + 0.5) * m.cell
+    assert len(centres) > 20
+    # every occupied cell lies on a wall of the box (within a cell)
+    on_wall = np.minimum.reduce([np.abs(centres[:, 0] - 0), np.abs(centres[:, 0] - 6), np.abs(centres[:, 1] - 0),
+                                 np.abs(centres[:, 1] - 4)]) <= m.cell
+    assert on_wall.all()
+    # the wall straight ahead is mapped where it is, across the view's centre
+    axis, value = wall
+    a = 0 if axis == "x" else 1
+    ahead = centres[np.abs(centres[:, a] - value) <= m.cell]
+    assert len(ahead) >= 10 and np.abs(ahead[:, 1 - a] - pos[1 - a]).min() < 0.1
+    # the floor in front is explored and free
+    c, s = math.cos(heading), math.sin(heading)
+    for dist in (1.6, 1.8):  # the camera (1.5 m up, 90° field) first sees the floor 1.5 m ahead
+        cell = m.cells(np.array([[pos[0] + dist * c, pos[1] + dist * s]]))[0]
+        assert m.explored[cell[0], cell[1]] and not m.occupied[cell[0], cell[1]]
+
+
+def _look_around(env: WaypointEnv) -> None:
+    """Turn on the spot once around, mapping each view (the inner env's primitive turns)."""
+    for _ in range(4):
+        obs, *_ = env.env.step(2)
+        env._update(obs)
+    env._plan = None
+
+
+def test_the_mask_keeps_waypoints_out_of_walls(box_mesh):
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="test", scenes=[str(box_mesh)], resolution=64,
+                               renderer="raycast", sensors=["depth", "pointgoal_with_gps_compass"]))
+    for index in range(3):
+        env.reset(options={"episode_index": index})
+        _look_around(env)
+        pos, heading = env._pose()
+        mask = env.action_masks()
+        assert mask[STOP]
+        allowed = [waypoint_position(pos, heading, k, env.spacing) for k in np.flatnonzero(mask[:STOP])]
+        assert len(allowed) >= 8
+        for p in allowed:  # inside the box, clear of its walls
+            assert 0.15 < p[0] < 5.85 and 0.15 < p[1] < 3.85, p
+        for k in range(STOP):  # and every waypoint beyond a wall is masked
+            p = waypoint_position(pos, heading, k, env.spacing)
+            if not (0 < p[0] < 6 and 0 < p[1] < 4):
+                assert not mask[k]
+    env.close()
+
+
+def test_the_planner_reaches_a_reachable_waypoint_within_10_steps():
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="test", scenes=3, resolution=64, renderer="raycast",
+                               sensors=["depth", "pointgoal_with_gps_compass"]))
+    rng = np.random.default_rng(0)
+    tried = 0
+    for index in range(12):
+        env.reset(options={"episode_index": index})
+        _look_around(env)
+        pos, heading = env._pose()
+        mask = env.action_masks()
+        g = env.unwrapped.sim.graph
+        near = [k for k in np.flatnonzero(mask[:STOP]) if sum(map(abs, waypoint_offset(int(k)))) <= 3]
+        # only waypoints the true graph can reach in 10 primitive actions (3 moves + up to 4 turns)
+        near = [k for k in near if np.linalg.norm(g.positions[g.nearest_node(np.r_[waypoint_position(pos, heading, int(k),
+                env.spacing), 0.0])][:2] - waypoint_position(pos, heading, int(k), env.spacing)) < 0.01]
+        if not near:
+            continue
+        k = int(near[rng.integers(len(near))])
+        target = waypoint_position(pos, heading, k, env.spacing)
+        here = int(g.nearest_node(np.r_[pos[:2], 0.0]))
+        there = int(g.nearest_node(np.r_[target, 0.0]))
+        if g.geodesic_distance(here, there) > sum(map(abs, waypoint_offset(k))) * env.spacing + 1e-6:
+            continue  # the straight lattice path is not open in the real scene: not "reachable" in 10 steps
+        _, _, terminated, truncated, info = env.step(k)
+        tried += 1
+        assert info["primitive_steps"] <= 10
+        assert np.allclose(env._pose()[0][:2], target, atol=1e-6), (index, k)
+    assert tried >= 5
+    env.close()
+
+
+def test_the_waypoint_oracle_succeeds_on_test_episodes():
+    from earshot.agents.evaluation import episode_order, eval_env
+
+    env = eval_env("earshot/AudioGoal-v0", "test", 24, {"resolution": 64, "sensors": ["depth"], "renderer": "raycast"},
+                   waypoint=True)
+    results = []
+    for index in episode_order(env, 24):
+        env.reset(options={"episode_index": index})
+        while True:
+            _, _, terminated, truncated, info = env.step(env.oracle_action())
+            if terminated or truncated:
+                break
+        results.append((info["success"], info["spl"]))
+    sr = np.mean([r[0] for r in results])
+    assert sr >= 0.95, results
+    assert np.mean([r[1] for r in results]) > 0.8
+    env.close()
+
+
+def test_bad_use_is_one_clear_error(box_mesh):
+    base = dict(split="test", scenes=[str(box_mesh)], resolution=32, renderer="raycast")
+    with pytest.raises(ValueError, match="needs grid motion"):
+        WaypointEnv(gym.make("earshot/PointGoal-v0", motion="continuous", **base))
+    with pytest.raises(ValueError, match="include 'depth' in the env's sensors"):
+        WaypointEnv(gym.make("earshot/PointGoal-v0", sensors=["pointgoal_with_gps_compass"], **base))
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", **base))
+    env.reset(seed=0)
+    for bad in (82, -1, 2.5, "x"):
+        with pytest.raises(ValueError, match="action must be one integer in 0..81"):
+            env.step(bad)
+    env.close()
+
+
+def test_a_short_maskable_ppo_run_trains_and_evaluates(tmp_path):
+    pytest.importorskip("sb3_contrib")
+    run = tmp_path / "run"
+    kwargs = json.dumps({"resolution": 64, "sensors": ["depth", "pointgoal_with_gps_compass"], "renderer": "raycast"})
+    out = subprocess.run([sys.executable, str(SCRIPTS / "train.py"), "--task", "earshot/PointGoal-v0", "--agent", "waypoint",
+                          "--total-steps", "64", "--n-envs", "1", "--scenes", "2", "--n-steps", "32", "--eval-every", "0",
+                          "--checkpoint-every", "1000", "--run-dir", str(run), "--no-progress", "--env-kwargs", kwargs],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    meta = json.loads((run / "checkpoints" / "latest" / "meta.json").read_text())
+    assert meta["agent"] == "waypoint" and meta["actions"] == 82 and "geometric_map" in meta["observation"]
+    ev = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--checkpoint", str(run / "checkpoints" / "latest"),
+                         "--task", "earshot/PointGoal-v0", "--episodes", "3", "--out", str(tmp_path / "eval"), "--no-progress"],
+                        capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["agent"].startswith("waypoint") and 0.0 <= summary["spl"]["mean"] <= 1.0
+    rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
+    assert len(rows) == 4  # the same fixed episodes as flat agents, counted in primitive steps
