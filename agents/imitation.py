@@ -15,7 +15,10 @@ DAgger teaches the policy to act like it from the policy's own observations:
   PPO starts with a critic, not a random one that would undo the actor).
 
 Only the policy's observations go into the network; the oracle's knowledge is used for labels
-only. Works for the feed-forward PPO policy (a recurrent policy would need whole sequences).
+only. Works for the feed-forward PPO policy (a recurrent policy would need whole sequences) and
+for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose oracle picks the
+waypoint nearest the goal): ``steps`` then counts primitive steps, the policy acts under the
+env's action mask, and it is fitted on the masked distribution.
 """
 
 from __future__ import annotations
@@ -42,13 +45,16 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
         raise ValueError("imitation warm start works for the feed-forward policy (--agent ppo); a recurrent policy "
                          "would need whole sequences")
     u = env.unwrapped
-    if not hasattr(u, "oracle_action"):
+    masked = hasattr(env, "action_masks")  # the waypoint agent: its oracle and masks are the wrapper's
+    oracle = env.oracle_action if masked else getattr(u, "oracle_action", None)
+    if oracle is None:
         raise ValueError(f"the env {u!r} has no shortest-path oracle to imitate")
     policy = model.policy
     gamma = float(model.gamma)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     data: dict[str, list] = {}
+    masks: list[np.ndarray] = []
     labels: list[int] = []
     returns: list[float] = []
     per_round = math.ceil(steps / rounds)
@@ -60,6 +66,7 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
         bar = tqdm(total=per_round * rounds, unit="step", desc="imitation", dynamic_ncols=True, mininterval=2.0)
     obs, _ = env.reset(seed=seed)
     collect_s = fit_s = 0.0
+    done_steps = 0
     for r in range(rounds):
         t0 = time.perf_counter()
         p_oracle = beta ** r
@@ -68,18 +75,28 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
         ep_start = len(labels)
         successes, episodes = 0, 0
         policy.set_training_mode(False)
-        for _ in range(per_round):
-            expert = int(u.oracle_action())
+        round_end = min(steps, (r + 1) * per_round)
+        while done_steps < round_end:
+            expert = int(oracle())
             for k, v in obs.items():
                 data.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
             labels.append(expert)
+            mask = np.asarray(env.action_masks()) if masked else None
+            if masked:
+                masks.append(mask)
             if rng.random() < p_oracle:
                 action = expert
             else:
+                batched = {k: np.asarray(v)[None] for k, v in obs.items()}
                 with torch.no_grad():
-                    action = int(policy.predict({k: np.asarray(v)[None] for k, v in obs.items()}, deterministic=False)[0][0])
+                    if masked:
+                        action = int(policy.predict(batched, deterministic=False, action_masks=mask[None])[0][0])
+                    else:
+                        action = int(policy.predict(batched, deterministic=False)[0][0])
             obs, reward, terminated, truncated, info = env.step(action)
             rewards.append(float(reward))
+            primitive = int(info.get("primitive_steps", 1))
+            done_steps += primitive
             if terminated or truncated:
                 returns += _discounted(rewards[ep_start - firsts:], gamma)
                 ep_start = len(labels)
@@ -87,13 +104,13 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
                 episodes += 1
                 obs, _ = env.reset()
             if bar is not None:
-                bar.update(1)
+                bar.update(primitive)
         # the round's unfinished episode: returns so far (no bootstrap)
         returns += _discounted(rewards[ep_start - firsts:], gamma)
         obs, _ = env.reset()
         t1 = time.perf_counter()
         loss, accuracy = _fit(policy, optimizer, data, np.asarray(labels), np.asarray(returns, np.float32), epochs,
-                              batch_size, vf_coef, rng)
+                              batch_size, vf_coef, rng, np.asarray(masks) if masked else None)
         collect_s += t1 - t0
         fit_s += time.perf_counter() - t1
         row = {"round": r, "oracle_share": p_oracle, "samples": len(labels), "episodes": episodes,
@@ -108,7 +125,8 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
     if bar is not None:
         bar.close()
     policy.set_training_mode(False)
-    return {"steps": len(labels), "rounds": stats, "collect_seconds": collect_s, "fit_seconds": fit_s}
+    return {"steps": done_steps, "decisions": len(labels), "rounds": stats, "collect_seconds": collect_s,
+            "fit_seconds": fit_s}
 
 
 def _discounted(rewards: list[float], gamma: float) -> list[float]:
@@ -120,7 +138,7 @@ def _discounted(rewards: list[float], gamma: float) -> list[float]:
 
 
 def _fit(policy, optimizer, data: dict, labels: np.ndarray, returns: np.ndarray, epochs: int, batch_size: int,
-         vf_coef: float, rng: np.random.Generator) -> tuple[float, float]:
+         vf_coef: float, rng: np.random.Generator, masks: np.ndarray | None = None) -> tuple[float, float]:
     """Epochs of minibatch cross-entropy (+ value regression) over all data; (last epoch's mean
     loss, its accuracy of the argmax action)."""
     import torch
@@ -139,6 +157,8 @@ def _fit(policy, optimizer, data: dict, labels: np.ndarray, returns: np.ndarray,
             # what ActorCriticPolicy.evaluate_actions does, keeping the distribution for the accuracy
             latent_pi, latent_vf = policy.mlp_extractor(policy.extract_features(obs))
             dist = policy._get_action_dist_from_latent(latent_pi)
+            if masks is not None:
+                dist.apply_masking(masks[idx])
             values = policy.value_net(latent_vf).flatten()
             target = torch.as_tensor(returns[idx], device=policy.device)
             loss = -dist.log_prob(actions).mean() + vf_coef * torch.nn.functional.mse_loss(values, target)

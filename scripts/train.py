@@ -54,8 +54,9 @@ class TrainConfig:
     lstm_hidden: int = option(256, "LSTM state size (recurrent-ppo; AV-Nav's GRU: 512)", low=8)
     init: str = option("", "fresh runs: start from this checkpoint's policy weights (e.g. RUN/checkpoints/imitation, or "
                            "a shipped agent's name) with this run's hyper-parameters")
-    imitation_steps: int = option(0, "warm start (fresh runs, --agent ppo): env steps of DAgger from the shortest-path "
-                                     "oracle before PPO (see earshot.agents.imitation; 0: none)", low=0)
+    imitation_steps: int = option(0, "warm start (fresh runs, --agent ppo or waypoint): primitive env steps of DAgger "
+                                     "from the shortest-path oracle (waypoint: the waypoint oracle) before PPO "
+                                     "(see earshot.agents.imitation; 0: none)", low=0)
     imitation_rounds: int = option(6, "DAgger rounds of the warm start", low=1)
     eval_every: int = option(50_000, "evaluate on the val split every this many steps (0: never)", low=0)
     eval_episodes: int = option(20, "val episodes per evaluation", low=1)
@@ -79,8 +80,8 @@ class TrainConfig:
             raise ValueError("argument --env-kwargs: the waypoint agent maps from depth: include 'depth' in sensors")
         if self.agent == "waypoint" and kwargs.get("motion", "grid") != "grid":
             raise ValueError("argument --env-kwargs: the waypoint agent needs motion 'grid'")
-        if self.imitation_steps and self.agent != "ppo":
-            raise ValueError("argument --imitation-steps: the warm start works for --agent ppo (a recurrent policy "
+        if self.imitation_steps and self.agent not in ("ppo", "waypoint"):
+            raise ValueError("argument --imitation-steps: the warm start works for --agent ppo or waypoint (a recurrent policy "
                              "would need whole sequences)")
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
@@ -232,7 +233,7 @@ def warm_start(config: TrainConfig, model, run: Path) -> dict:
 
     from earshot.agents.imitation import imitate
 
-    env = make_worker(config.task, "train", config.scenes, None, json.loads(config.env_kwargs))
+    env = make_worker(config.task, "train", config.scenes, None, json.loads(config.env_kwargs), config.agent == "waypoint")
     try:
         out = imitate(model, env, config.imitation_steps, rounds=config.imitation_rounds, seed=config.seed,
                       logger=configure(str(run / "tb" / "imitation"), ["tensorboard"]), progress=config.progress)
