@@ -165,3 +165,21 @@ def test_a_short_maskable_ppo_run_trains_and_evaluates(tmp_path):
     assert summary["agent"].startswith("waypoint") and 0.0 <= summary["spl"]["mean"] <= 1.0
     rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
     assert len(rows) == 4  # the same fixed episodes as flat agents, counted in primitive steps
+
+
+def test_dagger_warm_start_works_for_the_waypoint_agent():
+    pytest.importorskip("sb3_contrib")
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from earshot.agents.imitation import imitate
+    from earshot.agents.ppo import make_model
+
+    kwargs = dict(split="train", scenes=2, resolution=64, renderer="raycast", sensors=["depth", "spectrogram"])
+    venv = DummyVecEnv([lambda: WaypointEnv(gym.make("earshot/AudioGoal-v0", **kwargs))])
+    model = make_model("waypoint", venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 32})
+    env = WaypointEnv(gym.make("earshot/AudioGoal-v0", **kwargs))
+    out = imitate(model, env, 120, rounds=2, progress=False)
+    assert out["steps"] >= 120 and out["decisions"] < out["steps"]  # primitive steps, fewer waypoint decisions
+    assert out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] > 0.5
+    env.close()
+    venv.close()
