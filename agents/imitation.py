@@ -18,7 +18,8 @@ Only the policy's observations go into the network; the oracle's knowledge is us
 only. Works for the feed-forward PPO policy (a recurrent policy would need whole sequences) and
 for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose oracle picks the
 waypoint nearest the goal): ``steps`` then counts primitive steps, the policy acts under the
-env's action mask, and it is fitted on the masked distribution.
+env's action mask, and it is fitted on the masked distribution against the oracle's near-ties
+(every waypoint within 0.25 m of the best one's distance to the goal, equally).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     data: dict[str, list] = {}
     masks: list[np.ndarray] = []
+    targets: list[np.ndarray] = []  # the waypoint oracle's near-ties, as a distribution
     labels: list[int] = []
     returns: list[float] = []
     per_round = math.ceil(steps / rounds)
@@ -84,6 +86,7 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
             mask = np.asarray(env.action_masks()) if masked else None
             if masked:
                 masks.append(mask)
+                targets.append(np.asarray(env.oracle_targets(), np.float32))
             if rng.random() < p_oracle:
                 action = expert
             else:
@@ -110,7 +113,8 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
         obs, _ = env.reset()
         t1 = time.perf_counter()
         loss, accuracy = _fit(policy, optimizer, data, np.asarray(labels), np.asarray(returns, np.float32), epochs,
-                              batch_size, vf_coef, rng, np.asarray(masks) if masked else None)
+                              batch_size, vf_coef, rng, np.asarray(masks) if masked else None,
+                              np.asarray(targets) if masked else None)
         collect_s += t1 - t0
         fit_s += time.perf_counter() - t1
         row = {"round": r, "oracle_share": p_oracle, "samples": len(labels), "episodes": episodes,
@@ -138,7 +142,8 @@ def _discounted(rewards: list[float], gamma: float) -> list[float]:
 
 
 def _fit(policy, optimizer, data: dict, labels: np.ndarray, returns: np.ndarray, epochs: int, batch_size: int,
-         vf_coef: float, rng: np.random.Generator, masks: np.ndarray | None = None) -> tuple[float, float]:
+         vf_coef: float, rng: np.random.Generator, masks: np.ndarray | None = None,
+         targets: np.ndarray | None = None) -> tuple[float, float]:
     """Epochs of minibatch cross-entropy (+ value regression) over all data; (last epoch's mean
     loss, its accuracy of the argmax action)."""
     import torch
@@ -161,12 +166,22 @@ def _fit(policy, optimizer, data: dict, labels: np.ndarray, returns: np.ndarray,
                 dist.apply_masking(masks[idx])
             values = policy.value_net(latent_vf).flatten()
             target = torch.as_tensor(returns[idx], device=policy.device)
-            loss = -dist.log_prob(actions).mean() + vf_coef * torch.nn.functional.mse_loss(values, target)
+            if targets is not None:  # cross-entropy against the oracle's near-ties
+                soft = torch.as_tensor(targets[idx], device=policy.device)
+                logp = torch.log_softmax(dist.distribution.logits, dim=1).clamp_min(-1e4)
+                actor_loss = -(soft * logp).sum(dim=1).mean()
+            else:
+                actor_loss = -dist.log_prob(actions).mean()
+            loss = actor_loss + vf_coef * torch.nn.functional.mse_loss(values, target)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-            correct += int((dist.distribution.logits.argmax(1) == actions).sum())
+            if targets is not None:  # the argmax is one of the near-ties
+                pick = dist.distribution.logits.argmax(1).cpu().numpy()
+                correct += int((targets[idx][np.arange(len(idx)), pick] > 0).sum())
+            else:
+                correct += int((dist.distribution.logits.argmax(1) == actions).sum())
     policy.set_training_mode(False)
     return total / n, correct / n

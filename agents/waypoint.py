@@ -409,25 +409,45 @@ class WaypointEnv(gym.Wrapper):
         return self._observe(obs), total, terminated, truncated, info
 
     # ------------------------------------------------------------------ oracle
-    def oracle_action(self) -> int:
-        """The waypoint nearest the goal along the geodesic (ground truth: a baseline and a test
-        of the planner, not something a learned agent sees); STOP within the success distance."""
+    def oracle_scores(self) -> np.ndarray:
+        """(82,) the geodesic distance (m) to the goal from each allowed waypoint (inf where masked
+        or off the navigable points), plus a tiny cost per graph step of the waypoint; STOP scores
+        0 within the success distance, else inf. Ground truth: for the oracle and for imitation."""
         base = self.base
+        scores = np.full(STOP + 1, np.inf)
         if base.distance_to_goal() <= base.success_distance:
-            return STOP
+            scores[STOP] = 0.0
+            return scores
         g = base.sim.graph
-        goal = base._nearest_goal()
-        to_goal = g.distances_from(goal)
+        to_goal = g.distances_from(base._nearest_goal())
         mask = self.action_masks()
         pos, heading = self._pose()
         ks = np.flatnonzero(mask[:STOP])
         if len(ks) == 0:
-            return STOP
+            return scores
         pts = np.array([waypoint_position(pos, heading, int(k), self.spacing) for k in ks])
         nodes = np.atleast_1d(g.nearest_node(np.c_[pts, np.full(len(pts), pos[2])]))
         on_node = np.linalg.norm(g.positions[nodes, :2] - pts, axis=1) <= 0.01  # a navigable point
-        if not on_node.any():
-            return STOP
         hops = np.array([np.hypot(*waypoint_offset(int(k))) for k in ks])
-        score = np.where(on_node, to_goal[nodes] + 1e-3 * hops, np.inf)
-        return int(ks[int(np.argmin(score))])
+        scores[ks] = np.where(on_node, to_goal[nodes] + 1e-3 * hops, np.inf)
+        return scores
+
+    def oracle_action(self) -> int:
+        """The waypoint nearest the goal along the geodesic (ground truth: a baseline and a test
+        of the planner, not something a learned agent sees); STOP within the success distance
+        (or when no waypoint is left)."""
+        scores = self.oracle_scores()
+        return int(np.argmin(scores)) if np.isfinite(scores).any() else STOP
+
+    def oracle_targets(self, tolerance: float = 0.25) -> np.ndarray:
+        """(82,) float32: the oracle's choice as a distribution, uniform over the waypoints within
+        ``tolerance`` metres of the best one's distance to the goal (near-ties: several waypoints
+        are often as good), for imitation."""
+        scores = self.oracle_scores()
+        out = np.zeros(STOP + 1, np.float32)
+        if not np.isfinite(scores).any():
+            out[STOP] = 1.0
+            return out
+        good = scores <= scores.min() + tolerance
+        out[good] = 1.0 / good.sum()
+        return out
