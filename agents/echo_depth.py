@@ -121,36 +121,18 @@ def masked_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(folder, net: EchoDepthNet, meta: dict, optimizer=None) -> Path:
     """``folder/meta.json`` + ``model.pt`` (a state dict) [+ ``optimizer.pt``], written under a
-    temporary name and renamed (an interrupted save leaves the previous checkpoint intact)."""
-    import os
-    import shutil
-    import tempfile
+    temporary name and renamed into place (``ppo._write_atomic_dir``, as the PPO checkpoints)."""
+    from .ppo import _write_atomic_dir
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        meta = dict(meta, kind="echo-depth", model=net.model, size=net.size, max_depth=net.max_depth, width=net.width)
+    meta = dict(meta, kind="echo-depth", model=net.model, size=net.size, max_depth=net.max_depth, width=net.width)
+
+    def fill(tmp: Path) -> None:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         torch.save(net.state_dict(), tmp / "model.pt")
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
-
-def is_echo_depth_checkpoint(path) -> bool:
-    meta = Path(path) / "meta.json"
-    try:
-        return json.loads(meta.read_text()).get("kind") == "echo-depth"
-    except (OSError, ValueError):
-        return False
+    return _write_atomic_dir(Path(folder), fill)
 
 
 def load_checkpoint(path, device="cpu") -> tuple[EchoDepthNet, dict]:
