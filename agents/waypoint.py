@@ -40,11 +40,10 @@ MOVE_FORWARD, TURN_LEFT, TURN_RIGHT, STOP_ACTION = 1, 2, 3, 0
 class GeometricMap:
     """World-aligned occupancy grid at ``cell`` metres around an origin (the episode's start)."""
 
-    def __init__(self, origin, size_m: float = 60.0, cell: float = CELL, floor_z: float = 0.0):
+    def __init__(self, origin, size_m: float = 60.0, cell: float = CELL):
         self.cell = float(cell)
         self.n = int(round(size_m / cell))
         self.origin = np.asarray(origin, np.float64)[:2] - self.n * self.cell / 2
-        self.floor_z = float(floor_z)
         self.occupied = np.zeros((self.n, self.n), np.uint8)  # hits on surfaces that block the agent
         self.explored = np.zeros((self.n, self.n), np.uint8)  # seen at all (floor or surface)
         self.free = np.zeros((self.n, self.n), bool)  # seen to be open: under a ray short of its first obstacle
@@ -148,11 +147,8 @@ class AcousticMap:
         self.spacing = float(spacing)
         self.values: dict[tuple[int, int], float] = {}
 
-    def key(self, xy) -> tuple[int, int]:
-        return int(round(xy[0] / self.spacing)), int(round(xy[1] / self.spacing))
-
     def update(self, position, spectrogram: np.ndarray) -> None:
-        self.values[self.key(position)] = float(np.mean(spectrogram))
+        self.values[lattice_key(position, self.spacing)] = float(np.mean(spectrogram))
 
     def crop(self, position, heading: float) -> np.ndarray:
         """(2 x 81,) float32: intensity and visited flags on the 9 x 9 waypoint grid (agent frame)."""
@@ -160,10 +156,15 @@ class AcousticMap:
         for a in range(GRID):
             for b in range(GRID):
                 p = waypoint_position(position, heading, a * GRID + b, self.spacing)
-                v = self.values.get(self.key(p))
+                v = self.values.get(lattice_key(p, self.spacing))
                 if v is not None:
                     out[0, a, b], out[1, a, b] = v, 1.0
         return out.reshape(-1)
+
+
+def lattice_key(xy, spacing: float) -> tuple[int, int]:
+    """The (i, j) lattice point (world multiples of ``spacing``) nearest to ``xy``."""
+    return int(round(xy[0] / spacing)), int(round(xy[1] / spacing))
 
 
 def waypoint_offset(action: int) -> tuple[int, int]:
@@ -188,7 +189,7 @@ class LatticePlanner:
         self.blocked: set[tuple[tuple[int, int], tuple[int, int]]] = set()
 
     def key(self, xy) -> tuple[int, int]:
-        return int(round(xy[0] / self.spacing)), int(round(xy[1] / self.spacing))
+        return lattice_key(xy, self.spacing)
 
     def _free(self, points: np.ndarray) -> np.ndarray:
         """Points seen to be open floor and clear of the inflated obstacles (unknown space is not
@@ -293,6 +294,7 @@ class WaypointEnv(gym.Wrapper):
         obs["acoustic_map"] = spaces.Box(0.0, 1.0, (2 * GRID * GRID,), np.float32)
         self.observation_space = spaces.Dict(obs)
         self._obs = None
+        self._plan = self._path = None
 
     # ------------------------------------------------------------------ state
     def _pose(self):
@@ -306,6 +308,7 @@ class WaypointEnv(gym.Wrapper):
         self.gmap.update(np.asarray(obs["depth"]) * MAX_DEPTH, pos, heading, self.base.hfov_deg, DEFAULT_CAMERA_HEIGHT)
         if "spectrogram" in obs:
             self.amap.update(pos, obs["spectrogram"])
+        self._plan = None  # the map changed (and the agent may have moved): search again when asked
 
     def _observe(self, obs) -> dict:
         pos, heading = self._pose()
@@ -320,18 +323,18 @@ class WaypointEnv(gym.Wrapper):
         self.gmap = GeometricMap(pos)
         self.amap = AcousticMap(self.spacing)
         self.planner = LatticePlanner(self.gmap, self.spacing)
+        self._path = None
         self._update(obs)
         self._obs = obs
-        self._plan, self._path = None, None
         info = dict(info, primitive_steps=0)
         return self._observe(obs), info
 
     # ------------------------------------------------------------------ masks and plans
     def _reachable(self):
-        pos, _ = self._pose()
-        if self._plan is None or self._plan[0] != tuple(np.round(pos[:2], 3)):
-            self._plan = (tuple(np.round(pos[:2], 3)), *self.planner.distances(pos))
-        return self._plan[1], self._plan[2]
+        """(hops, parents) of the lattice search from the agent, kept until the next observation."""
+        if self._plan is None:
+            self._plan = self.planner.distances(self._pose()[0])
+        return self._plan
 
     def action_masks(self) -> np.ndarray:
         """(82,) bool: waypoints with a path on the agent's map, and STOP."""
@@ -397,10 +400,9 @@ class WaypointEnv(gym.Wrapper):
                         # bumped: that edge is a wall the map did not show; remember it, plan again
                         here = self.planner.key(before)
                         self.planner.blocked.add((here, self._path[1]))
-                        self._path, self._plan = None, None
+                        self._path = None
                     else:
                         self._path = self._path[1:]
-                        self._plan = None
                 self._update(obs)
                 if terminated or truncated:
                     break

@@ -59,7 +59,6 @@ def _look_around(env: WaypointEnv) -> None:
     for _ in range(4):
         obs, *_ = env.env.step(2)
         env._update(obs)
-    env._plan = None
 
 
 def test_the_mask_keeps_waypoints_out_of_walls(box_mesh):
