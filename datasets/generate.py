@@ -608,31 +608,33 @@ class Progress:
     seconds: float = 0.0
 
 
+def _entry(spec: DatasetSpec, index: int, info: dict, digest: str, size: int, offsets: list[int]) -> dict:
+    """The manifest entry of a written shard."""
+    return dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=size, offsets=offsets,
+                first_sample=spec.shard_range(index)[0])
+
+
 def _local_task(spec_dict: dict, index: int, out: str, rir_cache: str | None) -> dict:
     spec = DatasetSpec.from_dict(spec_dict)
-    t = time.perf_counter()
     info: dict = {}
 
     def build(writer):
         info.update(build_shard(spec, index, writer, rir_cache))
 
     digest, size, offsets = tarshards.write_atomic(Path(out) / spec.shard_name(index), build)
-    return dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=size, offsets=offsets,
-                first_sample=spec.shard_range(index)[0], seconds=time.perf_counter() - t)
+    return _entry(spec, index, info, digest, size, offsets)
 
 
 def _ray_task(spec_dict: dict, index: int, rir_cache: str | None) -> tuple[bytes, dict]:
     import io
 
     spec = DatasetSpec.from_dict(spec_dict)
-    t = time.perf_counter()
     buf = io.BytesIO()
     writer = tarshards.ShardWriter(buf)
     info = build_shard(spec, index, writer, rir_cache)
     digest = writer.close()
     data = buf.getvalue()
-    return data, dict(info, index=index, name=spec.shard_name(index), sha256=digest, bytes=len(data),
-                      offsets=writer.offsets, first_sample=spec.shard_range(index)[0], seconds=time.perf_counter() - t)
+    return data, _entry(spec, index, info, digest, len(data), writer.offsets)
 
 
 def _ignore_sigint() -> None:
