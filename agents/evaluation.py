@@ -102,9 +102,11 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
         iterator = tqdm(indices, desc="episodes", unit="ep")
     for n, index in enumerate(iterator):
         actor.reset()
-        if n < videos and video_dir is not None and not hasattr(env, "action_masks"):
+        if n < videos and video_dir is not None:
             # record_episode resets and steps itself; the actor reads the env's latest observation
-            info = record_episode(env, lambda e: actor(e.unwrapped.last_observation),
+            # (the waypoint wrapper's own, with its maps)
+            info = record_episode(env, lambda e: actor(e.last_observation if hasattr(e, "action_masks")
+                                                       else e.unwrapped.last_observation),
                                   Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index})
         else:
             obs, _ = env.reset(options={"episode_index": index})

@@ -123,6 +123,8 @@ def save_checkpoint(model, directory: str | Path, meta: dict) -> Path:
 
     space = model.observation_space
     info = {**meta, "format": FORMAT, "num_timesteps": int(model.num_timesteps),
+            # env steps of the primitive actions (the waypoint agent's macro steps are up to 10 each)
+            "primitive_steps": int(primitive_steps(model)),
             "observation": {k: [list(s.shape), str(s.dtype)] for k, s in space.spaces.items()},
             "actions": int(model.action_space.n)}
 
@@ -205,7 +207,15 @@ def resume_model(path: str | Path, env, *, device: str = "auto", tensorboard_log
     load_weights(model, path)
     model.policy.optimizer.load_state_dict(_load_tensors(resolve_checkpoint(path) / "optimizer.pt", model.device))
     model.num_timesteps = int(meta["num_timesteps"])
+    model.primitive_steps = int(meta.get("primitive_steps", meta["num_timesteps"]))
     return model, meta
+
+
+def primitive_steps(model) -> int:
+    """PPO's env steps in primitive actions: SB3's ``num_timesteps`` for flat agents; for the
+    waypoint agent, the primitive steps its macro steps took (``model.primitive_steps``, kept by
+    ``scripts/train.py`` from ``info["primitive_steps"]``)."""
+    return int(getattr(model, "primitive_steps", model.num_timesteps))
 
 
 def load_weights(model, path: str | Path) -> dict:

@@ -295,6 +295,10 @@ class WaypointEnv(gym.Wrapper):
         self.observation_space = spaces.Dict(obs)
         self._obs = None
         self._plan = self._path = None
+        self.target = None  # the lattice key of the waypoint being walked to (for pictures)
+        self.last_observation = None  # what the last reset or step returned
+        # called after every primitive step (videos record one frame per primitive action)
+        self.primitive_hook = None
 
     # ------------------------------------------------------------------ state
     def _pose(self):
@@ -326,8 +330,10 @@ class WaypointEnv(gym.Wrapper):
         self._path = None
         self._update(obs)
         self._obs = obs
+        self.target = None
         info = dict(info, primitive_steps=0)
-        return self._observe(obs), info
+        self.last_observation = self._observe(obs)
+        return self.last_observation, info
 
     # ------------------------------------------------------------------ masks and plans
     def _reachable(self):
@@ -381,11 +387,14 @@ class WaypointEnv(gym.Wrapper):
         total, steps = 0.0, 0
         obs, terminated, truncated, info = self._obs, False, False, {}
         if action == STOP:
+            self.target = None
             obs, reward, terminated, truncated, info = self.env.step(STOP_ACTION)
             total, steps = float(reward), 1
+            if self.primitive_hook is not None:
+                self.primitive_hook()
         else:
             pos, heading = self._pose()
-            target = self.planner.key(waypoint_position(pos, heading, action, self.spacing))
+            target = self.target = self.planner.key(waypoint_position(pos, heading, action, self.spacing))
             self._path = None
             while steps < MAX_PRIMITIVES:
                 prim = self.primitive_action(target)
@@ -404,11 +413,45 @@ class WaypointEnv(gym.Wrapper):
                     else:
                         self._path = self._path[1:]
                 self._update(obs)
+                if self.primitive_hook is not None:
+                    self.primitive_hook()
                 if terminated or truncated:
                     break
         self._obs = obs
         info = dict(info, primitive_steps=steps)
-        return self._observe(obs), total, terminated, truncated, info
+        self.last_observation = self._observe(obs)
+        return self.last_observation, total, terminated, truncated, info
+
+    # ------------------------------------------------------------------ pictures
+    def map_image(self, size: int = CROP) -> np.ndarray:
+        """uint8 (size, size, 3): the agent's own map as its policy sees it (egocentric, facing
+        up): obstacles black, seen floor light, unknown grey; the allowed waypoints green, the
+        one being walked to red, the planned path blue, the agent a yellow dot at the centre."""
+        pos, heading = self._pose()
+        m = self.gmap.crop(pos, heading, size)
+        img = np.full((size, size, 3), 128, np.uint8)
+        img[m[..., 1] > 0] = (235, 235, 235)
+        img[m[..., 0] > 0] = (0, 0, 0)
+        c, s = math.cos(heading), math.sin(heading)
+
+        def pixel(xy):  # world xy -> (row, col) of the egocentric crop
+            dx, dy = xy[0] - pos[0], xy[1] - pos[1]
+            fwd, left = c * dx + s * dy, -s * dx + c * dy
+            return int(round(size / 2 - 0.5 - fwd / self.gmap.cell)), int(round(size / 2 - 0.5 - left / self.gmap.cell))
+
+        def dot(rc, color, r=1):
+            i, j = rc
+            img[max(i - r, 0):max(min(i + r + 1, size), 0), max(j - r, 0):max(min(j + r + 1, size), 0)] = color
+
+        for a in np.flatnonzero(self.action_masks()[:STOP]):
+            dot(pixel(waypoint_position(pos, heading, int(a), self.spacing)), (40, 170, 40), 0)
+        if self._path:
+            for k in self._path:
+                dot(pixel(np.array(k, np.float64) * self.spacing), (40, 90, 230), 0)
+        if self.target is not None:
+            dot(pixel(np.array(self.target, np.float64) * self.spacing), (220, 30, 30))
+        dot((size // 2 - 1, size // 2 - 1), (250, 210, 0))
+        return img
 
     # ------------------------------------------------------------------ oracle
     def oracle_scores(self) -> np.ndarray:

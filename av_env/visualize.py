@@ -39,6 +39,8 @@ def compose_frame(env) -> np.ndarray:
     topdown = ctx.graph.topdown_map(agent=sim.position, heading=sim.heading, goal=goal, path=np.array(sim.trajectory),
                                     sources=sources, show_nodes=False)
     panels = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
+    if hasattr(env, "map_image"):  # the waypoint agent's own map, waypoints and plan
+        panels.append(_fit(env.map_image(), h))
     if u.uses_audio:
         from ..acoustics import spectrogram
 
@@ -53,7 +55,8 @@ def compose_frame(env) -> np.ndarray:
 
 def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None, options: dict | None = None) -> dict:
     """Run one episode with ``policy(env) -> action`` and write ``path`` (.mp4, with the binaural
-    audio muxed in when ffmpeg can) plus the audio as a .wav beside it. Returns the final info."""
+    audio muxed in when ffmpeg can) plus the audio as a .wav beside it: one frame per primitive
+    step, also for the waypoint agent's wrapper (``primitive_hook``). Returns the final info."""
     import imageio.v2 as imageio
     import soundfile
 
@@ -62,14 +65,27 @@ def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None
     u = env.unwrapped
     env.reset(seed=seed, options=options)
     frames, audio = [compose_frame(env)], [u.last_audio] if u.uses_audio else []
-    info = {}
-    while True:
-        _, _, terminated, truncated, info = env.step(policy(env))
+
+    def capture():
         frames.append(compose_frame(env))
         if u.uses_audio:
             audio.append(u.last_audio)
-        if terminated or truncated:
-            break
+
+    # a wrapper whose step takes several primitive actions (the waypoint agent) gives one frame each
+    per_primitive = hasattr(env, "primitive_hook")
+    if per_primitive:
+        env.primitive_hook = capture
+    info = {}
+    try:
+        while True:
+            _, _, terminated, truncated, info = env.step(policy(env))
+            if not per_primitive:
+                capture()
+            if terminated or truncated:
+                break
+    finally:
+        if per_primitive:
+            env.primitive_hook = None
     fps = 1.0 / u.cfg.step_seconds
     silent = path.with_name(path.stem + ".video.mp4")
     imageio.mimwrite(silent, [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames], fps=fps,

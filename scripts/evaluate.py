@@ -96,9 +96,7 @@ def main(config: EvalConfig) -> dict:
             steps = f"{meta['imitation']['steps']:,} imitation + {meta['num_timesteps']:,} PPO steps"
         mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
         name = f"{meta['agent']} @ {steps} ({mode})"
-        if waypoint and config.videos:
-            print("note: videos are not recorded for waypoint agents yet", file=sys.stderr)
-        results[name] = run(config, name, actor_for, env_kwargs, out, 0 if waypoint else config.videos, waypoint)
+        results[name] = run(config, name, actor_for, env_kwargs, out, config.videos, waypoint)
     else:
         env_kwargs = {}
         results[config.baseline] = run(config, config.baseline, lambda env: baseline_actor(config.baseline, env, config.seed),

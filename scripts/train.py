@@ -31,7 +31,9 @@ class TrainConfig:
     agent: str = option("recurrent-ppo", "policy: recurrent (LSTM, AV-Nav's GRU analogue), feed-forward PPO, or "
                         "waypoint (AV-WaN-style: MaskablePPO over a 9x9 grid of waypoints on the agent's own map, a "
                         "planner walking there; see earshot.agents.waypoint)", choices=("recurrent-ppo", "ppo", "waypoint"))
-    total_steps: int = option(500_000, "PPO env steps to train for, over all workers (0 with --imitation-steps: the warm start only)", low=0)
+    total_steps: int = option(500_000, "PPO env steps to train for, over all workers, in primitive actions (the waypoint "
+                                       "agent's macro steps count the primitive steps they took; 0 with "
+                                       "--imitation-steps: the warm start only)", low=0)
     n_envs: int = option(2, "SubprocVecEnv workers, each on its own part of the train scenes", low=1, high=256)
     run_dir: str = option("runs/audiogoal", "run folder (an existing one is resumed)", nonempty=True)
     seed: int = option(0, "seed of the model, the workers and their episode order", low=0)
@@ -58,6 +60,9 @@ class TrainConfig:
                                      "from the shortest-path oracle (waypoint: the waypoint oracle) before PPO "
                                      "(see earshot.agents.imitation; 0: none)", low=0)
     imitation_rounds: int = option(6, "DAgger rounds of the warm start", low=1)
+    imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
+                                      "fewer decisions per primitive step, so it needs more to see as many batches)",
+                                   low=1)
     eval_every: int = option(50_000, "evaluate on the val split every this many steps (0: never)", low=0)
     eval_episodes: int = option(20, "val episodes per evaluation", low=1)
     checkpoint_every: int = option(50_000, "write a checkpoint every this many steps", low=1)
@@ -152,10 +157,13 @@ def make_vec_env(config: TrainConfig):
 def _callbacks(config: TrainConfig, run: Path, meta: dict):
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from earshot.agents.ppo import save_checkpoint
+    from earshot.agents.ppo import primitive_steps, save_checkpoint
+
+    waypoint = config.agent == "waypoint"
 
     class Periodic(BaseCallback):
-        """Checkpoints, val evaluations and a progress bar, by env steps."""
+        """Checkpoints, val evaluations, a progress bar and the end of training, by primitive env
+        steps (the waypoint agent's macro steps report theirs in ``info["primitive_steps"]``)."""
 
         def __init__(self):
             super().__init__()
@@ -163,33 +171,47 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
 
         def _on_rollout_start(self) -> None:
             self._rollout_t = time.perf_counter()
+            # the waypoint agent's budget was spent in the rollout just trained on: end here (SB3 has
+            # taken one more macro step by the first on_step; it is neither trained on nor counted)
+            self.spent = waypoint and self.model.primitive_steps >= config.total_steps
 
         def _on_rollout_end(self) -> None:
             self.rollout_seconds += time.perf_counter() - self._rollout_t
+            if waypoint:  # SB3's own x axis is macro steps
+                self.logger.record("time/primitive_steps", self.model.primitive_steps)
 
         def _on_training_start(self) -> None:
-            self.rollout_seconds, self.started = 0.0, time.perf_counter()
-            self.next_ckpt = (self.num_timesteps // config.checkpoint_every + 1) * config.checkpoint_every
-            self.next_eval = (self.num_timesteps // config.eval_every + 1) * config.eval_every if config.eval_every else None
+            self.rollout_seconds, self.started, self.spent = 0.0, time.perf_counter(), False
+            self.model.primitive_steps = primitive_steps(self.model)
+            done = self.model.primitive_steps
+            self.next_ckpt = (done // config.checkpoint_every + 1) * config.checkpoint_every
+            self.next_eval = (done // config.eval_every + 1) * config.eval_every if config.eval_every else None
             if config.progress:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=config.total_steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True,
+                self.bar = tqdm(total=config.total_steps, initial=done, unit="step", dynamic_ncols=True,
                                 desc="train", mininterval=2.0)
 
         def _on_step(self) -> bool:
+            if self.spent:
+                return False
+            if waypoint:
+                self.model.primitive_steps += sum(int(i.get("primitive_steps", 1)) for i in self.locals["infos"])
+            else:
+                self.model.primitive_steps = self.num_timesteps
+            done = self.model.primitive_steps
             if self.bar is not None:
-                self.bar.update(min(self.num_timesteps, config.total_steps) - self.bar.n)
-            if self.num_timesteps >= self.next_ckpt:
+                self.bar.update(min(done, config.total_steps) - self.bar.n)
+            if done >= self.next_ckpt:
                 self.save()
                 self.next_ckpt += config.checkpoint_every
-            if self.next_eval is not None and self.num_timesteps >= self.next_eval:
+            if self.next_eval is not None and done >= self.next_eval:
                 self.evaluate()
                 self.next_eval += config.eval_every
             return True
 
         def save(self) -> None:
-            step_dir = run / "checkpoints" / f"step_{self.num_timesteps:09d}"
+            step_dir = run / "checkpoints" / f"step_{self.model.primitive_steps:09d}"
             save_checkpoint(self.model, step_dir, meta)
             save_checkpoint(self.model, run / "checkpoints" / "latest", meta)
 
@@ -198,7 +220,7 @@ def _callbacks(config: TrainConfig, run: Path, meta: dict):
             for k in ("success", "spl", "softspl", "sna", "distance_to_goal"):
                 self.logger.record(f"eval/{k}", summary[k]["mean"])
             self.logger.dump(self.num_timesteps)
-            _record_eval(run, self.num_timesteps, summary)
+            _record_eval(run, self.model.primitive_steps, summary)
 
         def _on_training_end(self) -> None:
             if self.bar is not None:
@@ -235,7 +257,8 @@ def warm_start(config: TrainConfig, model, run: Path) -> dict:
 
     env = make_worker(config.task, "train", config.scenes, None, json.loads(config.env_kwargs), config.agent == "waypoint")
     try:
-        out = imitate(model, env, config.imitation_steps, rounds=config.imitation_rounds, seed=config.seed,
+        out = imitate(model, env, config.imitation_steps, rounds=config.imitation_rounds, epochs=config.imitation_epochs,
+                      seed=config.seed,
                       logger=configure(str(run / "tb" / "imitation"), ["tensorboard"]), progress=config.progress)
     finally:
         env.close()
@@ -276,7 +299,7 @@ def main(config: TrainConfig) -> dict:
     trained, their rate and the share of wall time spent collecting rollouts."""
     import torch
 
-    from earshot.agents.ppo import make_model, resume_model, save_checkpoint
+    from earshot.agents.ppo import make_model, primitive_steps, resume_model, save_checkpoint
 
     torch.set_num_threads(config.torch_threads)
     run = Path(config.run_dir)
@@ -297,7 +320,7 @@ def main(config: TrainConfig) -> dict:
         if latest.is_dir():
             model, saved_meta = resume_model(latest, venv, device=config.device, tensorboard_log=str(run / "tb"))
             meta.update({k: saved_meta[k] for k in ("init", "imitation") if k in saved_meta})  # how it started
-            print(f"resuming {run} at step {model.num_timesteps:,}", flush=True)
+            print(f"resuming {run} at step {primitive_steps(model):,}", flush=True)
         else:
             model = make_model(config.agent, venv, config.hyperparameters, config.extractor, seed=config.seed,
                                device=config.device, tensorboard_log=str(run / "tb"),
@@ -310,21 +333,26 @@ def main(config: TrainConfig) -> dict:
                 save_checkpoint(model, latest, meta)
                 if config.eval_every:
                     _record_eval(run, 0, evaluate_policy_on(config, model.policy, meta))
-        remaining = config.total_steps - model.num_timesteps
+        remaining = config.total_steps - primitive_steps(model)
         stats = {}
         if remaining > 0:
             t = time.perf_counter()
-            start = model.num_timesteps
+            start, start_macro = primitive_steps(model), model.num_timesteps
             callback = _callbacks(config, run, meta)
+            # SB3 counts macro steps; each takes >= 1 primitive step, so ``remaining`` bounds them, and
+            # the callback ends training after the rollout in which the primitive budget was spent
             model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name="run")
-            rate = (model.num_timesteps - start) / (time.perf_counter() - t)
+            steps = primitive_steps(model) - start
+            rate = steps / (time.perf_counter() - t)
             share = callback.time_split["rollouts"]
-            stats = {"steps": model.num_timesteps - start, "steps_per_s": rate, "rollout_share": share}
-            print(f"trained {model.num_timesteps - start:,} steps at {rate:.0f} steps/s; {share:.0%} of the time collecting "
+            stats = {"steps": steps, "steps_per_s": rate, "rollout_share": share}
+            macro = (f" ({model.num_timesteps - start_macro:,} waypoint decisions)"
+                     if config.agent == "waypoint" else "")
+            print(f"trained {steps:,} steps{macro} at {rate:.0f} steps/s; {share:.0%} of the time collecting "
                   f"rollouts (env steps and policy forward passes), {1 - share:.0%} in PPO updates, evaluations and "
                   "checkpoints", flush=True)
         save_checkpoint(model, latest, meta)
-        save_checkpoint(model, run / "checkpoints" / f"step_{model.num_timesteps:09d}", meta)
+        save_checkpoint(model, run / "checkpoints" / f"step_{primitive_steps(model):09d}", meta)
     finally:
         venv.close()
     print(f"checkpoint: {latest}", flush=True)

@@ -149,21 +149,39 @@ def test_a_short_maskable_ppo_run_trains_and_evaluates(tmp_path):
     pytest.importorskip("sb3_contrib")
     run = tmp_path / "run"
     kwargs = json.dumps({"resolution": 64, "sensors": ["depth", "pointgoal_with_gps_compass"], "renderer": "raycast"})
-    out = subprocess.run([sys.executable, str(SCRIPTS / "train.py"), "--task", "earshot/PointGoal-v0", "--agent", "waypoint",
-                          "--total-steps", "64", "--n-envs", "1", "--scenes", "2", "--n-steps", "32", "--eval-every", "0",
-                          "--checkpoint-every", "1000", "--run-dir", str(run), "--no-progress", "--env-kwargs", kwargs],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    meta = json.loads((run / "checkpoints" / "latest" / "meta.json").read_text())
+
+    def train(total: int) -> dict:
+        out = subprocess.run([sys.executable, str(SCRIPTS / "train.py"), "--task", "earshot/PointGoal-v0", "--agent",
+                              "waypoint", "--total-steps", str(total), "--n-envs", "1", "--scenes", "2", "--n-steps", "16",
+                              "--eval-every", "0", "--checkpoint-every", "1000", "--run-dir", str(run), "--no-progress",
+                              "--env-kwargs", kwargs], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads((run / "checkpoints" / "latest" / "meta.json").read_text())
+
+    meta = train(64)
     assert meta["agent"] == "waypoint" and meta["actions"] == 82 and "geometric_map" in meta["observation"]
+    # --total-steps counts primitive steps: training ends after the rollout (16 decisions of up to 10
+    # primitive steps) in which 64 were reached, and SB3's own counter holds the fewer decisions
+    first = meta["primitive_steps"]
+    assert 64 <= first < 64 + 16 * 10 and meta["num_timesteps"] < first
+    meta = train(first + 1)  # resumed: the primitive count goes on from the checkpoint
+    assert first + 1 <= meta["primitive_steps"] <= first + 16 * 10 and meta["num_timesteps"] > 16
     ev = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), "--checkpoint", str(run / "checkpoints" / "latest"),
-                         "--task", "earshot/PointGoal-v0", "--episodes", "3", "--out", str(tmp_path / "eval"), "--no-progress"],
+                         "--task", "earshot/PointGoal-v0", "--episodes", "3", "--out", str(tmp_path / "eval"), "--no-progress",
+                         "--videos", "1"],
                         capture_output=True, text=True, timeout=600)
     assert ev.returncode == 0, ev.stderr[-2000:]
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["agent"].startswith("waypoint") and 0.0 <= summary["spl"]["mean"] <= 1.0
     rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
     assert len(rows) == 4  # the same fixed episodes as flat agents, counted in primitive steps
+    # the video has a frame per primitive step (and the start), with the agent's map as a panel
+    import imageio.v2 as imageio
+
+    first = dict(zip(rows[0].split(","), rows[1].split(",")))
+    video = tmp_path / "eval" / "videos" / f"episode_{int(first['episode']):05d}.mp4"
+    frames = sum(1 for _ in imageio.get_reader(video))
+    assert frames == int(first["num_steps"]) + 1
 
 
 def test_dagger_warm_start_works_for_the_waypoint_agent():
