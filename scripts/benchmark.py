@@ -490,33 +490,40 @@ def bench_training(cfg: BenchmarkConfig) -> list[dict]:
     return rows
 
 
-def bench_agents(cfg: BenchmarkConfig) -> list[dict]:
-    """PPO training throughput on AudioGoal (AV-Nav extractor, 64² depth + spectrogram, train
-    scenes) with 1 and 2 env workers, and the share of wall time spent collecting rollouts (env
-    steps and policy forward passes) rather than in PPO updates. Uses as many cores as workers."""
+def _train_rate(agent: str, n_envs: int, steps: int) -> dict:
+    """``scripts/train.py`` for ``steps`` (primitive) env steps on AudioGoal (20 train scenes, 64²
+    depth + spectrogram, default hyper-parameters) on ``n_envs`` cores; its rate and time split."""
     import tempfile
 
     import train as train_script  # scripts/ is on sys.path
 
     from _config import parse_config
 
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if before is not None:
+        os.sched_setaffinity(0, set(sorted(_ALL_CORES or before)[:n_envs]))
+    try:
+        with tempfile.TemporaryDirectory() as run:
+            config = parse_config(train_script.TrainConfig, "", [
+                "--task", "earshot/AudioGoal-v0", "--agent", agent, "--n-envs", str(n_envs),
+                "--total-steps", str(steps), "--scenes", "20", "--eval-every", "0",
+                "--checkpoint-every", str(10 * steps), "--run-dir", run, "--no-progress",
+                "--env-kwargs", '{"resolution": 64, "sensors": ["depth", "spectrogram"]}'])
+            return train_script.main(config)
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+def bench_agents(cfg: BenchmarkConfig) -> list[dict]:
+    """PPO training throughput on AudioGoal (AV-Nav extractor, 64² depth + spectrogram, train
+    scenes) with 1 and 2 env workers, and the share of wall time spent collecting rollouts (env
+    steps and policy forward passes) rather than in PPO updates. Uses as many cores as workers."""
     rows = []
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     for agent in ("ppo", "recurrent-ppo"):
         for n_envs in (1, 2):
-            if before is not None:
-                os.sched_setaffinity(0, set(sorted(_ALL_CORES or before)[:n_envs]))
-            try:
-                with tempfile.TemporaryDirectory() as run:
-                    config = parse_config(train_script.TrainConfig, "", [
-                        "--task", "earshot/AudioGoal-v0", "--agent", agent, "--n-envs", str(n_envs),
-                        "--total-steps", str(cfg.agent_steps), "--scenes", "20", "--eval-every", "0",
-                        "--checkpoint-every", str(10 * cfg.agent_steps), "--run-dir", run, "--no-progress",
-                        "--env-kwargs", '{"resolution": 64, "sensors": ["depth", "spectrogram"]}'])
-                    r = train_script.main(config)
-            finally:
-                if before is not None:
-                    os.sched_setaffinity(0, before)
+            r = _train_rate(agent, n_envs, cfg.agent_steps)
             rows.append(dict(section="agents", name=f"{agent} training, {n_envs} env worker{'s' if n_envs > 1 else ''}",
                              value=r["steps_per_s"], unit="steps/s", reference="(none: see the detail)",
                              reference_value=None, reference_unit="steps/s", ratio=None,
@@ -742,7 +749,17 @@ def bench_waypoint(cfg: BenchmarkConfig) -> list[dict]:
     env.close()
     wrapper_ms = (total - spent[0] - spent[1]) / primitives * 1e3
     inner_ms = spent[0] / primitives * 1e3
-    return [dict(section="waypoint", name="waypoint maps + planning per primitive step", value=wrapper_ms, unit="ms",
+    # training: MaskablePPO over waypoints against flat PPO, in primitive steps/s, one worker on one core
+    flat = _train_rate("ppo", 1, cfg.agent_steps)
+    wayp = _train_rate("waypoint", 1, cfg.agent_steps)
+    train_row = dict(section="waypoint", name="waypoint agent training (MaskablePPO), 1 env worker", value=wayp["steps_per_s"],
+                     unit="primitive steps/s", reference="flat PPO training, same settings", reference_value=flat["steps_per_s"],
+                     reference_unit="steps/s", ratio=wayp["steps_per_s"] / flat["steps_per_s"],
+                     detail=(f"{wayp['steps']} primitive steps on AudioGoal, 20 train scenes, 64² depth + spectrogram, "
+                             f"default hyper-parameters (150 decisions per rollout); {wayp['rollout_share']:.0%} of the "
+                             f"time collecting rollouts (flat: {flat['rollout_share']:.0%}); target ratio >= 0.5"),
+                     raw={"waypoint": wayp | {"checkpoint": None}, "flat": flat | {"checkpoint": None}})
+    return [train_row, dict(section="waypoint", name="waypoint maps + planning per primitive step", value=wrapper_ms, unit="ms",
                  reference="the inner env's own step (PointGoal, 64² GL depth)", reference_value=inner_ms,
                  reference_unit="ms", ratio=wrapper_ms / inner_ms,
                  detail=(f"{primitives} primitive steps of 40 test episodes, oracle waypoints; the oracle itself "

@@ -91,9 +91,10 @@ def main(config: EvalConfig) -> dict:
             return PolicyActor(policy, deterministic=config.deterministic, temperature=config.temperature,
                                masks=env.action_masks if waypoint else None)
 
-        steps = f"{meta['num_timesteps']:,} steps"
+        ppo_steps = meta.get("primitive_steps", meta["num_timesteps"])  # the waypoint agent's in primitive actions
+        steps = f"{ppo_steps:,} steps"
         if meta.get("imitation"):
-            steps = f"{meta['imitation']['steps']:,} imitation + {meta['num_timesteps']:,} PPO steps"
+            steps = f"{meta['imitation']['steps']:,} imitation + {ppo_steps:,} PPO steps"
         mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
         name = f"{meta['agent']} @ {steps} ({mode})"
         results[name] = run(config, name, actor_for, env_kwargs, out, config.videos, waypoint)
