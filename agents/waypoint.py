@@ -5,7 +5,8 @@ primitive actions.
 - ``GeometricMap``: occupancy at 0.1 m from the agent's own depth images, projected with the
   camera's intrinsics at the pose the simulator's odometry gives (exact here); cells seen as
   floor are marked explored, cells with surfaces between 0.2 m and the agent's height occupied.
-- ``AcousticMap``: the sound intensity heard at each visited position, at graph resolution.
+- ``AcousticMap``: the sound intensity heard at each visited position, at graph resolution
+  (log-compressed, as the policy's spectrogram encoder does).
 - ``WaypointEnv``: a wrapper of a grid-motion navigation env. Action k < 81 is the waypoint
   (k // 9 − 4, k % 9 − 4) graph steps (forward, left) of the agent; 81 is STOP. ``action_masks()``
   marks waypoints the map shows as unreachable. A step plans a shortest path on a lattice at
@@ -140,15 +141,23 @@ class GeometricMap:
         return np.ascontiguousarray(np.moveaxis(img, 0, -1))
 
 
+ACOUSTIC_FLOOR = 1e-5  # the acoustic map's floor: as the extractor's log compression of spectrograms
+
+
 class AcousticMap:
-    """Sound intensity (the mean of the observed spectrogram, in [0, 1]) at visited lattice points."""
+    """Sound intensity at visited lattice points: the mean of the observed spectrogram (the env's
+    log1p magnitudes in [0, 1]), log-compressed to [0, 1] as the policy's spectrogram encoder does
+    (``(log(m + 1e-5) - log 1e-5) / -log 1e-5``). The raw means span ~0.002 (far, other rooms) to
+    ~0.15 (at the source); on a log scale a level ratio is the same difference at every distance."""
 
     def __init__(self, spacing: float):
         self.spacing = float(spacing)
         self.values: dict[tuple[int, int], float] = {}
 
     def update(self, position, spectrogram: np.ndarray) -> None:
-        self.values[lattice_key(position, self.spacing)] = float(np.mean(spectrogram))
+        m = max(float(np.mean(spectrogram)), 0.0)
+        self.values[lattice_key(position, self.spacing)] = float(
+            np.clip(math.log((m + ACOUSTIC_FLOOR) / ACOUSTIC_FLOOR) / -math.log(ACOUSTIC_FLOOR), 0.0, 1.0))
 
     def crop(self, position, heading: float) -> np.ndarray:
         """(2 x 81,) float32: intensity and visited flags on the 9 x 9 waypoint grid (agent frame)."""
