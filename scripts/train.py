@@ -346,7 +346,9 @@ def main(config: TrainConfig) -> dict:
             rate = steps / (time.perf_counter() - t)
             share = callback.time_split["rollouts"]
             stats = {"steps": steps, "steps_per_s": rate, "rollout_share": share}
-            macro = (f" ({model.num_timesteps - start_macro:,} waypoint decisions)"
+            # SB3's counter includes the macro step per worker taken after the budget was spent
+            decisions = model.num_timesteps - start_macro - (config.n_envs if callback.spent else 0)
+            macro = (f" ({decisions:,} waypoint decisions trained on)"
                      if config.agent == "waypoint" else "")
             print(f"trained {steps:,} steps{macro} at {rate:.0f} steps/s; {share:.0%} of the time collecting "
                   f"rollouts (env steps and policy forward passes), {1 - share:.0%} in PPO updates, evaluations and "
