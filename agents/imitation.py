@@ -20,6 +20,13 @@ for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose 
 waypoint nearest the goal): ``steps`` then counts primitive steps, the policy acts under the
 env's action mask, and it is fitted on the masked distribution against the oracle's near-ties
 (every waypoint within 0.25 m of the best one's distance to the goal, equally).
+
+The waypoint agent decides once per ~5.5 primitive steps, so at an equal budget of primitive
+steps it would see ~5.5x fewer labelled states than the flat agent. With ``every_primitive``
+(the default) the states it passes through while walking to a waypoint are labelled too: each
+is a state the agent could have decided in (its maps are updated every primitive step), and the
+oracle labels it with the waypoint it would pick there. The value target of such a state is the
+return of the decision it belongs to.
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ def _store_dtype(x: np.ndarray):
 
 
 def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epochs: int = 3, batch_size: int = 256,
-            learning_rate: float = 3e-4, vf_coef: float = 0.1, seed: int = 0, logger=None, progress: bool = True) -> dict:
+            learning_rate: float = 3e-4, vf_coef: float = 0.1, seed: int = 0, logger=None, progress: bool = True,
+            every_primitive: bool = True) -> dict:
     """Fit ``model.policy`` (SB3 PPO) to the oracle of ``env`` (one earshot env of the training
-    scenes) with ``steps`` env steps of DAgger in ``rounds`` rounds; returns per-round stats."""
+    scenes) with ``steps`` env steps of DAgger in ``rounds`` rounds; returns per-round stats.
+    ``every_primitive`` (the waypoint agent): also label the states between its decisions."""
     import torch
 
     if steps <= 0:
@@ -58,79 +67,106 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
     masks: list[np.ndarray] = []
     targets: list[np.ndarray] = []  # the waypoint oracle's near-ties, as a distribution
     labels: list[int] = []
-    returns: list[float] = []
-    per_round = math.ceil(steps / rounds)
-    stats = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    owner: list[int] = []  # each sample's decision (a primitive state between decisions: the one it follows)
+    returns: list[float] = []  # per decision
+    between: list[tuple] = []  # the waypoint agent's states between its decisions, of the current step
 
-        bar = tqdm(total=per_round * rounds, unit="step", desc="imitation", dynamic_ncols=True, mininterval=2.0)
-    obs, _ = env.reset(seed=seed)
-    collect_s = fit_s = 0.0
-    done_steps = 0
-    for r in range(rounds):
-        t0 = time.perf_counter()
-        p_oracle = beta ** r
-        rewards: list[float] = []
-        firsts = len(labels)
-        ep_start = len(labels)
-        successes, episodes = 0, 0
-        policy.set_training_mode(False)
-        round_end = min(steps, (r + 1) * per_round)
-        while done_steps < round_end:
-            expert = int(oracle())
-            for k, v in obs.items():
-                data.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
-            labels.append(expert)
-            mask = np.asarray(env.action_masks()) if masked else None
-            if masked:
-                masks.append(mask)
-                targets.append(np.asarray(env.oracle_targets(), np.float32))
-            if rng.random() < p_oracle:
-                action = expert
-            else:
-                batched = {k: np.asarray(v)[None] for k, v in obs.items()}
-                with torch.no_grad():
-                    if masked:
-                        action = int(policy.predict(batched, deterministic=False, action_masks=mask[None])[0][0])
-                    else:
-                        action = int(policy.predict(batched, deterministic=False)[0][0])
-            obs, reward, terminated, truncated, info = env.step(action)
-            rewards.append(float(reward))
-            primitive = int(info.get("primitive_steps", 1))
-            done_steps += primitive
-            if terminated or truncated:
-                returns += _discounted(rewards[ep_start - firsts:], gamma)
-                ep_start = len(labels)
-                successes += bool(info.get("success", 0.0))
-                episodes += 1
-                obs, _ = env.reset()
+    def label_here() -> tuple:
+        """The oracle's label of the env's state now: (action, mask, near-ties); the last two for
+        the waypoint agent only."""
+        expert = int(oracle())
+        if not masked:
+            return expert, None, None
+        return expert, np.asarray(env.action_masks()), np.asarray(env.oracle_targets(), np.float32)
+
+    def record(o: dict, label: tuple, decision: int) -> None:
+        for k, v in o.items():
+            data.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
+        labels.append(label[0])
+        owner.append(decision)
+        if masked:
+            masks.append(label[1])
+            targets.append(label[2])
+
+    hook = masked and every_primitive
+    if hook:  # after each primitive step of a waypoint: the state and the oracle's label there
+        env.primitive_hook = lambda: between.append((env.observation(), label_here()))
+    try:
+        per_round = math.ceil(steps / rounds)
+        stats = []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=per_round * rounds, unit="step", desc="imitation", dynamic_ncols=True, mininterval=2.0)
+        obs, _ = env.reset(seed=seed)
+        collect_s = fit_s = 0.0
+        done_steps = 0
+        for r in range(rounds):
+            t0 = time.perf_counter()
+            p_oracle = beta ** r
+            rewards: list[float] = []
+            firsts = len(returns)
+            ep_start = len(returns)
+            successes, episodes = 0, 0
+            policy.set_training_mode(False)
+            round_end = min(steps, (r + 1) * per_round)
+            while done_steps < round_end:
+                label = label_here()
+                expert, mask = label[0], label[1]
+                decision = firsts + len(rewards)  # this step's index among all decisions
+                record(obs, label, decision)
+                if rng.random() < p_oracle:
+                    action = expert
+                else:
+                    batched = {k: np.asarray(v)[None] for k, v in obs.items()}
+                    with torch.no_grad():
+                        if masked:
+                            action = int(policy.predict(batched, deterministic=False, action_masks=mask[None])[0][0])
+                        else:
+                            action = int(policy.predict(batched, deterministic=False)[0][0])
+                between.clear()
+                obs, reward, terminated, truncated, info = env.step(action)
+                # the last primitive state is the next decision's (or the episode's end): not twice
+                for o, between_label in between[:-1]:
+                    record(o, between_label, decision)
+                rewards.append(float(reward))
+                primitive = int(info.get("primitive_steps", 1))
+                done_steps += primitive
+                if terminated or truncated:
+                    returns += _discounted(rewards[ep_start - firsts:], gamma)
+                    ep_start = len(returns)
+                    successes += bool(info.get("success", 0.0))
+                    episodes += 1
+                    obs, _ = env.reset()
+                if bar is not None:
+                    bar.update(primitive)
+            # the round's unfinished episode: returns so far (no bootstrap)
+            returns += _discounted(rewards[ep_start - firsts:], gamma)
+            obs, _ = env.reset()
+            t1 = time.perf_counter()
+            loss, accuracy = _fit(policy, optimizer, data, np.asarray(labels), np.asarray(returns, np.float32)[owner], epochs,
+                                  batch_size, vf_coef, rng, np.asarray(masks) if masked else None,
+                                  np.asarray(targets) if masked else None)
+            collect_s += t1 - t0
+            fit_s += time.perf_counter() - t1
+            row = {"round": r, "oracle_share": p_oracle, "samples": len(labels), "episodes": episodes,
+                   "success": successes / max(episodes, 1), "loss": loss, "accuracy": accuracy}
+            stats.append(row)
+            if logger is not None:
+                for k in ("success", "loss", "accuracy", "oracle_share"):
+                    logger.record(f"imitation/{k}", row[k])
+                logger.dump(len(labels))
             if bar is not None:
-                bar.update(primitive)
-        # the round's unfinished episode: returns so far (no bootstrap)
-        returns += _discounted(rewards[ep_start - firsts:], gamma)
-        obs, _ = env.reset()
-        t1 = time.perf_counter()
-        loss, accuracy = _fit(policy, optimizer, data, np.asarray(labels), np.asarray(returns, np.float32), epochs,
-                              batch_size, vf_coef, rng, np.asarray(masks) if masked else None,
-                              np.asarray(targets) if masked else None)
-        collect_s += t1 - t0
-        fit_s += time.perf_counter() - t1
-        row = {"round": r, "oracle_share": p_oracle, "samples": len(labels), "episodes": episodes,
-               "success": successes / max(episodes, 1), "loss": loss, "accuracy": accuracy}
-        stats.append(row)
-        if logger is not None:
-            for k in ("success", "loss", "accuracy", "oracle_share"):
-                logger.record(f"imitation/{k}", row[k])
-            logger.dump(len(labels))
+                bar.set_postfix(round=r, success=f"{row['success']:.2f}", acc=f"{accuracy:.2f}")
         if bar is not None:
-            bar.set_postfix(round=r, success=f"{row['success']:.2f}", acc=f"{accuracy:.2f}")
-    if bar is not None:
-        bar.close()
-    policy.set_training_mode(False)
-    return {"steps": done_steps, "decisions": len(labels), "rounds": stats, "collect_seconds": collect_s,
-            "fit_seconds": fit_s}
+            bar.close()
+        policy.set_training_mode(False)
+        return {"steps": done_steps, "decisions": len(returns), "samples": len(labels), "rounds": stats,
+                "collect_seconds": collect_s, "fit_seconds": fit_s}
+    finally:
+        if hook:
+            env.primitive_hook = None
 
 
 def _discounted(rewards: list[float], gamma: float) -> list[float]:

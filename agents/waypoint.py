@@ -330,6 +330,11 @@ class WaypointEnv(gym.Wrapper):
         out["acoustic_map"] = self.amap.crop(pos, heading)
         return out
 
+    def observation(self) -> dict:
+        """What the agent would observe now, also between decisions (from a ``primitive_hook``:
+        DAgger labels the states it walks through)."""
+        return self._observe(self.base.last_observation)
+
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
         pos, _ = self._pose()

@@ -203,7 +203,16 @@ def test_dagger_warm_start_works_for_the_waypoint_agent():
     env = WaypointEnv(gym.make("earshot/AudioGoal-v0", **kwargs))
     out = imitate(model, env, 120, rounds=2, progress=False)
     assert out["steps"] >= 120 and out["decisions"] < out["steps"]  # primitive steps, fewer waypoint decisions
+    # every state it walked through is labelled: one per primitive step, not one per decision
+    assert out["samples"] == out["steps"]
     assert out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] > 0.5
+    # labelling the states between decisions does not change the walk: the oracle's round is the same
+    only = imitate(model, env, 120, rounds=1, progress=False, every_primitive=False)
+    both = imitate(model, env, 120, rounds=1, progress=False, every_primitive=True)
+    assert only["samples"] == only["decisions"] < both["samples"] == both["steps"]
+    assert (only["steps"], only["decisions"]) == (both["steps"], both["decisions"])
+    assert only["rounds"][0]["episodes"] == both["rounds"][0]["episodes"]
+    assert env.primitive_hook is None  # handed back
     env.close()
     venv.close()
 
