@@ -74,10 +74,10 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
     def label_here() -> tuple:
         """The oracle's label of the env's state now: (action, mask, near-ties); the last two for
         the waypoint agent only."""
-        expert = int(oracle())
         if not masked:
-            return expert, None, None
-        return expert, np.asarray(env.action_masks()), np.asarray(env.oracle_targets(), np.float32)
+            return int(oracle()), None, None
+        expert, near_ties = env.oracle_label()
+        return expert, np.asarray(env.action_masks()), near_ties
 
     def record(o: dict, label: tuple, decision: int) -> None:
         for k, v in o.items():
@@ -109,10 +109,11 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
             firsts = len(returns)
             ep_start = len(returns)
             successes, episodes = 0, 0
+            carried = None  # the hook's label of the state the last waypoint walk ended in: the next decision's
             policy.set_training_mode(False)
             round_end = min(steps, (r + 1) * per_round)
             while done_steps < round_end:
-                label = label_here()
+                label = carried if carried is not None else label_here()
                 expert, mask = label[0], label[1]
                 decision = firsts + len(rewards)  # this step's index among all decisions
                 record(obs, label, decision)
@@ -130,6 +131,7 @@ def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epoch
                 # the last primitive state is the next decision's (or the episode's end): not twice
                 for o, between_label in between[:-1]:
                     record(o, between_label, decision)
+                carried = between[-1][1] if between and not (terminated or truncated) else None
                 rewards.append(float(reward))
                 primitive = int(info.get("primitive_steps", 1))
                 done_steps += primitive

@@ -500,22 +500,26 @@ class WaypointEnv(gym.Wrapper):
             scores[STOP] = 0.0
         return scores
 
+    def oracle_label(self, tolerance: float = 0.25) -> tuple[int, np.ndarray]:
+        """(``oracle_action()``, ``oracle_targets(tolerance)``) from one ``oracle_scores()`` (for
+        imitation, which needs both at every state)."""
+        scores = self.oracle_scores()
+        out = np.zeros(STOP + 1, np.float32)
+        if not np.isfinite(scores).any():
+            out[STOP] = 1.0
+            return STOP, out
+        good = scores <= scores.min() + tolerance
+        out[good] = 1.0 / good.sum()
+        return int(np.argmin(scores)), out
+
     def oracle_action(self) -> int:
         """The waypoint nearest the goal along the geodesic (ground truth: a baseline and a test
         of the planner, not something a learned agent sees); STOP within the success distance
         (or when no waypoint is left)."""
-        scores = self.oracle_scores()
-        return int(np.argmin(scores)) if np.isfinite(scores).any() else STOP
+        return self.oracle_label()[0]
 
     def oracle_targets(self, tolerance: float = 0.25) -> np.ndarray:
         """(82,) float32: the oracle's choice as a distribution, uniform over the waypoints within
         ``tolerance`` metres of the best one's distance to the goal (near-ties: several waypoints
         are often as good), for imitation."""
-        scores = self.oracle_scores()
-        out = np.zeros(STOP + 1, np.float32)
-        if not np.isfinite(scores).any():
-            out[STOP] = 1.0
-            return out
-        good = scores <= scores.min() + tolerance
-        out[good] = 1.0 / good.sum()
-        return out
+        return self.oracle_label(tolerance)[1]
