@@ -16,7 +16,7 @@ from ..scenes.render import BACKENDS, make_renderer
 from ..scenes.splits import SPLITS
 from ..scenes.store import SceneCache
 
-from . import metrics
+from . import metrics, oracles
 from .episodes import Episode, EpisodeList, check_episode, generate_episodes, read_episode_file, save_episodes
 from .simulator import AUDIO_FULL_SCALE, SceneContext, Simulator
 from .tasks import TASKS
@@ -410,8 +410,7 @@ class AVNavEnv(gym.Env):
         return self.sim.distance_to(self.goal_nodes())
 
     def _nearest_goal(self) -> int:
-        g = self.sim.graph
-        return min(self.goal_nodes(), key=lambda n: g.distances_from(n)[self.sim.node])
+        return oracles.nearest_goal(self.sim.graph, self.sim.node, self.goal_nodes())
 
     def _oracle_action_count(self) -> int:
         """Actions the grid oracle takes from the episode's start (SNA's denominator)."""
@@ -422,57 +421,15 @@ class AVNavEnv(gym.Env):
         return sim.graph.oracle_action_count(node, heading, goal, self.turn_angle_deg)
 
     def oracle_action(self) -> int:
-        """The shortest-path action: STOP on the goal, else forward or the fewest turns."""
+        """The shortest-path action (``earshot.av_env.oracles``): STOP on the goal, else forward or
+        the fewest turns."""
         sim = self.sim
-        g, goal = sim.graph, self._nearest_goal()
+        goal = self._nearest_goal()
         if self.motion == "grid":
-            return int(g.best_action(sim.node, sim.heading, goal, self.turn_angle_deg))
-        if self.distance_to_goal() <= min(self.success_distance, self.forward_step):
-            return int(Action.STOP)
-        return self._continuous_oracle_action(goal)
-
-    def _continuous_oracle_action(self, goal: int) -> int:
-        """Greedy descent of a cost-to-go field: cost(p) = min over NavGraph nodes n within reach
-        of p by a free straight move of |p − n| + geodesic(n, goal). Among the headings reachable
-        by turns, the one whose free forward step lowers the cost most is chosen; the agent moves
-        when it already faces it, else turns towards it (the fewest turns, left on ties). The
-        choice depends on the position only, so turning converges on it and every forward move
-        lowers the cost: the agent cannot loop against a wall."""
-        sim, g = self.sim, self.sim.graph
-        turn = np.radians(self.turn_angle_deg)
-        n_turns = int(round(2 * np.pi / turn))
-        ks = np.arange(-(n_turns // 2), n_turns - n_turns // 2)
-        ks = ks[np.lexsort((-np.sign(ks), np.abs(ks)))]  # 0, +1, -1, +2, -2, ...
-        headings = sim.heading + ks * turn
-        here = sim.position[:2]
-        targets = here[None] + self.forward_step * np.c_[np.cos(headings), np.sin(headings)]
-        free = sim.free_segments(np.repeat(here[None], len(targets), axis=0), targets)
-        dist = g.distances_from(goal)
-
-        def cost(points: np.ndarray) -> np.ndarray:
-            out = np.full(len(points), np.inf)
-            # the 8 nearest nodes within 2.5 spacings (a point near a corner may see none closer)
-            _, near = g._tree2d.query(points, k=min(8, len(g)), distance_upper_bound=2.5 * g.spacing)
-            near = np.asarray(near).reshape(len(points), -1)
-            owner = np.repeat(np.arange(len(points)), near.shape[1])
-            nodes = near.reshape(-1)
-            real = nodes < len(g)
-            owner, nodes = owner[real], nodes[real]
-            if len(nodes) == 0:
-                return out
-            ok = sim.free_segments(points[owner], g.positions[nodes, :2])
-            total = np.linalg.norm(g.positions[nodes, :2] - points[owner], axis=1) + dist[nodes]
-            np.minimum.at(out, owner[ok], total[ok])
-            return out
-
-        costs = np.full(len(ks), np.inf)
-        costs[free] = cost(targets[free])
-        if not np.isfinite(costs).any():
-            return int(Action.TURN_LEFT)  # boxed in on every side: nothing better to do
-        best = int(np.flatnonzero(costs <= costs.min() + 1e-9)[0])  # fewest turns among the best
-        if ks[best] == 0:
-            return int(Action.MOVE_FORWARD)
-        return int(Action.TURN_LEFT if ks[best] > 0 else Action.TURN_RIGHT)
+            return oracles.shortest_path_action(sim.graph, sim.node, sim.heading, goal, self.turn_angle_deg)
+        return oracles.continuous_action(sim.graph, sim.position, sim.heading, goal, self.turn_angle_deg,
+                                         self.forward_step, self.distance_to_goal(), self.success_distance,
+                                         sim.free_segments)
 
     def _metrics(self, success: bool, distance: float) -> dict:
         sim = self.sim
