@@ -11,7 +11,7 @@ from ..acoustics.features import StepConvolver
 from ..scenes import NavGraph
 from ..scenes.angles import wrap_angle
 from ..scenes.lru import BUDGETS, LRU
-from ..scenes.render.camera import MAX_DEPTH
+from ..scenes.render.camera import depth_observation
 
 # The microphones' full scale: heard audio is clipped to ±AUDIO_FULL_SCALE like an ADC, which
 # bounds the waveform and spectrogram observations exactly. Sounds peak at 0.5 and a source's
@@ -156,9 +156,9 @@ class Simulator:
 
     # ------------------------------------------------------------------ sensors
     def rgbd(self) -> tuple[np.ndarray, np.ndarray]:
-        """rgb uint8 (H, W, 3) and depth float32 (H, W, 1) in [0, 1] (metres / MAX_DEPTH)."""
+        """rgb uint8 (H, W, 3) and depth float32 (H, W, 1) in [0, 1] (``scenes.render.camera.depth_observation``)."""
         rgb, depth = self.ctx.renderer.render(self.position, self.heading)
-        return rgb, np.clip(depth / MAX_DEPTH, 0.0, 1.0)[..., None].astype(np.float32)
+        return rgb, depth_observation(depth)
 
     def audio(self) -> np.ndarray:
         """(2, step_samples) float32: every sounding source heard at the ears this step."""

@@ -17,6 +17,17 @@ DEFAULT_CAMERA_HEIGHT = 1.5  # m above the agent's floor position (and the ears'
 MAX_DEPTH = 10.0  # m: depth observations are metres / MAX_DEPTH, clipped to [0, 1] (SoundSpaces)
 
 
+def depth_observation(depth_m: np.ndarray) -> np.ndarray:
+    """float32 (H, W, 1) in [0, 1]: a (H, W) depth image in metres as observed (metres /
+    MAX_DEPTH, clipped; SoundSpaces' normalisation). The one place depth is scaled."""
+    return np.clip(depth_m / MAX_DEPTH, 0.0, 1.0)[..., None].astype(np.float32)
+
+
+def depth_metres(observation: np.ndarray) -> np.ndarray:
+    """The inverse of ``depth_observation`` (metres; depths beyond MAX_DEPTH read MAX_DEPTH)."""
+    return np.asarray(observation) * MAX_DEPTH
+
+
 @dataclass(frozen=True)
 class Camera:
     width: int = 128
