@@ -32,6 +32,7 @@ from ..scenes.npzio import read_verified, write_atomic
 from .config import AudioConfig
 from .geometry import N_BANDS
 from .rir import DirectionalRIR, compute_rirs
+from .scene_acoustics import SceneAcoustics
 
 logger = logging.getLogger(__name__)
 
@@ -439,13 +440,17 @@ class RIRCache:
     def contains(self, scene: Scene, source, receiver, *, config: AudioConfig) -> bool:
         return not self.missing(scene, source, np.asarray(receiver, np.float64).reshape(1, 3), config=config)
 
-    def get(self, scene: Scene, source, receiver, *, config: AudioConfig | None = None) -> DirectionalRIR:
+    def get(self, scene: Scene, source, receiver, *, config: AudioConfig | None = None,
+            acoustics: SceneAcoustics | None = None) -> DirectionalRIR:
         """The RIR from cache, computing and storing it if needed."""
-        return self.get_many(scene, source, np.asarray(receiver, dtype=np.float64).reshape(1, 3), config=config)[0]
+        return self.get_many(scene, source, np.asarray(receiver, dtype=np.float64).reshape(1, 3), config=config,
+                             acoustics=acoustics)[0]
 
-    def get_many(self, scene: Scene, source, receivers, *, config: AudioConfig | None = None) -> list[DirectionalRIR]:
+    def get_many(self, scene: Scene, source, receivers, *, config: AudioConfig | None = None,
+                 acoustics: SceneAcoustics | None = None) -> list[DirectionalRIR]:
         """RIRs from one source to many receivers; the missing ones are computed in one batch,
-        by one process at a time per source (others wait, then read what it wrote)."""
+        by one process at a time per source (others wait, then read what it wrote), with the
+        scene's ``acoustics`` (``compute_rirs``'s argument: default, the scene's own)."""
         from ..scenes.checks import check_points
 
         config = config or AudioConfig()
@@ -465,7 +470,7 @@ class RIRCache:
                 still = [i for i in still if rkeys[i] not in entry.rirs]
                 if still:
                     self.misses += len(still)
-                    for i, rir in zip(still, compute_rirs(scene, source, receivers[still], config)):
+                    for i, rir in zip(still, compute_rirs(scene, source, receivers[still], config, acoustics=acoustics)):
                         entry.add(rkeys[i], receivers[i], rir)
                         entry.pending.add(rkeys[i])
                     self._pending += len(still)

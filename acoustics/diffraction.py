@@ -31,11 +31,11 @@ import heapq
 import numpy as np
 
 from ..scenes import Scene
-from ..scenes.lru import BUDGETS, LRU
 from ..scenes.materials import OCTAVE_BANDS_HZ
 
-from .geometry import N_BANDS, _models
+from .geometry import N_BANDS
 from .paths import _room_box, box_images, trace_image_paths
+from .scene_acoustics import SceneAcoustics, scene_acoustics
 
 _EDGE_MARGIN = 0.05  # m: P stays this far inside the opening's edges
 _INSET = 0.01  # m: P sits this far inside the receiver room's wall face
@@ -61,7 +61,8 @@ def edge_gain(detour: np.ndarray, lit: np.ndarray, speed_of_sound: float) -> np.
 class _Opening:
     """A door's opening: normal axis n, along-wall axis o, extents, and the face of each room."""
 
-    def __init__(self, scene: Scene, index: int):
+    def __init__(self, acoustics: SceneAcoustics, index: int):
+        scene = acoustics.scene
         d = scene.doors[index]
         self.index = index
         self.rooms = tuple(d.rooms)
@@ -74,7 +75,7 @@ class _Opening:
         self.center = np.asarray(d.center, np.float64)
         self.face = {}
         for room in self.rooms:
-            lo, hi = _room_box(scene, room)
+            lo, hi = _room_box(acoustics, room)
             centre = (lo + hi) / 2
             side = 1.0 if centre[self.n] > self.plane else -1.0
             self.face[room] = ((lo if side > 0 else hi)[self.n] + side * _INSET, side)
@@ -114,11 +115,10 @@ class _Opening:
         return inside, edge
 
 
-def _openings(scene: Scene) -> list[_Opening]:
-    cache = _models.setdefault(scene, {})
-    if "openings" not in cache:
-        cache["openings"] = [_Opening(scene, k) for k in range(len(scene.doors))]
-    return cache["openings"]
+def _openings(acoustics: SceneAcoustics) -> list[_Opening]:
+    if acoustics.openings is None:
+        acoustics.openings = [_Opening(acoustics, k) for k in range(len(acoustics.scene.doors))]
+    return acoustics.openings
 
 
 def _detour(door: _Opening, q: np.ndarray, nxt: np.ndarray, via_p: np.ndarray):
@@ -138,11 +138,11 @@ def _bend_gain(q: np.ndarray, p: np.ndarray, nxt: np.ndarray, door: _Opening, c:
     return edge_gain(detour, lit, c)[0]
 
 
-def door_chains(scene: Scene, source: np.ndarray, s_room: int, c: float) -> dict[tuple[int, int], tuple]:
+def door_chains(scene: Scene | SceneAcoustics, source: np.ndarray, s_room: int, c: float) -> dict[tuple[int, int], tuple]:
     """For each (door k, room e it leads into) reachable from the source room: (Q, L, G), the
     last point before door k (the source, or the previous door's point), the path length to Q and
     the (6,) gain of the bends before Q. Dijkstra on path length through door centres."""
-    openings = _openings(scene)
+    openings = _openings(scene_acoustics(scene))
     best: dict[tuple[int, int], tuple] = {}
     heap = []
     for k, door in enumerate(openings):
@@ -177,20 +177,22 @@ def door_chains(scene: Scene, source: np.ndarray, s_room: int, c: float) -> dict
     return best
 
 
-def door_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, s_room: int, r_rooms: np.ndarray,
+def door_arrivals(scene: Scene | SceneAcoustics, source: np.ndarray, receivers: np.ndarray, s_room: int, r_rooms: np.ndarray,
                   order: int, c: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
     """Per receiver (M, 3): None in the source's room, else (path lengths (K,), band amplitudes
     (K, 6) before spreading, unit arrival directions (K, 3)) of the paths through the doors
     into its room (lit paths through an opening included: they replace the plain direct path)."""
+    acoustics = scene_acoustics(scene)
+    scene = acoustics.scene
     out: list = [None] * len(receivers)
     if not scene.doors:
         return out
     source = np.asarray(source, np.float64)
-    openings = _openings(scene)
-    chains_of = _models.setdefault(scene, {}).setdefault("door_chains", LRU(BUDGETS.image_sources))
+    openings = _openings(acoustics)
+    chains_of = acoustics.door_chains
     key = (source.tobytes(), int(s_room), float(c))
     if key not in chains_of:  # RIRs are often computed one receiver at a time for one source
-        chains_of[key] = door_chains(scene, source, s_room, c)
+        chains_of[key] = door_chains(acoustics, source, s_room, c)
     chains = chains_of[key]
     parts: dict[int, list] = {}
     for (k, room), (q, length_q, gain_q) in chains.items():
@@ -200,7 +202,7 @@ def door_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, s_roo
         door = openings[k]
         rec = receivers[idx]
         p = door.point(room, rec, q)  # (M, 3), per receiver
-        lo, hi = _room_box(scene, room)
+        lo, hi = _room_box(acoustics, room)
         lo, hi = np.minimum(lo, p.min(axis=0) - 1e-3), np.maximum(hi, p.max(axis=0) + 1e-3)
         images, cells = box_images(p, lo, hi, min(order, DOOR_REFLECTION_ORDER))  # (I, M, 3)
         n_img, n_rec = images.shape[:2]
@@ -208,7 +210,7 @@ def door_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, s_roo
         cel = np.repeat(cells, n_rec, axis=0)
         src = np.tile(p, (n_img, 1))
         recs = np.tile(rec, (n_img, 1))
-        valid, after, gains, direction, first = trace_image_paths(scene, src, img, cel, recs, lo, hi,
+        valid, after, gains, direction, first = trace_image_paths(acoustics, src, img, cel, recs, lo, hi,
                                                                   min(order, DOOR_REFLECTION_ORDER))
         # the path before P, unfolded with the path after it: q → P → R_v
         out_dir = first - src

@@ -30,6 +30,7 @@ from ..scenes.checks import check_points
 from .config import AudioConfig
 from .features import spectrogram
 from .rir import DirectionalRIR, compute_rirs
+from .scene_acoustics import SceneAcoustics
 
 ECHO_CONFIG = AudioConfig(sample_rate=44_100, rir_seconds=0.1, step_seconds=0.06, n_fft=512, hop_length=16,
                           win_length=64, pool=1)
@@ -52,12 +53,15 @@ def chirp(config: AudioConfig = ECHO_CONFIG) -> np.ndarray:
     return np.sin(phase).astype(np.float32)
 
 
-def echo_rirs(scene: Scene, points, config: AudioConfig = ECHO_CONFIG, check_free_space: bool = True) -> list[DirectionalRIR]:
+def echo_rirs(scene: Scene, points, config: AudioConfig = ECHO_CONFIG, check_free_space: bool = True, *,
+              acoustics: SceneAcoustics | None = None) -> list[DirectionalRIR]:
     """The echo RIR at each of ``points`` (M, 3): emitter and ears both there (the head's centre),
-    every reflection and the diffuse tail, no direct path (see the module's docstring)."""
+    every reflection and the diffuse tail, no direct path (see the module's docstring).
+    ``acoustics``: the scene's SceneAcoustics (default: the scene's own)."""
     _check(config)
     pts = check_points("points", points, 3)
-    return [compute_rirs(scene, p, p[None], config, check_free_space=check_free_space, direct=False)[0] for p in pts]
+    return [compute_rirs(scene, p, p[None], config, check_free_space=check_free_space, direct=False,
+                         acoustics=acoustics)[0] for p in pts]
 
 
 def echo_audio(rir: DirectionalRIR, heading: float, config: AudioConfig = ECHO_CONFIG) -> np.ndarray:

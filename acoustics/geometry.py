@@ -9,7 +9,6 @@ of the image-source model by default (it still absorbs in the tail and occludes 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +18,9 @@ from ..scenes.materials import OCTAVE_BANDS_HZ
 
 from .config import SPEED_OF_SOUND
 from .decay import DECAY_60DB
+from .scene_acoustics import SceneAcoustics, scene_acoustics
 
 N_BANDS = len(OCTAVE_BANDS_HZ)
-_models: "weakref.WeakKeyDictionary[Scene, dict]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -33,13 +32,13 @@ class Polygon:
     area: float
 
 
-def acoustic_polygons(scene: Scene, include_furniture: bool = False) -> list[Polygon]:
-    """Planar polygons of the scene (merged coplanar faces of one material), cached per scene."""
-    cache = _models.setdefault(scene, {})
-    key = ("polygons", include_furniture)
-    if key not in cache:
-        cache[key] = _merge_polygons(scene, include_furniture)
-    return cache[key]
+def acoustic_polygons(scene: Scene | SceneAcoustics, include_furniture: bool = False) -> list[Polygon]:
+    """Planar polygons of the scene (merged coplanar faces of one material), kept in its SceneAcoustics."""
+    acoustics = scene_acoustics(scene)
+    polygons = acoustics.polygons.get(include_furniture)
+    if polygons is None:
+        polygons = acoustics.polygons[include_furniture] = _merge_polygons(acoustics.scene, include_furniture)
+    return polygons
 
 
 def _merge_polygons(scene: Scene, include_furniture: bool) -> list[Polygon]:
@@ -115,7 +114,7 @@ def _newell_normal(pts: np.ndarray) -> np.ndarray:
     return n / (np.linalg.norm(n) + 1e-300)
 
 
-def build_pra_room(scene: Scene, sample_rate: int, max_order: int, include_furniture: bool, ray_tracing: bool = False,
+def build_pra_room(scene: Scene | SceneAcoustics, sample_rate: int, max_order: int, include_furniture: bool, ray_tracing: bool = False,
                    rays: int = 2000):
     """A pyroomacoustics Room of the scene's polygons.
 
@@ -203,12 +202,13 @@ def sabine_rt60(volume: float, absorption_area, speed_of_sound: float = SPEED_OF
     return 24 * np.log(10) * volume / (speed_of_sound * np.asarray(absorption_area, dtype=np.float64))
 
 
-def room_stats(scene: Scene, speed_of_sound: float) -> list[SpaceStats]:
-    """Statistics of each room of a scene with ``rooms`` (procedural apartments, shoeboxes)."""
-    cache = _models.setdefault(scene, {})
-    key = ("rooms", speed_of_sound)
-    if key in cache:
-        return cache[key]
+def room_stats(scene: Scene | SceneAcoustics, speed_of_sound: float) -> list[SpaceStats]:
+    """Statistics of each room of a scene with ``rooms`` (procedural apartments, shoeboxes),
+    kept in its SceneAcoustics."""
+    acoustics = scene_acoustics(scene)
+    if speed_of_sound in acoustics.room_stats:
+        return acoustics.room_stats[speed_of_sound]
+    scene = acoustics.scene
     tris = scene.triangles
     centers = tris.mean(axis=1)
     probe = centers[:, :2] + scene.face_normals[:, :2] * 0.05
@@ -233,7 +233,7 @@ def room_stats(scene: Scene, speed_of_sound: float) -> list[SpaceStats]:
         # the absorption area that gives this T60 in the energy-balance (Sabine-form) equation
         absorption_area = 24 * np.log(10) * volume / (speed_of_sound * rt60)
         stats.append(SpaceStats(volume, surface, mean_abs, rt60, absorption_area, 4 * volume / surface))
-    cache[key] = stats
+    acoustics.room_stats[speed_of_sound] = stats
     return stats
 
 
@@ -297,3 +297,12 @@ def ray_stats(scene: Scene, point: np.ndarray, speed_of_sound: float, n_rays: in
     mean_abs = per_ray.mean(axis=0)
     rt60 = eyring_rt60(volume, surface, mean_abs, speed_of_sound)
     return SpaceStats(volume, surface, mean_abs, rt60, -surface * np.log(1 - np.clip(mean_abs, 0, 1 - 1e-9)), mfp)
+
+
+def room_of(scene: Scene, point) -> int:
+    """The room of ``point`` (3,) m: the one it stands in, else the one whose centre is nearest."""
+    i = scene.room_at(point)
+    if i >= 0:
+        return i
+    centres = np.array([r.center for r in scene.rooms])
+    return int(np.argmin(np.linalg.norm(centres - np.asarray(point)[:2], axis=1)))

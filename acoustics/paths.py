@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..scenes import Scene
-from ..scenes.lru import BUDGETS, LRU
 from ..scenes.rays import RayCaster
 
-from .geometry import N_BANDS, _models
+from .geometry import N_BANDS, acoustic_polygons, room_of
+from .scene_acoustics import SceneAcoustics, scene_acoustics
 
 # Loss of a leg that passes through furniture (thin-screen diffraction, ≈5 dB at 125 Hz to ≈20 dB at 4 kHz).
 OBSTRUCTION_GAIN = np.array([0.56, 0.45, 0.32, 0.22, 0.15, 0.10])
@@ -30,22 +30,22 @@ _SURFACE_PROBE = 0.25  # m: reflection points are confirmed by a ray from this f
 _SURFACE_TOLERANCE = 0.12  # m: how far the real surface may lie from the box plane
 
 
-def structure_caster(scene: Scene) -> RayCaster:
+def structure_caster(scene: Scene | SceneAcoustics) -> RayCaster:
     """Ray caster over walls, floors and ceilings only (faces that belong to no object)."""
-    cache = _models.setdefault(scene, {})
-    if "structure" not in cache:
+    acoustics = scene_acoustics(scene)
+    if acoustics.structure is None:
+        scene = acoustics.scene
         structural = scene.face_objects < 0
-        cache["structure"] = RayCaster(scene.triangles[structural]) if structural.any() else scene.ray_caster
-    return cache["structure"]
+        acoustics.structure = RayCaster(scene.triangles[structural]) if structural.any() else scene.ray_caster
+    return acoustics.structure
 
 
-def reflecting_box(scene: Scene, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reflecting_box(acoustics: SceneAcoustics, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) corners of the box whose image sources are used for ``source`` (it depends on
     the source only, so a receiver's RIR does not depend on which others share its batch)."""
+    scene = acoustics.scene
     if scene.rooms:
-        from .rir import _room_of
-
-        lo, hi = _room_box(scene, _room_of(scene, source))
+        lo, hi = _room_box(acoustics, room_of(scene, source))
     else:
         lo, hi = scene.bounds[0].copy(), scene.bounds[1].copy()
     lo = np.minimum(lo, source - 0.01)
@@ -53,15 +53,15 @@ def reflecting_box(scene: Scene, source: np.ndarray) -> tuple[np.ndarray, np.nda
     return lo, hi
 
 
-def _room_box(scene: Scene, room: int) -> tuple[np.ndarray, np.ndarray]:
+def _room_box(scene: Scene | SceneAcoustics, room: int) -> tuple[np.ndarray, np.ndarray]:
     """Interior box of a room, measured with rays against the structure (walls have thickness)."""
-    cache = _models.setdefault(scene, {})
-    key = ("room_box", room)
-    if key not in cache:
+    acoustics = scene_acoustics(scene)
+    if room not in acoustics.room_boxes:
+        scene = acoustics.scene
         x0, y0, x1, y1 = scene.rooms[room].bounds
         top = scene.bounds[1, 2]
         z = (scene.floor_height + top) / 2
-        caster = structure_caster(scene)
+        caster = structure_caster(acoustics)
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, z])
         lo, hi = np.array([x0, y0, scene.floor_height]), np.array([x1, y1, top])
         offsets = np.linspace(-0.3, 0.3, 5)
@@ -80,15 +80,15 @@ def _room_box(scene: Scene, room: int) -> tuple[np.ndarray, np.ndarray]:
                 t = float(np.min(t))
                 if np.isfinite(t):
                     (hi if sign > 0 else lo)[axis] = centre[axis] + sign * t
-        cache[key] = (lo, hi)
-    return cache[key]
+        acoustics.room_boxes[room] = (lo, hi)
+    return acoustics.room_boxes[room]
 
 
-def _image_sources(scene: Scene, source: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: int):
+def _image_sources(acoustics: SceneAcoustics, source: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: int):
     """(images (I, 3), signed image cells (I, 3)) of ``source`` in the box (lo, hi), from
     pyroomacoustics' ShoeBox; kept per scene for the most recent sources, as RIRs are computed
     one receiver at a time while an agent walks."""
-    images_of = _models.setdefault(scene, {}).setdefault("image_sources", LRU(BUDGETS.image_sources))
+    images_of = acoustics.image_sources
     key = (np.asarray(source, np.float64).tobytes(), lo.tobytes(), hi.tobytes(), int(order))
     if key not in images_of:
         import pyroomacoustics as pra
@@ -102,20 +102,21 @@ def _image_sources(scene: Scene, source: np.ndarray, lo: np.ndarray, hi: np.ndar
     return images_of[key]
 
 
-def early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, order: int, sample_rate: int):
+def early_arrivals(scene: Scene | SceneAcoustics, source: np.ndarray, receivers: np.ndarray, order: int, sample_rate: int):
     """Specular arrivals up to ``order`` reflections from ``source`` (3,) to each receiver (M, 3).
 
     Returns a list with, per receiver, (path lengths (K,) m, band amplitudes (K, 6) before the
     1/distance spreading, unit directions (K, 3) from the receiver towards each arrival).
     """
-    lo, hi = reflecting_box(scene, source)
-    images, cells = _image_sources(scene, source, lo, hi, order)
+    acoustics = scene_acoustics(scene)
+    lo, hi = reflecting_box(acoustics, source)
+    images, cells = _image_sources(acoustics, source, lo, hi, order)
     n_img, n_rec = len(images), len(receivers)
     img = np.repeat(images, n_rec, axis=0)  # pairs (image-major)
     cel = np.repeat(cells, n_rec, axis=0)
     rec = np.tile(receivers, (n_img, 1))
     src = np.broadcast_to(np.asarray(source, np.float64), rec.shape)
-    valid, distance, gains, direction, _ = trace_image_paths(scene, src, img, cel, rec, lo, hi, order)
+    valid, distance, gains, direction, _ = trace_image_paths(acoustics, src, img, cel, rec, lo, hi, order)
     out = []
     valid = valid.reshape(n_img, n_rec)
     distance = distance.reshape(n_img, n_rec)
@@ -141,7 +142,7 @@ def box_images(points: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: int) -
     return images, cells
 
 
-def trace_image_paths(scene: Scene, src: np.ndarray, img: np.ndarray, cel: np.ndarray, rec: np.ndarray,
+def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.ndarray, cel: np.ndarray, rec: np.ndarray,
                       lo: np.ndarray, hi: np.ndarray, order: int):
     """Validate image-source paths, one per row: ``src`` (P, 3) the real source, ``img`` (P, 3)
     its image in the box (lo, hi) of signed cell ``cel`` (P, 3), ``rec`` (P, 3) the receiver.
@@ -149,6 +150,8 @@ def trace_image_paths(scene: Scene, src: np.ndarray, img: np.ndarray, cel: np.nd
     Returns (valid (P,), path length (P,), band amplitudes (P, 6) before spreading, unit arrival
     directions at the receiver (P, 3), first vertex after the source (P, 3): the first
     reflection point, or the receiver)."""
+    acoustics = scene_acoustics(scene)
+    scene = acoustics.scene
     size = hi - lo
     n_pairs = len(img)
     k_max = max(order, 1)
@@ -186,7 +189,7 @@ def trace_image_paths(scene: Scene, src: np.ndarray, img: np.ndarray, cel: np.nd
     verts[:, -1] = rec
 
     gains = np.ones((n_pairs, N_BANDS))
-    structure = structure_caster(scene)
+    structure = structure_caster(acoustics)
     # legs must be free of walls; legs through furniture lose OBSTRUCTION_GAIN
     a, b = verts[:, :-1].reshape(-1, 3), verts[:, 1:].reshape(-1, 3)
     leg = b - a
@@ -255,14 +258,12 @@ _MIN_PLANE_AREA = 0.5  # m²
 MESH_IMAGES = 1500  # image sources per source at most (the order drops until they fit)
 
 
-def mesh_planes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+def mesh_planes(scene: Scene | SceneAcoustics) -> tuple[np.ndarray, np.ndarray]:
     """(normals (P, 3), offsets (P,)) of the largest planes of the scene's structure (walls,
     floors, ceilings: merged coplanar faces grouped by plane, 2 cm and ~1° apart), n·x = offset."""
-    cache = _models.setdefault(scene, {})
-    if "mesh_planes" not in cache:
-        from .geometry import acoustic_polygons
-
-        polys = acoustic_polygons(scene, include_furniture=False)
+    acoustics = scene_acoustics(scene)
+    if acoustics.mesh_planes is None:
+        polys = acoustic_polygons(acoustics, include_furniture=False)
         groups: dict[tuple, list] = {}
         for poly in polys:
             n = poly.normal / max(np.linalg.norm(poly.normal), 1e-12)
@@ -280,22 +281,23 @@ def mesh_planes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
             planes.append((area, n, d))
         planes.sort(key=lambda p: -p[0])
         planes = planes[:MESH_PLANES]
-        cache["mesh_planes"] = (np.array([p[1] for p in planes]).reshape(-1, 3), np.array([p[2] for p in planes]))
-    return cache["mesh_planes"]
+        acoustics.mesh_planes = (np.array([p[1] for p in planes]).reshape(-1, 3), np.array([p[2] for p in planes]))
+    return acoustics.mesh_planes
 
 
-def mesh_images(scene: Scene, source: np.ndarray, order: int):
+def mesh_images(scene: Scene | SceneAcoustics, source: np.ndarray, order: int):
     """(images (I, 3), planes (I, order) plane indices of each image's reflections, −1 padded,
     in the order the sound meets them) of ``source``, built plane by plane up to ``order`` with
     the usual pruning (an image reflects only in planes it lies in front of, never twice in a row)."""
-    cache = _models.setdefault(scene, {}).setdefault("mesh_images", LRU(BUDGETS.image_sources))
+    acoustics = scene_acoustics(scene)
+    cache = acoustics.mesh_images
     key = (np.asarray(source, np.float64).tobytes(), int(order))
     if key not in cache:  # the paths and the ray tracer's hybrid split both ask
-        cache[key] = _mesh_images(scene, source, order)
+        cache[key] = _mesh_images(acoustics, source, order)
     return cache[key]
 
 
-def _mesh_images(scene: Scene, source: np.ndarray, order: int):
+def _mesh_images(scene: Scene | SceneAcoustics, source: np.ndarray, order: int):
     normals, offsets = mesh_planes(scene)
     images = [np.asarray(source, np.float64)[None]]
     chains = [np.full((1, 0), -1, np.int64)]
@@ -319,13 +321,15 @@ def _mesh_images(scene: Scene, source: np.ndarray, order: int):
     return np.concatenate(images), np.concatenate(padded)
 
 
-def mesh_early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray, order: int):
+def mesh_early_arrivals(scene: Scene | SceneAcoustics, source: np.ndarray, receivers: np.ndarray, order: int):
     """Like ``early_arrivals`` for meshes without rooms: image sources of the mesh's own planes
     (``mesh_images``), each path unfolded into its reflection points and confirmed with Embree:
     every leg reaches the next reflection point on a real face of that plane (or the receiver)
     with no wall before it; furniture along a leg costs OBSTRUCTION_GAIN."""
-    normals, offsets = mesh_planes(scene)
-    images, chains = mesh_images(scene, source, order)
+    acoustics = scene_acoustics(scene)
+    scene = acoustics.scene
+    normals, offsets = mesh_planes(acoustics)
+    images, chains = mesh_images(acoustics, source, order)
     n_img, n_rec = len(images), len(receivers)
     width = chains.shape[1]
     img = np.repeat(images, n_rec, axis=0)
@@ -361,7 +365,7 @@ def mesh_early_arrivals(scene: Scene, source: np.ndarray, receivers: np.ndarray,
     gains = np.ones((n_pairs, N_BANDS))
     absorption = np.array([m.absorption for m in scene.materials])
     scattering = np.array([m.scattering for m in scene.materials])
-    structure = structure_caster(scene)
+    structure = structure_caster(acoustics)
     n_legs = verts.shape[1] - 1
     obstructed = np.zeros(n_pairs, np.int64)
     for leg in range(n_legs):
@@ -414,7 +418,7 @@ def _structure_faces(scene: Scene) -> np.ndarray:
     return np.flatnonzero(structural) if structural.any() else np.arange(len(scene.face_objects))
 
 
-def mesh_image_order(scene: Scene, source: np.ndarray, order: int) -> int:
+def mesh_image_order(scene: Scene | SceneAcoustics, source: np.ndarray, order: int) -> int:
     """The reflection order ``mesh_images`` reaches for ``source`` (it stops early on big meshes)."""
     _, chains = mesh_images(scene, source, order)
     return int((chains >= 0).sum(axis=1).max()) if len(chains) else 0

@@ -46,9 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scenes import Scene
-from ..scenes.lru import BUDGETS, LRU
-
-from .geometry import N_BANDS, _models, fibonacci_sphere
+from .geometry import N_BANDS, fibonacci_sphere, room_stats
+from .scene_acoustics import SceneAcoustics, scene_acoustics
 
 BIN_S = 0.004  # s, histogram resolution (pyroomacoustics' default too)
 GRID_CELL = 2.0  # m, floor-plan cells of scenes without rooms
@@ -84,7 +83,7 @@ class EnergyField:
     tails: dict = field(default_factory=dict, repr=False, compare=False)  # per-cell envelopes, built on use
 
 
-def cell_of(scene: Scene, points: np.ndarray) -> np.ndarray:
+def cell_of(scene: Scene | SceneAcoustics, points: np.ndarray) -> np.ndarray:
     """(M,) cell index of each point: its room (the nearest room when in none) for scenes with
     rooms, else its 2 m floor-plan column. Read from a 5 cm raster of the floor plan."""
     p = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -98,9 +97,10 @@ def cell_of(scene: Scene, points: np.ndarray) -> np.ndarray:
 _RASTER = 0.05  # m
 
 
-def _cell_raster(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-    cache = _models.setdefault(scene, {})
-    if "cell_raster" not in cache:
+def _cell_raster(scene: Scene | SceneAcoustics) -> tuple[np.ndarray, np.ndarray]:
+    acoustics = scene_acoustics(scene)
+    if acoustics.cell_raster is None:
+        scene = acoustics.scene
         origin = scene.bounds[0, :2] - 0.5
         shape = np.ceil((scene.bounds[1, :2] + 0.5 - origin) / _RASTER).astype(np.int64) + 1
         x = origin[0] + (np.arange(shape[0]) + 0.5) * _RASTER
@@ -122,8 +122,8 @@ def _cell_raster(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
             i = np.clip(np.floor((gx - scene.bounds[0, 0]) / GRID_CELL).astype(np.int64), 0, nx - 1)
             j = np.clip(np.floor((gy - scene.bounds[0, 1]) / GRID_CELL).astype(np.int64), 0, ny - 1)
             raster = i * ny + j
-        cache["cell_raster"] = (origin, raster)
-    return cache["cell_raster"]
+        acoustics.cell_raster = (origin, raster)
+    return acoustics.cell_raster
 
 
 def _grid_shape(scene: Scene) -> tuple[int, int]:
@@ -138,7 +138,7 @@ def _n_cells(scene: Scene) -> int:
     return nx * ny
 
 
-def trace_origin(scene: Scene, source) -> np.ndarray:
+def trace_origin(scene: Scene | SceneAcoustics, source) -> np.ndarray:
     """The point the tail of ``source`` (3,) is traced from: a fixed free point of the source's
     cell (its room, or its 2 m column), at the source's height: the point of the cell nearest its
     centre on a 0.25 m lattice, or the source itself when none is free.
@@ -146,9 +146,11 @@ def trace_origin(scene: Scene, source) -> np.ndarray:
     The late field hardly depends on where in a room the source stands (statistical room
     acoustics ignores it altogether), while tracing costs ~0.2 s: one trace per room then serves
     every source in it, so an episode's new source costs nothing once its room has been traced."""
+    acoustics = scene_acoustics(scene)
+    scene = acoustics.scene
     src = np.asarray(source, dtype=np.float64).reshape(3)
-    cell = int(cell_of(scene, src[None])[0])
-    cache = _models.setdefault(scene, {}).setdefault("trace_origins", {})
+    cell = int(cell_of(acoustics, src[None])[0])
+    cache = acoustics.trace_origins
     key = (cell, round(float(src[2]), 3))
     if key not in cache:
         if scene.rooms:
@@ -169,7 +171,7 @@ def trace_origin(scene: Scene, source) -> np.ndarray:
         for start in range(0, len(points), 64):
             chunk = points[start:start + 64]
             ok = [p is None for p in scene.free_space_problems(chunk)]
-            ok &= cell_of(scene, chunk) == cell
+            ok &= cell_of(acoustics, chunk) == cell
             if ok.any():
                 found = chunk[int(np.argmax(ok))]
                 break
@@ -177,24 +179,26 @@ def trace_origin(scene: Scene, source) -> np.ndarray:
     return src if cache[key] is None else cache[key]
 
 
-def energy_field(scene: Scene, source, *, rays: int, seconds: float, ism_order: int, speed_of_sound: float,
+def energy_field(scene: Scene | SceneAcoustics, source, *, rays: int, seconds: float, ism_order: int, speed_of_sound: float,
                  seed_text: str = "") -> EnergyField:
-    """The traced energy field of ``source`` (3,), cached per scene for recent sources."""
+    """The traced energy field of ``source`` (3,), kept in the scene's SceneAcoustics for recent sources."""
+    acoustics = scene_acoustics(scene)
+    scene = acoustics.scene
     src = np.asarray(source, dtype=np.float64).reshape(3)
-    fields = _models.setdefault(scene, {}).setdefault("energy_fields", LRU(BUDGETS.energy_fields))
+    fields = acoustics.energy_fields
     key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound))
     if key not in fields:
         digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()
-        fields[key] = _trace(scene, src, rays, seconds, ism_order, speed_of_sound,
+        fields[key] = _trace(acoustics, src, rays, seconds, ism_order, speed_of_sound,
                              np.random.default_rng(int.from_bytes(digest[:8], "little")))
     return fields[key]
 
 
-def _face_frames(scene: Scene):
+def _face_frames(acoustics: SceneAcoustics):
     """Per face: energy kept per hit (F, 6), scattering (F,), and an orthonormal frame
-    (tangent, bitangent, normal), each (F, 3) float32; cached per scene."""
-    cache = _models.setdefault(scene, {})
-    if "ray_frames" not in cache:
+    (tangent, bitangent, normal), each (F, 3) float32; kept in the SceneAcoustics."""
+    if acoustics.ray_frames is None:
+        scene = acoustics.scene
         absorption = np.array([m.absorption for m in scene.materials])[scene.face_materials]
         reflect = (1.0 - np.clip(absorption, 0.0, 1.0)).astype(np.float32)
         scattering = np.array([m.scattering for m in scene.materials], np.float32)[scene.face_materials]
@@ -203,19 +207,20 @@ def _face_frames(scene: Scene):
         t = np.cross(n, helper)
         t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
         b = np.cross(n, t)
-        cache["ray_frames"] = (reflect, scattering, t.astype(np.float32), b.astype(np.float32), n.astype(np.float32))
-    return cache["ray_frames"]
+        acoustics.ray_frames = (reflect, scattering, t.astype(np.float32), b.astype(np.float32), n.astype(np.float32))
+    return acoustics.ray_frames
 
 
-def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order: int, c: float,
+def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: float, ism_order: int, c: float,
            rng: np.random.Generator) -> EnergyField:
+    scene = acoustics.scene
     caster = scene.ray_caster
-    reflect, scattering, tangents, bitangents, normals = _face_frames(scene)
+    reflect, scattering, tangents, bitangents, normals = _face_frames(acoustics)
     areas = np.asarray(scene.mesh.area_faces, dtype=np.float64)
     n_cells = _n_cells(scene)
     n_bins = int(np.ceil(seconds / BIN_S)) + 1
     piece = c * BIN_S  # m, a segment is split into pieces no longer than one bin
-    source_cell = int(cell_of(scene, src[None])[0])
+    source_cell = int(cell_of(acoustics, src[None])[0])
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
     pos = np.tile(src, (n_rays, 1)).astype(np.float32)
@@ -260,7 +265,7 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
             seg = np.repeat(np.arange(len(pos)), k)
             along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
             dwell = (t / k / c)[seg]
-        cell = cell_of(scene, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
+        cell = cell_of(acoustics, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
         if exclude_everywhere:  # the ergodic volume estimate is needed without rooms only
             time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
         # before ism_order reflections, where the image sources are rendered, only the scattered
@@ -307,9 +312,7 @@ def _trace(scene: Scene, src: np.ndarray, n_rays: int, seconds: float, ism_order
     hist = hist.reshape(N_BANDS, n_cells, n_bins).transpose(1, 0, 2)
 
     if scene.rooms:
-        from .geometry import room_stats
-
-        volume = np.array([st.volume for st in room_stats(scene, c)])
+        volume = np.array([st.volume for st in room_stats(acoustics, c)])
     else:
         mfp = total_length / max(total_hits, 1)
         total_volume = mfp * float(areas[hit_faces].sum()) / 4.0

@@ -10,11 +10,14 @@ from typing import Callable, Generic, Hashable, TypeVar
 V = TypeVar("V")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Budgets:
-    """Item limits of earshot's in-memory caches (each with the memory it stands for). Change
-    them on ``earshot.scenes.lru.BUDGETS`` before making environments (components read them when
-    they are built), e.g. ``BUDGETS.step_spectra = 2048`` for a large warm working set.
+    """Item limits of earshot's in-memory caches (each with the memory it stands for).
+
+    ``BUDGETS`` holds the defaults and is immutable; a component that keeps a cache takes its
+    budgets as an argument (e.g. ``SceneAcoustics(scene, budgets=...)``), so other limits are
+    passed, not patched in: ``dataclasses.replace(BUDGETS, step_spectra=2048)`` for a large warm
+    working set.
 
     Attributes:
         scenes: scene contexts an env keeps (Scene + NavGraph + renderer; 1–5 MB each).
@@ -46,8 +49,9 @@ class Budgets:
         cache_disk_mb: size of an ``RIRCache``'s folder; beyond it, the least recently used
             source files are deleted. A source with every node of a 4-room apartment as
             receivers takes ~0.5 MB.
-        scene_models: per-scene acoustic models (room statistics, ray casters) kept for scenes
-            that are still alive (weakly referenced) — bounded by ``scenes``.
+
+    Per-scene acoustic state (room statistics, ray casters, image sources, traced fields) lives
+    in one ``earshot.acoustics.scene_acoustics.SceneAcoustics`` per scene, freed with it.
     """
 
     scenes: int = 64
