@@ -1,4 +1,6 @@
-"""The audio-visual navigation environment (one class; tasks chosen by kwargs)."""
+"""The audio-visual navigation environment: a thin Gymnasium shell over a simulator
+(``simulator.Simulator``), a task (``tasks``) and an episode source (``episode_source``),
+composed from the frozen configs of ``config``."""
 
 from __future__ import annotations
 
@@ -8,20 +10,17 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..acoustics import AudioConfig, RIRCache, sound_names, spectrogram
-from ..scenes import Action, NavGraph, generate_apartment, load_scene, load_split_file, split_of, split_seeds
-from ..scenes.checks import check_bool, check_choice, check_int, check_number
-from ..scenes.lru import BUDGETS, LRU
-from ..scenes.render import BACKENDS, make_renderer
-from ..scenes.splits import SPLITS
-from ..scenes.store import SceneCache
+from ..scenes import Action
+from ..scenes.checks import check_int
+from ..scenes.render import make_renderer
 
 from . import metrics, oracles
-from .episodes import Episode, EpisodeList, check_episode, generate_episodes, read_episode_file, save_episodes
-from .simulator import AUDIO_FULL_SCALE, SceneContext, Simulator
+from .config import EnvConfig
+from .episode_source import EpisodeSource
+from .observations import Observer
+from .simulator import Simulator
 from .tasks import TASKS
 
-_MESH_KWARGS = {"up_axis", "scale", "materials", "default_material", "floor_height", "name"}
 RESET_OPTIONS = ("episode_index",)
 
 
@@ -56,7 +55,8 @@ class AVNavEnv(gym.Env):
     sna, distance_to_goal, normalized_distance_to_goal, num_steps, collisions (+ dspl).
 
     ## Arguments
-    task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
+    ``AVNavEnv(task, config=EnvConfig(...))``, or the flat keyword arguments below, which
+    ``EnvConfig.from_kwargs`` maps onto the configs (``earshot.av_env.config``): task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
     ``{"train": [...], "val": [...], "test": [...]}`` of mesh paths), sounds
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
@@ -72,238 +72,71 @@ class AVNavEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, task: str = "audiogoal", split: str = "train", scenes=2, sounds="heard", motion: str = "grid",
-                 turn_angle_deg: float | None = None, forward_step: float = 0.25, resolution: int = 128,
-                 hfov_deg: float = 90.0, audio: str = "spectrogram", max_steps: int = 500,
-                 success_distance: float = 1.0, renderer: str = "auto", episodes=None, episodes_per_scene: int = 50,
-                 spacing: float = 0.5, audio_config: AudioConfig | None = None, p_move: float | None = None,
-                 num_distractors: int | None = None, rir_cache: str | None = None, mesh_kwargs: dict | None = None,
-                 render_mode: str | None = None, sensors=None, episodes_per_visit: int = 10,
-                 scene_memory: int = BUDGETS.scenes, scene_shard: tuple[int, int] | None = None,
-                 scene_cache: str | None = None, failed_stop_reward: float = 0.0, echoes: bool | None = None,
-                 echo_config: AudioConfig | None = None):
+    def __init__(self, task: str = "audiogoal", config: EnvConfig | None = None, **kwargs):
         self._closed = False
-        self._contexts: LRU[SceneContext] = LRU(BUDGETS.scenes, on_evict=lambda _, ctx: ctx.close())
-        check_choice("task", task, tuple(TASKS))
-        check_choice("motion", motion, ("grid", "continuous"))
-        check_choice("audio", audio, ("spectrogram", "waveform"))
-        check_choice("render_mode", render_mode, (None, "rgb_array"))
-        check_choice("renderer", renderer, BACKENDS)
-        check_choice("split", split, SPLITS)
-        self.task, self.split, self.motion, self.audio_mode = task, split, motion, audio
-        if turn_angle_deg is None:
-            turn_angle_deg = 90.0 if motion == "grid" else 10.0
-        self.turn_angle_deg = check_number("turn_angle_deg", turn_angle_deg, low=0.0, high=180.0, low_open=True, unit="degrees")
-        if motion == "grid" and abs(90.0 / self.turn_angle_deg - round(90.0 / self.turn_angle_deg)) > 1e-9:
-            raise ValueError(f"turn_angle_deg must divide 90 for grid motion (e.g. 90, 45, 30, 15), got {turn_angle_deg!r}")
-        self.forward_step = check_number("forward_step", forward_step, low=0.0, high=2.0, low_open=True, unit="m")
-        self.resolution = check_int("resolution", resolution, low=8, high=2048)
-        self.hfov_deg = check_number("hfov_deg", hfov_deg, low=0.0, high=180.0, low_open=True, high_open=True, unit="degrees")
-        self.max_steps = check_int("max_steps", max_steps, low=1)
-        self.success_distance = check_number("success_distance", success_distance, low=0.0, low_open=True, unit="m")
-        self.spacing = check_number("spacing", spacing, low=0.0, high=5.0, low_open=True, unit="m")
-        check_int("episodes_per_scene", episodes_per_scene, low=1, high=100_000)
-        self.episodes_per_visit = check_int("episodes_per_visit", episodes_per_visit, low=1)
-        self._contexts.max_items = check_int("scene_memory", scene_memory, low=1)
-        if audio_config is not None and not isinstance(audio_config, AudioConfig):
-            raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(audio_config).__name__}")
-        if mesh_kwargs is not None:
-            if not isinstance(mesh_kwargs, dict):
-                raise ValueError(f"mesh_kwargs must be a dict of earshot.scenes.load_scene arguments, got {mesh_kwargs!r}")
-            unknown = sorted(set(mesh_kwargs) - _MESH_KWARGS)
-            if unknown:
-                raise ValueError(f"mesh_kwargs has unknown keys {unknown}; earshot.scenes.load_scene takes {sorted(_MESH_KWARGS)}")
-        if rir_cache is not None and not isinstance(rir_cache, (str, Path)):
-            raise ValueError(f"rir_cache must be a folder path, got {rir_cache!r}")
-        self.scene_cache = SceneCache(scene_cache) if scene_cache is not None else None
-        self.renderer_backend = renderer
-        self.mesh_kwargs = dict(mesh_kwargs or {})
-        self.task_obj = TASKS[task](p_move=p_move, num_distractors=num_distractors)
-        self.task_obj.failed_stop_reward = check_number("failed_stop_reward", failed_stop_reward, high=0.0)
-        self.render_mode = render_mode
-        self.cfg = audio_config or AudioConfig()
-        self.sound_list = self._resolve_sounds(sounds)
-        self.uses_audio = self.task_obj.uses_audio
-        self.sim = Simulator(self.cfg, motion, self.turn_angle_deg, self.forward_step,
-                             RIRCache(rir_cache) if rir_cache is not None else None)
+        if config is None:
+            config = EnvConfig.from_kwargs(task, **kwargs)
+        elif kwargs:
+            raise ValueError(f"pass either config=EnvConfig(...) or flat keyword arguments, not both (got {sorted(kwargs)})")
+        elif not isinstance(config, EnvConfig):
+            raise ValueError(f"config must be an earshot.av_env.config.EnvConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.task_obj = TASKS[c.task](**c.task_options)
+        self.cfg = c.acoustics.config
+        rir_cache = None
+        if c.acoustics.rir_cache is not None:
+            from ..acoustics import RIRCache
 
-        self.scene_refs = self._resolve_scenes(scenes)
-        if scene_shard is not None:
-            if not (isinstance(scene_shard, (tuple, list)) and len(scene_shard) == 2
-                    and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in scene_shard)
-                    and 0 <= scene_shard[0] < scene_shard[1]):
-                raise ValueError(f"scene_shard must be (index, count) with 0 <= index < count, got {scene_shard!r}")
-            index, count = int(scene_shard[0]), int(scene_shard[1])
-            if count > len(self.scene_refs):
-                raise ValueError(f"scene_shard {tuple(scene_shard)} asks for {count} shards of {len(self.scene_refs)} scenes: "
-                                 "use at most as many workers as scenes")
-            self.scene_refs = self.scene_refs[index::count]
-        self.episodes = self._resolve_episodes(episodes, episodes_per_scene)
-
-        h = w = self.resolution
-        obs = {"rgb": spaces.Box(0, 255, (h, w, 3), np.uint8), "depth": spaces.Box(0.0, 1.0, (h, w, 1), np.float32)}
-        if self.uses_audio:
-            if audio == "spectrogram":
-                shape = spectrogram(np.zeros((2, self.cfg.step_samples), np.float32), self.cfg, backend="numpy").shape
-                obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
-            else:
-                obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, self.cfg.step_samples), np.float32)
-        if echoes is not None:
-            check_bool("echoes", echoes)
-        if echo_config is not None and not isinstance(echo_config, AudioConfig):
-            raise ValueError(f"echo_config must be an earshot.acoustics.AudioConfig, got {type(echo_config).__name__}")
-        self.echoes = self.task_obj.echoes if echoes is None else bool(echoes)
+            rir_cache = RIRCache(c.acoustics.rir_cache)
+        self.sim = Simulator(self.cfg, c.motion.motion, c.motion.turn_angle_deg, c.motion.forward_step, rir_cache)
+        self.source = EpisodeSource(c.episodes, c.task, self.task_obj,
+                                    c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0)
+        self.echoes = self.task_obj.echoes if c.sensors.echoes is None else bool(c.sensors.echoes)
         if self.echoes:
-            from ..acoustics.echo import ECHO_CONFIG, chirp, echo_spectrogram
+            from ..acoustics.echo import ECHO_CONFIG, chirp
 
-            self.sim.echo_config = echo_config or ECHO_CONFIG
+            self.sim.echo_config = c.acoustics.echo_config or ECHO_CONFIG
             chirp(self.sim.echo_config)  # the chirp must fit the sample rate: fail now, not at reset
-            shape = echo_spectrogram(np.zeros((2, self.sim.echo_config.step_samples), np.float32), self.sim.echo_config).shape
-            obs["echo"] = spaces.Box(0.0, 1.0, shape, np.float32)
-        elif echo_config is not None:
+        elif c.acoustics.echo_config is not None:
             raise ValueError("echo_config applies only with echoes=True (or the EchoDepth task)")
-        obs.update(self.task_obj.observation_spaces())
-        self.sensors = self._resolve_sensors(sensors, tuple(obs))
-        self.observation_space = spaces.Dict({k: v for k, v in obs.items() if k in self.sensors})
-        # log1p |STFT| of audio within full scale is at most log1p(full scale x the window's sum)
-        self._spectrogram_scale = float(np.log1p(AUDIO_FULL_SCALE * self.cfg.win_length / 2))
-        self._iteration: list[int] = []
+        self.observer = Observer(self.task_obj, c.sensors, self.cfg, self.sim.echo_config)
+        self.observation_space = self.observer.space
         self.action_space = spaces.Discrete(4)
-        self.episode: Episode | None = None
+        self.render_mode = c.sensors.render_mode
+        self.episode = None
         self.done = True
-        self.last_audio: np.ndarray | None = None
         self.last_observation: dict | None = None
-        self._spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed spectrograms by Simulator.audio_key()
 
-    # ------------------------------------------------------------------ configuration helpers
-    @staticmethod
-    def _resolve_sensors(sensors, keys: tuple[str, ...]) -> tuple[str, ...]:
-        if sensors is None:
-            return keys
-        if isinstance(sensors, str) or not all(isinstance(k, str) for k in sensors):
-            raise ValueError(f"sensors must be a list of observation keys from {list(keys)}, got {sensors!r}")
-        chosen = list(dict.fromkeys(sensors))
-        unknown = [k for k in chosen if k not in keys]
-        if unknown or not chosen:
-            raise ValueError(f"sensors must be a non-empty subset of this task's keys {list(keys)}, got {sensors!r}")
-        return tuple(k for k in keys if k in chosen)
+    # ------------------------------------------------------------------ the config, read-only
+    task = property(lambda self: self.config.task, doc="the task's name")
+    split = property(lambda self: self.config.episodes.split)
+    spacing = property(lambda self: self.config.episodes.spacing)
+    max_steps = property(lambda self: self.config.episodes.max_steps)
+    success_distance = property(lambda self: self.config.episodes.success_distance)
+    episodes_per_visit = property(lambda self: self.config.episodes.episodes_per_visit)
+    motion = property(lambda self: self.config.motion.motion)
+    turn_angle_deg = property(lambda self: self.config.motion.turn_angle_deg)
+    forward_step = property(lambda self: self.config.motion.forward_step)
+    resolution = property(lambda self: self.config.sensors.resolution)
+    hfov_deg = property(lambda self: self.config.sensors.hfov_deg)
+    renderer_backend = property(lambda self: self.config.sensors.renderer)
+    audio_mode = property(lambda self: self.config.sensors.audio)
+    sensors = property(lambda self: self.observer.keys, doc="the observed keys")
+    uses_audio = property(lambda self: self.task_obj.uses_audio)
+    episodes = property(lambda self: self.source.episodes)
+    scene_refs = property(lambda self: self.source.scene_refs)
+    sound_list = property(lambda self: self.source.sound_list)
+    scene_cache = property(lambda self: self.source.scene_cache)
+    mesh_kwargs = property(lambda self: self.source.mesh_kwargs)
+    last_audio = property(lambda self: self.observer.last_audio, doc="the binaural audio of the last observation, if heard")
 
-    def _resolve_sounds(self, sounds) -> list[str]:
-        if isinstance(sounds, str):
-            if sounds == "all":
-                return sound_names()
-            if sounds not in ("heard", "unheard"):
-                raise ValueError(f"sounds must be 'heard', 'unheard', 'all' or a list of built-in sound names, got {sounds!r}")
-            return sound_names(sounds)
-        if not isinstance(sounds, (list, tuple)):
-            raise ValueError(f"sounds must be 'heard', 'unheard', 'all' or a list of built-in sound names, got {sounds!r}")
-        names = list(sounds)
-        if not names:
-            raise ValueError("sounds must name at least one sound, got an empty list")
-        known = set(sound_names())
-        unknown = [s for s in names if not isinstance(s, str) or s not in known]
-        if unknown:
-            raise ValueError(f"sounds has unknown names {unknown}; built-in sounds are {sorted(known)}")
-        return names
-
-    def _resolve_scenes(self, scenes) -> list[str]:
-        if isinstance(scenes, (str, Path)) and str(scenes).endswith(".json"):  # user meshes by split file
-            files = load_split_file(scenes).get(self.split, [])
-            if not files:
-                raise ValueError(f"scenes split file {str(scenes)!r} lists no meshes for split {self.split!r}")
-            scenes = files
-        elif isinstance(scenes, (str, Path)):
-            scenes = [scenes]  # one mesh file
-        if isinstance(scenes, bool) or not isinstance(scenes, (int, np.integer, list, tuple)):
-            raise ValueError(f"scenes must be a count, a list of procedural seeds or mesh paths, or a split file (.json), got {scenes!r}")
-        if isinstance(scenes, (int, np.integer)):
-            seeds = split_seeds(self.split)
-            check_int("scenes", scenes, low=1, high=len(seeds))
-            refs = [f"procedural:{s}" for s in list(seeds)[: int(scenes)]]
-        else:
-            refs = []
-            for s in scenes:
-                if isinstance(s, bool):
-                    raise ValueError(f"scenes entries must be procedural seeds or mesh paths, got {s!r}")
-                if isinstance(s, (int, np.integer)):
-                    if split_of(int(s)) != self.split:
-                        raise ValueError(f"scenes entry {s} is not a seed of the {self.split!r} split; see earshot.scenes.split_seeds")
-                    refs.append(f"procedural:{int(s)}")
-                elif isinstance(s, (str, Path)):
-                    path = Path(s)
-                    if not path.is_file():
-                        raise FileNotFoundError(f"scenes entry {str(path)!r} is not an existing mesh file")
-                    refs.append(str(path))
-                else:
-                    raise ValueError(f"scenes entries must be procedural seeds or mesh paths, got {s!r}")
-            if not refs:
-                raise ValueError("scenes must name at least one scene, got an empty list")
-            if len(set(refs)) != len(refs):
-                raise ValueError(f"scenes lists a scene twice: {sorted(r for r in set(refs) if refs.count(r) > 1)}")
-        if any(r.startswith("procedural:") for r in refs) and self.spacing not in (0.25, 0.5, 1.0):
-            raise ValueError(f"spacing must be 0.25, 0.5 or 1.0 m for procedural apartments, got {self.spacing!r}")
-        return refs
-
-    def _context(self, ref: str) -> SceneContext:
-        """The scene, its NavGraph (and renderer, made at first reset) of ``ref``: built once and
-        kept in a bounded LRU (``scene_memory`` scenes; an evicted scene's renderer is closed)."""
-        def build_scene():
-            if ref.startswith("procedural:"):
-                scene = generate_apartment(int(ref.split(":", 1)[1]), nav_spacing=self.spacing)
-            else:
-                scene = load_scene(ref, **self.mesh_kwargs)
-            return scene, NavGraph.build(scene, spacing=self.spacing)
-
-        def build() -> SceneContext:
-            if self.scene_cache is None:
-                return SceneContext(ref, *build_scene())
-            args = {"spacing": self.spacing} if ref.startswith("procedural:") else {"spacing": self.spacing, **self.mesh_kwargs}
-            return SceneContext(ref, *self.scene_cache.get_or_build(SceneCache.key(ref, **args), build_scene))
-
-        return self._contexts.get_or_create(ref, build)
-
-    def _scene_episodes(self, k: int, per_scene: int) -> list[Episode]:
-        """The fixed episodes of scene ``k``: seeded by the task, the scene's index and content."""
-        ref = self.scene_refs[k]
-        ctx = self._context(ref)
-        key = [list(TASKS).index(self.task), k, int(ref.split(":", 1)[1]) if ref.startswith("procedural:") else 0,
-               int(ctx.scene.content_hash[:8], 16)]
-        return generate_episodes(ref, ctx.scene, ctx.graph, per_scene, np.random.default_rng(key), self.sound_list,
-                                 self.turn_angle_deg if self.motion == "grid" else 90.0, self.task_obj)
-
-    def _resolve_episodes(self, episodes, per_scene: int):
-        if episodes is None:  # generated per scene on its first visit
-            return EpisodeList(self.scene_refs, per_scene, lambda k: self._scene_episodes(k, per_scene))
-        if isinstance(episodes, (str, Path)):
-            eps, header = read_episode_file(episodes)
-            source = f"episodes file {str(episodes)!r}"
-            if header["split"] != self.split:
-                raise ValueError(f"{source} was made for split {header['split']!r}, but this env's split is {self.split!r}")
-            if header["spacing"] != self.spacing:
-                raise ValueError(f"{source} was made for NavGraph spacing {header['spacing']} m, but this env's spacing "
-                                 f"is {self.spacing} m: pass spacing={header['spacing']} or regenerate it")
-        elif isinstance(episodes, (list, tuple)) and all(isinstance(e, Episode) for e in episodes):
-            eps, source = list(episodes), "episodes"
-        else:
-            raise ValueError(f"episodes must be an episode file path or a list of earshot.av_env.Episode, got {type(episodes).__name__}")
-        if not eps:
-            raise ValueError(f"{source} holds no episodes")
-        for e in eps:
-            if e.scene.startswith("procedural:"):
-                seed = int(e.scene.split(":", 1)[1])
-                if split_of(seed) != self.split:
-                    raise ValueError(f"{source} names scene {e.scene!r} of split {split_of(seed)!r}, but this env's split "
-                                     f"is {self.split!r}")
-            self.task_obj.check_episode(e)
-            if e.scene not in self.scene_refs:
-                self.scene_refs.append(e.scene)
-            ctx = self._context(e.scene)
-            check_episode(e, ctx.scene, ctx.graph)
-        return eps
+    @last_audio.setter
+    def last_audio(self, value) -> None:
+        self.observer.last_audio = value
 
     def save_episodes(self, path) -> Path:
         """Write this env's episodes (with its split and spacing) to reload with ``episodes=path``."""
-        return save_episodes(path, self.episodes, split=self.split, spacing=self.spacing)
+        return self.source.save(path)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -317,15 +150,15 @@ class AVNavEnv(gym.Env):
         if unknown:
             raise ValueError(f"unknown reset options {unknown}; reset takes {', '.join(RESET_OPTIONS)}")
         if seed is not None:
-            self._iteration = []  # a seed restarts the episode iteration
+            self.source.restart()  # a seed restarts the episode iteration
         super().reset(seed=seed)
         index = options.get("episode_index")
         if index is None:
-            index = self._next_episode_index()
+            index = self.source.next_index(self.np_random)
         else:
             index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
-        ctx = self._context(ep.scene)
+        ctx = self.source.context(ep.scene)
         if ctx.renderer is None and ("rgb" in self.sensors or "depth" in self.sensors or self.render_mode):
             ctx.renderer = make_renderer(self.renderer_backend, ctx.scene, width=self.resolution,
                                          height=self.resolution, hfov_deg=self.hfov_deg)
@@ -336,30 +169,6 @@ class AVNavEnv(gym.Env):
         self.prev_distance = self.start_distance
         self._start_state = (self.sim.node, self.sim.heading, self._nearest_goal())  # for SNA, at the end
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
-
-    def _next_episode_index(self) -> int:
-        """Episode iteration made for training (habitat-lab's EpisodeIterator is the model):
-        scenes in a shuffled order, ``episodes_per_visit`` shuffled episodes from each before
-        moving on, reshuffled after every pass; all drawn from ``np_random``, so a seed fixes the
-        sequence. Scene switches are therefore rare, and each scene is built once."""
-        if not self._iteration:
-            groups: dict[str, list[int]] = {}
-            if isinstance(self.episodes, EpisodeList):
-                for k, ref in enumerate(self.episodes.scene_refs):
-                    groups[ref] = list(self.episodes.indices_of_scene(k))
-            else:
-                for i, e in enumerate(self.episodes):
-                    groups.setdefault(e.scene, []).append(i)
-            rng = self.np_random
-            order = [list(groups)[i] for i in rng.permutation(len(groups))]
-            plan: list[int] = []
-            for ref in order:
-                members = [groups[ref][i] for i in rng.permutation(len(groups[ref]))]
-                for start in range(0, len(members), self.episodes_per_visit):
-                    plan.append(members[start:start + self.episodes_per_visit])
-            # visits of one scene follow each other only when a scene has more than one visit's worth
-            self._iteration = [i for visit in plan for i in visit][::-1]
-        return self._iteration.pop()
 
     def _check_open(self, what: str) -> None:
         if self._closed:
@@ -409,8 +218,11 @@ class AVNavEnv(gym.Env):
         """Geodesic distance (m) from the agent to the nearest goal node."""
         return self.sim.distance_to(self.goal_nodes())
 
-    def _nearest_goal(self) -> int:
+    def nearest_goal(self) -> int:
+        """The goal node geodesically nearest to the agent."""
         return oracles.nearest_goal(self.sim.graph, self.sim.node, self.goal_nodes())
+
+    _nearest_goal = nearest_goal
 
     def _oracle_action_count(self) -> int:
         """Actions the grid oracle takes from the episode's start (SNA's denominator)."""
@@ -449,31 +261,7 @@ class AVNavEnv(gym.Env):
 
     # ------------------------------------------------------------------ observations
     def _observe(self) -> dict:
-        """The observation, computing only the keys in ``sensors``: no rendering without rgb or
-        depth, no audio without spectrogram or audiogoal."""
-        wanted = self.sensors
-        obs = {}
-        if "rgb" in wanted or "depth" in wanted:
-            rgb, depth = self.sim.rgbd()
-            obs.update(rgb=rgb, depth=depth)
-        self.last_audio = None
-        if "audiogoal" in wanted:
-            obs["audiogoal"] = self.last_audio = self.sim.audio()  # kept for frames and videos of this step
-        if "echo" in wanted:
-            obs["echo"] = self.sim.echo()
-        if "spectrogram" in wanted:
-            # a revisited (position, heading) at the same point of the sounds' loops hears the
-            # same signal: its spectrogram is kept (13.5 kB each at 16 kHz)
-            key = self.sim.audio_key()
-            spec = self._spectrograms.get(key)
-            if spec is None:
-                if self.last_audio is None:
-                    self.last_audio = self.sim.audio()
-                spec = np.asarray(spectrogram(self.last_audio, self.cfg, backend="numpy"), np.float32)
-                spec = self._spectrograms[key] = np.minimum(spec / np.float32(self._spectrogram_scale), np.float32(1.0))
-            obs["spectrogram"] = spec.copy()
-        obs.update(self.task_obj.observe(self.sim, self.episode))
-        self.last_observation = {k: obs[k] for k in wanted}  # what step/reset returned last
+        self.last_observation = self.observer.observe(self.sim, self.episode)  # what step/reset returned last
         return self.last_observation
 
     # ------------------------------------------------------------------ rendering for people
@@ -489,6 +277,6 @@ class AVNavEnv(gym.Env):
 
     def close(self):
         self._closed = True
-        self._contexts.clear()  # closes every renderer
-        self._spectrograms.clear()
+        self.source.close()  # closes every renderer
+        self.observer.close()
         self.sim.close()

@@ -7,11 +7,14 @@ import numpy as np
 from gymnasium import spaces
 
 from ...scenes.angles import wrap_angle
+from ...scenes.checks import check_number
 from ..episodes import Episode
 from ..simulator import Simulator
 
 SUCCESS_REWARD = 10.0  # SoundSpaces: reward on success
 SLACK_REWARD = -0.01  # SoundSpaces: reward per step
+# parameters every task takes, with their defaults
+COMMON_PARAMETERS: dict[str, object] = {"failed_stop_reward": 0.0}
 
 
 class Task:
@@ -32,8 +35,9 @@ class Task:
     - ``observe(sim, episode)``, ``observation_spaces()``: the task's own observation keys;
     - ``metrics(sim, episode, success)``: extra end-of-episode metrics.
 
-    ``Task(**kwargs)`` takes only the parameters the task has (``PARAMETERS``); any other is
-    one clear error naming it.
+    ``Task(**kwargs)`` takes only the parameters the task has (``COMMON_PARAMETERS`` and its own
+    ``PARAMETERS``): they are the task's options, owned here, not patched onto the env; any other
+    is one clear error naming it.
     """
 
     name = "task"
@@ -42,11 +46,15 @@ class Task:
     echoes = False  # observe the echo of a chirp by default (the env's ``echoes`` kwarg overrides)
     PARAMETERS: dict[str, object] = {}
 
-    def __init__(self, **kwargs):
-        unknown = sorted(k for k, v in kwargs.items() if k not in self.PARAMETERS and v is not None)
+    def __init__(self, failed_stop_reward: float | None = None, **kwargs):
+        allowed = {**COMMON_PARAMETERS, **self.PARAMETERS}
+        unknown = sorted(k for k, v in kwargs.items() if k not in allowed and v is not None)
         if unknown:
             raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task"
-                             + (f" (it takes {', '.join(self.PARAMETERS)})" if self.PARAMETERS else " (it takes no task parameters)"))
+                             + (f" (it takes {', '.join(allowed)})"))
+        # added to the reward of a STOP away from the goal (SoundSpaces: none)
+        self.failed_stop_reward = check_number("failed_stop_reward", 0.0 if failed_stop_reward is None
+                                               else failed_stop_reward, high=0.0)
 
     @property
     def num_distractors(self) -> int:
@@ -86,11 +94,9 @@ class Task:
     def success(self, stopped: bool, distance: float, success_distance: float) -> bool:
         return bool(stopped and distance <= success_distance)
 
-    failed_stop_reward = 0.0  # set by the env's ``failed_stop_reward`` (SoundSpaces: none)
-
     def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False) -> float:
         """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success;
-        plus ``failed_stop_reward`` (0 unless the env is given one) on a STOP away from the goal."""
+        plus the task's ``failed_stop_reward`` (0 unless given) on a STOP away from the goal."""
         out = SLACK_REWARD + (previous_distance - distance) + (SUCCESS_REWARD if success else 0.0)
         return out + (self.failed_stop_reward if stopped and not success else 0.0)
 
@@ -109,4 +115,4 @@ class Task:
         return {}
 
 
-__all__ = ["SLACK_REWARD", "SUCCESS_REWARD", "Task"]
+__all__ = ["COMMON_PARAMETERS", "SLACK_REWARD", "SUCCESS_REWARD", "Task"]

@@ -13,8 +13,8 @@ class MovingSourceTask(Task):
     name = "moving_source"
     PARAMETERS = {"p_move": 0.3, "num_distractors": 2}
 
-    def __init__(self, p_move: float | None = None, num_distractors: int | None = None):
-        super().__init__()
+    def __init__(self, p_move: float | None = None, num_distractors: int | None = None, **common):
+        super().__init__(**common)
         self.p_move = check_number("p_move", 0.3 if p_move is None else p_move, low=0.0, high=1.0)
         self._num_distractors = check_int("num_distractors", 2 if num_distractors is None else num_distractors, low=0, high=16)
 

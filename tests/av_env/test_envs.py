@@ -444,7 +444,7 @@ def test_revisits_reuse_the_spectrogram_only_when_the_signal_is_the_same(monkeyp
         obs, *_ = env.step(2)  # turn left, in place
         observed.append(obs["spectrogram"])
         fresh = np.asarray(spectrogram(original(u.sim), u.cfg, backend="numpy"), np.float32)
-        np.testing.assert_array_equal(obs["spectrogram"], np.minimum(fresh / np.float32(u._spectrogram_scale), 1))
+        np.testing.assert_array_equal(obs["spectrogram"], np.minimum(fresh / np.float32(u.observer.spectrogram_scale), 1))
     assert len(calls) == computed
     assert not np.array_equal(observed[1], observed[2])  # another heading, another signal
     env.close()
