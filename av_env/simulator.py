@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..acoustics import AudioConfig, RIRCache, compute_rirs, make_sound
 from ..acoustics.features import StepConvolver
+from ..acoustics.scene_acoustics import SceneAcoustics
 from ..scenes import NavGraph
 from ..scenes.angles import wrap_angle
 from ..scenes.lru import BUDGETS, LRU
@@ -33,15 +34,24 @@ class SoundSource:
 
 @dataclass
 class SceneContext:
+    """One scene as an env holds it: the Scene, its NavGraph, its renderer (made at first reset)
+    and its acoustic state (``acoustics.SceneAcoustics``: geometry model, image sources, door
+    graph, traced tails), all freed together by ``close()`` when the env evicts the scene."""
+
     ref: str
     scene: object
     graph: NavGraph
     renderer: object = None
+    acoustics: SceneAcoustics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.acoustics = SceneAcoustics(self.scene)
 
     def close(self) -> None:
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None
+        self.acoustics.close()
 
 
 class Simulator:
@@ -190,7 +200,8 @@ class Simulator:
         if spec is None:
             rir = self._echo_rirs.get(key[:2])
             if rir is None:
-                rir = self._echo_rirs[key[:2]] = echo_rirs(self.ctx.scene, head[None], cfg, check_free_space=False)[0]
+                rir = self._echo_rirs[key[:2]] = echo_rirs(self.ctx.scene, head[None], cfg, check_free_space=False,
+                                                           acoustics=self.ctx.acoustics)[0]
             spec = np.asarray(echo_spectrogram(echo_audio(rir, self.heading, cfg), cfg), np.float32)
             rir.drop_render_cache()
             self._echoes[key] = spec
@@ -229,11 +240,11 @@ class Simulator:
             src_pos = g.positions[source_node] + [0, 0, cfg.source_height]
             if self.rir_cache is not None:  # shared with other workers and runs through the disk
                 misses = self.rir_cache.misses
-                rir = self.rir_cache.get(scene, src_pos, ear, config=cfg)
+                rir = self.rir_cache.get(scene, src_pos, ear, config=cfg, acoustics=self.ctx.acoustics)
                 self.rir_computations += self.rir_cache.misses - misses
             else:
                 # NavGraph nodes and free moves are in free space: no need to check each pair again
-                rir = compute_rirs(scene, src_pos, ear[None], cfg, check_free_space=False)[0]
+                rir = compute_rirs(scene, src_pos, ear[None], cfg, check_free_space=False, acoustics=self.ctx.acoustics)[0]
                 self.rir_computations += 1
             self._rirs[key] = rir
         return rir
