@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_path, write_bytes_atomic  # noqa: F401 - write_bytes_atomic: this module's old name
+
 _BLOCK = 512  # tar's record size
 
 
@@ -111,10 +113,9 @@ class ShardWriter:
 
 def write_atomic(path: Path, build) -> tuple[str, int, list[int]]:
     """Write a shard to ``path`` through ``build(writer)`` into a temporary file in the same
-    folder, flushed to disk, then renamed into place. Returns (sha256, bytes, sample offsets)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    folder, flushed to disk, then renamed into place (``earshot.files.atomic_path``). Returns
+    (sha256, bytes, sample offsets)."""
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             writer = ShardWriter(f)
             build(writer)
@@ -122,24 +123,7 @@ def write_atomic(path: Path, build) -> tuple[str, int, list[int]]:
             f.flush()
             os.fsync(f.fileno())
         size = tmp.stat().st_size
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return digest, size, writer.offsets
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` through a flushed temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:

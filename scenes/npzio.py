@@ -5,10 +5,11 @@ file or none), read back with ``allow_pickle=False`` and checked before use."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_path
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -27,14 +28,8 @@ def write_atomic(path: Path, arrays: dict[str, np.ndarray], key: str, tag: str =
     """Write ``arrays`` with ``key`` and their checksum to ``path`` atomically (the temporary
     file is ``.<name>.<pid>[.<tag>].tmp`` in the same folder). OS errors propagate."""
     payload = dict(arrays, _checksum=np.array(checksum(arrays)), _key=np.array(key))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{'.' + tag if tag else ''}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path, tag) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **payload)
 
 
 def read_verified(path: Path, key: str) -> dict[str, np.ndarray]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from ..files import write_bytes_atomic
+
 from .materials import Material
 from .rays import RayCaster
 
@@ -302,14 +304,5 @@ class Scene:
                 sub.metadata["name"] = f"{material.name}#{index}"
                 exportable.add_geometry(sub, node_name=f"{material.name}#{index}", geom_name=f"{material.name}#{index}")
         data = exportable.export(file_type=ext.lstrip("."))
-        _write_atomic(path, data if isinstance(data, bytes) else data.encode())
+        write_bytes_atomic(path, data if isinstance(data, bytes) else data.encode())
         return path
-
-
-def _write_atomic(path: Path, blob: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(blob)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..files import atomic_path
+
 _BACKGROUND = np.array([255, 255, 255], np.uint8)
 _WALL = np.array([60, 60, 64], np.uint8)
 
@@ -79,8 +81,6 @@ def draw_topdown(navgraph, agent=None, heading: float | None = None, goal=None, 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a uint8 (H, W, 3) or (H, W) image to ``path`` as PNG, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(np.asarray(image)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image)).save(tmp, format="PNG")
     return path
