@@ -44,6 +44,10 @@ class SensorConfig:
             None for all of them; keys left out cost nothing.
         echoes: add ``echo`` (the spectrogram of a chirp's echoes); None: the task's default.
         render_mode: None or "rgb_array" (``env.render()`` returns a composed frame).
+        camera_height: metres above the agent's floor position; None (the default): at the ears,
+            ``AudioConfig.ear_height`` (1.5 m, SoundSpaces' sensor height). The agent has one
+            listener height: change ``ear_height`` and the camera follows; give both only to set
+            them apart on purpose.
     """
 
     resolution: int = 128
@@ -53,9 +57,13 @@ class SensorConfig:
     sensors: tuple[str, ...] | None = None
     echoes: bool | None = None
     render_mode: str | None = None
+    camera_height: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("audio", self.audio, ("spectrogram", "waveform"))
+        if self.camera_height is not None:
+            _set(self, "camera_height", check_number("camera_height", self.camera_height, low=0.0, high=10.0,
+                                                     low_open=True, unit="m"))
         check_choice("render_mode", self.render_mode, (None, "rgb_array"))
         check_choice("renderer", self.renderer, BACKENDS)
         _set(self, "resolution", check_int("resolution", self.resolution, low=8, high=2048))
@@ -246,7 +254,8 @@ class EnvConfig:
 
 # flat keyword argument -> (config, field): the one documented mapping of gym.make's kwargs
 FLAT_KWARGS: dict[str, tuple[str, str]] = {
-    **{k: ("sensors", k) for k in ("resolution", "hfov_deg", "renderer", "audio", "sensors", "echoes", "render_mode")},
+    **{k: ("sensors", k) for k in ("resolution", "hfov_deg", "renderer", "audio", "sensors", "echoes", "render_mode",
+                                   "camera_height")},
     **{k: ("motion", k) for k in ("motion", "turn_angle_deg", "forward_step")},
     **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache")},
     **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "episodes", "episodes_per_scene", "spacing",

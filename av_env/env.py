@@ -122,6 +122,8 @@ class AVNavEnv(gym.Env):
     renderer_backend = property(lambda self: self.config.sensors.renderer)
     audio_mode = property(lambda self: self.config.sensors.audio)
     sensors = property(lambda self: self.observer.keys, doc="the observed keys")
+    camera_height = property(lambda self: self.config.sensors.camera_height if self.config.sensors.camera_height
+                             is not None else self.cfg.ear_height, doc="m above the floor: at the ears unless set apart")
     uses_audio = property(lambda self: self.task_obj.uses_audio)
     episodes = property(lambda self: self.source.episodes)
     scene_refs = property(lambda self: self.source.scene_refs)
@@ -133,6 +135,11 @@ class AVNavEnv(gym.Env):
     @last_audio.setter
     def last_audio(self, value) -> None:
         self.observer.last_audio = value
+
+    def make_renderer(self, scene):
+        """A renderer of ``scene`` for this env's camera (resolution, field of view, height)."""
+        return make_renderer(self.renderer_backend, scene, width=self.resolution, height=self.resolution,
+                             hfov_deg=self.hfov_deg, camera_height=self.camera_height)
 
     def save_episodes(self, path) -> Path:
         """Write this env's episodes (with its split and spacing) to reload with ``episodes=path``."""
@@ -160,8 +167,7 @@ class AVNavEnv(gym.Env):
         self.episode = ep = self.episodes[int(index)]
         ctx = self.source.context(ep.scene)
         if ctx.renderer is None and ("rgb" in self.sensors or "depth" in self.sensors or self.render_mode):
-            ctx.renderer = make_renderer(self.renderer_backend, ctx.scene, width=self.resolution,
-                                         height=self.resolution, hfov_deg=self.hfov_deg)
+            ctx.renderer = self.make_renderer(ctx.scene)
         self.sim.reset(ctx, ep.start_node, ep.start_heading)
         self.task_obj.reset(self.sim, ep, self.np_random)
         self.done = False

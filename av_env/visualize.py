@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..scenes.render.camera import MAX_DEPTH
+from ..scenes.render.camera import depth_observation
 
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
@@ -26,13 +26,10 @@ def compose_frame(env) -> np.ndarray:
     sim = u.sim
     ctx = sim.ctx
     if ctx.renderer is None:  # sensors without rgb or depth: a renderer for people only
-        from ..scenes.render import make_renderer
-
-        ctx.renderer = make_renderer(u.renderer_backend, ctx.scene, width=u.resolution, height=u.resolution,
-                                     hfov_deg=u.hfov_deg)
+        ctx.renderer = u.make_renderer(ctx.scene)
     rgb, depth = ctx.renderer.render(sim.position, sim.heading)
     h = max(rgb.shape[0], 256)
-    d = np.clip(depth / MAX_DEPTH, 0, 1)
+    d = depth_observation(depth)[..., 0]
     depth_img = np.repeat((np.where(depth > 0, 1 - 0.85 * d, 0) * 255).astype(np.uint8)[..., None], 3, axis=2)
     sources = [ctx.graph.positions[s.node] for s in sim.sources[1:]]
     goal = ctx.graph.positions[sim.sources[0].node if sim.sources else u.episode.goal_node]

@@ -82,3 +82,19 @@ def test_bad_kwargs_get_one_clear_error(kwargs, message):
 def test_config_and_kwargs_together_are_refused():
     with pytest.raises(ValueError, match="either config"):
         AVNavEnv("audiogoal", config=EnvConfig(), scenes=1)
+
+
+def test_one_listener_height_the_camera_follows_the_ears():
+    """The camera sits at the ears (AudioConfig.ear_height) unless set apart on purpose: with the
+    ears at 1.0 m, the floor straight below the horizon is seen from 1.0 m."""
+    from earshot.acoustics import AudioConfig
+
+    default = AVNavEnv("audiogoal", scenes=1, episodes_per_scene=2, resolution=32)
+    low = AVNavEnv("audiogoal", scenes=1, episodes_per_scene=2, resolution=32, audio_config=AudioConfig(ear_height=1.0))
+    apart = AVNavEnv("audiogoal", scenes=1, episodes_per_scene=2, resolution=32, audio_config=AudioConfig(ear_height=1.0),
+                     camera_height=1.5)
+    assert (default.camera_height, low.camera_height, apart.camera_height) == (1.5, 1.0, 1.5)
+    for env in (default, low, apart):
+        env.reset(seed=0)
+        assert env.sim.ctx.renderer.camera.camera_height == env.camera_height
+        env.close()
