@@ -2,10 +2,15 @@
 
 - ``extractor.AVNavExtractor``: AV-Nav's per-modality encoders (a CNN per visual key, a CNN
   shaped for the binaural spectrogram, an MLP per vector key), fused by concatenation.
-- ``ppo``: PPO / RecurrentPPO models with AV-Nav's hyper-parameters, checkpoints in a safe
-  format (JSON + ``torch.load(weights_only=True)``), ``PolicyActor`` to act in one env.
+- ``kinds``: the agent kinds (feed-forward ``ppo``, ``recurrent-ppo``, ``waypoint``) behind one
+  interface: policy, env wrapper, oracle labels, actor, step counting, what each supports.
+- ``ppo``: models of every kind with AV-Nav's hyper-parameters, checkpoints in a safe format
+  (JSON + ``torch.load(weights_only=True)``); ``actors``: ``PolicyActor`` and kin, to act in one env.
+- ``training``: the training loop (``TrainConfig``, ``train``): PPO workers, the DAgger warm
+  start (``imitation``), checkpoints and val evaluations.
 - ``evaluation``: fixed held-out episodes, baselines (random, forward, oracle), metrics with
-  95% confidence intervals.
+  95% confidence intervals, and the evaluation run (``EvalConfig``, ``evaluate``).
+- ``waypoint`` (the wrapper) and ``maps`` (its maps and planner): the AV-WaN-style agent.
 
 Needs the ``agents`` extra (torch, stable-baselines3, sb3-contrib, tensorboard):
 ``pip install 'earshot[agents]'``. Modules are imported on first use, so ``import earshot``
@@ -16,7 +21,7 @@ import importlib
 
 __all__ = ["AVNavExtractor", "PolicyActor", "load_policy", "make_model", "pretrained_agents", "save_checkpoint"]
 
-_WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "ppo", "load_policy": "ppo", "make_model": "ppo",
+_WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "actors", "load_policy": "ppo", "make_model": "ppo",
           "save_checkpoint": "ppo", "pretrained_agents": "ppo"}
 
 

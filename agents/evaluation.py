@@ -1,28 +1,38 @@
 """Evaluation on fixed held-out episodes: the same episodes for every agent and baseline,
-per-episode metrics and a summary with 95% confidence intervals (SoundSpaces' metrics)."""
+per-episode metrics and a summary with 95% confidence intervals (SoundSpaces' metrics), and the
+evaluation run of a checkpoint or baseline (``EvalConfig``, ``evaluate``; ``scripts/evaluate.py``
+is its CLI)."""
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..cli import option
+from ..files import write_json_atomic, write_text_atomic
+from .kinds import DEFAULT_AGENT, agent_kind
+
+# the navigation tasks agents are trained and evaluated on
+TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal-v0", "earshot/SemanticAudioGoal-v0",
+         "earshot/MovingSource-v0")
 METRICS = ("success", "spl", "softspl", "sna", "distance_to_goal")
 BASELINES = ("random", "forward", "oracle")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
-             episodes_per_scene: int = 1, waypoint: bool = False):
+             episodes_per_scene: int = 1, agent: str = DEFAULT_AGENT):
     """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
-    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``);
-    ``waypoint`` wraps it for the waypoint agent (``earshot.agents.waypoint.WaypointEnv``: the same
-    episodes, primitive steps counted in every metric)."""
+    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``); it is
+    wrapped as the agent kind ``agent`` acts in it (``AgentKind.wrap``; the waypoint agent's
+    ``WaypointEnv`` runs the same episodes, primitive steps counted in every metric). Baselines
+    act in the env as a flat agent does."""
     import gymnasium as gym
 
     import earshot.av_env  # noqa: F401  (registers the ids in this process)
@@ -33,11 +43,7 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     n_scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
     env = gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
-    if waypoint:
-        from .waypoint import WaypointEnv
-
-        env = WaypointEnv(env)
-    return env
+    return agent_kind(agent).wrap(env)
 
 
 def episode_order(env, episodes: int) -> list[int]:
@@ -103,10 +109,9 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
     for n, index in enumerate(iterator):
         actor.reset()
         if n < videos and video_dir is not None:
-            # record_episode resets and steps itself; the actor reads the env's latest observation
-            # (the waypoint wrapper's own, with its maps)
-            info = record_episode(env, lambda e: actor(e.last_observation if hasattr(e, "action_masks")
-                                                       else e.unwrapped.last_observation),
+            # record_episode resets and steps itself; the actor reads the env's latest observation:
+            # the outermost one that keeps it (a wrapper's own, e.g. the waypoint agent's maps)
+            info = record_episode(env, lambda e: actor(e.get_wrapper_attr("last_observation")),
                                   Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index})
         else:
             obs, _ = env.reset(options={"episode_index": index})
@@ -132,16 +137,12 @@ def summarize(rows: list[dict]) -> dict:
 
 def write_results(out: Path, rows: list[dict], summary: dict) -> None:
     """``episodes.csv`` and ``summary.json`` in ``out``, each written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".episodes.csv.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "episodes.csv")
-    tmp = out / f".summary.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    os.replace(tmp, out / "summary.json")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "episodes.csv", text.getvalue())
+    write_json_atomic(out / "summary.json", summary)
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -153,3 +154,100 @@ def format_table(results: dict[str, dict]) -> str:
         cells = "".join(f"{s[k]['mean']:>10.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
         lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
+
+
+@dataclass
+class EvalConfig:
+    checkpoint: str = option("", "checkpoint folder written by train.py, or a shipped agent's name (audiogoal); "
+                                 "or use --baseline")
+    baseline: str = option("", "a baseline instead of a checkpoint", choices=("", *BASELINES))
+    task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
+    split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
+    episodes: int = option(50, "episodes to run", low=1)
+    episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
+    sounds: str = option("heard", "sounds of the episodes: heard (training sounds) or unheard (held out)",
+                         choices=("heard", "unheard"))
+    out: str = option("outputs/eval", "output folder", nonempty=True)
+    videos: int = option(0, "record this many episodes as MP4", low=0)
+    deterministic: bool = False  # argmax actions instead of sampling
+    temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
+                                     "own distribution", low=0.01, high=100.0)
+    compare: bool = False  # also run the random and oracle baselines on the same episodes
+    seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
+    device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
+    progress: bool = True  # a progress bar per agent
+
+    def check(self) -> None:
+        if bool(self.checkpoint) == bool(self.baseline):
+            raise ValueError("give exactly one of --checkpoint PATH or --baseline random|forward|oracle")
+
+
+def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, videos: int,
+                 agent: str = DEFAULT_AGENT) -> dict:
+    """Run ``actor_for(env)`` on the fixed episodes of ``config`` in the env of agent kind
+    ``agent``; write ``out/episodes.csv`` and ``out/summary.json``; return the summary."""
+    env = eval_env(config.task, config.split, config.episodes, env_kwargs, sounds=config.sounds,
+                   episodes_per_scene=config.episodes_per_scene, agent=agent)
+    try:
+        actor = actor_for(env)
+        rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
+                            progress=config.progress)
+    finally:
+        env.close()
+    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
+               "deterministic": config.deterministic, "temperature": config.temperature}
+    write_results(out, rows, summary)
+    return summary
+
+
+def _checkpoint_run(config: EvalConfig):
+    """(name, actor_for, env_kwargs, agent) of the checkpoint being evaluated."""
+    import torch
+
+    from .ppo import load_policy, read_meta
+
+    torch.set_num_threads(1)
+    torch.manual_seed(config.seed)
+    meta = read_meta(config.checkpoint)
+    if meta["task"] != config.task:
+        raise ValueError(f"the checkpoint was trained on {meta['task']}, not {config.task}; pass --task {meta['task']}")
+    device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
+        "cpu" if config.device == "auto" else config.device)
+    kind = agent_kind(meta["agent"])  # a checkpoint says which kind of agent it is
+
+    def actor_for(env):
+        policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
+        return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
+
+    ppo_steps = meta.get("primitive_steps", meta["num_timesteps"])  # in primitive actions, whatever the kind
+    steps = f"{ppo_steps:,} steps"
+    if meta.get("imitation"):
+        steps = f"{meta['imitation']['steps']:,} imitation + {ppo_steps:,} PPO steps"
+    mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
+    return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Evaluate the checkpoint or baseline of ``config`` (and with ``compare`` the random and
+    oracle baselines) on the same fixed episodes; print a table; return each one's summary."""
+    out = Path(config.out)
+    results = {}
+    if config.checkpoint:
+        name, actor_for, env_kwargs, agent = _checkpoint_run(config)
+        results[name] = evaluate_one(config, name, actor_for, env_kwargs, out, config.videos, agent)
+    else:
+        env_kwargs = {}
+        results[config.baseline] = evaluate_one(config, config.baseline,
+                                                lambda env: baseline_actor(config.baseline, env, config.seed),
+                                                env_kwargs, out, config.videos)
+    if config.compare:
+        for b in ("random", "oracle"):
+            if b != config.baseline:
+                results[b] = evaluate_one(config, b, lambda env, b=b: baseline_actor(b, env, config.seed), env_kwargs,
+                                          out / "baselines" / b, 0)
+    print(f"\n{config.task}, {config.split} split, {config.sounds} sounds, {config.episodes} episodes "
+          "(mean ± 95% CI):")
+    print(format_table(results))
+    print(f"\nwrote {out / 'episodes.csv'} and {out / 'summary.json'}"
+          + (f", videos in {out / 'videos'}" if config.videos else ""))
+    return results

@@ -15,11 +15,12 @@ DAgger teaches the policy to act like it from the policy's own observations:
   PPO starts with a critic, not a random one that would undo the actor).
 
 Only the policy's observations go into the network; the oracle's knowledge is used for labels
-only. Works for the feed-forward PPO policy (a recurrent policy would need whole sequences) and
-for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose oracle picks the
-waypoint nearest the goal): ``steps`` then counts primitive steps, the policy acts under the
-env's action mask, and it is fitted on the masked distribution against the oracle's near-ties
-(every waypoint within 0.25 m of the best one's distance to the goal, equally).
+only. The agent kind (``earshot.agents.kinds``) gives the labels, the sampled actions and the
+step count: it works for the feed-forward PPO policy (a recurrent policy would need whole
+sequences) and for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose
+oracle picks the waypoint nearest the goal): ``steps`` then counts primitive steps, the policy
+acts under the env's action mask, and it is fitted on the masked distribution against the
+oracle's near-ties (every waypoint within 0.25 m of the best one's distance to the goal, equally).
 
 The waypoint agent decides once per ~5.5 primitive steps, so at an equal budget of primitive
 steps it would see ~5.5x fewer labelled states than the flat agent. With ``every_primitive``
@@ -31,144 +32,159 @@ return of the decision it belongs to.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
+
+from .kinds import AgentKind, Label
+
+
+@dataclass(frozen=True)
+class ImitationConfig:
+    """DAgger's settings: ``steps`` primitive env steps in ``rounds`` rounds, the oracle acting
+    with probability ``beta`` ** round; after each round ``epochs`` passes over all data so far
+    in minibatches of ``batch_size`` (Adam at ``learning_rate``, the value loss weighted
+    ``vf_coef``). ``every_primitive``: also label the states an agent passes through between
+    its decisions (the waypoint agent's walks)."""
+
+    steps: int
+    rounds: int = 6
+    beta: float = 0.5
+    epochs: int = 3
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    vf_coef: float = 0.1
+    seed: int = 0
+    every_primitive: bool = True
 
 
 def _store_dtype(x: np.ndarray):
     return np.uint8 if x.dtype == np.uint8 else np.float16  # float maps are in [0, 1] or small vectors
 
 
-def imitate(model, env, steps: int, *, rounds: int = 6, beta: float = 0.5, epochs: int = 3, batch_size: int = 256,
-            learning_rate: float = 3e-4, vf_coef: float = 0.1, seed: int = 0, logger=None, progress: bool = True,
-            every_primitive: bool = True) -> dict:
-    """Fit ``model.policy`` (SB3 PPO) to the oracle of ``env`` (one earshot env of the training
-    scenes) with ``steps`` env steps of DAgger in ``rounds`` rounds; returns per-round stats.
-    ``every_primitive`` (the waypoint agent): also label the states between its decisions."""
+class _Dataset:
+    """Every labelled state so far: observations (stored compactly), labels, and the decision
+    each belongs to (a state between decisions: the one it follows)."""
+
+    def __init__(self):
+        self.obs: dict[str, list] = {}
+        self.labels: list[int] = []
+        self.masks: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
+        self.owner: list[int] = []
+        self.returns: list[float] = []  # per decision
+
+    def record(self, o: dict, label: Label, decision: int) -> None:
+        for k, v in o.items():
+            self.obs.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
+        self.labels.append(label.action)
+        self.owner.append(decision)
+        if label.mask is not None:
+            self.masks.append(label.mask)
+            self.targets.append(label.targets)
+
+
+def imitate(kind: AgentKind, model, env, config: ImitationConfig, *, logger=None, progress: bool = True) -> dict:
+    """Fit ``model.policy`` (an SB3 policy of agent kind ``kind``) to the oracle of ``env`` (one
+    env of the training scenes, wrapped by ``kind.wrap``) with ``config.steps`` primitive env
+    steps of DAgger; returns per-round stats (``rounds``) and totals."""
     import torch
 
-    if steps <= 0:
-        raise ValueError(f"imitation steps must be positive, got {steps}")
-    if hasattr(model.policy, "lstm_actor"):
-        raise ValueError("imitation warm start works for the feed-forward policy (--agent ppo); a recurrent policy "
-                         "would need whole sequences")
-    u = env.unwrapped
-    masked = hasattr(env, "action_masks")  # the waypoint agent: its oracle and masks are the wrapper's
-    oracle = env.oracle_action if masked else getattr(u, "oracle_action", None)
-    if oracle is None:
-        raise ValueError(f"the env {u!r} has no shortest-path oracle to imitate")
+    if config.steps <= 0:
+        raise ValueError(f"imitation steps must be positive, got {config.steps}")
+    kind.check_imitation()
     policy = model.policy
-    gamma = float(model.gamma)
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
-    data: dict[str, list] = {}
-    masks: list[np.ndarray] = []
-    targets: list[np.ndarray] = []  # the waypoint oracle's near-ties, as a distribution
-    labels: list[int] = []
-    owner: list[int] = []  # each sample's decision (a primitive state between decisions: the one it follows)
-    returns: list[float] = []  # per decision
-    between: list[tuple] = []  # the waypoint agent's states between its decisions, of the current step
-
-    def label_here() -> tuple:
-        """The oracle's label of the env's state now: (action, mask, near-ties); the last two for
-        the waypoint agent only."""
-        if not masked:
-            return int(oracle()), None, None
-        expert, near_ties = env.oracle_label()
-        return expert, np.asarray(env.action_masks()), near_ties
-
-    def record(o: dict, label: tuple, decision: int) -> None:
-        for k, v in o.items():
-            data.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
-        labels.append(label[0])
-        owner.append(decision)
-        if masked:
-            masks.append(label[1])
-            targets.append(label[2])
-
-    hook = masked and every_primitive
-    if hook:  # after each primitive step of a waypoint: the state and the oracle's label there
-        env.primitive_hook = lambda: between.append((env.observation(), label_here()))
-    try:
-        per_round = math.ceil(steps / rounds)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    data = _Dataset()
+    between: list[tuple] = []  # the states between decisions of the current step, labelled
+    with contextlib.ExitStack() as stack:
+        if config.every_primitive:
+            stack.enter_context(kind.labelling_between_decisions(env, lambda o, label: between.append((o, label))))
+        per_round = math.ceil(config.steps / config.rounds)
         stats = []
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=per_round * rounds, unit="step", desc="imitation", dynamic_ncols=True, mininterval=2.0)
-        obs, _ = env.reset(seed=seed)
-        collect_s = fit_s = 0.0
-        done_steps = 0
-        for r in range(rounds):
+            bar = tqdm(total=per_round * config.rounds, unit="step", desc="imitation", dynamic_ncols=True,
+                       mininterval=2.0)
+        obs, _ = env.reset(seed=config.seed)
+        totals = {"steps": 0, "collect": 0.0, "fit": 0.0}
+        for r in range(config.rounds):
             t0 = time.perf_counter()
-            p_oracle = beta ** r
-            rewards: list[float] = []
-            firsts = len(returns)
-            ep_start = len(returns)
-            successes, episodes = 0, 0
-            carried = None  # the hook's label of the state the last waypoint walk ended in: the next decision's
-            policy.set_training_mode(False)
-            round_end = min(steps, (r + 1) * per_round)
-            while done_steps < round_end:
-                label = carried if carried is not None else label_here()
-                expert, mask = label[0], label[1]
-                decision = firsts + len(rewards)  # this step's index among all decisions
-                record(obs, label, decision)
-                if rng.random() < p_oracle:
-                    action = expert
-                else:
-                    batched = {k: np.asarray(v)[None] for k, v in obs.items()}
-                    with torch.no_grad():
-                        if masked:
-                            action = int(policy.predict(batched, deterministic=False, action_masks=mask[None])[0][0])
-                        else:
-                            action = int(policy.predict(batched, deterministic=False)[0][0])
-                between.clear()
-                obs, reward, terminated, truncated, info = env.step(action)
-                # the last primitive state is the next decision's (or the episode's end): not twice
-                for o, between_label in between[:-1]:
-                    record(o, between_label, decision)
-                carried = between[-1][1] if between and not (terminated or truncated) else None
-                rewards.append(float(reward))
-                primitive = int(info.get("primitive_steps", 1))
-                done_steps += primitive
-                if terminated or truncated:
-                    returns += _discounted(rewards[ep_start - firsts:], gamma)
-                    ep_start = len(returns)
-                    successes += bool(info.get("success", 0.0))
-                    episodes += 1
-                    obs, _ = env.reset()
-                if bar is not None:
-                    bar.update(primitive)
-            # the round's unfinished episode: returns so far (no bootstrap)
-            returns += _discounted(rewards[ep_start - firsts:], gamma)
-            obs, _ = env.reset()
+            obs, row = _collect(kind, policy, env, obs, data, between, r, min(config.steps, (r + 1) * per_round),
+                                totals, float(model.gamma), config, rng, bar)
             t1 = time.perf_counter()
-            loss, accuracy = _fit(policy, optimizer, data, np.asarray(labels), np.asarray(returns, np.float32)[owner], epochs,
-                                  batch_size, vf_coef, rng, np.asarray(masks) if masked else None,
-                                  np.asarray(targets) if masked else None)
-            collect_s += t1 - t0
-            fit_s += time.perf_counter() - t1
-            row = {"round": r, "oracle_share": p_oracle, "samples": len(labels), "episodes": episodes,
-                   "success": successes / max(episodes, 1), "loss": loss, "accuracy": accuracy}
+            loss, accuracy = _fit(policy, optimizer, data.obs, np.asarray(data.labels),
+                                  np.asarray(data.returns, np.float32)[data.owner], config.epochs, config.batch_size,
+                                  config.vf_coef, rng, np.asarray(data.masks) if data.masks else None,
+                                  np.asarray(data.targets) if data.targets else None)
+            totals["collect"] += t1 - t0
+            totals["fit"] += time.perf_counter() - t1
+            row = {"round": r, "oracle_share": row["oracle_share"], "samples": len(data.labels),
+                   "episodes": row["episodes"], "success": row["success"], "loss": loss, "accuracy": accuracy}
             stats.append(row)
             if logger is not None:
                 for k in ("success", "loss", "accuracy", "oracle_share"):
                     logger.record(f"imitation/{k}", row[k])
-                logger.dump(len(labels))
+                logger.dump(len(data.labels))
             if bar is not None:
                 bar.set_postfix(round=r, success=f"{row['success']:.2f}", acc=f"{accuracy:.2f}")
         if bar is not None:
             bar.close()
         policy.set_training_mode(False)
-        return {"steps": done_steps, "decisions": len(returns), "samples": len(labels), "rounds": stats,
-                "collect_seconds": collect_s, "fit_seconds": fit_s}
-    finally:
-        if hook:
-            env.primitive_hook = None
+    return {"steps": totals["steps"], "decisions": len(data.returns), "samples": len(data.labels), "rounds": stats,
+            "collect_seconds": totals["collect"], "fit_seconds": totals["fit"]}
+
+
+def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r: int, round_end: int, totals: dict,
+             gamma: float, config: ImitationConfig, rng: np.random.Generator, bar):
+    """One DAgger round's env steps, up to ``round_end`` primitive steps in all: each decision's
+    state labelled by the oracle, the oracle acting with probability beta^r, else the policy
+    (sampled); the states between decisions labelled as they are passed. Returns the next
+    observation (after a reset) and the round's row of stats."""
+    import torch
+
+    p_oracle = config.beta ** r
+    rewards: list[float] = []
+    firsts = ep_start = len(data.returns)
+    successes, episodes = 0, 0
+    carried = None  # the label of the state the last walk ended in (collected between decisions): the next decision's
+    policy.set_training_mode(False)
+    while totals["steps"] < round_end:
+        label = carried if carried is not None else kind.oracle_label(env)
+        decision = firsts + len(rewards)  # this step's index among all decisions
+        data.record(obs, label, decision)
+        if rng.random() < p_oracle:
+            action = label.action
+        else:
+            with torch.no_grad():
+                action = kind.imitation_action(policy, {k: np.asarray(v)[None] for k, v in obs.items()}, label)
+        between.clear()
+        obs, reward, terminated, truncated, info = env.step(action)
+        # the last state passed is the next decision's (or the episode's end): not twice
+        for o, between_label in between[:-1]:
+            data.record(o, between_label, decision)
+        carried = between[-1][1] if between and not (terminated or truncated) else None
+        rewards.append(float(reward))
+        primitive = kind.primitive_steps([info])
+        totals["steps"] += primitive
+        if terminated or truncated:
+            data.returns += _discounted(rewards[ep_start - firsts:], gamma)
+            ep_start = len(data.returns)
+            successes += bool(info.get("success", 0.0))
+            episodes += 1
+            obs, _ = env.reset()
+        if bar is not None:
+            bar.update(primitive)
+    # the round's unfinished episode: returns so far (no bootstrap)
+    data.returns += _discounted(rewards[ep_start - firsts:], gamma)
+    obs, _ = env.reset()
+    return obs, {"round": r, "oracle_share": p_oracle, "episodes": episodes, "success": successes / max(episodes, 1)}
 
 
 def _discounted(rewards: list[float], gamma: float) -> list[float]:

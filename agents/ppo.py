@@ -1,5 +1,5 @@
-"""PPO agents on stable-baselines3 (feed-forward) and sb3-contrib (``RecurrentPPO``, the LSTM
-analogue of AV-Nav's GRU), and their checkpoints in a safe format.
+"""Models of every agent kind (``earshot.agents.kinds``: PPO on stable-baselines3, RecurrentPPO
+and MaskablePPO on sb3-contrib) and their checkpoints in a safe format.
 
 A checkpoint is a folder:
 
@@ -9,7 +9,8 @@ A checkpoint is a folder:
 - ``optimizer.pt``: the optimizer's ``state_dict``, for resuming.
 
 Nothing is unpickled: SB3's own ``.zip`` format stores cloudpickled objects (schedules, spaces)
-and is not used. The folder is written under a temporary name and renamed into place.
+and is not used. The folder is written under a temporary name and renamed into place
+(``earshot.files.write_dir_atomic``).
 
 Shipped agents (``agents/pretrained/NAME/``, without ``optimizer.pt``) are checkpoints too;
 wherever a checkpoint path is taken, a shipped agent's name (``audiogoal``) works as well.
@@ -18,76 +19,34 @@ wherever a checkpoint path is taken, a shipped agent's name (``audiogoal``) work
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
+
+from ..files import write_dir_atomic
+from .kinds import agent_kind
 
 # 2: the extractor log-compresses spectrograms (a format-1 policy was trained without it)
 FORMAT = "earshot-checkpoint-2"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
-# agent name -> (module, algorithm class, policy alias)
-AGENTS = {
-    "ppo": ("stable_baselines3", "PPO", "MultiInputPolicy"),
-    "recurrent-ppo": ("sb3_contrib", "RecurrentPPO", "MultiInputLstmPolicy"),
-    # AV-WaN-style: waypoints on the agent's map (earshot.agents.waypoint), invalid ones masked
-    "waypoint": ("sb3_contrib", "MaskablePPO", "MultiInputPolicy"),
-}
-
-
-def _algorithm(agent: str):
-    if agent not in AGENTS:
-        raise ValueError(f"unknown agent {agent!r}; agents are: {', '.join(AGENTS)}")
-    module, name, policy = AGENTS[agent]
-    try:
-        mod = __import__(module, fromlist=[name])
-    except ImportError as exc:
-        raise ImportError(f"the {agent} agent needs {module.replace('_', '-')}: pip install 'earshot[agents]'") from exc
-    return getattr(mod, name), policy
-
-
-def policy_kwargs(agent: str, extractor: dict) -> dict:
-    """SB3 policy kwargs: the AV-Nav extractor, Adam with eps 1e-5, and (recurrent) an LSTM."""
-    import torch
-
-    from .extractor import AVNavExtractor
-
-    extractor = dict(extractor)
-    lstm = int(extractor.pop("lstm_hidden", 256))
-    out = dict(features_extractor_class=AVNavExtractor, features_extractor_kwargs=extractor,
-               optimizer_class=torch.optim.Adam, optimizer_kwargs={"eps": 1e-5}, net_arch=dict(pi=[], vf=[]))
-    if agent == "recurrent-ppo":
-        out.update(lstm_hidden_size=lstm, n_lstm_layers=1, shared_lstm=True, enable_critic_lstm=False)
-    return out
-
 
 def make_model(agent: str, env, hyperparameters: dict, extractor: dict, *, seed: int = 0, device: str = "auto",
                tensorboard_log: str | None = None, stop_prior: float | None = None):
-    """A new PPO or RecurrentPPO model on ``env`` (an SB3 VecEnv) with the AV-Nav extractor.
+    """A new model of the agent kind ``agent`` (``earshot.agents.kinds``: PPO, RecurrentPPO or
+    MaskablePPO) on ``env`` (an SB3 VecEnv) with the AV-Nav extractor.
 
     ``stop_prior``: the initial probability of STOP (action 0), the other actions equally
     likely, set through the bias of the action head (SB3 initialises its weights near zero, so
     the bias alone sets the first policy). A uniform policy stops after 4 steps on average, too
     soon to learn anything from the progress reward; 0.02 makes first episodes ~50 steps long.
     None keeps the uniform start."""
-    cls, policy = _algorithm(agent)
+    kind = agent_kind(agent)
+    cls, policy = kind.algorithm()
     model = cls(policy, env, seed=seed, device=device, verbose=0, tensorboard_log=tensorboard_log,
-                policy_kwargs=policy_kwargs(agent, extractor), **hyperparameters)
+                policy_kwargs=kind.policy_kwargs(extractor), **hyperparameters)
     if stop_prior is not None:
-        import torch
-
-        if agent == "waypoint":
-            raise ValueError("stop_prior applies to primitive actions (STOP is action 0); the waypoint agent's STOP is "
-                             "its last action")
-        n = int(env.action_space.n)
-        if not 0.0 < stop_prior < 1.0:
-            raise ValueError(f"stop_prior must be a probability in (0, 1), got {stop_prior!r}")
-        with torch.no_grad():
-            model.policy.action_net.bias.zero_()
-            model.policy.action_net.bias[0] = float(np.log(stop_prior * (n - 1) / (1.0 - stop_prior)))
+        kind.set_stop_prior(model, stop_prior)
     return model
 
 
@@ -102,18 +61,6 @@ def _policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:
             sub = VecTransposeImage.transpose_space(sub, key)
         spaces[key] = sub
     return gym.spaces.Dict(spaces)
-
-
-def _write_atomic_dir(final: Path, fill) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    fill(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
 
 
 def save_checkpoint(model, directory: str | Path, meta: dict) -> Path:
@@ -133,7 +80,7 @@ def save_checkpoint(model, directory: str | Path, meta: dict) -> Path:
         torch.save(model.policy.optimizer.state_dict(), tmp / "optimizer.pt")
         (tmp / "meta.json").write_text(json.dumps(info, indent=2, sort_keys=True))
 
-    return _write_atomic_dir(Path(directory), fill)
+    return write_dir_atomic(Path(directory), fill)
 
 
 def pretrained_agents() -> list[str]:
@@ -187,11 +134,12 @@ def load_policy(path: str | Path, observation_space: gym.spaces.Dict, action_spa
 
     meta = read_meta(path)
     _check_spaces(meta, observation_space, action_space)
-    cls, alias = _algorithm(meta["agent"])
+    kind = agent_kind(meta["agent"])
+    cls, alias = kind.algorithm()
     policy_cls = cls.policy_aliases[alias]
     lr = float(meta["hyperparameters"]["learning_rate"])
     policy = policy_cls(_policy_space(observation_space), action_space, lambda _: lr,
-                        **policy_kwargs(meta["agent"], meta["extractor"]))
+                        **kind.policy_kwargs(meta["extractor"]))
     policy.load_state_dict(_load_tensors(resolve_checkpoint(path) / "policy.pt", torch.device(device)))
     policy.to(device)
     policy.set_training_mode(False)
@@ -212,9 +160,9 @@ def resume_model(path: str | Path, env, *, device: str = "auto", tensorboard_log
 
 
 def primitive_steps(model) -> int:
-    """PPO's env steps in primitive actions: SB3's ``num_timesteps`` for flat agents; for the
-    waypoint agent, the primitive steps its macro steps took (``model.primitive_steps``, kept by
-    ``scripts/train.py`` from ``info["primitive_steps"]``)."""
+    """The model's env steps in primitive actions: SB3's ``num_timesteps`` until training counts
+    them (``model.primitive_steps``, kept by ``earshot.agents.training`` through
+    ``AgentKind.primitive_steps``: an agent whose actions are macro actions takes several each)."""
     return int(getattr(model, "primitive_steps", model.num_timesteps))
 
 
@@ -236,43 +184,3 @@ def _check_spaces(meta: dict, observation_space, action_space) -> None:
         raise ValueError(f"the checkpoint was trained on observations {want} with {meta['actions']} actions, but the env "
                          f"gives {have} with {action_space.n}; make the env with the checkpoint's env_kwargs "
                          f"({meta.get('env_kwargs')})")
-
-
-class PolicyActor:
-    """``act(obs) -> action`` for one env, carrying the LSTM state across steps of an episode.
-
-    ``temperature`` (sampled actions of a feed-forward policy): sample from softmax(logits / T);
-    1 is the policy's own distribution, towards 0 its argmax."""
-
-    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None):
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if temperature != 1.0 and (hasattr(policy, "lstm_actor") or masks is not None):
-            raise ValueError("temperature applies to feed-forward primitive-action policies (--agent ppo)")
-        self.policy, self.deterministic, self.temperature = policy, deterministic, float(temperature)
-        self.masks = masks  # () -> bool array of allowed actions (the waypoint agent's env.action_masks)
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = None
-        self.start = np.ones((1,), bool)
-
-    def __call__(self, obs: dict) -> int:
-        batched = {k: np.asarray(v)[None] for k, v in obs.items()}
-        if self.masks is not None:
-            action, _ = self.policy.predict(batched, deterministic=self.deterministic,
-                                            action_masks=np.asarray(self.masks())[None])
-        elif hasattr(self.policy, "lstm_actor"):
-            action, self.state = self.policy.predict(batched, state=self.state, episode_start=self.start,
-                                                     deterministic=self.deterministic)
-        elif self.temperature != 1.0 and not self.deterministic:
-            import torch
-
-            with torch.no_grad():
-                obs, _ = self.policy.obs_to_tensor(batched)
-                logits = self.policy.get_distribution(obs).distribution.logits / self.temperature
-                action = torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
-        else:
-            action, _ = self.policy.predict(batched, deterministic=self.deterministic)
-        self.start = np.zeros((1,), bool)
-        return int(np.asarray(action).reshape(-1)[0])

@@ -3,7 +3,6 @@ a checkpoint and the baselines on the same held-out episodes, and refuse unsafe 
 
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,28 +15,25 @@ pytest.importorskip("sb3_contrib")
 import torch  # noqa: E402
 
 import earshot.av_env  # noqa: E402,F401
-from earshot.agents.evaluation import METRICS  # noqa: E402
+from earshot.agents.evaluation import METRICS, EvalConfig, evaluate  # noqa: E402
 from earshot.agents.extractor import AVNavExtractor  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import evaluate  # noqa: E402
-import train  # noqa: E402
-from _config import parse_config  # noqa: E402
+from earshot.agents.training import TrainConfig, train  # noqa: E402
+from earshot.cli import parse_config  # noqa: E402
 
 SENSORS = {"earshot/AudioGoal-v0": ["depth", "spectrogram"], "earshot/PointGoal-v0": ["depth", "pointgoal_with_gps_compass"]}
 
 
 def _train(run: Path, agent: str, steps: int, task: str = "earshot/AudioGoal-v0", n_envs: int = 1):
-    cfg = parse_config(train.TrainConfig, "", [
+    cfg = parse_config(TrainConfig, "", [
         "--task", task, "--agent", agent, "--total-steps", str(steps), "--n-envs", str(n_envs), "--scenes", "2",
         "--n-steps", str(64 // n_envs), "--eval-every", "128", "--eval-episodes", "2", "--checkpoint-every", "128",
         "--run-dir", str(run), "--env-kwargs", json.dumps({"resolution": 64, "sensors": SENSORS[task]}), "--no-progress", "--hidden", "32", "--lstm-hidden", "32"])
-    return train.main(cfg)["checkpoint"]
+    return train(cfg)["checkpoint"]
 
 
 def _evaluate(out: Path, *args):
-    cfg = parse_config(evaluate.EvalConfig, "", ["--episodes", "2", "--out", str(out), *args])
-    return evaluate.main(cfg)
+    cfg = parse_config(EvalConfig, "", ["--episodes", "2", "--out", str(out), *args])
+    return evaluate(cfg)
 
 
 @pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
@@ -127,9 +123,9 @@ def test_extractor_encodes_every_task_observation():
 
 def test_bad_options_are_one_clear_error():
     with pytest.raises(SystemExit):
-        parse_config(train.TrainConfig, "", ["--env-kwargs", "[1]"])
+        parse_config(TrainConfig, "", ["--env-kwargs", "[1]"])
     with pytest.raises(SystemExit):
-        parse_config(evaluate.EvalConfig, "", [])  # neither --checkpoint nor --baseline
+        parse_config(EvalConfig, "", [])  # neither --checkpoint nor --baseline
     with pytest.raises(ValueError, match="unknown agent"):
         from earshot.agents.ppo import make_model
 
@@ -211,7 +207,8 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     ``imitation`` checkpoint and an evaluation at step 0, and a PPO-free run is allowed."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from earshot.agents.imitation import imitate
+    from earshot.agents.imitation import ImitationConfig, imitate
+    from earshot.agents.kinds import AGENT_KINDS
     from earshot.agents.ppo import make_model
 
     kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
@@ -241,7 +238,8 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     model = make_model("ppo", venv, {"n_steps": 64, "batch_size": 64}, {"hidden": 32})
     before = agreement(model.policy)
     env = gym.make("earshot/PointGoal-v0", split="train", scenes=3, **kw)
-    out = imitate(model, env, 2000, rounds=4, epochs=10, batch_size=64, learning_rate=1e-3, progress=False)
+    out = imitate(AGENT_KINDS["ppo"], model, env, ImitationConfig(2000, rounds=4, epochs=10, batch_size=64, learning_rate=1e-3),
+                  progress=False)
     after = agreement(model.policy)
     env.close()
     venv.close()
@@ -250,14 +248,15 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     print(f"agreement with the oracle: before {before:.3f}, always forward {forward:.3f}, after {after:.3f}")
     assert after >= before + 0.2 and after >= forward + 0.15 and after >= 0.6, (before, forward, after)
     with pytest.raises(ValueError, match="feed-forward"):
-        imitate(make_model("recurrent-ppo", DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, **kw)]),
-                           {"n_steps": 16, "batch_size": 16}, {"hidden": 16, "lstm_hidden": 16}), env, 10)
+        recurrent = make_model("recurrent-ppo", DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, **kw)]),
+                               {"n_steps": 16, "batch_size": 16}, {"hidden": 16, "lstm_hidden": 16})
+        imitate(AGENT_KINDS["recurrent-ppo"], recurrent, env, ImitationConfig(10))
     # through the script: warm start only (no PPO steps)
-    cfg = parse_config(train.TrainConfig, "", [
+    cfg = parse_config(TrainConfig, "", [
         "--task", "earshot/PointGoal-v0", "--agent", "ppo", "--total-steps", "0", "--imitation-steps", "64",
         "--imitation-rounds", "2", "--n-envs", "1", "--scenes", "2", "--eval-every", "1000", "--eval-episodes", "2", "--n-steps", "32",
         "--run-dir", str(tmp_path / "run"), "--env-kwargs", json.dumps(kw), "--no-progress", "--hidden", "32"])
-    latest = train.main(cfg)["checkpoint"]
+    latest = train(cfg)["checkpoint"]
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["imitation"]["steps"] == 64 and meta["num_timesteps"] == 0
     assert (tmp_path / "run" / "checkpoints" / "imitation" / "policy.pt").is_file()
@@ -265,25 +264,25 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path):
     assert "--imitation-steps 64" in meta["training_command"]
     # PPO on top, resumed from that checkpoint: the warm start stays on record
     cfg.total_steps = 64
-    latest = train.main(cfg)["checkpoint"]
+    latest = train(cfg)["checkpoint"]
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["num_timesteps"] == 64 and meta["imitation"]["steps"] == 64
     # its learning curves: both DAgger rounds and the PPO episodes are read back and drawn
-    import plot_training
+    from earshot.agents.curves import plot_learning_curves, scalars
 
-    curves = plot_training.scalars(tmp_path / "run", ("imitation/success", "imitation/accuracy", "rollout/ep_len_mean"))
+    curves = scalars(tmp_path / "run", ("imitation/success", "imitation/accuracy", "rollout/ep_len_mean"))
     assert curves["imitation/success"][0] == [32, 64] and len(curves["imitation/accuracy"][1]) == 2
-    png = plot_training.main(parse_config(plot_training.PlotConfig, "", ["--runs", str(tmp_path / "run"),
-                                                                         "--out", str(tmp_path / "curves.png")]))
+    png = plot_learning_curves([str(tmp_path / "run")], ["run"], tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit):
-        parse_config(train.TrainConfig, "", ["--total-steps", "0"])
+        parse_config(TrainConfig, "", ["--total-steps", "0"])
 
 
 def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from earshot.agents.ppo import PolicyActor, make_model
+    from earshot.agents.actors import PolicyActor
+    from earshot.agents.ppo import make_model
 
     kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
     venv = DummyVecEnv([lambda: gym.make("earshot/PointGoal-v0", scenes=1, episodes_per_scene=2, **kw)])

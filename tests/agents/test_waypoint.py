@@ -116,7 +116,7 @@ def test_the_waypoint_oracle_succeeds_on_test_episodes():
     from earshot.agents.evaluation import episode_order, eval_env
 
     env = eval_env("earshot/AudioGoal-v0", "test", 24, {"resolution": 64, "sensors": ["depth"], "renderer": "raycast"},
-                   waypoint=True)
+                   agent="waypoint")
     results, stopped_at = [], []
     for index in episode_order(env, 24):
         env.reset(options={"episode_index": index})
@@ -194,21 +194,23 @@ def test_dagger_warm_start_works_for_the_waypoint_agent():
     pytest.importorskip("sb3_contrib")
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from earshot.agents.imitation import imitate
+    from earshot.agents.imitation import ImitationConfig, imitate
+    from earshot.agents.kinds import AGENT_KINDS
     from earshot.agents.ppo import make_model
 
+    waypoint = AGENT_KINDS["waypoint"]
     kwargs = dict(split="train", scenes=2, resolution=64, renderer="raycast", sensors=["depth", "spectrogram"])
     venv = DummyVecEnv([lambda: WaypointEnv(gym.make("earshot/AudioGoal-v0", **kwargs))])
     model = make_model("waypoint", venv, {"n_steps": 16, "batch_size": 16}, {"hidden": 32})
     env = WaypointEnv(gym.make("earshot/AudioGoal-v0", **kwargs))
-    out = imitate(model, env, 120, rounds=2, progress=False)
+    out = imitate(waypoint, model, env, ImitationConfig(120, rounds=2), progress=False)
     assert out["steps"] >= 120 and out["decisions"] < out["steps"]  # primitive steps, fewer waypoint decisions
     # every state it walked through is labelled: one per primitive step, not one per decision
     assert out["samples"] == out["steps"]
     assert out["rounds"][0]["oracle_share"] == 1.0 and out["rounds"][0]["success"] > 0.5
     # labelling the states between decisions does not change the walk: the oracle's round is the same
-    only = imitate(model, env, 120, rounds=1, progress=False, every_primitive=False)
-    both = imitate(model, env, 120, rounds=1, progress=False, every_primitive=True)
+    only = imitate(waypoint, model, env, ImitationConfig(120, rounds=1, every_primitive=False), progress=False)
+    both = imitate(waypoint, model, env, ImitationConfig(120, rounds=1, every_primitive=True), progress=False)
     assert only["samples"] == only["decisions"] < both["samples"] == both["steps"]
     assert (only["steps"], only["decisions"]) == (both["steps"], both["decisions"])
     assert only["rounds"][0]["episodes"] == both["rounds"][0]["episodes"]

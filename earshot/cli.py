@@ -1,0 +1,101 @@
+"""Command-line options of earshot's scripts: a dataclass of options, overridable from the
+command line (the one helper every script's thin CLI uses; stdlib only).
+
+Fields declared with ``option(default, help, choices=..., low=..., high=...)`` are validated
+as they are parsed: a bad value stops the script with one line naming the option, the value
+and what is allowed (argparse's usual exit status 2), and ``--help`` lists the allowed values.
+A dataclass may also define ``check(self)``, raising ValueError for rules that join options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .files import write_text_atomic
+
+
+def option(default, help: str = "", *, choices=None, low=None, high=None, nonempty: bool = False):
+    """A dataclass field with its command-line help and allowed values."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low,
+                                                        "high": high, "nonempty": nonempty})
+
+
+def _typed(name: str, kind, low, high, nonempty):
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if kind is float and value != value:  # NaN
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+        if kind is str and nonempty and not value.strip():
+            raise argparse.ArgumentTypeError("must not be empty")
+        if (low is not None and value < low) or (high is not None and value > high):
+            allowed = f"between {low} and {high}" if low is not None and high is not None else (
+                f">= {low}" if low is not None else f"<= {high}")
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+
+    convert.__name__ = name
+    return convert
+
+
+def parse_config(cls, description: str, argv=None):
+    """Build ``cls`` (a dataclass) from defaults overridden by ``--field value`` arguments."""
+    parser = argparse.ArgumentParser(description=description)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        meta = f.metadata
+        flag = f"--{f.name.replace('_', '-')}"
+        kind = type(default)
+        text = meta.get("help", "")
+        allowed = ""
+        if meta.get("choices"):
+            allowed = f"; one of {', '.join(str(c) for c in meta['choices'])}"
+        elif meta.get("low") is not None or meta.get("high") is not None:
+            low, high = meta.get("low"), meta.get("high")
+            allowed = f"; {low} to {high}" if low is not None and high is not None else (
+                f"; >= {low}" if low is not None else f"; <= {high}")
+        help_text = f"{text}{allowed} (default: {default})".lstrip("; ")
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            converter = _typed(f.name, kind if kind in (int, float, str) else str, meta.get("low"), meta.get("high"),
+                               meta.get("nonempty", False))
+            parser.add_argument(flag, dest=f.name, default=default, type=converter, choices=meta.get("choices"),
+                                help=help_text)
+    config = cls(**vars(parser.parse_args(argv)))
+    check = getattr(config, "check", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as exc:
+            parser.error(str(exc))
+    return config
+
+
+def save_config(config, directory: Path) -> Path:
+    """Write the resolved config as JSON (``directory/config.json``) next to a run's outputs, atomically."""
+    return write_text_atomic(Path(directory) / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
+def run_script(main, cls, description: str, interrupted: str = "interrupted") -> None:
+    """``main(parse_config(cls, description))`` as a command: Ctrl-C prints ``interrupted`` and
+    exits 130; a ValueError, ImportError or FileNotFoundError (bad input, a missing optional
+    dependency or file) prints one ``error:`` line and exits 2."""
+    import sys
+
+    try:
+        main(parse_config(cls, description))
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["option", "parse_config", "run_script", "save_config"]
