@@ -43,6 +43,28 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
         FileNotFoundError: the file does not exist.
         ValueError: unsupported extension, unreadable or empty file, or no walkable floor.
     """
+    path = _check_file(path, up_axis, scale)
+    try:
+        loaded = trimesh.load(str(path), force="scene", process=False)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise ValueError(f"could not read scene file {str(path)!r} as {path.suffix.lower()}: {type(exc).__name__}: {exc}") from exc
+    default = get_material(default_material)
+    mesh, colors, names = _flatten(loaded, path, up_axis, scale, default)
+    face_materials, table = _material_table(names, colors, dict(materials or {}), default)
+
+    floor = detect_floor_height(mesh) if floor_height is None else check_number("floor_height", floor_height, unit="m")
+    if floor is None:
+        raise ValueError(
+            f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "
+            f"{_MIN_FLOOR_AREA} m² with {_FLOOR_HEADROOM} m of free space above it was found; check up_axis "
+            f"(now {up_axis!r}) and scale (now {scale}), or pass floor_height"
+        )
+    return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
+
+
+def _check_file(path, up_axis: str, scale: float) -> Path:
+    """``path`` as a Path, after checking it names a non-empty mesh file of a supported kind and
+    that ``up_axis`` and ``scale`` are valid."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"scene file {str(path)!r} does not exist")
@@ -57,14 +79,12 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     if path.stat().st_size == 0:
         raise ValueError(f"scene file {str(path)!r} is empty (0 bytes)")
-    try:
-        loaded = trimesh.load(str(path), force="scene", process=False)
-    except Exception as exc:  # trimesh raises many types for corrupt files
-        raise ValueError(f"could not read scene file {str(path)!r} as {ext}: {type(exc).__name__}: {exc}") from exc
+    return path
 
-    default = get_material(default_material)
-    library = material_library()
-    materials = dict(materials or {})
+
+def _flatten(loaded, path: Path, up_axis: str, scale: float, default: Material):
+    """(mesh in metres z up, face colours (F, 3) uint8, face material names (F,)) of a trimesh
+    Scene: every geometry placed by its node's transform, degenerate triangles dropped."""
     vertices, faces, face_mat_names, face_colors = [], [], [], []
     offset = 0
     for node in loaded.graph.nodes_geometry:
@@ -100,27 +120,24 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
     if not keep.all():
         mesh = trimesh.Trimesh(v, f[keep], process=False)
         colors, names = colors[keep], names[keep]
+    return mesh, colors, names
 
+
+def _material_table(names: np.ndarray, colors: np.ndarray, materials: dict, default: Material):
+    """(face material index (F,) int32, material table): one Material per distinct name, its
+    acoustics from ``materials``, else the built-in material of that name, else ``default``; its
+    colour the mean of its faces'."""
+    library = material_library()
     table: list[Material] = []
-    index_of: dict[str, int] = {}
     face_materials = np.empty(len(names), np.int32)
     for key in sorted(set(names.tolist())):
         base = materials.get(key) or library.get(key.split("#")[0]) or default
         base = get_material(base)
         sel = names == key
         rgb = colors[sel].mean(axis=0) / 255.0
-        index_of[key] = len(table)
+        face_materials[sel] = len(table)
         table.append(base.with_rgb(np.round(rgb, 3)))
-        face_materials[sel] = index_of[key]
-
-    floor = detect_floor_height(mesh) if floor_height is None else check_number("floor_height", floor_height, unit="m")
-    if floor is None:
-        raise ValueError(
-            f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "
-            f"{_MIN_FLOOR_AREA} m² with {_FLOOR_HEADROOM} m of free space above it was found; check up_axis "
-            f"(now {up_axis!r}) and scale (now {scale}), or pass floor_height"
-        )
-    return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
+    return face_materials, table
 
 
 _MIN_FLOOR_AREA = 1.0  # m²
