@@ -174,7 +174,7 @@ def clis(tmp: Path) -> dict[str, str]:
     e = tmp / "oracle"
     run_cli([str(scripts / "evaluate.py"), "--baseline", "oracle", "--episodes", "4", "--out", str(e), "--no-progress"], tmp)
     out["evaluate/oracle/summary"] = summary_hash(e / "summary.json")
-    small = json.dumps({"resolution": 32, "sensors": ["depth", "spectrogram"]})
+    small = json.dumps({"resolution": 40, "sensors": ["depth", "spectrogram"]})
     for agent, extra in (("ppo", ["--imitation-steps", "96", "--imitation-rounds", "2"]), ("recurrent-ppo", []),
                          ("waypoint", ["--imitation-steps", "64", "--imitation-rounds", "2"])):
         r = tmp / f"run_{agent}"
