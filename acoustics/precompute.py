@@ -5,13 +5,14 @@ Runs on local processes or, with ``backend="ray"``, as Ray tasks across a cluste
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..scenes import NavGraph, generate_apartment
+from ..jobs import progress_bar, run_tasks
+from ..scenes import NavGraph
+from ..scenes.refs import build_scene_and_graph, procedural_ref
 
 from .cache import RIRCache
 from .config import AudioConfig
@@ -28,8 +29,10 @@ class Job:
 
 @lru_cache(maxsize=4)
 def _scene_and_graph(seed: int, spacing: float):
-    scene = generate_apartment(seed, nav_spacing=spacing)
-    return scene, NavGraph.build(scene, spacing=spacing)
+    """(Scene, NavGraph) of apartment ``seed``, kept for the process's next jobs: a worker runs
+    many sources of one scene, and the scene carries its SceneAcoustics (image sources, traced
+    tails) from one job to the next."""
+    return build_scene_and_graph(procedural_ref(seed), spacing)
 
 
 def listening_points(graph: NavGraph, config: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -71,17 +74,10 @@ class Progress:
     computed: int = 0  # RIRs computed by this run
 
 
-def _ignore_sigint() -> None:  # pool workers: Ctrl-C is the parent's to handle
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "bool | Progress" = True) -> int:
-    """Run the jobs not yet done; returns the number of RIRs computed. Stale temporary files of
-    killed runs are removed first. Pass a ``Progress`` to read the counts after a Ctrl-C."""
-    from tqdm import tqdm
-
+    """Run the jobs not yet done (``earshot.jobs.run_tasks``: in this process, a pool of
+    ``workers`` processes, or Ray tasks); returns the number of RIRs computed. Stale temporary
+    files of killed runs are removed first. Pass a ``Progress`` to read the counts after a Ctrl-C."""
     from ..scenes.checks import check_choice, check_int
 
     check_choice("backend", backend, ("process", "ray"))
@@ -91,7 +87,7 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
         RIRCache(folder, memory_mb=0).clean()
     todo = [j for j in jobs if not is_done(j)]
     state.done = len(jobs) - len(todo)
-    bar = tqdm(total=len(jobs), initial=state.done, desc="RIR jobs", unit="source", disable=progress is False)
+    bar = progress_bar(len(jobs), initial=state.done, desc="RIR jobs", unit="source", enabled=progress is not False)
 
     def finished(n: int) -> None:
         state.computed += n
@@ -99,45 +95,7 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
         bar.update(1)
 
     try:
-        if backend == "ray":
-            try:
-                import ray
-            except ImportError as exc:
-                raise ImportError("backend='ray' needs Ray: pip install 'earshot[dist]'") from exc
-            if not ray.is_initialized():
-                ray.init()
-            remote = ray.remote(run_job)
-            pending = [remote.remote(j) for j in todo]
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                finished(ray.get(done[0]))
-        elif workers <= 1:
-            for j in todo:
-                finished(run_job(j))
-        else:
-            import multiprocessing as mp
-
-            # spawn: Embree and EGL state must not cross a fork
-            from collections import deque
-
-            # a few jobs in flight at a time, so that Ctrl-C can stop handing out new ones and
-            # let the workers (which ignore SIGINT) finish and keep what they are computing
-            with mp.get_context("spawn").Pool(workers, initializer=_ignore_sigint) as pool:
-                queue = iter(todo)
-                pending = deque(pool.apply_async(run_job, (j,)) for j in itertools.islice(queue, 2 * workers))
-                try:
-                    while pending:
-                        finished(pending.popleft().get())
-                        job = next(queue, None)
-                        if job is not None:
-                            pending.append(pool.apply_async(run_job, (job,)))
-                except KeyboardInterrupt:
-                    pool.close()
-                    pool.join()  # the jobs in flight finish: nothing half-written, nothing killed
-                    for result in pending:
-                        if result.ready() and result.successful():
-                            finished(result.get())
-                    raise
+        run_tasks(run_job, [(j,) for j in todo], finished, workers=workers, backend=backend)
     finally:
         bar.close()
     return state.computed

@@ -7,7 +7,10 @@ local processes or Ray) and reading (PyTorch ``Dataset``/``IterableDataset``).
 schema is described in ``docs/datasets.md``.
 """
 
-from .generate import FIELDS, POSE_FIELDS, DatasetSpec, Progress, build_shard, generate, read_manifest, verify
+from .generate import Progress, generate
+from .manifest import read_manifest, verify
+from .samples import build_shard
+from .spec import FIELDS, POSE_FIELDS, DatasetSpec
 from .reader import BinauralDataset, BinauralShards
 
 __all__ = ["FIELDS", "POSE_FIELDS", "BinauralDataset", "BinauralShards", "DatasetSpec", "Progress", "build_shard",

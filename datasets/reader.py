@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import shards as tarshards
-from .generate import read_manifest
+from .manifest import read_manifest
 
 try:  # PyTorch is optional: the classes subclass its datasets when it is there
     from torch.utils.data import Dataset as _Dataset
@@ -122,7 +122,7 @@ class BinauralDataset(_Dataset):
         self.root = Path(root)
         self.manifest = _open_manifest(self.root, allow_incomplete)
         if verify:
-            from .generate import verify as verify_dataset
+            from .manifest import verify as verify_dataset
 
             problems = [p for p in verify_dataset(self.root) if not (allow_incomplete and p.startswith("incomplete"))]
             if problems:

@@ -279,7 +279,7 @@ def test_ray_backend_missing_is_one_clear_error(tmp_path):
 
 def test_echo_samples_hold_the_echo_at_their_pose(tmp_path):
     from earshot.acoustics.echo import echo_audio, echo_rirs
-    from earshot.datasets.generate import _scene
+    from earshot.datasets.samples import _scene
 
     spec = DatasetSpec(kind="echo", split="val", samples=6, shard_size=6, seed=1, resolution=16, renderer="raycast",
                        fields=("echo", "echo_spectrogram", "depth"))

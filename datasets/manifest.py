@@ -1,0 +1,120 @@
+"""A dataset folder's ``manifest.json``: the spec and audio settings that made it, its schema,
+and per finished shard its scene, sample range, size, SHA-256 and sample offsets; reading it,
+writing it (atomically) and verifying the shards against it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..files import write_bytes_atomic
+from . import shards as tarshards
+from .spec import DatasetSpec
+
+FORMAT = "earshot-binaural-dataset"
+VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def manifest_path(out: Path) -> Path:
+    return Path(out) / MANIFEST
+
+
+def read_manifest(out) -> dict:
+    """The manifest of dataset folder ``out`` (ValueError naming the problem when unreadable)."""
+    path = manifest_path(Path(out))
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist: {str(out)!r} is not an earshot dataset folder "
+                                "(make one with scripts/generate_dataset.py)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not readable JSON ({exc}); regenerate the dataset") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not an earshot dataset manifest")
+    if manifest.get("version") != VERSION:
+        raise ValueError(f"{str(path)!r} has dataset format version {manifest.get('version')!r}; this earshot reads "
+                         f"version {VERSION}: regenerate it with this version")
+    return manifest
+
+
+def new_manifest(spec: DatasetSpec) -> dict:
+    from .. import __version__
+
+    return {"format": FORMAT, "version": VERSION, "earshot": __version__, "config": spec.to_dict(),
+            "audio_config": spec.audio_config().to_dict(), "sounds": list(spec.sounds),
+            "schema": spec.schema(), "samples": spec.samples, "shard_count": spec.shards,
+            "complete": False, "shards": []}
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    manifest["shards"].sort(key=lambda s: s["index"])
+    done = sum(s["samples"] for s in manifest["shards"])
+    manifest["complete"] = len(manifest["shards"]) == manifest["shard_count"] and done == manifest["samples"]
+    write_bytes_atomic(manifest_path(out), (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def check_shard(out: Path, entry: dict, spec: DatasetSpec | None = None, deep: bool = False) -> str | None:
+    """None if the shard ``entry`` of a manifest is whole, else what is wrong with it."""
+    try:
+        path = out / entry["name"]
+        size, digest, samples = int(entry["bytes"]), str(entry["sha256"]), int(entry["samples"])
+    except (KeyError, TypeError, ValueError):
+        return "its manifest entry is malformed"
+    if not path.is_file():
+        return "missing"
+    if path.stat().st_size != size:
+        return f"size {path.stat().st_size} bytes, the manifest says {size}"
+    if tarshards.sha256_file(path) != digest:
+        return "checksum mismatch (the file is corrupted or was changed)"
+    if deep:
+        try:
+            members = tarshards.index(path)
+        except ValueError as exc:
+            return str(exc)
+        if len(members) != samples:
+            return f"holds {len(members)} samples, the manifest says {samples}"
+        starts = [min(off for off, _ in m.values()) - 512 for m in members.values()]
+        if starts != list(entry.get("offsets", starts + [None]))[:-1]:
+            return "its samples do not start where the manifest's offsets say"
+        if spec is not None:
+            expected = set(spec.schema()) | {"json"}
+            for key, suffixes in members.items():
+                if set(suffixes) != expected:
+                    return f"sample {key} has members {sorted(suffixes)}, expected {sorted(expected)}"
+    return None
+
+
+def verify(out) -> list[str]:
+    """Every problem of dataset folder ``out`` against its manifest (empty when it is whole):
+    missing, resized, corrupted or unlisted shards, wrong sample counts, an incomplete run."""
+    out = Path(out)
+    try:
+        manifest = read_manifest(out)
+        spec = DatasetSpec.from_dict(manifest["config"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        return [str(exc)]
+    problems = []
+    listed = set()
+    for entry in manifest.get("shards", []):
+        listed.add(entry.get("name"))
+        problem = check_shard(out, entry, spec, deep=True)
+        if problem is not None:
+            problems.append(f"{entry.get('name')}: {problem}")
+    for path in sorted(out.glob("shard-*.tar")):
+        if path.name not in listed:
+            problems.append(f"{path.name}: not in the manifest (left by an interrupted run; rerun the generation to finish)")
+    recorded = sum(int(s.get("samples", 0)) for s in manifest.get("shards", []))
+    if not manifest.get("complete") or recorded != manifest.get("samples"):
+        problems.append(f"incomplete: {len(manifest.get('shards', []))} of {manifest.get('shard_count')} shards, "
+                        f"{recorded} of {manifest.get('samples')} samples (rerun the same command to finish it)")
+    return problems
+
+
+__all__ = ["FORMAT", "MANIFEST", "VERSION", "check_shard", "differences", "manifest_path", "new_manifest", "read_manifest",
+           "verify", "write_manifest"]
