@@ -27,6 +27,7 @@ import trimesh
 from .materials import Material
 from .navigation import NavGraph
 from .npzio import read_verified, write_atomic
+from .refs import is_procedural
 from .scene import Door, Room, Scene, SemanticObject
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class SceneCache:
         """The key of a scene reference built with ``build_args``; a mesh file's key includes its
         size and modification time, so an edited file is rebuilt."""
         parts = {"format": FORMAT, "code": code_version(), "ref": ref, "args": build_args}
-        if not ref.startswith("procedural:"):
+        if not is_procedural(ref):
             st = Path(ref).stat()
             parts["file"] = [str(Path(ref).resolve()), st.st_size, st.st_mtime_ns]
         return json.dumps(parts, sort_keys=True, default=str)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from earshot.scenes import NavGraph, generate_apartment, load_scene, shoebox
+from earshot.scenes.refs import procedural_ref
 from earshot.scenes.store import SceneCache
 
 
@@ -18,7 +19,7 @@ def built():
 def test_round_trip_is_exact(tmp_path, built):
     scene, graph = built
     cache = SceneCache(tmp_path)
-    key = SceneCache.key("procedural:3", spacing=0.5)
+    key = SceneCache.key(procedural_ref(3), spacing=0.5)
     assert cache.load(key) is None
     cache.save(key, scene, graph)
     s2, g2 = SceneCache(tmp_path).load(key)
@@ -41,7 +42,7 @@ def test_round_trip_is_exact(tmp_path, built):
 def test_corrupt_entry_is_rebuilt(tmp_path, built, damage, caplog):
     scene, graph = built
     cache = SceneCache(tmp_path)
-    key = SceneCache.key("procedural:3", spacing=0.5)
+    key = SceneCache.key(procedural_ref(3), spacing=0.5)
     cache.save(key, scene, graph)
     path = cache.path(key)
     blob = path.read_bytes()
@@ -59,7 +60,7 @@ def test_a_changed_mesh_file_is_rebuilt(tmp_path):
     first = SceneCache.key(str(path), spacing=0.5)
     shoebox(5.0, 3.0, 2.5).mesh.export(path)
     assert SceneCache.key(str(path), spacing=0.5) != first
-    assert SceneCache.key("procedural:3", spacing=0.5) != SceneCache.key("procedural:3", spacing=1.0)
+    assert SceneCache.key(procedural_ref(3), spacing=0.5) != SceneCache.key(procedural_ref(3), spacing=1.0)
     assert load_scene(path).bounds[1, 0] == pytest.approx(5.0)
 
 
