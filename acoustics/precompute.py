@@ -5,17 +5,20 @@ Runs on local processes or, with ``backend="ray"``, as Ray tasks across a cluste
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from ..cli import option, save_config
 from ..jobs import progress_bar, run_tasks
-from ..scenes import NavGraph
+from ..scenes import NavGraph, split_seeds
 from ..scenes.refs import build_scene_and_graph, procedural_ref
 
 from .cache import RIRCache
-from .config import AudioConfig
+from .config import SUPPORTED_SAMPLE_RATES, AudioConfig
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class Progress:
     done: int = 0  # jobs complete, those finished before this run included
     computed: int = 0  # RIRs computed by this run
 
+    def interrupted(self, cache_dir) -> str:
+        """The line that says what an interrupted run kept."""
+        return (f"interrupted: {self.done} of {self.total} source jobs complete, {self.computed} RIRs computed "
+                f"this run and kept in {Path(cache_dir).resolve()}; rerun the same command to resume")
+
 
 def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "bool | Progress" = True) -> int:
     """Run the jobs not yet done (``earshot.jobs.run_tasks``: in this process, a pool of
@@ -99,3 +107,45 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
     finally:
         bar.close()
     return state.computed
+
+
+@dataclass
+class PrecomputeConfig:
+    """Options of ``scripts/precompute_rirs.py`` (``precompute``)."""
+
+    split: str = option("train", "which procedural split", choices=("train", "val", "test"))
+    scenes: int = option(1, "the first N apartments of the split", low=1, high=10_000)
+    sources: int = option(0, "source nodes per scene, evenly spread (0 = every node)", low=0)
+    spacing: float = option(0.5, "NavGraph spacing in metres", choices=(0.25, 0.5, 1.0))
+    workers: int = option(2, "worker processes", low=1, high=256)
+    backend: str = option("process", "run jobs in local processes or as Ray tasks", choices=("process", "ray"))
+    cache_dir: str = option("outputs/rir_cache", "cache folder", nonempty=True)
+    sample_rate: int = option(16_000, "Hz", choices=SUPPORTED_SAMPLE_RATES)
+    ism_order: int = option(3, "image-source order", low=0, high=10)
+    # the parametric tail, unlike the env's default "traced": kept as it was
+    tail: str = option("parametric", "late reverberation model", choices=("parametric", "raytraced"))
+
+    def check(self) -> None:
+        n = len(split_seeds(self.split))
+        if self.scenes > n:
+            raise ValueError(f"argument --scenes: the {self.split} split has {n} apartments, got {self.scenes}")
+        if Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
+            raise ValueError(f"argument --cache-dir: {self.cache_dir!r} is a file, not a folder")
+
+
+def precompute(cfg: PrecomputeConfig, progress: Progress | None = None) -> str:
+    """Precompute the RIRs of ``cfg`` into ``cfg.cache_dir`` (its resolved config saved there as
+    config.json); returns a one-line summary. On Ctrl-C the KeyboardInterrupt goes on, and
+    ``progress`` (pass one) says what was kept (``progress.interrupted(cfg.cache_dir)``)."""
+    audio = AudioConfig(sample_rate=cfg.sample_rate, ism_order=cfg.ism_order, tail=cfg.tail)
+    seeds = list(split_seeds(cfg.split))[: cfg.scenes]
+    save_config(cfg, Path(cfg.cache_dir))
+    jobs = make_jobs(seeds, cfg.spacing, cfg.cache_dir, audio, cfg.sources)
+    progress = progress if progress is not None else Progress()
+    progress.total = len(jobs)
+    t = time.perf_counter()
+    run(jobs, workers=cfg.workers, backend=cfg.backend, progress=progress)
+    dt = time.perf_counter() - t
+    rate = f", {progress.computed / dt:.0f} RIR/s" if progress.computed and dt > 0 else ""
+    return (f"{len(jobs)} source jobs over {len(seeds)} {cfg.split} scenes: computed {progress.computed} RIRs in "
+            f"{dt:.1f} s{rate}; cache at {Path(cfg.cache_dir).resolve()}")
