@@ -219,7 +219,6 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     areas = np.asarray(scene.mesh.area_faces, dtype=np.float64)
     n_cells = _n_cells(scene)
     n_bins = int(np.ceil(seconds / BIN_S)) + 1
-    piece = c * BIN_S  # m, a segment is split into pieces no longer than one bin
     source_cell = int(cell_of(acoustics, src[None])[0])
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
@@ -230,7 +229,6 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     scattered = np.zeros(n_rays, np.float32)  # share of each ray's energy scattered so far
     stop = float(energy[0].max()) * 10 ** (-_STOP_DB / 10)
     max_dist = seconds * c
-    bands = np.arange(N_BANDS) * (n_cells * n_bins)
 
     hist = np.zeros(N_BANDS * n_cells * n_bins)  # (band, cell, bin), flat
     time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
@@ -256,27 +254,8 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
             if not len(pos):
                 break
         t = np.minimum(t.astype(np.float64), np.maximum(max_dist - travelled, 0.0))
-        # deposit the segment's energy × time, piece by piece, in (band, cell, bin)
-        k = np.maximum(np.ceil(t / piece).astype(np.int64), 1)
-        if (k == 1).all():
-            seg, along = np.arange(len(pos)), 0.5 * t
-            dwell = t / c
-        else:
-            seg = np.repeat(np.arange(len(pos)), k)
-            along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
-            dwell = (t / k / c)[seg]
-        cell = cell_of(acoustics, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
-        if exclude_everywhere:  # the ergodic volume estimate is needed without rooms only
-            time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
-        # before ism_order reflections, where the image sources are rendered, only the scattered
-        # share of a ray's energy belongs to the tail
-        share = dwell
-        if bounce < ism_order:
-            share = dwell * np.where(exclude_everywhere | (cell == source_cell), scattered[seg], 1.0)
-        when = (travelled[seg] + along) / c
-        flat = cell * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
-        weights = energy[seg] * share[:, None]
-        hist += np.bincount((flat[:, None] + bands[None]).reshape(-1), weights.reshape(-1), minlength=len(hist))
+        _deposit(acoustics, hist, time_in_cell, (pos, direction, energy, travelled, scattered), t, c,
+                 bounce < ism_order, exclude_everywhere, source_cell)
 
         total_length += float(t.sum())
         total_hits += len(pos)
@@ -284,19 +263,8 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
             hit_faces[face] = True
         travelled += t
         pos += direction * t[:, None].astype(np.float32)
-        n = normals[face]
-        side = np.where(np.einsum("ij,ij->i", direction, n) > 0, np.float32(-1), np.float32(1))
-        n *= side[:, None]  # the normal on the side the ray came from
-        direction -= (2 * np.einsum("ij,ij->i", direction, n))[:, None] * n  # specular
-        # scattering (pyroomacoustics' model): the new direction leans towards a Lambertian
-        # (cosine-weighted, Malley's method) one by the surface's scattering coefficient s
         s_face = scattering[face]
-        u = rng.random((len(pos), 2), dtype=np.float32)
-        r, phi = np.sqrt(u[:, 0]), np.float32(2 * np.pi) * u[:, 1]
-        lambert = (tangents[face] * (r * np.cos(phi))[:, None] + bitangents[face] * (r * np.sin(phi))[:, None]
-                   + n * np.sqrt(np.maximum(1 - u[:, :1], 0)))
-        direction += s_face[:, None] * (lambert - direction)
-        direction /= np.maximum(np.sqrt(np.einsum("ij,ij->i", direction, direction)), 1e-12)[:, None]
+        direction, n = _bounce(direction, normals[face], s_face, tangents[face], bitangents[face], rng)
         # the share of the ray's energy no longer in the specular (image-source) part
         scattered = 1 - (1 - scattered) * (1 - s_face)
         pos += n * np.float32(_OFFSET)
@@ -319,6 +287,68 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
         share = time_in_cell / max(time_in_cell.sum(), 1e-30)
         volume = np.maximum(share * total_volume, 1e-6)
     density = hist / (volume[:, None, None] * BIN_S)
+    valid = _reliable_bins(hist, dropped_at, dropped_energy, seconds)
+    times, levels, final, start = _knots(density, valid, seconds)
+    return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
+
+
+def _deposit(acoustics: SceneAcoustics, hist: np.ndarray, time_in_cell: np.ndarray, rays: tuple, t: np.ndarray,
+             c: float, scattered_only: bool, everywhere: bool, source_cell: int) -> None:
+    """Add the energy × time of the rays' next segments (``t`` (R,) m long) to ``hist`` (band,
+    cell, bin; flat), piece by piece (no piece longer than one bin), and, ``everywhere`` (no
+    rooms), their time to ``time_in_cell`` (K,). ``rays`` = (positions, directions, band
+    energies, distances travelled, scattered shares). With ``scattered_only`` (before
+    ``ism_order`` reflections, where the image sources are rendered) only the scattered share of
+    a ray's energy belongs to the tail: in the source's cell, or ``everywhere``."""
+    pos, direction, energy, travelled, scattered = rays
+    n_cells = len(time_in_cell)
+    n_bins = len(hist) // (N_BANDS * n_cells)
+    bands = np.arange(N_BANDS) * (n_cells * n_bins)
+    piece = c * BIN_S  # m
+    k = np.maximum(np.ceil(t / piece).astype(np.int64), 1)
+    if (k == 1).all():
+        seg, along = np.arange(len(pos)), 0.5 * t
+        dwell = t / c
+    else:
+        seg = np.repeat(np.arange(len(pos)), k)
+        along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
+        dwell = (t / k / c)[seg]
+    cell = cell_of(acoustics, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
+    if everywhere:  # the ergodic volume estimate is needed without rooms only
+        time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
+    share = dwell
+    if scattered_only:
+        share = dwell * np.where(everywhere | (cell == source_cell), scattered[seg], 1.0)
+    when = (travelled[seg] + along) / c
+    flat = cell * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
+    weights = energy[seg] * share[:, None]
+    hist += np.bincount((flat[:, None] + bands[None]).reshape(-1), weights.reshape(-1), minlength=len(hist))
+
+
+def _bounce(direction: np.ndarray, n: np.ndarray, s_face: np.ndarray, tangents: np.ndarray, bitangents: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(new directions (R, 3), normals on the side the rays came from (R, 3)) of rays arriving in
+    ``direction`` (R, 3) float32 at faces of normals ``n``, scattering ``s_face`` (R,) and frames
+    (``tangents``, ``bitangents``), each (R, 3) float32: the specular reflection pulled towards a
+    Lambertian direction by s (pyroomacoustics' model)."""
+    side = np.where(np.einsum("ij,ij->i", direction, n) > 0, np.float32(-1), np.float32(1))
+    n *= side[:, None]  # the normal on the side the ray came from
+    direction -= (2 * np.einsum("ij,ij->i", direction, n))[:, None] * n  # specular
+    # scattering: the new direction leans towards a Lambertian (cosine-weighted, Malley's
+    # method) one by the surface's scattering coefficient s
+    u = rng.random((len(direction), 2), dtype=np.float32)
+    r, phi = np.sqrt(u[:, 0]), np.float32(2 * np.pi) * u[:, 1]
+    lambert = (tangents * (r * np.cos(phi))[:, None] + bitangents * (r * np.sin(phi))[:, None]
+               + n * np.sqrt(np.maximum(1 - u[:, :1], 0)))
+    direction += s_face[:, None] * (lambert - direction)
+    direction /= np.maximum(np.sqrt(np.einsum("ij,ij->i", direction, direction)), 1e-12)[:, None]
+    return direction, n
+
+
+def _reliable_bins(hist: np.ndarray, dropped_at: list, dropped_energy: list, seconds: float) -> np.ndarray:
+    """(K, 6) leading bins of each cell's histogram ``hist`` (K, 6, T) that are reliable, from when
+    rays stopped (``dropped_at``, seconds) and the energy they could still carry."""
+    n_cells, _, n_bins = hist.shape
     # a bin is reliable while the energy in flight dwarfs what the dropped rays (each under
     # `stop`) would still carry: then the histograms miss under 10%
     missing = np.zeros((N_BANDS, n_bins))
@@ -330,9 +360,7 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     short = in_flight < 10 * missing
     short[:, 0] = False
     last = np.where(short.any(axis=1), np.argmax(short, axis=1), n_bins - 1)
-    valid = np.tile(np.minimum(last, int(np.floor(seconds / BIN_S))), (n_cells, 1))
-    times, levels, final, start = _knots(density, valid, seconds)
-    return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
+    return np.tile(np.minimum(last, int(np.floor(seconds / BIN_S))), (n_cells, 1))
 
 
 def knot_times(seconds: float) -> np.ndarray:
