@@ -121,8 +121,8 @@ def masked_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(folder, net: EchoDepthNet, meta: dict, optimizer=None) -> Path:
     """``folder/meta.json`` + ``model.pt`` (a state dict) [+ ``optimizer.pt``], written under a
-    temporary name and renamed into place (``ppo._write_atomic_dir``, as the PPO checkpoints)."""
-    from .ppo import _write_atomic_dir
+    temporary name and renamed into place (``earshot.files.write_dir_atomic``)."""
+    from ..files import write_dir_atomic
 
     meta = dict(meta, kind="echo-depth", model=net.model, size=net.size, max_depth=net.max_depth, width=net.width)
 
@@ -132,7 +132,7 @@ def save_checkpoint(folder, net: EchoDepthNet, meta: dict, optimizer=None) -> Pa
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
 
-    return _write_atomic_dir(Path(folder), fill)
+    return write_dir_atomic(Path(folder), fill)
 
 
 def load_checkpoint(path, device="cpu") -> tuple[EchoDepthNet, dict]:

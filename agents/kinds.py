@@ -8,10 +8,11 @@ Training (``agents.training``), imitation (``agents.imitation``), evaluation and
 - its **env wrapper** (``wrap``: the identity, or ``WaypointEnv``) and its checks of the env
   kwargs and options it is trained with (``check_options``);
 - its **oracle labels** (``oracle_label``: the env's shortest-path oracle for flat agents, the
-  waypoint oracle with its near-ties for the waypoint agent) and the states it labels between
-  its decisions (``labelling_between_decisions``);
+  waypoint oracle with its near-ties for the waypoint agent) and the states it passes between
+  its decisions (``between_decisions``, ``labelling_between_decisions``);
 - its **actor** (``actor``: how it acts from an observation, under action masks, carrying a
-  recurrent state) and how it samples while imitating (``imitation_action``);
+  recurrent state), what it observes (``observation``), how it samples while imitating
+  (``imitation_action``) and how its episodes are filmed (``video_options``);
 - how it **counts env steps** (``primitive_steps``: primitive actions, whatever a decision is);
 - what it **supports** (``imitation``: a DAgger warm start; its actor's ``tempered``: tempered
   sampling).
@@ -106,10 +107,24 @@ class AgentKind:
         return Label(int(oracle()))
 
     @contextlib.contextmanager
-    def labelling_between_decisions(self, env, collect: Callable[[dict, Label], None]) -> Iterator[None]:
-        """While inside, ``collect(observation, label)`` is called for every state the agent
-        passes through between two of its decisions (none: a flat agent decides every step)."""
+    def between_decisions(self, env, callback: Callable[[], None]) -> Iterator[None]:
+        """While inside, ``callback()`` is called after every primitive step the agent takes
+        between two of its decisions (never: a flat agent decides every step)."""
         yield
+
+    def labelling_between_decisions(self, env, collect: Callable[[dict, Label], None]):
+        """A context in which ``collect(observation, label)`` receives every state the agent
+        passes through between its decisions, with the oracle's label there (DAgger labels them)."""
+        return self.between_decisions(env, lambda: collect(self.observation(env), self.oracle_label(env)))
+
+    def observation(self, env) -> dict:
+        """What the agent observes in ``env`` now (the outermost observation kept: a wrapper's own)."""
+        return env.get_wrapper_attr("last_observation")
+
+    def video_options(self, env) -> dict:
+        """Keyword arguments of ``earshot.av_env.visualize.record_episode`` for this kind: none
+        here (one frame per env step, the env's own panels)."""
+        return {}
 
     def imitation_action(self, policy, batched: dict, label: Label) -> int:
         """The policy's sampled action on a batch of one observation, while imitating."""
@@ -191,14 +206,21 @@ class Waypoint(AgentKind):
         return Label(action, mask, near_ties)
 
     @contextlib.contextmanager
-    def labelling_between_decisions(self, env, collect: Callable[[dict, Label], None]) -> Iterator[None]:
-        # each state walked through is one the agent could have decided in (its maps are
-        # updated every primitive step): DAgger labels it too
-        env.primitive_hook = lambda: collect(env.observation(), self.oracle_label(env))
+    def between_decisions(self, env, callback: Callable[[], None]) -> Iterator[None]:
+        # a waypoint walk takes up to 10 primitive steps; each state walked through is one the
+        # agent could have decided in (its maps are updated every primitive step)
+        env.primitive_hook = callback
         try:
             yield
         finally:
             env.primitive_hook = None
+
+    def observation(self, env) -> dict:
+        return env.observation()  # also between decisions, with the maps as they are now
+
+    def video_options(self, env) -> dict:
+        """The agent's own map (waypoints and plan) as a panel, and a frame per primitive step."""
+        return {"panels": (env.map_image,), "between_steps": lambda capture: self.between_decisions(env, capture)}
 
     def imitation_action(self, policy, batched: dict, label: Label) -> int:
         return int(policy.predict(batched, deterministic=False, action_masks=label.mask[None])[0][0])

@@ -1,0 +1,84 @@
+"""The benchmark run: its options, the sections by what they measure, and the report (a table
+on stdout and JSON). ``scripts/benchmark.py`` is its CLI.
+
+Every figure is reported next to a reference measured in the same run on the same core(s), so
+numbers stay comparable across noisy or different machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...files import write_text_atomic
+from .acoustics import bench_acoustics
+from .common import ALL_CORES
+from .datasets import bench_datasets
+from .echo import bench_echo
+from .envs import bench_env, bench_training
+from .scenes import bench_render, bench_scenes
+from .training import bench_agents, bench_waypoint
+
+
+@dataclass
+class BenchmarkConfig:
+    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents,datasets,echo,waypoint
+    training_steps: int = 20_000  # steps of the random-policy training run (section "training")
+    training_scenes: int = 50  # train-split scenes it cycles over
+    training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
+    agent_steps: int = 3_000  # env steps of each PPO training run (section "agents")
+    dataset_samples: int = 4_000  # samples of each dataset generation run (section "datasets")
+    raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
+    cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
+    apartments: int = 5  # held-out apartments to average over
+    frames: int = 300  # frames per backend and resolution
+    out: str = "outputs/benchmark.json"
+
+
+SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
+            "training": bench_training, "agents": bench_agents, "datasets": bench_datasets,
+            "echo": bench_echo, "waypoint": bench_waypoint}
+
+
+def _fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    return f"{v:,.1f} {unit}".strip() if abs(v) >= 10 else f"{v:.3f} {unit}".strip()
+
+
+def run_benchmark(cfg: BenchmarkConfig) -> dict:
+    """Run the sections ``cfg.only`` names (pinned to ``cfg.cores`` cores), print the table and
+    write the JSON report to ``cfg.out``; returns the report."""
+    if cfg.cores > 0 and hasattr(os, "sched_setaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        ALL_CORES.update(available)
+        os.sched_setaffinity(0, set(available[: cfg.cores]))
+    sections = list(SECTIONS) if cfg.only == "all" else [s.strip() for s in cfg.only.split(",")]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    rows = []
+    for section in sections:
+        rows.extend(SECTIONS[section](cfg))
+    report = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus_used": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                    "processor": platform.processor()},
+        "config": cfg.__dict__,
+        "results": rows,
+    }
+    print(f"{'benchmark':<34} {'value':>18} {'reference':>18} {'ratio':>8}  reference is")
+    for r in rows:
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['name']:<34} {_fmt(r['value'], r['unit']):>18} {_fmt(r['reference_value'], r['reference_unit']):>18} "
+              f"{ratio:>8}  {r['reference']}; {r['detail']}")
+    out = Path(cfg.out)
+    write_text_atomic(out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out.resolve()}")
+    return report
+
+
+__all__ = ["BenchmarkConfig", "SECTIONS", "run_benchmark"]
