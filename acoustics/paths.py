@@ -155,7 +155,41 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
     size = hi - lo
     n_pairs = len(img)
     k_max = max(order, 1)
+    valid, t_sorted, axis_sorted = _box_crossings(img, cel, rec, lo, size, k_max)
+    is_refl = ~np.isnan(t_sorted)
+    unfolded = img[:, None, :] + np.nan_to_num(t_sorted)[..., None] * (rec - img)[:, None, :]
+    points = _fold(unfolded, lo, size)  # (P, k_max, 3) real reflection points
 
+    # path vertices: source, reflections (in order), receiver; unused reflections repeat the previous vertex
+    verts = np.empty((n_pairs, k_max + 2, 3))
+    verts[:, 0] = src
+    for j in range(k_max):
+        verts[:, j + 1] = np.where(is_refl[:, j, None], points[:, j], verts[:, j])
+    verts[:, -1] = rec
+
+    gains = np.ones((n_pairs, N_BANDS))
+    blocked, n_obstructed = _leg_obstruction(acoustics, verts, valid)
+    valid &= ~blocked
+    gains *= OBSTRUCTION_GAIN[None] ** n_obstructed[:, None]
+    _reflect_on_surfaces(scene, points, axis_sorted, is_refl, lo, size, valid, gains)
+
+    distance = np.linalg.norm(rec - img, axis=1)
+    last = np.where(is_refl[:, :, None], points, np.nan)
+    arrive_from = verts[:, 0].copy()
+    for j in range(k_max):
+        arrive_from = np.where(is_refl[:, j, None], last[:, j], arrive_from)
+    direction = arrive_from - rec
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    first = np.where(is_refl[:, :1], points[:, 0], rec)
+    return valid, distance, gains, direction, first
+
+
+def _box_crossings(img: np.ndarray, cel: np.ndarray, rec: np.ndarray, lo: np.ndarray, size: np.ndarray, k_max: int):
+    """(valid (P,), t (P, k_max), axes (P, k_max)): where along each image → receiver line (0 at
+    the image, 1 at the receiver) it crosses the reflection planes between the image's cell and
+    the real box, in order (NaN past the path's reflections), and which axis each plane is
+    normal to; invalid where a crossing is not strictly inside the segment."""
+    n_pairs = len(img)
     # reflection planes between each image's cell and the real room (cell 0), per axis
     crossings_t = np.full((n_pairs, 3 * k_max), np.nan)
     crossings_axis = np.zeros((n_pairs, 3 * k_max), np.int64)
@@ -177,20 +211,16 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
     order_idx = np.argsort(np.where(used, crossings_t, np.inf), axis=1)[:, :k_max]
     t_sorted = np.take_along_axis(crossings_t, order_idx, axis=1)
     axis_sorted = np.take_along_axis(crossings_axis, order_idx, axis=1)
-    is_refl = ~np.isnan(t_sorted)
-    unfolded = img[:, None, :] + np.nan_to_num(t_sorted)[..., None] * (rec - img)[:, None, :]
-    points = _fold(unfolded, lo, size)  # (P, k_max, 3) real reflection points
+    return valid, t_sorted, axis_sorted
 
-    # path vertices: source, reflections (in order), receiver; unused reflections repeat the previous vertex
-    verts = np.empty((n_pairs, k_max + 2, 3))
-    verts[:, 0] = src
-    for j in range(k_max):
-        verts[:, j + 1] = np.where(is_refl[:, j, None], points[:, j], verts[:, j])
-    verts[:, -1] = rec
 
-    gains = np.ones((n_pairs, N_BANDS))
+def _leg_obstruction(acoustics: SceneAcoustics, verts: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(blocked (P,), obstructed legs (P,)) of paths through ``verts`` (P, L + 1, 3) (only the
+    ``valid`` ones are checked): a leg must be free of walls; one through furniture costs
+    OBSTRUCTION_GAIN."""
+    scene = acoustics.scene
+    n_pairs, n_legs = len(verts), verts.shape[1] - 1
     structure = structure_caster(acoustics)
-    # legs must be free of walls; legs through furniture lose OBSTRUCTION_GAIN
     a, b = verts[:, :-1].reshape(-1, 3), verts[:, 1:].reshape(-1, 3)
     leg = b - a
     length = np.linalg.norm(leg, axis=1)
@@ -199,7 +229,7 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
     unit = np.where(real_leg[:, None], leg / np.maximum(length, 1e-12)[:, None], 0.0)
     origins = a + unit * eps
     dirs = leg - 2 * unit * eps
-    check = real_leg & np.repeat(valid, k_max + 1)
+    check = real_leg & np.repeat(valid, n_legs)
     blocked = np.zeros(len(a), bool)
     furniture = np.zeros(len(a), bool)
     if check.any():
@@ -207,12 +237,17 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
         t_all = scene.ray_caster.first_hit_distance(origins[check], dirs[check])
         blocked[check] = t_struct < 1.0
         furniture[check] = t_all < 1.0
-    blocked = blocked.reshape(n_pairs, k_max + 1).any(axis=1)
-    n_obstructed = (furniture & ~blocked.repeat(k_max + 1)).reshape(n_pairs, k_max + 1).sum(axis=1)
-    valid &= ~blocked
-    gains *= OBSTRUCTION_GAIN[None] ** n_obstructed[:, None]
+    blocked = blocked.reshape(n_pairs, n_legs).any(axis=1)
+    n_obstructed = (furniture & ~blocked.repeat(n_legs)).reshape(n_pairs, n_legs).sum(axis=1)
+    return blocked, n_obstructed
 
-    # every reflection must land on a real surface; its material sets the reflection coefficient
+
+def _reflect_on_surfaces(scene: Scene, points: np.ndarray, axis_sorted: np.ndarray, is_refl: np.ndarray, lo: np.ndarray,
+                         size: np.ndarray, valid: np.ndarray, gains: np.ndarray) -> None:
+    """Every reflection point (``points`` (P, k, 3), on box planes normal to ``axis_sorted``)
+    must land on a real surface, whose material sets the reflection coefficient: paths that miss
+    are marked in ``valid`` (P,), the others' band ``gains`` (P, 6) multiplied, in place."""
+    k_max = points.shape[1]
     absorption = np.array([m.absorption for m in scene.materials])
     scattering = np.array([m.scattering for m in scene.materials])
     for j in range(k_max):
@@ -232,16 +267,6 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
         # the specular part: what is neither absorbed nor scattered (the ray-traced tail has the scattered rest)
         mat = scene.face_materials[face[ok]]
         gains[good] *= np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None])
-
-    distance = np.linalg.norm(rec - img, axis=1)
-    last = np.where(is_refl[:, :, None], points, np.nan)
-    arrive_from = verts[:, 0].copy()
-    for j in range(k_max):
-        arrive_from = np.where(is_refl[:, j, None], last[:, j], arrive_from)
-    direction = arrive_from - rec
-    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-    first = np.where(is_refl[:, :1], points[:, 0], rec)
-    return valid, distance, gains, direction, first
 
 
 def _fold(x: np.ndarray, lo: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -336,31 +361,8 @@ def mesh_early_arrivals(scene: Scene | SceneAcoustics, source: np.ndarray, recei
     chain = np.repeat(chains, n_rec, axis=0)
     rec = np.tile(receivers, (n_img, 1))
     n_pairs = len(img)
-    valid = np.ones(n_pairs, bool)
     depth = (chain >= 0).sum(axis=1)
-    # unfold backwards: from the receiver towards the image, cross its last plane, reflect the
-    # image back across that plane (the image of one order less), and repeat
-    points = np.full((n_pairs, max(width, 1), 3), np.nan)
-    target = rec.copy()
-    current = img.copy()
-    for j in range(width - 1, -1, -1):
-        has = chain[:, j] >= 0
-        p = np.maximum(chain[:, j], 0)
-        n, d = normals[p], offsets[p]
-        a = np.einsum("ij,ij->i", target, n) - d
-        b = np.einsum("ij,ij->i", current, n) - d
-        cross = has & (np.sign(a) * np.sign(b) < 0)
-        valid &= ~has | cross
-        s = np.where(cross, a / np.where(cross, a - b, 1.0), 0.0)
-        x = target + s[:, None] * (current - target)
-        points[has, j] = x[has]
-        target = np.where(has[:, None], x, target)
-        current = np.where(has[:, None], current - 2 * (b[:, None]) * n, current)  # the parent image
-    verts = np.empty((n_pairs, max(width, 1) + 2, 3))
-    verts[:, 0] = source
-    for j in range(max(width, 1)):
-        verts[:, j + 1] = np.where((chain[:, j] >= 0)[:, None] if j < width else False, points[:, j], verts[:, j])
-    verts[:, -1] = rec
+    valid, verts = _unfold_mesh_paths(normals, offsets, source, img, chain, rec)
 
     gains = np.ones((n_pairs, N_BANDS))
     absorption = np.array([m.absorption for m in scene.materials])
@@ -410,6 +412,40 @@ def mesh_early_arrivals(scene: Scene | SceneAcoustics, source: np.ndarray, recei
     gains = gains.reshape(n_img, n_rec, N_BANDS)
     direction = direction.reshape(n_img, n_rec, 3)
     return [(distance[valid[:, m], m], gains[valid[:, m], m], direction[valid[:, m], m]) for m in range(n_rec)]
+
+
+def _unfold_mesh_paths(normals: np.ndarray, offsets: np.ndarray, source: np.ndarray, img: np.ndarray,
+                       chain: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(valid (P,), vertices (P, W + 2, 3)) of the paths from ``source`` (3,) to ``rec`` (P, 3)
+    through images ``img`` (P, 3) of plane chains ``chain`` (P, W) (planes n·x = offset): the
+    source, the reflection points in order (unused ones repeat the previous vertex), the
+    receiver. Invalid where a segment does not cross the plane it reflects in."""
+    n_pairs, width = chain.shape
+    valid = np.ones(n_pairs, bool)
+    # unfold backwards: from the receiver towards the image, cross its last plane, reflect the
+    # image back across that plane (the image of one order less), and repeat
+    points = np.full((n_pairs, max(width, 1), 3), np.nan)
+    target = rec.copy()
+    current = img.copy()
+    for j in range(width - 1, -1, -1):
+        has = chain[:, j] >= 0
+        p = np.maximum(chain[:, j], 0)
+        n, d = normals[p], offsets[p]
+        a = np.einsum("ij,ij->i", target, n) - d
+        b = np.einsum("ij,ij->i", current, n) - d
+        cross = has & (np.sign(a) * np.sign(b) < 0)
+        valid &= ~has | cross
+        s = np.where(cross, a / np.where(cross, a - b, 1.0), 0.0)
+        x = target + s[:, None] * (current - target)
+        points[has, j] = x[has]
+        target = np.where(has[:, None], x, target)
+        current = np.where(has[:, None], current - 2 * (b[:, None]) * n, current)  # the parent image
+    verts = np.empty((n_pairs, max(width, 1) + 2, 3))
+    verts[:, 0] = source
+    for j in range(max(width, 1)):
+        verts[:, j + 1] = np.where((chain[:, j] >= 0)[:, None] if j < width else False, points[:, j], verts[:, j])
+    verts[:, -1] = rec
+    return valid, verts
 
 
 def _structure_faces(scene: Scene) -> np.ndarray:
