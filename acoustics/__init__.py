@@ -3,6 +3,10 @@
 ``AudioConfig`` holds every audio number; ``compute_rir``/``compute_rirs`` turn a Scene and
 source/receiver points into ``DirectionalRIR``s (image-source early part from pyroomacoustics +
 parametric late tail) that render ``binaural(heading)`` for any head orientation.
+
+Per-scene acoustic state (geometry model, image sources, door graph, traced tails) is one
+``acoustics.scene_acoustics.SceneAcoustics`` per scene: pass it as ``compute_rirs(...,
+acoustics=...)``, or let the scene keep its own.
 """
 
 from .cache import RIRCache

@@ -303,7 +303,9 @@ def tail_envelope(times: np.ndarray, levels: np.ndarray, rt60: np.ndarray, t: np
     return env
 
 
-_decays: LRU = LRU(BUDGETS.tail_decays)  # (6, n) float32 band envelopes per (levels, rt60)
+# (6, n) float32 band envelopes keyed by the tail's own knots, levels and T60 (no scene identity:
+# receivers of one cell share an envelope, and an entry is valid for whatever scene made it)
+_decays: LRU = LRU(BUDGETS.tail_decays)
 # one entry per (RIR length, sample rate, head): a handful per process, bounded all the same
 _noise_banks: LRU = LRU(BUDGETS.noise_banks)
 _shadow_banks: LRU = LRU(BUDGETS.noise_banks)
