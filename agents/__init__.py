@@ -19,10 +19,13 @@ works without them.
 
 import importlib
 
-__all__ = ["AVNavExtractor", "PolicyActor", "load_policy", "make_model", "pretrained_agents", "save_checkpoint"]
+__all__ = ["AGENT_KINDS", "AVNavExtractor", "AgentKind", "EvalConfig", "PolicyActor", "TrainConfig", "agent_kind",
+           "evaluate", "load_policy", "make_model", "pretrained_agents", "save_checkpoint", "train"]
 
 _WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "actors", "load_policy": "ppo", "make_model": "ppo",
-          "save_checkpoint": "ppo", "pretrained_agents": "ppo"}
+          "save_checkpoint": "ppo", "pretrained_agents": "ppo", "AGENT_KINDS": "kinds", "AgentKind": "kinds",
+          "agent_kind": "kinds", "TrainConfig": "training", "train": "training", "EvalConfig": "evaluation",
+          "evaluate": "evaluation"}
 
 
 def __getattr__(name):
