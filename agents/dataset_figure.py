@@ -30,16 +30,25 @@ def _pick(ds, samples: int, c: float) -> tuple[list[int], dict[int, bool]]:
     return sorted(set(int(i) for i in chosen)), sight
 
 
-def dataset_figure(ds, out: str | Path, samples: int = 4) -> tuple[Path, list[int]]:
-    """Draw ``samples`` samples of the dataset ``ds`` (an ``earshot.datasets.BinauralDataset``)
-    into the PNG ``out``; (the PNG, the sample indices drawn). ValueError when the dataset stores
-    none of rgb, depth, rir, spectrogram."""
-    import matplotlib
-
+def dataset_figure(folder: str | Path, out: str | Path | None = None, samples: int = 4) -> tuple[Path, list[int]]:
+    """Draw ``samples`` samples of the dataset in ``folder`` (read with
+    ``earshot.datasets.BinauralDataset``, an incomplete one too) into the PNG ``out`` (default
+    ``folder/samples.png``); (the PNG, the sample indices drawn). One clear error for a missing
+    matplotlib (ImportError), a folder without a dataset (FileNotFoundError or ValueError), too
+    few samples or a dataset without anything to draw (ValueError)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install 'earshot[agents]' (or pip install matplotlib)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from ..datasets import BinauralDataset
+
+    ds = BinauralDataset(folder, allow_incomplete=True)
+    if samples < 1:
+        raise ValueError("--samples must be at least 1")
     cfg = ds.manifest["audio_config"]
     fs, c = cfg["sample_rate"], cfg["speed_of_sound"]
     views = [f for f in ("rgb", "depth") if f in ds.fields]
@@ -89,7 +98,7 @@ def dataset_figure(ds, out: str | Path, samples: int = 4) -> tuple[Path, list[in
         axes[row, 0].set_ylabel(title, fontsize=7, rotation=0, ha="left", va="bottom", labelpad=0)
         axes[row, 0].yaxis.set_label_coords(0.0, 1.12)
     fig.tight_layout()
-    out = Path(out)
+    out = Path(out) if out else Path(folder) / "samples.png"
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

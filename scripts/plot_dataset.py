@@ -8,7 +8,8 @@ expected arrival d/c marked) and the spectrogram of each ear.
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from earshot.agents.dataset_figure import dataset_figure
 
 
 def main(argv=None) -> int:
@@ -18,24 +19,8 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=4, help="how many samples, spread over the dataset (default: 4)")
     args = p.parse_args(argv)
     try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("error: plotting needs matplotlib: pip install 'earshot[agents]' (or pip install matplotlib)", file=sys.stderr)
-        return 2
-    from earshot.agents.dataset_figure import dataset_figure
-    from earshot.datasets import BinauralDataset
-
-    try:
-        ds = BinauralDataset(args.dataset, allow_incomplete=True)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.samples < 1:
-        print("error: --samples must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        out, picks = dataset_figure(ds, Path(args.out) if args.out else Path(args.dataset) / "samples.png", args.samples)
-    except ValueError as exc:
+        out, picks = dataset_figure(args.dataset, args.out, args.samples)
+    except (ImportError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out.resolve()} ({len(picks)} samples: {json.dumps([int(i) for i in picks])})")
