@@ -23,7 +23,7 @@ from ..scenes.checks import check_choice, check_int
 from . import shards as tarshards
 from .manifest import (MANIFEST, check_shard, differences, manifest_path, new_manifest, read_manifest, verify,
                        write_manifest)
-from .samples import _scene, build_shard, materials_summary
+from .samples import _scene, build_shard, materials_summary  # noqa: F401 - _scene: the name tests used
 from .spec import ECHO_FIELDS, FIELDS, POSE_FIELDS, DatasetSpec
 
 
