@@ -4,6 +4,7 @@ audio muxed in, and a WAV beside it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -20,8 +21,10 @@ def _fit(img: np.ndarray, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((width, height), Image.NEAREST if h < height else Image.BILINEAR))
 
 
-def compose_frame(env) -> np.ndarray:
-    """uint8 (H, W, 3): [rgb | depth | top-down map | spectrogram] of the env's current state."""
+def compose_frame(env, panels=()) -> np.ndarray:
+    """uint8 (H, W, 3): [rgb | depth | top-down map | extra panels | spectrogram] of the env's
+    current state; each of ``panels`` is a function returning one more uint8 image (an agent's
+    own map, for instance)."""
     u = env.unwrapped
     sim = u.sim
     ctx = sim.ctx
@@ -35,9 +38,9 @@ def compose_frame(env) -> np.ndarray:
     goal = ctx.graph.positions[sim.sources[0].node if sim.sources else u.episode.goal_node]
     topdown = ctx.graph.topdown_map(agent=sim.position, heading=sim.heading, goal=goal, path=np.array(sim.trajectory),
                                     sources=sources, show_nodes=False)
-    panels = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
-    if hasattr(env, "map_image"):  # the waypoint agent's own map, waypoints and plan
-        panels.append(_fit(env.map_image(), h))
+    images = [_fit(rgb, h), _fit(depth_img, h), _fit(topdown, h)]
+    for panel in panels:
+        images.append(_fit(panel(), h))
     if u.uses_audio:
         from ..acoustics import spectrogram
 
@@ -46,14 +49,19 @@ def compose_frame(env) -> np.ndarray:
         spec = np.asarray(spectrogram(u.last_audio, u.cfg, backend="numpy"))  # (F, T, 2)
         img = np.concatenate([spec[::-1, :, 0], np.full((spec.shape[0], 2), spec.max()), spec[::-1, :, 1]], axis=1)
         img = (255 * np.sqrt(img / max(float(img.max()), 1e-6))).astype(np.uint8)  # sqrt: show quiet bins too
-        panels.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
-    return np.concatenate(panels, axis=1)
+        images.append(_fit(np.repeat(img[..., None], 3, axis=2), h))
+    return np.concatenate(images, axis=1)
 
 
-def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None, options: dict | None = None) -> dict:
+def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None, options: dict | None = None, *,
+                   panels=(), between_steps=None) -> dict:
     """Run one episode with ``policy(env) -> action`` and write ``path`` (.mp4, with the binaural
     audio muxed in when ffmpeg can) plus the audio as a .wav beside it: one frame per primitive
-    step, also for the waypoint agent's wrapper (``primitive_hook``). Returns the final info."""
+    step. ``panels``: extra images per frame (``compose_frame``). ``between_steps(capture)``: for
+    an env whose step takes several primitive actions (the waypoint agent's wrapper), a context
+    in which ``capture()`` is called after each of them; frames are then captured there instead
+    of after each step. Agent kinds say which they need (``earshot.agents.kinds``:
+    ``video_options``). Returns the final info."""
     import imageio.v2 as imageio
     import soundfile
 
@@ -61,28 +69,21 @@ def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     u = env.unwrapped
     env.reset(seed=seed, options=options)
-    frames, audio = [compose_frame(env)], [u.last_audio] if u.uses_audio else []
+    frames, audio = [compose_frame(env, panels)], [u.last_audio] if u.uses_audio else []
 
     def capture():
-        frames.append(compose_frame(env))
+        frames.append(compose_frame(env, panels))
         if u.uses_audio:
             audio.append(u.last_audio)
 
-    # a wrapper whose step takes several primitive actions (the waypoint agent) gives one frame each
-    per_primitive = hasattr(env, "primitive_hook")
-    if per_primitive:
-        env.primitive_hook = capture
     info = {}
-    try:
+    with between_steps(capture) if between_steps is not None else contextlib.nullcontext():
         while True:
             _, _, terminated, truncated, info = env.step(policy(env))
-            if not per_primitive:
+            if between_steps is None:
                 capture()
             if terminated or truncated:
                 break
-    finally:
-        if per_primitive:
-            env.primitive_hook = None
     fps = 1.0 / u.cfg.step_seconds
     silent = path.with_name(path.stem + ".video.mp4")
     imageio.mimwrite(silent, [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames], fps=fps,
