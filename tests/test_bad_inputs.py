@@ -85,7 +85,7 @@ class Ctx:
 
     def parse(self, script: str, config: str, argv: list[str]):
         module = self.script(script)
-        return importlib.import_module("_config").parse_config(getattr(module, config), "", argv)
+        return importlib.import_module("earshot.cli").parse_config(getattr(module, config), "", argv)
 
 
 # --------------------------------------------------------------------------------- case helpers

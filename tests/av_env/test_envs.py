@@ -482,10 +482,14 @@ def test_rss_stays_flat_over_many_resets_across_scenes(renderer, monkeypatch):
         from tests.conftest import gl_or_skip
 
         gl_or_skip()
+    import dataclasses
+
+    from earshot.av_env import simulator
     from earshot.scenes.lru import BUDGETS
 
-    for name, size in (("step_spectra", 48), ("source_segments", 32), ("rendered_rirs", 16), ("tail_decays", 16)):
-        monkeypatch.setattr(BUDGETS, name, size)
+    # the budgets are frozen: the simulator is given smaller ones
+    monkeypatch.setattr(simulator, "BUDGETS", dataclasses.replace(BUDGETS, step_spectra=48, source_segments=32,
+                                                                  rendered_rirs=16))
     env = gym.make("earshot/AudioGoal-v0", scenes=12, episodes_per_scene=3, episodes_per_visit=1, scene_memory=3,
                    renderer=renderer, resolution=64)
     rng = np.random.default_rng(0)
