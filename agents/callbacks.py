@@ -21,7 +21,8 @@ def evaluate_on(config, policy, split: str = "val") -> dict:
     env = eval_env(config.task, split, n, json.loads(config.env_kwargs), agent=config.agent)
     was_training = policy.training
     try:
-        rows = run_episodes(env, config.kind.actor(policy, env, deterministic=False), episode_order(env, n))
+        rows = run_episodes(env, config.kind.actor(policy, env, deterministic=False), episode_order(env, n),
+                            agent=config.agent)
     finally:
         env.close()
         policy.set_training_mode(was_training)

@@ -95,9 +95,10 @@ def baseline_actor(name: str, env, seed: int = 0):
 
 
 def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: Path | None = None,
-                 progress: bool = False) -> list[dict]:
+                 progress: bool = False, agent: str = DEFAULT_AGENT) -> list[dict]:
     """Run ``actor`` on the env's episodes ``indices``; a dict of metrics per episode. The first
-    ``videos`` episodes are recorded as MP4 (with audio) under ``video_dir``."""
+    ``videos`` episodes are recorded as MP4 (with audio) under ``video_dir``, filmed as the agent
+    kind ``agent`` asks (``AgentKind.video_options``: its own panels, a frame per primitive step)."""
     from earshot.av_env.visualize import record_episode
 
     rows = []
@@ -112,7 +113,8 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
             # record_episode resets and steps itself; the actor reads the env's latest observation:
             # the outermost one that keeps it (a wrapper's own, e.g. the waypoint agent's maps)
             info = record_episode(env, lambda e: actor(e.get_wrapper_attr("last_observation")),
-                                  Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index})
+                                  Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index},
+                                  **agent_kind(agent).video_options(env))
         else:
             obs, _ = env.reset(options={"episode_index": index})
             while True:
@@ -191,7 +193,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
     try:
         actor = actor_for(env)
         rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
-                            progress=config.progress)
+                            progress=config.progress, agent=agent)
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,

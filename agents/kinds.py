@@ -122,8 +122,8 @@ class AgentKind:
         return env.get_wrapper_attr("last_observation")
 
     def video_options(self, env) -> dict:
-        """Keyword arguments of ``earshot.av_env.visualize.record_episode`` for this kind: none
-        here (one frame per env step, the env's own panels)."""
+        """Keyword arguments of ``earshot.av_env.visualize.record_episode`` for this kind
+        (``panels``, ``between_steps``): none here (one frame per env step, the env's panels)."""
         return {}
 
     def imitation_action(self, policy, batched: dict, label: Label) -> int:
