@@ -1,6 +1,11 @@
 """What an agent hears: FFT convolution of source audio with binaural RIRs, and the SoundSpaces
 spectrogram (|STFT|, log1p, average-pooled), batched, in torch (GPU when present) or numpy.
 
+Hearing (RIR -> audio) lives here, in its three shapes: ``hear`` (one source segment through one
+binaural RIR), ``StepConvolver`` (the env's stream of steps, FFTs of revisited segments and RIRs
+cached) and ``excerpt_spectrum`` / ``hear_excerpts`` (one looping source through many RIRs at
+once, for datasets).
+
 Both paths compute the same numbers (float32; agreement to ~1e-5 relative). torch is optional
 (``pip install torch``); ``backend="auto"`` uses it when it is importable.
 """
@@ -73,6 +78,37 @@ def hear(source_audio: np.ndarray, binaural_rir: np.ndarray, start: int, length:
     segment = np.where(idx >= 0, np.asarray(source_audio)[np.mod(idx, len(source_audio))], 0.0)
     out = convolve(segment[None], binaural_rir, backend=backend)
     return out[..., m - 1:]
+
+
+# A source that has played for ever, heard through many RIRs at once (the dataset generator's
+# case): the excerpt's spectrum is computed once and multiplied with each RIR's.
+def excerpt_fft_size(n: int, m: int) -> int:
+    """A fast FFT length for ``hear_excerpts``: circular convolution of the (m - 1 + n)-sample
+    excerpt with an m-sample RIR wraps only into its first m - 1 outputs, which are dropped."""
+    import scipy.fft
+
+    return scipy.fft.next_fast_len(n + m - 1, real=True)
+
+
+def excerpt_spectrum(audio: np.ndarray, start: int, m: int, n: int, size: int) -> np.ndarray:
+    """The spectrum (``size`` FFT) of the (m - 1 + n) samples of ``audio``, looped, that an
+    m-sample RIR needs to give the n samples heard from ``start`` (the m - 1 before it included:
+    the source has been playing for ever)."""
+    import scipy.fft
+
+    excerpt = audio[np.arange(start - m + 1, start + n) % len(audio)]
+    return scipy.fft.rfft(np.asarray(excerpt, np.float32), n=size)
+
+
+def hear_excerpts(spectrum: np.ndarray, rirs: np.ndarray, size: int, m: int, n: int) -> np.ndarray:
+    """(R, 2, n) float32: the excerpt of ``spectrum`` (``excerpt_spectrum``) through each (2, m)
+    RIR of ``rirs`` (R, 2, m): the n samples after the history (``hear`` for a looping source
+    heard at a start past its first m - 1 samples), in single precision (relative error ~1e-6 of
+    the peak)."""
+    import scipy.fft
+
+    out = scipy.fft.irfft(scipy.fft.rfft(rirs, n=size, axis=-1) * spectrum, n=size, axis=-1)
+    return np.ascontiguousarray(out[..., m - 1: m - 1 + n], dtype=np.float32)
 
 
 class StepConvolver:

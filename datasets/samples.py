@@ -18,6 +18,7 @@ import numpy as np
 
 from ..acoustics import compute_rirs, make_sound, spectrogram
 from ..acoustics.sounds import SOUNDS
+from ..acoustics.features import excerpt_fft_size, excerpt_spectrum, hear_excerpts
 from ..scenes.materials import OCTAVE_BANDS_HZ
 from ..scenes.refs import build_scene_and_graph, ref_label
 from ..scenes.splits import SEED_SALT
@@ -147,7 +148,7 @@ def _hear_group(group: _Group, spec: DatasetSpec, cfg, scene, cache) -> None:
     """The group's binaural RIRs, stems, mixture and spectrograms (one RIR pass per source)."""
     n, m, fs = cfg.step_samples, cfg.rir_samples, cfg.sample_rate
     r, k_src = len(group.rec_nodes), len(group.src_nodes)
-    size = _fft_size(n, m)
+    size = excerpt_fft_size(n, m)
     group.rirs = np.zeros((r, k_src, 2, m), np.float32)
     group.stems = np.zeros((r, k_src, 2, n), np.float32)
     group.first_arrival = np.full((r, k_src, 3), np.nan, np.float32)
@@ -155,7 +156,7 @@ def _hear_group(group: _Group, spec: DatasetSpec, cfg, scene, cache) -> None:
         # the source has been playing for ever: the excerpt heard from its start includes the
         # reverberation of the m - 1 samples before it
         audio = _sound(spec.sounds[group.sound_ids[k]], fs, n)[0]
-        spectrum = _rfft(audio[np.arange(group.starts[k] - m + 1, group.starts[k] + n) % len(audio)], size)
+        spectrum = excerpt_spectrum(audio, group.starts[k], m, n, size)
         if cache is not None:
             directional = cache.get_many(scene, group.src_pos[k], group.ears, config=cfg)
         else:
@@ -167,7 +168,7 @@ def _hear_group(group: _Group, spec: DatasetSpec, cfg, scene, cache) -> None:
                 a = int(np.argmin(d.delays))
                 az, el = _head_angles(d.directions[a], h)
                 group.first_arrival[j, k] = (d.delays[a], az, el)
-        group.stems[:, k] = _convolve(spectrum, group.rirs[:, k], size, m, n)
+        group.stems[:, k] = hear_excerpts(spectrum, group.rirs[:, k], size, m, n)
     group.audio = group.stems.sum(axis=1)
     group.spectrograms = spectrogram(group.audio, cfg, backend="numpy") if "spectrogram" in spec.fields else None
     if cache is not None:
@@ -307,27 +308,3 @@ def _head_angles(vec, heading: float) -> tuple[float, float]:
     if az <= -math.pi:
         az += 2 * math.pi
     return az, math.atan2(z, math.hypot(x, y))
-
-
-def _fft_size(n: int, m: int) -> int:
-    """A fast FFT length for ``_convolve``: circular convolution of the (m - 1 + n)-sample
-    excerpt with an m-sample RIR wraps only into its first m - 1 outputs, which are dropped."""
-    import scipy.fft
-
-    return scipy.fft.next_fast_len(n + m - 1, real=True)
-
-
-def _rfft(x: np.ndarray, size: int) -> np.ndarray:
-    import scipy.fft
-
-    return scipy.fft.rfft(np.asarray(x, np.float32), n=size)
-
-
-def _convolve(excerpt_spectrum: np.ndarray, rirs: np.ndarray, size: int, m: int, n: int) -> np.ndarray:
-    """(R, 2, n) float32: the excerpt (m - 1 samples of history, then n) through each (2, m)
-    RIR, the n samples after the history (``earshot.acoustics.hear`` for a looping source), in
-    single precision (relative error ~1e-6 of the peak)."""
-    import scipy.fft
-
-    out = scipy.fft.irfft(scipy.fft.rfft(rirs, n=size, axis=-1) * excerpt_spectrum, n=size, axis=-1)
-    return np.ascontiguousarray(out[..., m - 1: m - 1 + n], dtype=np.float32)
