@@ -33,7 +33,8 @@ from .scene import Door, Room, Scene, SemanticObject
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
-_BUILDER_FILES = ("procedural.py", "scene.py", "materials.py", "navigation.py", "loading.py", "store.py")
+_BUILDER_FILES = ("procedural.py", "layout.py", "furniture.py", "meshing.py", "scene.py", "materials.py", "navigation.py",
+                  "rays.py", "splits.py", "loading.py", "refs.py", "store.py")
 
 
 @lru_cache(maxsize=1)

@@ -94,3 +94,25 @@ def test_env_with_scene_cache_steps_identically(tmp_path):
     assert len(list(tmp_path.glob("*.npz"))) == 2
     assert warm.unwrapped.scene_cache.hits == 2 and warm.unwrapped.scene_cache.misses == 0
     assert plain == first == second
+
+
+def test_code_version_covers_every_scene_builder_module():
+    """An edit of any module that builds scenes or NavGraphs must change the cache key: every
+    module the builders import from earshot.scenes is hashed."""
+    import ast
+    from pathlib import Path
+
+    from earshot.scenes import store
+
+    here = Path(store.__file__).resolve().parent
+    needed, todo = set(), ["procedural.py", "navigation.py", "loading.py", "refs.py"]
+    while todo:
+        name = todo.pop()
+        if name in needed or not (here / name).is_file():
+            continue
+        needed.add(name)
+        for node in ast.walk(ast.parse((here / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                todo.append(node.module.split(".")[0] + ".py")
+    ignored = {"checks.py", "angles.py", "lru.py", "npzio.py", "topdown.py"}  # no part of what is stored
+    assert needed - ignored <= set(store._BUILDER_FILES)
