@@ -10,8 +10,7 @@ with the next scene. Writes ``summary.json`` (and prints it) under ``--out``.
 
 import sys
 
-# the soak's library (the names tests and users reach through this script, too)
-from earshot.agents.benchmarks.soak import MOTIONS, TASK_IDS, SoakConfig, run_soak, scene_plan, soak_scene  # noqa: F401
+from earshot.agents.benchmarks.soak import SoakConfig, run_soak
 from earshot.cli import parse_config
 
 if __name__ == "__main__":

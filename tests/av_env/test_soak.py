@@ -1,16 +1,9 @@
 """A short soak: random actions over many scenes, every task, both motion modes (about a
 minute on one core). The long soak (≥ 200k steps over ≥ 500 scenes) is scripts/soak.py."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("_earshot_soak", Path(__file__).resolve().parents[2] / "scripts" / "soak.py")
-soak = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = soak
-_SPEC.loader.exec_module(soak)
+from earshot.agents.benchmarks import soak
 
 N_SCENES = 20  # two per (task, motion) pair, from the val, test and train splits in turn
 
