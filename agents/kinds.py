@@ -140,10 +140,12 @@ class AgentKind:
         """Primitive env steps taken by one (vectorized) step whose infos are ``infos``."""
         return len(infos)
 
-    def check_imitation(self) -> None:
+    def check_imitation(self, prefix: str = "") -> None:
+        """Raise ValueError (``prefix``: the option it concerns) when this kind has no DAgger warm
+        start, naming the kinds that have one."""
         if not self.imitation:
-            raise ValueError(f"imitation warm start works for the feed-forward policy (--agent ppo); "
-                             f"{self.imitation_refusal}")
+            able = " or ".join(name for name, kind in AGENT_KINDS.items() if kind.imitation)
+            raise ValueError(f"{prefix}the warm start works for --agent {able} ({self.imitation_refusal})")
 
 
 class FeedForward(AgentKind):

@@ -80,10 +80,8 @@ class TrainConfig:
             raise ValueError("argument --total-steps: 0 trains nothing; give PPO steps, or --imitation-steps for the "
                              "warm start alone")
         self.kind.check_options(kwargs, self.stop_prior)
-        if self.imitation_steps and not self.kind.imitation:
-            able = " or ".join(name for name, kind in AGENT_KINDS.items() if kind.imitation)
-            raise ValueError(f"argument --imitation-steps: the warm start works for --agent {able} "
-                             f"({self.kind.imitation_refusal})")
+        if self.imitation_steps:
+            self.kind.check_imitation("argument --imitation-steps: ")
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
                 raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")
