@@ -1,12 +1,12 @@
 """earshot.acoustics — binaural room impulse responses from scene geometry and materials.
 
 ``AudioConfig`` holds every audio number; ``compute_rir``/``compute_rirs`` turn a Scene and
-source/receiver points into ``DirectionalRIR``s (image-source early part from pyroomacoustics +
-parametric late tail) that render ``binaural(heading)`` for any head orientation.
+source/receiver points into ``DirectionalRIR``s (image-source early part, diffraction through
+doors, a ray-traced late tail) that render ``binaural(heading)`` for any head orientation.
 
 Per-scene acoustic state (geometry model, image sources, door graph, traced tails) is one
-``acoustics.scene_acoustics.SceneAcoustics`` per scene: pass it as ``compute_rirs(...,
-acoustics=...)``, or let the scene keep its own.
+``SceneAcoustics`` per scene: pass it as ``compute_rirs(..., acoustics=...)`` (and ``close()`` it
+with the scene), or let the scene keep its own (``scene_acoustics(scene)``).
 """
 
 from .cache import RIRCache
@@ -14,10 +14,11 @@ from .config import AudioConfig
 from .features import convolve, hear, spectrogram
 from .hrtf import SofaHRTF, SphericalHead
 from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs, tail_vs_raytraced
+from .scene_acoustics import SceneAcoustics, scene_acoustics
 from .sounds import SOUNDS, load_sound, make_sound, sound_names
 
 __all__ = [
-    "AudioConfig", "DirectionalRIR", "RIRCache", "SOUNDS", "SofaHRTF", "SphericalHead", "band_weights",
-    "compute_rir", "compute_rirs", "convolve", "hear", "load_sound", "make_sound", "sound_names", "spectrogram",
-    "tail_vs_raytraced",
+    "AudioConfig", "DirectionalRIR", "RIRCache", "SOUNDS", "SceneAcoustics", "SofaHRTF", "SphericalHead",
+    "band_weights", "compute_rir", "compute_rirs", "convolve", "hear", "load_sound", "make_sound", "scene_acoustics",
+    "sound_names", "spectrogram", "tail_vs_raytraced",
 ]
