@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_path
+
 # Geodesic distance bins (m) episodes are drawn from evenly, so short and long episodes both occur.
 DISTANCE_BINS = ((1.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 1e9))
 
@@ -53,15 +55,9 @@ def save_episodes(path: str | os.PathLike, episodes: list[Episode], *, split: st
     """Write episodes as gzip JSON, atomically, with the split and NavGraph spacing they were
     made for (each episode also carries its scene's content hash and geodesic distance)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with gzip.open(tmp, "wt", encoding="utf-8") as f:
-            json.dump({"version": EPISODE_FILE_VERSION, "split": split, "spacing": float(spacing),
-                       "episodes": [asdict(e) for e in episodes]}, f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump({"version": EPISODE_FILE_VERSION, "split": split, "spacing": float(spacing),
+                   "episodes": [asdict(e) for e in episodes]}, f)
     return path
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..files import atomic_path
 from ..scenes.render.camera import depth_observation
 
 
@@ -91,12 +92,14 @@ def record_episode(env, policy, path: str | os.PathLike, seed: int | None = None
     wav = path.with_suffix(".wav")
     if audio:
         pcm = np.concatenate(audio, axis=1).T
-        soundfile.write(wav, pcm / max(1e-6, float(np.abs(pcm).max())) * 0.9, u.cfg.sample_rate)
+        with atomic_path(wav) as tmp:
+            soundfile.write(tmp, pcm / max(1e-6, float(np.abs(pcm).max())) * 0.9, u.cfg.sample_rate, format="WAV")
         try:
             import imageio_ffmpeg
 
-            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(silent), "-i", str(wav),
-                            "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)], check=True)
+            with atomic_path(path) as tmp:  # a killed run leaves no half-written video
+                subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(silent), "-i",
+                                str(wav), "-c:v", "copy", "-c:a", "aac", "-shortest", "-f", "mp4", str(tmp)], check=True)
             silent.unlink()
         except Exception:  # no muxing available: keep the silent video next to the WAV
             os.replace(silent, path)
