@@ -52,15 +52,7 @@ def episode_order(env, episodes: int) -> list[int]:
     contributes its episodes from the k-th on, so consecutive scenes give episodes of
     consecutive geodesic-distance bins (the generator cycles through 1–3, 3–6, 6–10 and > 10 m)
     rather than every scene its easiest one."""
-    u = env.unwrapped
-    eps = u.episodes
-    if hasattr(eps, "scene_refs"):
-        groups = [list(eps.indices_of_scene(k)) for k in range(len(eps.scene_refs))]
-    else:
-        by_scene: dict = {}
-        for i, e in enumerate(eps):
-            by_scene.setdefault(e.scene, []).append(i)
-        groups = list(by_scene.values())
+    groups = list(env.unwrapped.source.indices_by_scene().values())
     order = []
     depth = 0
     while len(order) < episodes and any(depth < len(g) for g in groups):

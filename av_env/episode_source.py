@@ -121,6 +121,18 @@ class EpisodeSource:
         """Write the episodes (with the split and spacing) to reload with ``episodes=path``."""
         return save_episodes(path, self.episodes, split=self.config.split, spacing=self.config.spacing)
 
+    def indices_by_scene(self) -> dict[str, list[int]]:
+        """{scene reference: the indices of its episodes}, scenes in their order (without
+        generating any scene's episodes)."""
+        groups: dict[str, list[int]] = {}
+        if isinstance(self.episodes, EpisodeList):
+            for k, ref in enumerate(self.episodes.scene_refs):
+                groups[ref] = list(self.episodes.indices_of_scene(k))
+        else:
+            for i, e in enumerate(self.episodes):
+                groups.setdefault(e.scene, []).append(i)
+        return groups
+
     # ------------------------------------------------------------------ iteration
     def restart(self) -> None:
         """Start the iteration afresh (a new seed)."""
@@ -132,13 +144,7 @@ class EpisodeSource:
         moving on, reshuffled after every pass; all drawn from ``rng``, so a seed fixes the
         sequence. Scene switches are therefore rare, and each scene is built once."""
         if not self._iteration:
-            groups: dict[str, list[int]] = {}
-            if isinstance(self.episodes, EpisodeList):
-                for k, ref in enumerate(self.episodes.scene_refs):
-                    groups[ref] = list(self.episodes.indices_of_scene(k))
-            else:
-                for i, e in enumerate(self.episodes):
-                    groups.setdefault(e.scene, []).append(i)
+            groups = self.indices_by_scene()
             order = [list(groups)[i] for i in rng.permutation(len(groups))]
             plan: list[int] = []
             per_visit = self.config.episodes_per_visit
