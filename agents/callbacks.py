@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from .. import jobs
 from .evaluation import METRICS, episode_order, eval_env, run_episodes, summarize
 from .ppo import primitive_steps, save_checkpoint
 
@@ -68,10 +69,8 @@ class PeriodicCallback(BaseCallback):
         self.next_ckpt = (done // config.checkpoint_every + 1) * config.checkpoint_every
         self.next_eval = (done // config.eval_every + 1) * config.eval_every if config.eval_every else None
         if config.progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=config.total_steps, initial=done, unit="step", dynamic_ncols=True,
-                            desc="train", mininterval=2.0)
+            self.bar = jobs.progress_bar(config.total_steps, initial=done, unit="step", dynamic_ncols=True,
+                                         desc="train", mininterval=2.0)
 
     def _on_step(self) -> bool:
         if self.spent:

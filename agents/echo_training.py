@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .. import jobs
 from ..cli import option, save_config
 from ..files import write_text_atomic
 
@@ -122,8 +123,6 @@ def train_echo_depth(cfg: EchoDepthConfig) -> dict:
     import numpy as np
     import torch
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
     from .echo_data import mean_depth
     from .echo_depth import EchoDepthNet, masked_l1
 
@@ -150,7 +149,7 @@ def train_echo_depth(cfg: EchoDepthConfig) -> dict:
         order = rng.permutation(len(train))
         batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         losses = []
-        for k, idx in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress)):
+        for k, idx in enumerate(jobs.progress(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", enabled=cfg.progress)):
             b = train.batch(np.sort(idx), device)
             loss = masked_l1(net(echo=b["echo"], rgb=b["rgb"]), b["depth"])
             optimizer.zero_grad()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import jobs
 from ..cli import option
 from ..files import write_json_atomic, write_text_atomic
 from .kinds import DEFAULT_AGENT, agent_kind
@@ -94,12 +95,7 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
     from earshot.av_env.visualize import record_episode
 
     rows = []
-    iterator = indices
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(indices, desc="episodes", unit="ep")
-    for n, index in enumerate(iterator):
+    for n, index in enumerate(jobs.progress(indices, desc="episodes", unit="ep", enabled=progress)):
         actor.reset()
         if n < videos and video_dir is not None:
             # record_episode resets and steps itself; the actor reads the env's latest observation:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import jobs
 from .kinds import AgentKind, Label
 
 
@@ -106,12 +107,8 @@ def imitate(kind: AgentKind, model, env, config: ImitationConfig, *, logger=None
             stack.enter_context(kind.labelling_between_decisions(env, lambda o, label: between.append((o, label))))
         per_round = math.ceil(config.steps / config.rounds)
         stats = []
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=per_round * config.rounds, unit="step", desc="imitation", dynamic_ncols=True,
-                       mininterval=2.0)
+        bar = jobs.progress_bar(per_round * config.rounds, unit="step", desc="imitation", dynamic_ncols=True,
+                                mininterval=2.0) if progress else None
         obs, _ = env.reset(seed=config.seed)
         totals = {"steps": 0, "collect": 0.0, "fit": 0.0}
         for r in range(config.rounds):

@@ -1,5 +1,6 @@
-"""Progress bars and parallel runs: the one place earshot runs many independent jobs (RIR
-precomputation, dataset shards) in this process, in a pool of local processes, or as Ray tasks.
+"""Progress bars and parallel runs: the one place earshot shows progress (``progress_bar``,
+``progress``: tqdm, consistently) and runs many independent jobs (RIR precomputation, dataset
+shards, soak scenes) in this process, in a pool of local processes, or as Ray tasks.
 
 ``run_tasks(task, jobs, finished, ...)`` calls ``task(*args)`` for every ``args`` of ``jobs``
 and hands each result to ``finished(result)`` in this process, as it arrives. Whatever the
@@ -37,6 +38,13 @@ def progress_bar(total: int, *, initial: int = 0, desc: str, unit: str, enabled:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, **options)
+
+
+def progress(iterable, *, desc: str, unit: str = "it", enabled: bool = True, **options):
+    """``iterable`` with a tqdm progress bar (``enabled=False``: none); ``options`` go to tqdm."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, disable=not enabled, **options)
 
 
 def run_tasks(task: Callable, jobs: Sequence[tuple], finished: Callable[[Any], None], *, workers: int = 1,
@@ -119,4 +127,4 @@ def _run_ray(task: Callable, jobs: Iterable[tuple], finished: Callable[[Any], No
             pending.append(remote.remote(*args))
 
 
-__all__ = ["BACKENDS", "progress_bar", "run_tasks"]
+__all__ = ["BACKENDS", "progress", "progress_bar", "run_tasks"]

@@ -56,12 +56,12 @@ def reference_loops(seconds: float) -> int:
 def machine_scaling(processes: int = 2, seconds: float = 4.0) -> float:
     """Throughput of the numpy reference workload in ``processes`` processes at once over one
     process alone: the most any CPU-bound job can gain from that many workers on this machine."""
-    import multiprocessing as mp
+    from ...jobs import run_tasks
 
     single = reference_loops(seconds)
-    with mp.get_context("spawn").Pool(processes) as pool:
-        together = sum(pool.map(reference_loops, [seconds] * processes))
-    return together / single
+    counts: list[int] = []
+    run_tasks(reference_loops, [(seconds,)] * processes, counts.append, workers=processes)  # all at once
+    return sum(counts) / single
 
 
 def usable_cores(n: int | None = None) -> list[int]:

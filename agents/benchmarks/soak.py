@@ -13,7 +13,6 @@ with the next scene. Writes ``summary.json`` (and prints it) under ``--out``.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import resource
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from ...cli import option, save_config
 from ...files import write_text_atomic
+from ...jobs import progress_bar, run_tasks
 
 TASK_IDS = ("earshot/PointGoal-v0", "earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0",
             "earshot/SemanticAudioGoal-v0", "earshot/MovingSource-v0")
@@ -111,15 +111,9 @@ def soak_scene(index: int, split: str, seed: int, steps: int, action_seed: int, 
     return record
 
 
-def _worker(args) -> dict:
-    return soak_scene(*args)
-
-
 def run_soak(cfg: SoakConfig) -> int:
     """Soak as configured; writes ``summary.json`` and ``scenes.jsonl`` under ``cfg.out``; 1 on
     any exception or an interruption, else 0."""
-    from tqdm import tqdm
-
     out = Path(cfg.out)
     save_config(cfg, out)
     plan = scene_plan(cfg.scenes)
@@ -128,12 +122,13 @@ def run_soak(cfg: SoakConfig) -> int:
     records = []
     start = time.perf_counter()
     interrupted = False
+    def finished(rec: dict) -> None:
+        records.append(rec)
+        bar.update(rec["steps"])
+
     try:
-        with mp.get_context("spawn").Pool(cfg.workers, maxtasksperchild=None) as pool:
-            with tqdm(total=per_scene * len(plan), unit="step", desc="soak") as bar:
-                for rec in pool.imap_unordered(_worker, jobs):
-                    records.append(rec)
-                    bar.update(rec["steps"])
+        with progress_bar(per_scene * len(plan), unit="step", desc="soak") as bar:
+            run_tasks(soak_scene, jobs, finished, workers=cfg.workers)
     except KeyboardInterrupt:
         interrupted = True
     seconds = time.perf_counter() - start
