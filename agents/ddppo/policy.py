@@ -1,0 +1,139 @@
+"""The DD-PPO actor-critic: earshot's AV-Nav extractor (``earshot.agents.extractor``), an
+optional GRU (AV-Nav's recurrent state, reset at episode starts) and linear actor and critic
+heads, with optional action masks.
+
+Every forward takes time-major batches: observations ``[T, B, ...]``, episode starts ``[T, B]``
+(True where the observation is the first of an episode: the hidden state is zeroed before it)
+and the hidden state ``[1, B, H]`` before the first step. A feed-forward policy ignores starts
+and hidden state (it returns an empty ``[1, B, 0]`` state).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+MASKED_LOGIT = -1e8  # a masked action's logit: exp() is exactly 0 in float32, never sampled
+
+
+def policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:
+    """The observation space as the extractor sees it: uint8 images channels-first, Discrete
+    keys one-hot (what SB3's preprocessing gives its policies)."""
+    out = {}
+    for key, sub in space.spaces.items():
+        if isinstance(sub, gym.spaces.Box) and sub.dtype == np.uint8 and len(sub.shape) == 3 and sub.shape[-1] in (1, 3, 4):
+            h, w, c = sub.shape
+            sub = gym.spaces.Box(0, 255, (c, h, w), np.uint8)
+        out[key] = sub
+    return gym.spaces.Dict(out)
+
+
+def preprocess(space: gym.spaces.Dict, obs: dict) -> dict:
+    """Tensors of ``obs`` (``[N, ...]``, as the env gives them) in the extractor's layout."""
+    out = {}
+    for key, sub in space.spaces.items():
+        x = obs[key]
+        if isinstance(sub, gym.spaces.Discrete):
+            x = torch.nn.functional.one_hot(x.long().reshape(-1), int(sub.n)).float()
+        elif isinstance(sub, gym.spaces.Box) and sub.dtype == np.uint8 and len(sub.shape) == 3 and sub.shape[-1] in (1, 3, 4):
+            x = x.permute(0, 3, 1, 2).float() / 255.0
+        out[key] = x
+    return out
+
+
+def _init(layer: nn.Linear, gain: float) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class ActorCritic(nn.Module):
+    """AV-Nav extractor → (GRU) → action logits and value.
+
+    Args:
+        observation_space: the env's Dict observation space (as the env gives it).
+        n_actions: size of the Discrete action space.
+        hidden: features per visual/audio encoder of the extractor.
+        gru_hidden: GRU state size; 0 for a feed-forward policy.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Dict, n_actions: int, hidden: int = 128, gru_hidden: int = 0):
+        super().__init__()
+        from ..extractor import AVNavExtractor
+
+        self.env_space = observation_space
+        self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden)
+        features = self.extractor.features_dim
+        self.gru_hidden = int(gru_hidden)
+        self.gru = nn.GRU(features, self.gru_hidden) if self.gru_hidden else None
+        out = self.gru_hidden or features
+        self.action_head = _init(nn.Linear(out, n_actions), 0.01)
+        self.value_head = _init(nn.Linear(out, 1), 1.0)
+        self.n_actions = int(n_actions)
+
+    @property
+    def recurrent(self) -> bool:
+        return self.gru is not None
+
+    def initial_state(self, n: int, device=None) -> torch.Tensor:
+        """The hidden state of ``n`` envs before their first step: zeros ``[1, n, H]``."""
+        return torch.zeros(1, n, self.gru_hidden, device=device)
+
+    def _core(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor):
+        """(features ``[T, B, F]``, last hidden state) of time-major observations."""
+        t, b = starts.shape
+        flat = {k: v.reshape(t * b, *v.shape[2:]) for k, v in obs.items()}
+        x = self.extractor(preprocess(self.env_space, flat)).reshape(t, b, -1)
+        if self.gru is None:
+            return x, hidden
+        return gru_sequence(self.gru, x, starts, hidden)
+
+    def _heads(self, x: torch.Tensor, masks: torch.Tensor | None):
+        logits = self.action_head(x)
+        if masks is not None:
+            logits = logits.masked_fill(~masks.bool(), MASKED_LOGIT)
+        return torch.distributions.Categorical(logits=logits), self.value_head(x).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None,
+            generator: torch.Generator | None = None):
+        """One step of ``B`` envs (``obs`` ``[B, ...]``, ``starts`` ``[B]``): (actions, log-probs,
+        values, next hidden state), actions sampled with ``generator``."""
+        x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
+        dist, value = self._heads(x[0], None if masks is None else masks)
+        action = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
+        return action, dist.log_prob(action), value, hidden
+
+    @torch.no_grad()
+    def value(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Values ``[B]`` of one step of observations (``starts`` ``[B]``)."""
+        x, _ = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
+        return self.value_head(x[0]).squeeze(-1)
+
+    def evaluate(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, actions: torch.Tensor,
+                 masks: torch.Tensor | None = None):
+        """(log-probs, entropies, values), each ``[T, B]``, of ``actions`` ``[T, B]`` taken on
+        the sequences ``obs`` from ``hidden`` (gradients flow, through time for the GRU)."""
+        x, _ = self._core(obs, starts, hidden)
+        dist, value = self._heads(x, masks)
+        return dist.log_prob(actions), dist.entropy(), value
+
+
+def gru_sequence(gru: nn.GRU, x: torch.Tensor, starts: torch.Tensor, hidden: torch.Tensor):
+    """``gru`` over ``x`` ``[T, B, F]`` from ``hidden`` ``[1, B, H]``, the state of env ``b``
+    zeroed before step ``t`` where ``starts[t, b]``: one cuDNN/MKL call per run of steps
+    between two steps at which any env starts an episode (as habitat-baselines does)."""
+    t = x.shape[0]
+    keep = (~starts.bool()).to(x.dtype)  # [T, B]
+    cuts = [0] + [int(i) for i in torch.nonzero(starts[1:].bool().any(dim=1)).flatten() + 1] + [t]
+    outputs = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        hidden = hidden * keep[a].view(1, -1, 1)
+        out, hidden = gru(x[a:b], hidden)
+        outputs.append(out)
+    return torch.cat(outputs, dim=0), hidden
+
+
+__all__ = ["MASKED_LOGIT", "ActorCritic", "gru_sequence", "policy_space", "preprocess"]
