@@ -41,6 +41,12 @@ void main() {
 }
 """
 
+# One colour attachment (RG32F) holds both images, so a frame is read back in one call: R carries
+# the colour's three bytes (quantized here exactly as a unorm8 attachment stores a float colour:
+# clamped to [0, 1], times 255, rounded to nearest even) under a fixed exponent byte 0x3F, which
+# keeps every packed value a normal float that a float attachment stores unchanged; G carries the
+# z-depth in metres. A cleared pixel reads (0, 0): no colour, depth 0 = no hit.
+_PACK_EXPONENT = 0x3F000000
 _FRAGMENT_SHADER = f"""
 #version 330
 uniform vec3 eye;
@@ -48,13 +54,13 @@ in vec3 v_world;
 in vec3 v_normal;
 in vec3 v_color;
 in float v_depth;
-layout(location = 0) out vec4 out_color;
-layout(location = 1) out float out_depth;
+layout(location = 0) out vec2 out_packed;
 void main() {{
     vec3 to_eye = normalize(eye - v_world);
     float shade = {AMBIENT} + {DIFFUSE} * abs(dot(v_normal, to_eye));
-    out_color = vec4(clamp(v_color * shade, 0.0, 255.0) / 255.0, 1.0);
-    out_depth = v_depth;
+    vec3 color = clamp(clamp(v_color * shade, 0.0, 255.0) / 255.0, 0.0, 1.0);
+    uvec3 q = uvec3(roundEven(color * 255.0));
+    out_packed = vec2(uintBitsToFloat({_PACK_EXPONENT}u | q.r | (q.g << 8) | (q.b << 16)), v_depth);
 }}
 """
 
@@ -100,7 +106,7 @@ class GLRenderer:
         self._gl = None  # created on first render, in the rendering process
 
     def __getstate__(self) -> dict:  # GL objects belong to one process: recreated after unpickling
-        return {**self.__dict__, "_gl": None, "_owned": []}
+        return {**self.__dict__, "_gl": None, "_owned": [], "_frame": None}
 
     def _setup(self):
         import moderngl
@@ -115,10 +121,9 @@ class GLRenderer:
         vbo = ctx.buffer(data.tobytes())
         vao = ctx.vertex_array(program, [(vbo, "3f 3f 3f", "in_pos", "in_normal", "in_color")])
         w, h = self.camera.width, self.camera.height
-        color = ctx.renderbuffer((w, h), components=4)
-        depth_out = ctx.renderbuffer((w, h), components=1, dtype="f4")
+        packed = ctx.renderbuffer((w, h), components=2, dtype="f4")  # colour bytes and depth, see above
         zbuffer = ctx.depth_renderbuffer((w, h))
-        fbo = ctx.framebuffer(color_attachments=[color, depth_out], depth_attachment=zbuffer)
+        fbo = ctx.framebuffer(color_attachments=[packed], depth_attachment=zbuffer)
         f = self.camera.focal
         proj = np.zeros((4, 4), np.float32)
         proj[0, 0] = f / (w / 2)
@@ -128,9 +133,10 @@ class GLRenderer:
         proj[3, 2] = -1.0
         program["proj"].write(proj.T.copy().tobytes())  # GLSL matrices are column-major
         self._gl = (ctx, program, vao, fbo, moderngl)
+        self._frame = np.empty((h, w, 2), np.float32)  # the one read-back buffer, reused every frame
         # every GPU object this renderer owns, released on close (moderngl's gc_mode is off:
         # nothing is freed when the Python objects go away)
-        self._owned = [vao, fbo, program, vbo, color, depth_out, zbuffer]
+        self._owned = [vao, fbo, program, vbo, packed, zbuffer]
 
     def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
@@ -147,17 +153,37 @@ class GLRenderer:
         program["view"].write(view.astype(np.float32).T.copy().tobytes())
         program["eye"].value = tuple(float(v) for v in eye)
         fbo.use()
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # clears both attachments: depth 0 = no hit
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)  # depth 0 = no hit
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.CULL_FACE)
         vao.render(moderngl.TRIANGLES)
-        w, h = self.camera.width, self.camera.height
-        # RGBA is read as stored (an RGB read makes Mesa convert: ~6x slower), alpha dropped
-        rgb = np.frombuffer(fbo.read(components=4, attachment=0), np.uint8).reshape(h, w, 4)[::-1, :, :3]
-        depth = np.frombuffer(fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(h, w)[::-1]
-        rgb = np.array(rgb)
-        rgb[depth <= 0] = BACKGROUND_RGB
-        return rgb, np.ascontiguousarray(depth)
+        return self._read()
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray]:
+        """The frame in one read-back: unpacked to rgb uint8 (background where nothing was hit) and
+        depth float32, both flipped to image rows (GL's first row is the bottom one)."""
+        frame = self._read_back()[::-1]
+        depth = np.ascontiguousarray(frame[:, :, 1])
+        rgb = np.array(frame[:, :, :1].view(np.uint8)[:, :, :3])  # little-endian: bytes 0-2 are r, g, b
+        missed = depth <= 0
+        if missed.any():
+            rgb[missed] = BACKGROUND_RGB
+        return rgb, depth
+
+    def _read_back(self) -> np.ndarray:
+        """The framebuffer as stored, (H, W, 2) float32, bottom row first: one read call."""
+        self._gl[3].read_into(self._frame, components=2, attachment=0, dtype="f4")
+        return self._frame
+
+    def clear_and_read(self) -> None:
+        """The bare cost under every frame, nothing drawn: clear the framebuffer and read it back
+        (the benchmark's reference for this backend)."""
+        if self._gl is None:
+            self._setup()
+        fbo = self._gl[3]
+        fbo.use()
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self._read_back()
 
     def close(self) -> None:
         if self._gl is not None:

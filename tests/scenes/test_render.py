@@ -148,3 +148,87 @@ def test_scene_and_renderer_pickle_after_use(backend, room):
     after = clone.render([1.0, 2.0, 0.0], 0.0)
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1], after[1])
+
+
+# The GL renderer before one-pass read-back: colour in an RGBA8 attachment (the driver quantizes it)
+# and depth in an R32F attachment, two reads per frame. The packed single attachment must give the
+# same bytes on this driver.
+_TWO_ATTACHMENT_FRAGMENT_SHADER = """
+#version 330
+uniform vec3 eye;
+in vec3 v_world;
+in vec3 v_normal;
+in vec3 v_color;
+in float v_depth;
+layout(location = 0) out vec4 out_color;
+layout(location = 1) out float out_depth;
+void main() {{
+    vec3 to_eye = normalize(eye - v_world);
+    float shade = {ambient} + {diffuse} * abs(dot(v_normal, to_eye));
+    out_color = vec4(clamp(v_color * shade, 0.0, 255.0) / 255.0, 1.0);
+    out_depth = v_depth;
+}}
+"""
+
+
+def _two_attachment_render(glmod, renderer, objects):
+    """Draw what ``renderer`` drew last (same uniforms) the old way and read it back in two reads."""
+    import moderngl
+
+    ctx, program, vao, _, _ = renderer._gl
+    old_program, old_vao, old_fbo = objects
+    for name in ("view", "proj", "eye"):
+        old_program[name].write(program[name].read())
+    old_fbo.use()
+    old_fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+    ctx.enable(moderngl.DEPTH_TEST)
+    ctx.disable(moderngl.CULL_FACE)
+    old_vao.render(moderngl.TRIANGLES)
+    h, w = renderer.camera.height, renderer.camera.width
+    rgb = np.frombuffer(old_fbo.read(components=4, attachment=0), np.uint8).reshape(h, w, 4)[::-1, :, :3]
+    depth = np.frombuffer(old_fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(h, w)[::-1]
+    rgb = np.array(rgb)
+    rgb[depth <= 0] = glmod.BACKGROUND_RGB
+    return rgb, np.ascontiguousarray(depth)
+
+
+@pytest.mark.parametrize("width, height", [(128, 128), (48, 32)])
+def test_gl_one_read_back_is_bit_identical_to_two_attachments(apartment, apartment_graph, width, height):
+    gl_or_skip()
+    import earshot.scenes.render.gl as glmod
+
+    renderer = make_renderer("gl", apartment, width=width, height=height)
+    renderer.render(apartment_graph.positions[0], 0.0)
+    ctx = renderer._gl[0]
+    scene = apartment
+    data = np.hstack([scene.triangles.astype(np.float32).reshape(-1, 3),
+                      np.repeat(scene.face_normals.astype(np.float32), 3, axis=0),
+                      np.repeat(scene.face_colors.astype(np.float32), 3, axis=0)]).astype(np.float32)
+    program = ctx.program(vertex_shader=glmod._VERTEX_SHADER, fragment_shader=_TWO_ATTACHMENT_FRAGMENT_SHADER.format(
+        ambient=glmod.AMBIENT, diffuse=glmod.DIFFUSE))
+    vbo = ctx.buffer(np.ascontiguousarray(data).tobytes())
+    vao = ctx.vertex_array(program, [(vbo, "3f 3f 3f", "in_pos", "in_normal", "in_color")])
+    color = ctx.renderbuffer((width, height), components=4)
+    depth_out = ctx.renderbuffer((width, height), components=1, dtype="f4")
+    zbuffer = ctx.depth_renderbuffer((width, height))
+    fbo = ctx.framebuffer(color_attachments=[color, depth_out], depth_attachment=zbuffer)
+    rng = np.random.default_rng(0)
+    g = apartment_graph
+    poses = [(g.positions[k], float(h)) for k, h in zip(rng.integers(len(g), size=40), rng.uniform(-np.pi, np.pi, 40))]
+    outside = apartment.bounds[1] + np.array([3.0, 3.0, 0.0])  # looking at the apartment from outside: background
+    outside[2] = apartment.floor_height
+    poses += [(outside, float(h)) for h in np.linspace(-np.pi, np.pi, 8)]
+    backgrounds = 0
+    try:
+        for position, heading in poses:
+            rgb, depth = renderer.render(position, heading)
+            old_rgb, old_depth = _two_attachment_render(glmod, renderer, (program, vao, fbo))
+            assert rgb.dtype == old_rgb.dtype and depth.dtype == old_depth.dtype
+            np.testing.assert_array_equal(rgb, old_rgb)
+            np.testing.assert_array_equal(depth, old_depth)
+            backgrounds += bool(np.any(depth == 0))
+    finally:
+        for obj in (vao, fbo, program, vbo, color, depth_out, zbuffer):
+            obj.release()
+        renderer.close()
+    assert backgrounds >= 4  # the background replacement was exercised too
