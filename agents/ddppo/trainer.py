@@ -230,6 +230,7 @@ class DDPPOTrainer:
                                  c.gru_hidden if c.policy == "gru" else 0).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
             steps, updates = self._start(policy, optimizer)
+            print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             if w.rank == 0:
                 from ...cli import save_config
 

@@ -1,0 +1,263 @@
+"""DD-PPO (earshot.agents.ddppo): the GRU's state across episode starts, action masks, same seed
+same run, gradient all-reduce keeping ranks identical (one machine and two "nodes" through
+torchrun's c10d rendezvous, all on 127.0.0.1) and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from earshot.agents.ddppo import DDPPOConfig, DDPPOTrainer  # noqa: E402
+from earshot.agents.ddppo.checkpoint import checkpoint_dirs, load  # noqa: E402
+from earshot.agents.ddppo.distributed import World  # noqa: E402
+from earshot.agents.ddppo.policy import ActorCritic, gru_sequence  # noqa: E402
+from earshot.agents.ddppo.rollout import Rollout  # noqa: E402
+
+ENV_KWARGS = json.dumps({"resolution": 36, "sensors": ["depth", "pointgoal_with_gps_compass"], "max_steps": 40})
+TINY = ["--task", "earshot/PointGoal-v0", "--scenes", "2", "--env-kwargs", ENV_KWARGS, "--n-envs", "1",
+        "--n-steps", "32", "--hidden", "16", "--gru-hidden", "16", "--device", "cpu", "--log-every", "1000"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **{k: str(v) for k, v in extra.items()}}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if key not in extra:
+            env.pop(key, None)
+    return env
+
+
+def _ranks(args: list[str], world: int, cwd: Path) -> list[subprocess.Popen]:
+    """``world`` ranks of ``python -m earshot.agents.ddppo args`` on 127.0.0.1 (torchrun's variables set by hand)."""
+    port = _free_port()
+    return [subprocess.Popen([sys.executable, "-m", "earshot.agents.ddppo", *args], cwd=cwd, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env=_env(RANK=r, WORLD_SIZE=world, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
+            for r in range(world)]
+
+
+def _outputs(procs, timeout=240) -> list[str]:
+    outs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=timeout)
+        assert p.returncode == 0, out
+        outs.append(out)
+    return outs
+
+
+def _hashes(text: str, what: str) -> dict[int, str]:
+    return {int(r): h for r, h in re.findall(rf"rank (\d+) {what} sha256 ([0-9a-f]+)", text)}
+
+
+# ---------------------------------------------------------------------------------------- GRU state
+def test_gru_state_is_zeroed_at_episode_starts():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(5, 7)
+    x = torch.randn(6, 3, 5)
+    h0 = torch.randn(1, 3, 7)
+    starts = torch.zeros(6, 3, dtype=torch.bool)
+    starts[0, 1] = starts[3, 0] = starts[4, 2] = True
+    out, last = gru_sequence(gru, x, starts, h0)
+    h, ref = h0.clone(), []  # step by step, zeroing by hand
+    for t in range(6):
+        h = h * (~starts[t]).float().view(1, -1, 1)
+        o, h = gru(x[t:t + 1], h)
+        ref.append(o)
+    assert torch.allclose(out, torch.cat(ref), atol=1e-6) and torch.allclose(last, h, atol=1e-6)
+    # after a start, an env's outputs do not depend on anything before it
+    x2, h2 = x.clone(), h0.clone()
+    x2[:3, 0] += 10.0
+    h2[:, 0] += 5.0
+    out2, _ = gru_sequence(gru, x2, starts, h2)
+    assert torch.equal(out2[3:, 0], out[3:, 0]) and not torch.allclose(out2[:3, 0], out[:3, 0])
+    assert torch.equal(out2[:, 1:], out[:, 1:])
+
+
+def test_rollout_replay_matches_acting():
+    """Minibatches of whole env sequences from the stored start state replay what acting computed
+    (the log-probabilities of the sampled actions), episode starts included."""
+    space = gym.spaces.Dict({"pointgoal_with_gps_compass": gym.spaces.Box(-5, 5, (2,), np.float32)})
+    torch.manual_seed(0)
+    policy = ActorCritic(space, 4, hidden=16, gru_hidden=8)
+    n, steps = 3, 7
+    hidden = torch.randn(1, n, 8)
+    rollout = Rollout(space, steps, n, 4, hidden)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    starts = np.array([True, False, False])
+    for t in range(steps):
+        obs = {"pointgoal_with_gps_compass": rng.normal(size=(n, 2)).astype(np.float32)}
+        rollout.set_obs(t, obs, starts)
+        action, log_prob, value, hidden = policy.act(rollout.obs_at(t), rollout.starts[t], hidden, generator=gen)
+        dones = rng.random(n) < 0.3
+        rollout.add(action, log_prob, value, np.ones(n), dones)
+        starts = dones
+    rollout.set_obs(steps, obs, starts)
+    rollout.compute_returns(torch.zeros(n), 0.99, 0.95)
+    batches = list(rollout.minibatches(3, recurrent=True, generator=torch.Generator().manual_seed(1)))
+    assert len(batches) == 3 and all(b["actions"].shape == (steps, 1) for b in batches)
+    for b in batches:
+        log_prob, _, value = policy.evaluate(b["obs"], b["starts"], b["hidden"], b["actions"])
+        assert torch.allclose(log_prob, b["log_probs"], atol=1e-5) and torch.allclose(value, b["values"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------- masks
+class MaskedEnv(gym.Env):
+    """A fake env whose allowed actions change every step; it counts masked actions taken."""
+
+    observation_space = gym.spaces.Dict({"pointgoal_with_gps_compass": gym.spaces.Box(-1, 1, (2,), np.float32)})
+    action_space = gym.spaces.Discrete(4)
+
+    def __init__(self):
+        self.violations, self.taken, self._t = 0, 0, 0
+        self._rng = np.random.default_rng(0)
+        self._mask = np.ones(4, bool)
+
+    def _new_mask(self):
+        self._mask = self._rng.random(4) < 0.5
+        self._mask[self._rng.integers(4)] = True
+
+    def action_masks(self):
+        return self._mask.copy()
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._t = 0
+        self._new_mask()
+        return {"pointgoal_with_gps_compass": self._rng.uniform(-1, 1, 2).astype(np.float32)}, {}
+
+    def step(self, action):
+        self.taken += 1
+        self.violations += int(not self._mask[action])
+        reward = float(action == 1)
+        self._t += 1
+        self._new_mask()
+        return ({"pointgoal_with_gps_compass": self._rng.uniform(-1, 1, 2).astype(np.float32)}, reward, False,
+                self._t >= 6, {})
+
+
+@pytest.mark.parametrize("policy", ["ff", "gru"])
+def test_masked_actions_are_never_sampled(tmp_path, policy):
+    envs = []
+
+    def make_env(shard):
+        envs.append(MaskedEnv())
+        return envs[-1]
+
+    config = DDPPOConfig(run_dir=str(tmp_path / "run"), total_steps=256, n_envs=2, n_steps=32, minibatches=2,
+                         policy=policy, hidden=16, gru_hidden=8, device="cpu", log_every=1000, learning_rate=1e-3)
+    out = DDPPOTrainer(config, make_env=make_env, action_masks=lambda env: env.action_masks(), world=World()).train()
+    assert out["steps"] == 256 and sum(e.taken for e in envs) == 256
+    assert sum(e.violations for e in envs) == 0
+
+
+# ---------------------------------------------------------------------------------------- one rank
+def _run_in_process(run_dir: Path, policy: str, total: int = 128) -> dict:
+    from earshot.cli import parse_config
+
+    config = parse_config(DDPPOConfig, "", [*TINY, "--run-dir", str(run_dir), "--policy", policy,
+                                            "--total-steps", str(total)])
+    return DDPPOTrainer(config, world=World()).train()
+
+
+def test_same_seed_same_checkpoint(tmp_path):
+    a = _run_in_process(tmp_path / "a", "gru")
+    b = _run_in_process(tmp_path / "b", "gru")
+    assert a["steps"] == b["steps"] == 128 and a["parameter_hash"] == b["parameter_hash"]
+    (ma, pa, oa), (mb, pb, ob) = load(a["checkpoint"]), load(b["checkpoint"])
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert ma["steps"] == mb["steps"] == 128 and ma["world_size"] == 1
+
+
+# ---------------------------------------------------------------------------------------- two ranks
+def test_all_reduce_keeps_ranks_identical(tmp_path):
+    """Two ranks (gloo on 127.0.0.1) on their own scenes, straggler preemption on (half the ranks
+    done is enough): after a few updates their parameters are bit-identical and not the initial ones."""
+    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "gru", "--total-steps", "192",
+            "--sync-fraction", "0.5", "--min-rollout-share", "0.25"]
+    outs = _outputs(_ranks(args, 2, tmp_path))
+    start = {**_hashes(outs[0], "starts from parameters"), **_hashes(outs[1], "starts from parameters")}
+    final = {**_hashes(outs[0], "parameters"), **_hashes(outs[1], "parameters")}
+    assert set(final) == {0, 1} and final[0] == final[1]
+    assert start[0] == start[1] and final[0] != start[0]
+    (ckpt,) = checkpoint_dirs(tmp_path / "run")
+    meta = json.loads((ckpt / "meta.json").read_text())
+    assert meta["world_size"] == 2 and meta["steps"] >= 192 and "rank 1:" in outs[0]
+
+
+def test_two_nodes_through_c10d_rendezvous(tmp_path):
+    """Two "nodes" of one process each, joined by torchrun's c10d rendezvous on 127.0.0.1."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun is not installed")
+    port = _free_port()
+    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "ff", "--total-steps", "128", "--no-preempt"]
+    procs = [subprocess.Popen([torchrun, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+                               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "ddppo-test",
+                               "--max-restarts", "0", "--local-addr", "127.0.0.1", "-m", "earshot.agents.ddppo", *args],
+                              cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
+             for k in range(2)]
+    outs = _outputs(procs)
+    final = {**_hashes(outs[0], "parameters"), **_hashes(outs[1], "parameters")}
+    start = {**_hashes(outs[0], "starts from parameters"), **_hashes(outs[1], "starts from parameters")}
+    assert set(final) == {0, 1} and final[0] == final[1] and final[0] != start[0]
+
+
+# ---------------------------------------------------------------------------------------- resume
+def test_resume_after_kill(tmp_path):
+    run = tmp_path / "run"
+    args = [*TINY, "--run-dir", str(run), "--policy", "gru", "--checkpoint-every", "64"]
+    (proc,) = _ranks([*args, "--total-steps", "100000"], 1, tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint_dirs(run) and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    dirs = checkpoint_dirs(run)
+    assert dirs, "no checkpoint was written before the kill"
+    before = json.loads((dirs[-1] / "meta.json").read_text())
+    saved = before["steps"]
+    assert 64 <= saved < 100000
+    outs = _outputs(_ranks([*args, "--total-steps", str(saved + 96)], 1, tmp_path))
+    assert f"resuming {run} at step {saved:,}" in outs[0]
+    meta = json.loads((checkpoint_dirs(run)[-1] / "meta.json").read_text())
+    assert meta["steps"] >= saved + 96 and meta["updates"] > before["updates"]
+
+
+@pytest.mark.slow
+def test_resume_with_another_world_size_and_same_seed_two_ranks(tmp_path):
+    """A 1-rank run resumed by 2 ranks; and 2 ranks twice with the same seed (preemption off) write
+    identical checkpoints."""
+    run = tmp_path / "run"
+    _outputs(_ranks([*TINY, "--run-dir", str(run), "--total-steps", "64"], 1, tmp_path))
+    outs = _outputs(_ranks([*TINY, "--run-dir", str(run), "--total-steps", "192"], 2, tmp_path))
+    assert f"resuming {run} at step 64" in outs[0]
+    assert json.loads((checkpoint_dirs(run)[-1] / "meta.json").read_text())["world_size"] == 2
+    hashes = []
+    for name in ("a", "b"):
+        outs = _outputs(_ranks([*TINY, "--run-dir", str(tmp_path / name), "--total-steps", "192", "--no-preempt"], 2,
+                               tmp_path))
+        hashes.append(_hashes(outs[0] + outs[1], "parameters"))
+    assert hashes[0] == hashes[1] and hashes[0][0] == hashes[0][1]
+    pa, pb = load(checkpoint_dirs(tmp_path / "a")[-1])[1], load(checkpoint_dirs(tmp_path / "b")[-1])[1]
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
