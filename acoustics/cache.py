@@ -9,6 +9,11 @@ exit), under a lock per source: the merged file is written to a temporary name i
 folder and renamed into place, so readers in other processes see a whole file or none. A file
 that fails to load or verify is reported (logged), deleted and its receivers recomputed —
 never returned. Files are read with ``allow_pickle=False``.
+
+Each config folder records the AudioConfig its files are made with (``audio_config.json``). A
+cache that holds files for a scene made with other configs and none with the config looking them
+up (a precompute run with other settings than the env's) is reported once per process, naming
+the settings that differ.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from ..scenes import Scene
 from ..scenes.lru import BUDGETS, LRU
 from ..scenes.npzio import read_verified, write_atomic
 
-from .cache_files import _point_key, _Source, _tmp_is_stale, pack_source, unpack_source
+from .cache_files import (
+    _point_key, _Source, _tmp_is_stale, has_entries, mismatch_message, pack_source, read_config_record, record_config,
+    unpack_source,
+)
 from .config import AudioConfig
 from .rir import DirectionalRIR, compute_rirs
 from .scene_acoustics import SceneAcoustics
@@ -36,6 +44,12 @@ from .scene_acoustics import SceneAcoustics
 logger = logging.getLogger(__name__)
 
 FORMAT = 3  # one file per source, knot tails; older versions are not read
+
+# Config folders this process has checked against the other configs of their scene's folder, and
+# the (root, config) pairs it has warned about: one warning per process, however many caches
+# (a precompute opens one per job) or scenes meet the same mismatch.
+_checked_folders: set[tuple[str, str, str]] = set()  # (root, scene folder, config folder)
+_mismatch_warned: set[tuple[str, str]] = set()
 
 
 class CorruptEntry(Exception):
@@ -90,6 +104,8 @@ class RIRCache:
         self.writable = True
         self._warned: set[str] = set()
         self._cleaned: set[Path] = set()
+        self._recorded: set[Path] = set()  # config folders whose config record is known to be written
+        self._root_key = str(self.root.resolve())  # this cache's folder in the process's once-only checks
         atexit.register(lambda: ref() is not None and ref()._pending and ref().flush())  # receivers not yet written
 
     def _disable_disk(self, exc: OSError) -> None:
@@ -187,6 +203,9 @@ class RIRCache:
             old = self._stamp(path)
             try:
                 self._clean_folder(path.parent)
+                if entry.config is not None and path.parent not in self._recorded:
+                    record_config(path.parent, entry.config)
+                    self._recorded.add(path.parent)
                 write_atomic(path, arrays, key, tag=str(id(entry)))
             except OSError as exc:
                 self._disable_disk(exc)
@@ -311,11 +330,31 @@ class RIRCache:
         path = self.path(scene, source, config=config)
         entry = self._sources.get(path)
         if entry is None:
+            if (self._root_key, path.parent.parent.name, path.parent.name) not in _checked_folders:
+                self._check_config(path.parent, config)
             entry = _Source()
             entry.key = self.key(scene, source, config=config)
+            entry.config = config
             self._sources[path] = entry
             self._load(path, entry.key, entry)
         return path, entry
+
+    def _check_config(self, folder: Path, config: AudioConfig) -> None:
+        """Warn (once per process for this root and config) when the scene's folder holds files made
+        with other configs and ``folder`` (this config's) holds none: nothing will be read."""
+        _checked_folders.add((self._root_key, folder.parent.name, folder.name))
+        once = (self._root_key, config.config_hash)
+        if once in _mismatch_warned:
+            return
+        try:
+            others = [Path(d.path) for d in os.scandir(folder.parent) if d.is_dir() and d.name != folder.name]
+        except OSError:  # nothing stored for this scene
+            return
+        others = [d for d in others if has_entries(d)]
+        if not others or has_entries(folder):
+            return
+        _mismatch_warned.add(once)
+        logger.warning("%s", mismatch_message(self.root, config, [(d.name, read_config_record(d)) for d in sorted(others)]))
 
     def lookup(self, scene: Scene, source, receiver, *, config: AudioConfig) -> DirectionalRIR | None:
         """The cached RIR, or None if absent (or unusable: then it is reported and, when its

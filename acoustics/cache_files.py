@@ -1,6 +1,8 @@
 """The files of an ``RIRCache``: the arrays of one source's file (every receiver computed for it,
-as arrivals and tail parameters), what a process holds of one source, and which temporary files
-are stale (left by a killed writer, named ``.<entry>.<pid>.<id>.tmp`` by ``earshot.files``).
+as arrivals and tail parameters), what a process holds of one source, which temporary files
+are stale (left by a killed writer, named ``.<entry>.<pid>.<id>.tmp`` by ``earshot.files``), and
+the record of the audio config that made a config folder's files (``audio_config.json``), read
+back to say how a cache filled with other settings differs from the config looking it up.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import json
+
 import numpy as np
 
+from ..files import write_json_atomic
 from .binaural import DirectionalRIR
+from .config import AudioConfig
 from .geometry import N_BANDS
 
 _STALE_TMP_SECONDS = 3600.0  # a temporary file of a process on another host is stale after this
@@ -90,6 +96,69 @@ def unpack_source(a: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Directiona
     return receivers, rirs
 
 
+# ---------------------------------------------------------------------- the config of a folder
+CONFIG_RECORD = "audio_config.json"  # in each config folder: the AudioConfig its files were made with
+
+
+def record_config(folder: Path, config: AudioConfig) -> None:
+    """Write ``folder``'s record of the config its files are made with, unless it is there."""
+    path = folder / CONFIG_RECORD
+    if not path.exists():
+        write_json_atomic(path, {"config_hash": config.config_hash, "audio_config": config.to_dict()})
+
+
+def has_entries(folder: str | os.PathLike) -> bool:
+    """Whether a config folder holds at least one source file."""
+    try:
+        return any(f.name.endswith(".npz") and not f.name.startswith(".") for f in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def read_config_record(folder: str | os.PathLike) -> dict | None:
+    """The recorded AudioConfig fields of a config folder, or None (not recorded: filled before
+    records were written, or unreadable)."""
+    try:
+        record = json.loads((Path(folder) / CONFIG_RECORD).read_text())
+        fields = record["audio_config"]
+        return fields if isinstance(fields, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def differing_settings(config: AudioConfig, other: dict) -> list[str]:
+    """The fields of ``config`` that ``other`` (recorded fields) sets differently and that change an
+    RIR (those of ``config_hash``), in declaration order."""
+    mine = config.to_dict()
+    out = []
+    for name, value in mine.items():
+        if name not in other or other[name] == value:
+            continue
+        try:
+            changes_rir = config.replace(**{name: other[name]}).config_hash != config.config_hash
+        except (TypeError, ValueError):  # not a valid value on its own: report it
+            changes_rir = True
+        if changes_rir:
+            out.append(name)
+    return out
+
+
+def mismatch_message(root: Path, config: AudioConfig, others: list[tuple[str, dict | None]]) -> str:
+    """The warning for a cache whose folder for a scene holds files made with other configs
+    (``others``: (folder name, recorded fields or None)) and none with ``config``."""
+    theirs, names = [], []
+    for folder, fields in others:
+        diff = differing_settings(config, fields) if fields is not None else []
+        if diff:
+            theirs.append(", ".join(f"{k}={fields[k]!r}" for k in diff))
+            names += [k for k in diff if k not in names]
+        else:
+            theirs.append(f"other audio settings (config hash {folder}…, not recorded)")
+    ours = ", ".join(f"{k}={getattr(config, k)!r}" for k in names) or f"config hash {config.config_hash[:16]}…"
+    return (f"the RIR cache at {root} was filled with {' or '.join(theirs)}; this env uses {ours}: nothing in it will "
+            f"be read; rerun scripts/precompute_rirs.py with the env's settings")
+
+
 @dataclass
 class _Source:
     """What this process holds of one source: its RIRs by receiver key, which of them are not on
@@ -101,6 +170,7 @@ class _Source:
     stamp: tuple | None = None
     nbytes: int = 0
     key: str = ""
+    config: AudioConfig | None = None  # the config its RIRs are made with
 
     def add(self, rkey: str, receiver: np.ndarray, rir: DirectionalRIR) -> None:
         if rkey not in self.rirs:

@@ -1,7 +1,9 @@
 """Precomputing RIRs for whole splits: one job per (scene, source node), every NavGraph node a
 receiver, results in an ``RIRCache``. Jobs are independent and every entry is written
 atomically, so a killed run loses at most the entries in flight and a rerun skips what exists.
-Runs on local processes or, with ``backend="ray"``, as Ray tasks across a cluster."""
+Runs on local processes or, with ``backend="ray"``, as Ray tasks across a cluster. The audio
+settings default to ``AudioConfig()``'s, the env's, so a default env reads what a default run
+fills (``PrecomputeConfig.audio_config``)."""
 
 from __future__ import annotations
 
@@ -120,10 +122,17 @@ class PrecomputeConfig:
     workers: int = option(2, "worker processes", low=1, high=256)
     backend: str = option("process", "run jobs in local processes or as Ray tasks", choices=("process", "ray"))
     cache_dir: str = option("outputs/rir_cache", "cache folder", nonempty=True)
-    sample_rate: int = option(16_000, "Hz", choices=SUPPORTED_SAMPLE_RATES)
-    ism_order: int = option(3, "image-source order", low=0, high=10)
-    # the parametric tail, unlike the env's default "traced": kept as it was
-    tail: str = option("parametric", "late reverberation model", choices=("parametric", "raytraced"))
+    # the env's audio settings by default (AudioConfig's defaults), so that a default env reads
+    # what a default precompute fills; the other AudioConfig fields are always its defaults
+    sample_rate: int = option(AudioConfig.sample_rate, "Hz", choices=SUPPORTED_SAMPLE_RATES)
+    ism_order: int = option(AudioConfig.ism_order, "image-source order", low=0, high=10)
+    tail: str = option(AudioConfig.tail, "late reverberation model (the env's default: traced)",
+                       choices=("traced", "parametric", "raytraced"))
+
+    def audio_config(self) -> AudioConfig:
+        """The AudioConfig the RIRs are computed with: AudioConfig's defaults (the env's) with this
+        run's sample rate, image-source order and tail."""
+        return AudioConfig().replace(sample_rate=self.sample_rate, ism_order=self.ism_order, tail=self.tail)
 
     def check(self) -> None:
         n = len(split_seeds(self.split))
@@ -137,7 +146,7 @@ def precompute(cfg: PrecomputeConfig, progress: Progress | None = None) -> str:
     """Precompute the RIRs of ``cfg`` into ``cfg.cache_dir`` (its resolved config saved there as
     config.json); returns a one-line summary. On Ctrl-C the KeyboardInterrupt goes on, and
     ``progress`` (pass one) says what was kept (``progress.interrupted(cfg.cache_dir)``)."""
-    audio = AudioConfig(sample_rate=cfg.sample_rate, ism_order=cfg.ism_order, tail=cfg.tail)
+    audio = cfg.audio_config()
     seeds = list(split_seeds(cfg.split))[: cfg.scenes]
     save_config(cfg, Path(cfg.cache_dir))
     jobs = make_jobs(seeds, cfg.spacing, cfg.cache_dir, audio, cfg.sources)

@@ -1,6 +1,8 @@
 """Precompute binaural-ready RIRs over the NavGraph nodes of a split's procedural apartments
 into an on-disk cache. Resumable: rerun after an interruption and finished entries are kept;
-Ctrl-C stops cleanly with a one-line summary of what was kept."""
+Ctrl-C stops cleanly with a one-line summary of what was kept. The audio settings default to the
+env's (AudioConfig's defaults: the traced tail), so a default env reads what this fills; an env
+with other settings warns once that it reads nothing from the cache, naming the settings."""
 
 from __future__ import annotations
 
