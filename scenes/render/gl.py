@@ -163,7 +163,7 @@ class GLRenderer:
         """The frame in one read-back: unpacked to rgb uint8 (background where nothing was hit) and
         depth float32, both flipped to image rows (GL's first row is the bottom one)."""
         frame = self._read_back()[::-1]
-        depth = np.ascontiguousarray(frame[:, :, 1])
+        depth = frame[:, :, 1].copy()  # a copy: the read-back buffer is reused
         rgb = np.array(frame[:, :, :1].view(np.uint8)[:, :, :3])  # little-endian: bytes 0-2 are r, g, b
         missed = depth <= 0
         if missed.any():

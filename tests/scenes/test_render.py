@@ -232,3 +232,15 @@ def test_gl_one_read_back_is_bit_identical_to_two_attachments(apartment, apartme
             obj.release()
         renderer.close()
     assert backgrounds >= 4  # the background replacement was exercised too
+
+
+@pytest.mark.parametrize("size", [1, 16])
+def test_gl_frames_do_not_share_the_read_back_buffer(room, size):
+    """The renderer reuses one read-back buffer: the arrays it returned stay as they were."""
+    renderer = _renderer("gl", room, width=size, height=size)
+    rgb, depth = renderer.render([1.0, 2.0, 0.0], 0.0)
+    kept = rgb.copy(), depth.copy()
+    renderer.render([4.5, 2.0, 0.0], np.pi)
+    np.testing.assert_array_equal(rgb, kept[0])
+    np.testing.assert_array_equal(depth, kept[1])
+    renderer.close()
