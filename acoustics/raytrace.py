@@ -181,16 +181,26 @@ def trace_origin(scene: Scene | SceneAcoustics, source) -> np.ndarray:
 
 def energy_field(scene: Scene | SceneAcoustics, source, *, rays: int, seconds: float, ism_order: int, speed_of_sound: float,
                  seed_text: str = "") -> EnergyField:
-    """The traced energy field of ``source`` (3,), kept in the scene's SceneAcoustics for recent sources."""
+    """The traced energy field of ``source`` (3,), kept in the scene's SceneAcoustics for recent
+    sources, and on disk in its ``tail_store`` when it has one (``acoustics.tail_store``: traced
+    once per scene, origin and settings for every process and run sharing the folder)."""
     acoustics = scene_acoustics(scene)
     scene = acoustics.scene
     src = np.asarray(source, dtype=np.float64).reshape(3)
     fields = acoustics.energy_fields
     key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound))
     if key not in fields:
-        digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()
-        fields[key] = _trace(acoustics, src, rays, seconds, ism_order, speed_of_sound,
-                             np.random.default_rng(int.from_bytes(digest[:8], "little")))
+        store = acoustics.tail_store
+        disk_key = None if store is None else store.key(scene.content_hash, src, rays, seconds, ism_order,
+                                                        speed_of_sound, seed_text)
+        found = None if store is None else store.load(disk_key)
+        if found is None:
+            digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()
+            found = _trace(acoustics, src, rays, seconds, ism_order, speed_of_sound,
+                           np.random.default_rng(int.from_bytes(digest[:8], "little")))
+            if store is not None:
+                store.save(disk_key, found)
+        fields[key] = found
     return fields[key]
 
 

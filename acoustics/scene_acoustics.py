@@ -38,6 +38,8 @@ class SceneAcoustics:
         scene: the Scene it describes.
         budgets: memory budgets (``image_sources``, ``energy_fields`` items per scene);
             ``earshot.scenes.lru.BUDGETS`` by default, ``dataclasses.replace(BUDGETS, ...)`` for others.
+        tail_store: an ``acoustics.tail_store.TailStore``: traced tails read from and written to
+            disk, shared by processes and runs (None: traced in memory only).
 
     Attributes (built on use; ``clear()`` empties them all):
         polygons: {include_furniture: [geometry.Polygon]} merged planar polygons.
@@ -56,13 +58,14 @@ class SceneAcoustics:
         ray_frames: per-face reflection tables of the ray tracer, or None.
     """
 
-    def __init__(self, scene: Scene, budgets: Budgets = BUDGETS):
+    def __init__(self, scene: Scene, budgets: Budgets = BUDGETS, tail_store=None):
         if not isinstance(scene, Scene):
             raise ValueError(f"scene must be a earshot.scenes.Scene, got {type(scene).__name__}")
         if not isinstance(budgets, Budgets):
             raise ValueError(f"budgets must be an earshot.scenes.lru.Budgets, got {type(budgets).__name__}")
         self._scene = weakref.ref(scene)
         self.budgets = budgets
+        self.tail_store = tail_store  # an acoustics.tail_store.TailStore shared on disk, or None
         self.clear()
 
     @property
@@ -98,11 +101,12 @@ class SceneAcoustics:
         self.clear()
 
     def __getstate__(self) -> dict:  # caches (Embree casters among them) stay in their process
-        return {"budgets": self.budgets}
+        return {"budgets": self.budgets, "tail_store": self.tail_store}
 
     def __setstate__(self, state: dict) -> None:
         self._scene = _no_scene
         self.budgets = state["budgets"]
+        self.tail_store = state.get("tail_store")
         self.clear()
 
     def __repr__(self) -> str:

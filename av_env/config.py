@@ -123,17 +123,22 @@ class AcousticsConfig:
         echo_config: the chirp's AudioConfig when echoes are observed (None:
             ``acoustics.echo.ECHO_CONFIG``).
         rir_cache: a folder of RIRs shared by vectorized workers and runs (``acoustics.RIRCache``).
+        tail_cache: a folder of traced tails (``acoustics.tail_store.TailStore``), shared likewise:
+            each room's tail is ray-traced once for every process and run that uses the folder.
     """
 
     audio_config: AudioConfig | None = None
     echo_config: AudioConfig | None = None
     rir_cache: str | Path | None = None
+    tail_cache: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.audio_config is not None and not isinstance(self.audio_config, AudioConfig):
             raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(self.audio_config).__name__}")
-        if self.rir_cache is not None and not isinstance(self.rir_cache, (str, Path)):
-            raise ValueError(f"rir_cache must be a folder path, got {self.rir_cache!r}")
+        for name in ("rir_cache", "tail_cache"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, Path)):
+                raise ValueError(f"{name} must be a folder path, got {value!r}")
         if self.echo_config is not None and not isinstance(self.echo_config, AudioConfig):
             raise ValueError(f"echo_config must be an earshot.acoustics.AudioConfig, got {type(self.echo_config).__name__}")
 
@@ -257,7 +262,7 @@ FLAT_KWARGS: dict[str, tuple[str, str]] = {
     **{k: ("sensors", k) for k in ("resolution", "hfov_deg", "renderer", "audio", "sensors", "echoes", "render_mode",
                                    "camera_height")},
     **{k: ("motion", k) for k in ("motion", "turn_angle_deg", "forward_step")},
-    **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache")},
+    **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache", "tail_cache")},
     **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "episodes", "episodes_per_scene", "spacing",
                                     "max_steps", "success_distance", "episodes_per_visit", "scene_memory",
                                     "scene_shard", "scene_cache", "mesh_kwargs")},

@@ -61,7 +61,8 @@ class AVNavEnv(gym.Env):
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
-    num_distractors, rir_cache (a folder shared by vectorized workers), scene_cache (a folder of
+    num_distractors, rir_cache (a folder shared by vectorized workers), tail_cache (a folder of traced
+    tails, shared likewise), scene_cache (a folder of
     built scenes and NavGraphs, shared likewise; see ``earshot.scenes.store``), mesh_kwargs (passed to
     ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array"),
     failed_stop_reward (≤ 0, default 0 as in SoundSpaces: added to the reward of a STOP away from
@@ -89,8 +90,13 @@ class AVNavEnv(gym.Env):
 
             rir_cache = RIRCache(c.acoustics.rir_cache)
         self.sim = Simulator(self.cfg, c.motion.motion, c.motion.turn_angle_deg, c.motion.forward_step, rir_cache)
+        tail_store = None
+        if c.acoustics.tail_cache is not None:
+            from ..acoustics.tail_store import TailStore
+
+            tail_store = TailStore(c.acoustics.tail_cache)
         self.source = EpisodeSource(c.episodes, c.task, self.task_obj,
-                                    c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0)
+                                    c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0, tail_store)
         self.echoes = self.task_obj.echoes if c.sensors.echoes is None else bool(c.sensors.echoes)
         if self.echoes:
             from ..acoustics.echo import ECHO_CONFIG, chirp

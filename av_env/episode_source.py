@@ -45,10 +45,12 @@ class EpisodeSource:
         config: the episodes' config (split, scenes, sounds, episodes, limits, caches).
         task_name, task: the task (it samples goals and checks loaded episodes).
         heading_step_deg: start headings are multiples of this (the grid turn angle, else 90°).
+        tail_store: traced tails on disk for the scenes' acoustics (``acoustics.tail_store``).
     """
 
-    def __init__(self, config: EpisodeConfig, task_name: str, task: Task, heading_step_deg: float):
+    def __init__(self, config: EpisodeConfig, task_name: str, task: Task, heading_step_deg: float, tail_store=None):
         self.config = config
+        self.tail_store = tail_store  # given to every scene context's SceneAcoustics
         self.task_name, self.task = task_name, task
         self.heading_step_deg = heading_step_deg
         self.contexts: LRU[SceneContext] = LRU(config.scene_memory, on_evict=lambda _, ctx: ctx.close())
@@ -70,7 +72,8 @@ class EpisodeSource:
         """The scene, its NavGraph (and renderer, made at first reset) of ``ref``: built once and
         kept in a bounded LRU (``scene_memory`` scenes; an evicted scene's renderer is closed)."""
         def build() -> SceneContext:
-            return SceneContext(ref, *build_scene_and_graph(ref, self.config.spacing, self.mesh_kwargs, self.scene_cache))
+            scene, graph = build_scene_and_graph(ref, self.config.spacing, self.mesh_kwargs, self.scene_cache)
+            return SceneContext(ref, scene, graph, tail_store=self.tail_store)
 
         return self.contexts.get_or_create(ref, build)
 

@@ -42,10 +42,11 @@ class SceneContext:
     scene: object
     graph: NavGraph
     renderer: object = None
+    tail_store: object = None  # an acoustics.tail_store.TailStore: traced tails shared on disk
     acoustics: SceneAcoustics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.acoustics = SceneAcoustics(self.scene)
+        self.acoustics = SceneAcoustics(self.scene, tail_store=self.tail_store)
 
     def close(self) -> None:
         if self.renderer is not None:
