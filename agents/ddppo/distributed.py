@@ -139,14 +139,14 @@ class Preemption:
     collects exactly ``n_steps``."""
 
     def __init__(self, world: World, n_steps: int, fraction: float = 0.6, min_share: float = 0.25,
-                 enabled: bool = True):
-        self.world, self.n_steps = world, n_steps
+                 enabled: bool = True, prefix: str = ""):
+        self.world, self.n_steps, self.prefix = world, n_steps, prefix
         self.enabled = bool(enabled) and world.distributed
         self.needed = max(1, math.ceil(fraction * world.size))
         self.min_steps = max(1, math.ceil(min_share * n_steps))
 
     def _key(self, update: int) -> str:
-        return f"done/{update}"
+        return f"{self.prefix}/done/{update}"
 
     def should_stop(self, update: int, steps: int) -> bool:
         """After ``steps`` steps of update ``update``'s rollout: stop now?"""

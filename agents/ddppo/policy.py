@@ -18,12 +18,18 @@ from torch import nn
 MASKED_LOGIT = -1e8  # a masked action's logit: exp() is exactly 0 in float32, never sampled
 
 
+def _image(space) -> bool:
+    """A channels-last uint8 image (``rgb``): SB3's policies see it channels-first in [0, 1]."""
+    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3 \
+        and space.shape[-1] in (1, 3, 4)
+
+
 def policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:
     """The observation space as the extractor sees it: uint8 images channels-first, Discrete
     keys one-hot (what SB3's preprocessing gives its policies)."""
     out = {}
     for key, sub in space.spaces.items():
-        if isinstance(sub, gym.spaces.Box) and sub.dtype == np.uint8 and len(sub.shape) == 3 and sub.shape[-1] in (1, 3, 4):
+        if _image(sub):
             h, w, c = sub.shape
             sub = gym.spaces.Box(0, 255, (c, h, w), np.uint8)
         out[key] = sub
@@ -37,7 +43,7 @@ def preprocess(space: gym.spaces.Dict, obs: dict) -> dict:
         x = obs[key]
         if isinstance(sub, gym.spaces.Discrete):
             x = torch.nn.functional.one_hot(x.long().reshape(-1), int(sub.n)).float()
-        elif isinstance(sub, gym.spaces.Box) and sub.dtype == np.uint8 and len(sub.shape) == 3 and sub.shape[-1] in (1, 3, 4):
+        elif _image(sub):
             x = x.permute(0, 3, 1, 2).float() / 255.0
         out[key] = x
     return out

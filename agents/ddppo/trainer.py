@@ -7,6 +7,7 @@ optimizers; rank 0 writes the checkpoints. In a world of 1 this is plain PPO.
 from __future__ import annotations
 
 import collections
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -82,23 +83,29 @@ class DDPPOTrainer:
         """(env steps, updates) so far: rank 0's newest checkpoint (weights and optimizer state
         sent to every rank) or a fresh start from rank 0's initial weights."""
         found = checkpoint.load_latest(self.run_dir) if self.world.rank == 0 else None
-        if self.world.rank == 0 and found is not None:
-            policy.load_state_dict(found[1])
         meta, opt_state = broadcast_object((found[0], found[2]) if found else (None, None), self.world)
+        if meta is not None:
+            self._check_resumable(meta, policy)
+            if self.world.rank == 0:
+                policy.load_state_dict(found[1])
         broadcast_module(policy, self.world)
         if meta is None:
             return 0, 0
-        saved = meta["config"]
-        for key in ("task", "env_kwargs", "policy", "hidden", "gru_hidden", "n_envs"):
-            if key != "n_envs" and saved.get(key) != getattr(self.config, key):
-                raise ValueError(f"{self.run_dir} was trained with --{key.replace('_', '-')} {saved.get(key)!r}, not "
-                                 f"{getattr(self.config, key)!r}; resume with the same options or use another --run-dir")
-        checkpoint.check_compatible(meta, policy)
         optimizer.load_state_dict(opt_state)
         if self.world.rank == 0:
             print(f"resuming {self.run_dir} at step {meta['steps']:,} (update {meta['updates']:,}, written by "
                   f"{meta['world_size']} rank(s), now {self.world.size})", flush=True)
         return int(meta["steps"]), int(meta["updates"])
+
+    def _check_resumable(self, meta: dict, policy) -> None:
+        saved = DDPPOConfig(**meta["config"])
+        for key in ("task", "kwargs", "policy", "hidden") + (("gru_hidden",) if saved.policy == "gru" else ()):
+            if getattr(saved, key) != getattr(self.config, key):
+                flag = "env-kwargs" if key == "kwargs" else key.replace("_", "-")
+                raise ValueError(f"{self.run_dir} was trained with --{flag} {getattr(saved, key)!r}, not "
+                                 f"{getattr(self.config, key)!r}; resume with the same options or use another "
+                                 "--run-dir")
+        checkpoint.check_compatible(meta, policy)
 
     def _reset(self, envs, updates: int, hidden: torch.Tensor) -> _EnvState:
         obs = [env.reset(seed=self._env_seed(k, updates))[0] for k, env in enumerate(envs)]
@@ -180,7 +187,8 @@ class DDPPOTrainer:
                     (pg + c.vf_coef * vf - c.ent_coef * ent).backward()
                     totals.update(policy_loss=pg.item(), value_loss=vf.item(), entropy=ent.item(), n=1)
                 average_gradients(policy.parameters(), self.world)
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), c.max_grad_norm)
+                if c.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(policy.parameters(), c.max_grad_norm)
                 optimizer.step()
         n = max(totals.pop("n", 0), 1)
         return {k: v / n for k, v in totals.items()}
@@ -194,10 +202,14 @@ class DDPPOTrainer:
 
     def _report(self, steps: int, local_steps: int, elapsed: float, updates: int, state: _EnvState, stats: dict,
                 final: bool = False) -> dict:
-        rates = [r[0] for r in all_gather_floats([local_steps / max(elapsed, 1e-9)], self.world)]
+        split = self.time_split
+        gathered = all_gather_floats([local_steps / max(elapsed, 1e-9),
+                                      split["collect"] / max(split["collect"] + split["update"], 1e-9)], self.world)
+        rates, shares = [g[0] for g in gathered], [g[1] for g in gathered]
         total = sum(rates)
         if self.world.rank == 0:
-            per_rank = ", ".join(f"rank {r}: {v:.0f}" for r, v in enumerate(rates))
+            per_rank = ", ".join(f"rank {r}: {v:.0f} ({share:.0%} collecting)"
+                                 for r, (v, share) in enumerate(zip(rates, shares)))
             eps = list(state.episodes)
             episodes = (f"; rank 0's last {len(eps)} episodes: return {np.mean([e[0] for e in eps]):.2f}, "
                         f"length {np.mean([e[1] for e in eps]):.0f}, success {np.mean([e[2] for e in eps]):.2f}"
@@ -206,7 +218,7 @@ class DDPPOTrainer:
             head = "trained" if final else "update"
             print(f"{head} {updates:,}, {steps:,} steps: steps/s {per_rank}; all {total:.0f}{episodes}"
                   + (f"; {losses}" if losses else ""), flush=True)
-        return {"steps_per_s": total, "rank_steps_per_s": rates}
+        return {"steps_per_s": total, "rank_steps_per_s": rates, "rank_collect_share": shares}
 
     def train(self) -> dict:
         """Train (or resume) up to ``total_steps`` env steps over all ranks; returns the step
@@ -223,6 +235,7 @@ class DDPPOTrainer:
 
     def _train(self) -> dict:
         c, w = self.config, self.world
+        self.time_split = collections.Counter()  # seconds collecting rollouts and updating, this rank
         torch.manual_seed(c.seed)  # the same initial weights on every rank (and rank 0's are broadcast)
         envs = [self.make_env(shard) for shard in self._shards()]
         try:
@@ -238,11 +251,17 @@ class DDPPOTrainer:
             sampling = torch.Generator(device=w.device).manual_seed(c.seed + w.rank)
             shuffling = torch.Generator().manual_seed(c.seed + w.rank)
             state = self._reset(envs, updates, policy.initial_state(len(envs), w.device))
-            preemption = Preemption(w, c.n_steps, c.sync_fraction, c.min_rollout_share, c.preempt)
+            # counters of this launch only (a torchrun restart reuses its store and the update numbers)
+            launch = broadcast_object(os.urandom(8).hex(), w)
+            preemption = Preemption(w, c.n_steps, c.sync_fraction, c.min_rollout_share, c.preempt, prefix=launch)
             start, local, stats, path, started = time.perf_counter(), 0, {}, None, steps
             while steps < c.total_steps:
+                t0 = time.perf_counter()
                 rollout = self.collect(policy, envs, state, preemption, updates, sampling)
+                t1 = time.perf_counter()
                 stats = self.update(policy, optimizer, rollout, shuffling)
+                self.time_split["collect"] += t1 - t0
+                self.time_split["update"] += time.perf_counter() - t1
                 n_local = rollout.steps * len(envs)
                 local += n_local
                 before, steps, updates = steps, steps + int(all_sum([n_local], w)[0]), updates + 1

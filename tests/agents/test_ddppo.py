@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 
 from earshot.agents.ddppo import DDPPOConfig, DDPPOTrainer  # noqa: E402
 from earshot.agents.ddppo.checkpoint import checkpoint_dirs, load  # noqa: E402
-from earshot.agents.ddppo.distributed import World  # noqa: E402
+from earshot.agents.ddppo.distributed import Preemption, World  # noqa: E402
 from earshot.agents.ddppo.policy import ActorCritic, gru_sequence  # noqa: E402
 from earshot.agents.ddppo.rollout import Rollout  # noqa: E402
 
@@ -51,8 +51,8 @@ def _ranks(args: list[str], world: int, cwd: Path) -> list[subprocess.Popen]:
     port = _free_port()
     return [subprocess.Popen([sys.executable, "-m", "earshot.agents.ddppo", *args], cwd=cwd, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env=_env(RANK=r, WORLD_SIZE=world, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
-            for r in range(world)]
+                             env=_env(RANK=r, WORLD_SIZE=world, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1",
+                                      MASTER_PORT=port)) for r in range(world)]
 
 
 def _outputs(procs, timeout=240) -> list[str]:
@@ -185,6 +185,7 @@ def test_same_seed_same_checkpoint(tmp_path):
     assert a["steps"] == b["steps"] == 128 and a["parameter_hash"] == b["parameter_hash"]
     (ma, pa, oa), (mb, pb, ob) = load(a["checkpoint"]), load(b["checkpoint"])
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert all(torch.equal(oa["state"][i][k], ob["state"][i][k]) for i in oa["state"] for k in oa["state"][i])
     assert ma["steps"] == mb["steps"] == 128 and ma["world_size"] == 1
 
 
@@ -212,7 +213,8 @@ def test_two_nodes_through_c10d_rendezvous(tmp_path):
     port = _free_port()
     args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "ff", "--total-steps", "128", "--no-preempt"]
     procs = [subprocess.Popen([torchrun, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
-                               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "ddppo-test",
+                               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                               "--rdzv-id", "ddppo-test",
                                "--max-restarts", "0", "--local-addr", "127.0.0.1", "-m", "earshot.agents.ddppo", *args],
                               cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env())
              for k in range(2)]
@@ -261,3 +263,32 @@ def test_resume_with_another_world_size_and_same_seed_two_ranks(tmp_path):
     assert hashes[0] == hashes[1] and hashes[0][0] == hashes[0][1]
     pa, pb = load(checkpoint_dirs(tmp_path / "a")[-1])[1], load(checkpoint_dirs(tmp_path / "b")[-1])[1]
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+
+def test_preemption_counts_finished_ranks_in_the_store():
+    """A rank stops once ceil(fraction * world) ranks finished, never before its minimum share;
+    off, or in a world of 1, it collects exactly n_steps."""
+    import torch.distributed as dist
+
+    store = dist.HashStore()
+    world = World(rank=0, size=4, store=store)
+    p = Preemption(world, n_steps=100, fraction=0.6, min_share=0.25, prefix="t")
+    assert not p.should_stop(0, 50)
+    p.finished(0)  # (another rank's) rollout done: 1 of the 3 needed
+    store.add("t/done/0", 1)
+    assert not p.should_stop(0, 60)
+    store.add("t/done/0", 1)
+    assert not p.should_stop(0, 24) and p.should_stop(0, 25) and not p.should_stop(1, 50)
+    off = Preemption(world, n_steps=100, enabled=False, prefix="t")
+    alone = Preemption(World(), n_steps=100, fraction=0.0)
+    assert not off.should_stop(0, 99) and off.should_stop(0, 100) and not alone.should_stop(0, 99)
+
+
+def test_resume_refuses_another_policy(tmp_path):
+    def config(policy):
+        return DDPPOConfig(run_dir=str(tmp_path / "run"), total_steps=64, n_envs=2, n_steps=16, policy=policy,
+                           hidden=16, gru_hidden=8, device="cpu", log_every=1000)
+
+    DDPPOTrainer(config("ff"), make_env=lambda shard: MaskedEnv(), world=World()).train()
+    with pytest.raises(ValueError, match="--policy"):
+        DDPPOTrainer(config("gru"), make_env=lambda shard: MaskedEnv(), world=World()).train()
