@@ -86,14 +86,9 @@ def _reference_fps(backend: str, renderer, scene, poses) -> float:
         for o, d in zip(origins, rotated):
             caster.intersect(o, d)
         return n / (time.perf_counter() - t)
-    ctx, _, _, fbo, _ = renderer._gl
-    w, h = renderer.camera.width, renderer.camera.height
     t = time.perf_counter()
     for _ in range(n):
-        fbo.use()
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        np.frombuffer(fbo.read(components=3, attachment=0), np.uint8).reshape(h, w, 3)
-        np.frombuffer(fbo.read(components=1, attachment=1, dtype="f4"), np.float32).reshape(h, w)
+        renderer.clear_and_read()  # the same framebuffer cleared and read back, nothing drawn
     return n / (time.perf_counter() - t)
 
 
