@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...cli import save_config
 from . import checkpoint
 from .config import DDPPOConfig
 from .distributed import (Preemption, World, all_gather_floats, all_sum, average_gradients, broadcast_module,
@@ -245,8 +246,6 @@ class DDPPOTrainer:
             steps, updates = self._start(policy, optimizer)
             print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             if w.rank == 0:
-                from ...cli import save_config
-
                 save_config(c, self.run_dir)
             sampling = torch.Generator(device=w.device).manual_seed(c.seed + w.rank)
             shuffling = torch.Generator().manual_seed(c.seed + w.rank)
@@ -270,8 +269,10 @@ class DDPPOTrainer:
                 if updates % c.log_every == 0:
                     self._report(steps, local, time.perf_counter() - start, updates, state, stats)
             rates = self._report(steps, local, time.perf_counter() - start, updates, state, stats, final=True)
-            if steps > started or path is None:
+            if steps > started:
                 path = self._checkpoint(policy, optimizer, steps, updates)
+            elif w.rank == 0:  # nothing left to train: the checkpoint resumed from
+                path = checkpoint.checkpoint_dirs(self.run_dir)[-1]
             digest = parameter_hash(policy)
             print(f"rank {w.rank} parameters sha256 {digest}", flush=True)
             return {"steps": steps, "updates": updates, "trained": steps - started, "checkpoint": path,
