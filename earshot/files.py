@@ -61,17 +61,23 @@ def write_json_atomic(path: str | os.PathLike, value, *, indent: int | None = 2,
 
 def write_dir_atomic(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
     """A folder at ``path`` made whole by ``fill(tmp_folder)`` and renamed into place; an earlier
-    folder of that name is replaced only once the new one is complete."""
+    folder of that name is moved aside (``.<name>.<pid>.old.tmp``) only once the new one is
+    complete, and removed once the new one is in place."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(final)
+    old = temporary_name(final, "old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         fill(tmp)
+        # a folder cannot be renamed over a non-empty one: move the old aside first, so that a
+        # kill between the two renames leaves it whole under the hidden name, never deleted
+        shutil.rmtree(old, ignore_errors=True)
         if final.exists():
-            shutil.rmtree(final)
+            os.replace(final, old)
         os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
