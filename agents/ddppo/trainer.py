@@ -216,8 +216,8 @@ class DDPPOTrainer:
                         f"length {np.mean([e[1] for e in eps]):.0f}, success {np.mean([e[2] for e in eps]):.2f}"
                         if eps else "")
             losses = ", ".join(f"{k} {v:.3f}" for k, v in stats.items())
-            head = "trained:" if final else "update"
-            print(f"{head} {updates:,} updates, {steps:,} steps: steps/s {per_rank}; all {total:.0f}{episodes}"
+            head = f"trained: {updates:,} updates" if final else f"update {updates:,}"
+            print(f"{head}, {steps:,} steps: steps/s {per_rank}; all {total:.0f}{episodes}"
                   + (f"; {losses}" if losses else ""), flush=True)
         return {"steps_per_s": total, "rank_steps_per_s": rates, "rank_collect_share": shares}
 
