@@ -4,17 +4,8 @@
     python scripts/fingerprint.py --out outputs/fingerprint_after.json      # on the new one
     python scripts/fingerprint.py --compare outputs/fingerprint_before.json outputs/fingerprint_after.json
 
-Each entry is a SHA-256 over the exact bytes of what a user gets, through public entry points
-only (``gym.make`` with flat keyword arguments, ``compute_rirs``, the CLIs):
-
-- env rollouts of every task (grid; AudioGoal also continuous, waveform, echoes, an RIR cache
-  cold then warm, and a waypoint-wrapped env): every observation array, reward, flag and info
-  value of 3 episodes per seed, actions from the oracle mixed with seeded random ones;
-- RIRs: the binaural RIRs of a few source–receiver pairs at several headings, for each tail model;
-- dataset shards of ``scripts/generate_dataset.py`` (binaural and echo): the shard bytes;
-- evaluation summaries of ``scripts/evaluate.py`` (the shipped agent, sampled and argmax, and the
-  oracle baseline): ``summary.json`` and ``episodes.csv``;
-- a tiny training run of ``scripts/train.py`` per agent kind: the saved weights.
+What is fingerprinted (env rollouts of every task, RIRs, dataset shards, evaluation summaries,
+tiny training runs) is listed in ``earshot.agents.fingerprint``.
 
 ``--compare`` prints one line per entry (same / DIFFERENT / missing) and exits 1 on any
 difference.
