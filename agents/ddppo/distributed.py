@@ -30,6 +30,7 @@ class World:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     store: object = None
+    launch: str = ""  # an id shared by the ranks of one launch (store keys of a restart differ)
 
     @property
     def distributed(self) -> bool:
@@ -61,12 +62,29 @@ def init_world(device: str = "auto", timeout_s: float = 600.0) -> World:
     backend = "nccl" if dev.type == "cuda" else "gloo"
     dist.init_process_group(backend, store=dist.PrefixStore("ddppo/pg", store), rank=rank, world_size=size,
                             timeout=timedelta(seconds=timeout_s))
-    return World(rank, size, local_rank, dev, dist.PrefixStore("ddppo/counters", store))
+    launch = [os.urandom(8).hex()]
+    dist.broadcast_object_list(launch, src=0)
+    return World(rank, size, local_rank, dev, dist.PrefixStore("ddppo/counters", store), launch[0])
 
 
-def close_world(world: World) -> None:
-    if world.distributed and dist.is_initialized():
+def close_world(world: World, timeout_s: float = 60.0) -> None:
+    """Tear the process group down with rank 0 last: without torchrun's agent, the rendezvous
+    store lives in rank 0's process, and a rank whose process group is torn down after that
+    store is gone aborts ("terminate called without an active exception")."""
+    if not (world.distributed and dist.is_initialized()):
+        return
+    import time
+
+    dist.barrier()
+    key = f"closed/{world.launch}"
+    if world.rank != 0:
         dist.destroy_process_group()
+        world.store.add(key, 1)
+        return
+    deadline = time.monotonic() + timeout_s
+    while world.store.add(key, 0) < world.size - 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    dist.destroy_process_group()
 
 
 def broadcast_module(module: torch.nn.Module, world: World) -> None:
