@@ -64,6 +64,20 @@ def _outputs(procs, timeout=240) -> list[str]:
     return outs
 
 
+def _launch(args: list[str], world: int, cwd: Path) -> list[str]:
+    """The outputs of ``world`` ranks run to the end. A launch in which no rank got as far as its
+    starting parameters (the rendezvous on a free port failed, e.g. the port was taken between
+    finding it and binding it) is tried once more on another port; a failure after that is one."""
+    procs = _ranks(args, world, cwd)
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    if any(p.returncode for p in procs) and not any("starts from parameters" in o for o in outs):
+        procs = _ranks(args, world, cwd)
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+    return outs
+
+
 def _hashes(text: str, what: str) -> dict[int, str]:
     return {int(r): h for r, h in re.findall(rf"rank (\d+) {what} sha256 ([0-9a-f]+)", text)}
 
@@ -195,7 +209,7 @@ def test_all_reduce_keeps_ranks_identical(tmp_path):
     done is enough): after a few updates their parameters are bit-identical and not the initial ones."""
     args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "gru", "--total-steps", "192",
             "--sync-fraction", "0.5", "--min-rollout-share", "0.25"]
-    outs = _outputs(_ranks(args, 2, tmp_path))
+    outs = _launch(args, 2, tmp_path)
     start = {**_hashes(outs[0], "starts from parameters"), **_hashes(outs[1], "starts from parameters")}
     final = {**_hashes(outs[0], "parameters"), **_hashes(outs[1], "parameters")}
     assert set(final) == {0, 1} and final[0] == final[1]
@@ -252,13 +266,13 @@ def test_resume_with_another_world_size_and_same_seed_two_ranks(tmp_path):
     identical checkpoints."""
     run = tmp_path / "run"
     _outputs(_ranks([*TINY, "--run-dir", str(run), "--total-steps", "64"], 1, tmp_path))
-    outs = _outputs(_ranks([*TINY, "--run-dir", str(run), "--total-steps", "192"], 2, tmp_path))
+    outs = _launch([*TINY, "--run-dir", str(run), "--total-steps", "192"], 2, tmp_path)
     assert f"resuming {run} at step 64" in outs[0]
     assert json.loads((checkpoint_dirs(run)[-1] / "meta.json").read_text())["world_size"] == 2
     hashes = []
     for name in ("a", "b"):
-        outs = _outputs(_ranks([*TINY, "--run-dir", str(tmp_path / name), "--total-steps", "192", "--no-preempt"], 2,
-                               tmp_path))
+        outs = _launch([*TINY, "--run-dir", str(tmp_path / name), "--total-steps", "192", "--no-preempt"], 2,
+                       tmp_path)
         hashes.append(_hashes(outs[0] + outs[1], "parameters"))
     assert hashes[0] == hashes[1] and hashes[0][0] == hashes[0][1]
     pa, pb = load(checkpoint_dirs(tmp_path / "a")[-1])[1], load(checkpoint_dirs(tmp_path / "b")[-1])[1]
