@@ -19,15 +19,17 @@ def pra_hybrid_rirs(scene: Scene, source, receivers, sample_rate: int = 16_000, 
     """Omnidirectional RIRs (one float64 array per receiver, sample 0 = emission, plus
     pyroomacoustics' fractional-delay offset of 40 samples) from ``source`` (3,) to ``receivers``
     (M, 3): image sources up to ``order`` over the scene's merged polygons, then ``rays`` rays
-    (their scattering drawn from pyroomacoustics' generator, seeded with ``seed``)."""
-    from pyroomacoustics import constants, libroom
+    (their scattering drawn from pyroomacoustics' generator, seeded with ``seed``, as is the
+    numpy generator that draws the ray-traced part's random impulses: the reference is the same
+    on every run)."""
+    from pyroomacoustics import constants
     from pyroomacoustics.simulation import compute_ism_rir, compute_rt_rir
 
     room = build_pra_room(scene, sample_rate, order, include_furniture, ray_tracing=True, rays=rays)
     room.add_source(np.asarray(source, np.float64))
     room.add_microphone_array(np.asarray(receivers, np.float64).reshape(-1, 3).T.copy())
     room.image_source_model()
-    libroom.set_rng_seed(int(seed))
+    _seed_pyroomacoustics(int(seed))
     room.ray_tracing()
     fdl = constants.get("frac_delay_length")
     volume = room.get_volume()
@@ -48,6 +50,21 @@ def pra_hybrid_rirs(scene: Scene, source, receivers, sample_rate: int = 16_000, 
             rir[: len(p)] += p
         out.append(rir)
     return out
+
+
+def _seed_pyroomacoustics(seed: int) -> None:
+    """Seed both of pyroomacoustics' generators: libroom's (ray scattering) and the numpy one that
+    ``compute_rt_rir`` draws its random impulses from (unseeded, it varied the reference's decay
+    by up to ~25% per band between runs)."""
+    import pyroomacoustics
+
+    seeder = getattr(getattr(pyroomacoustics, "random", None), "seed", None)
+    if seeder is not None:  # pyroomacoustics >= 0.8
+        seeder(numpy=seed, libroom=seed)
+    else:
+        from pyroomacoustics import libroom
+
+        libroom.set_rng_seed(seed)
 
 
 L_OUTLINE = [(0, 0), (8, 0), (8, 4), (4, 4), (4, 7), (0, 7)]  # m, an L-shaped floor plan
