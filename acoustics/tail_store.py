@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ..scenes.npzio import read_verified, write_atomic
-
-logger = logging.getLogger(__name__)
+from ..scenes.npzio import KeyedStore
 
 FORMAT = 1
 _ARRAYS = ("density", "valid_bins", "times", "levels", "rt60", "start", "volume")
@@ -39,7 +36,7 @@ def tracer_version() -> str:
     return h.hexdigest()[:16]
 
 
-class TailStore:
+class TailStore(KeyedStore):
     """Energy fields on disk, one file per (scene, origin, settings).
 
     Args:
@@ -47,13 +44,8 @@ class TailStore:
     """
 
     def __init__(self, root):
-        if not isinstance(root, (str, Path)) or str(root).strip() == "":
-            raise ValueError(f"tail_cache must be a folder path, got {root!r}")
-        self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"tail_cache {str(self.root)!r} is a file, not a folder: pass a folder path")
-        self.writable = True
-        self.hits = self.misses = self.corrupt = 0
+        super().__init__(root, option="tail_cache", what="traced-tail cache", redo="tracing it again",
+                         fallback="tracing in memory")
 
     @staticmethod
     def key(scene_hash: str, origin: np.ndarray, rays: int, seconds: float, ism_order: int, speed_of_sound: float,
@@ -63,45 +55,24 @@ class TailStore:
                            "seconds": float(seconds), "order": int(ism_order), "c": float(speed_of_sound),
                            "seed": seed_text}, sort_keys=True)
 
-    def path(self, key: str) -> Path:
-        return self.root / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
-
     def load(self, key: str):
         """The stored EnergyField of ``key``, or None (absent; or corrupt: reported and removed)."""
         from .raytrace import EnergyField
 
-        path = self.path(key)
-        if not path.is_file():
+        def decode(a: dict):
+            return EnergyField(**{k: a[k] for k in _ARRAYS}, bin_s=float(a["bin_s"][()]),
+                               source_cell=int(a["source_cell"][()]))
+
+        field = self.load_entry(key, decode)
+        if field is None:
             self.misses += 1
-            return None
-        try:
-            a = read_verified(path, key)
-            field = EnergyField(**{k: a[k] for k in _ARRAYS}, bin_s=float(a["bin_s"][()]),
-                                source_cell=int(a["source_cell"][()]))
-        except FileNotFoundError:
-            self.misses += 1
-            return None
-        except Exception as exc:  # any damage: report, remove, trace again
-            self.corrupt += 1
-            self.misses += 1
-            logger.warning("corrupt traced-tail cache entry %s (%s: %s); tracing it again", path, type(exc).__name__, exc)
-            path.unlink(missing_ok=True)
-            return None
-        self.hits += 1
         return field
 
     def save(self, key: str, field) -> None:
         """Store atomically; on an OS error warn once and go on without writing."""
-        if not self.writable:
-            return
         arrays = {k: np.asarray(getattr(field, k)) for k in _ARRAYS}
         arrays.update(bin_s=np.float64(field.bin_s), source_cell=np.int64(field.source_cell))
-        try:
-            write_atomic(self.path(key), arrays, key)
-        except OSError as exc:
-            self.writable = False
-            logger.warning("traced-tail cache at %s cannot be written (%s: %s); tracing in memory from now on",
-                           self.root, type(exc).__name__, exc)
+        self.save_entry(key, arrays)
 
 
 __all__ = ["TailStore", "tracer_version"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -26,11 +25,9 @@ import trimesh
 
 from .materials import Material
 from .navigation import NavGraph
-from .npzio import read_verified, write_atomic
+from .npzio import KeyedStore
 from .refs import is_procedural
 from .scene import Door, Room, Scene, SemanticObject
-
-logger = logging.getLogger(__name__)
 
 FORMAT = 1
 _BUILDER_FILES = ("procedural.py", "layout.py", "furniture.py", "meshing.py", "scene.py", "materials.py", "navigation.py",
@@ -100,7 +97,7 @@ def scene_from_arrays(a: dict[str, np.ndarray]) -> tuple[Scene, NavGraph | None]
 
 
 # ---------------------------------------------------------------------- the cache
-class SceneCache:
+class SceneCache(KeyedStore):
     """Built scenes (and NavGraphs) on disk, one file per scene and build.
 
     Args:
@@ -108,13 +105,8 @@ class SceneCache:
     """
 
     def __init__(self, root: str | os.PathLike):
-        if not isinstance(root, (str, os.PathLike)) or str(root).strip() == "":
-            raise ValueError(f"scene_cache must be a folder path, got {root!r}")
-        self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"scene_cache {str(self.root)!r} is a file, not a folder: pass a folder path")
-        self.writable = True
-        self.hits = self.misses = self.corrupt = 0
+        super().__init__(root, option="scene_cache", what="scene cache", redo="rebuilding it",
+                         fallback="building scenes in memory")
 
     @staticmethod
     def key(ref: str, **build_args) -> str:
@@ -126,39 +118,13 @@ class SceneCache:
             parts["file"] = [str(Path(ref).resolve()), st.st_size, st.st_mtime_ns]
         return json.dumps(parts, sort_keys=True, default=str)
 
-    def path(self, key: str) -> Path:
-        return self.root / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
-
     def load(self, key: str) -> tuple[Scene, NavGraph | None] | None:
         """The stored scene of ``key``, or None (absent, or corrupt: then reported and removed)."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            out = scene_from_arrays(read_verified(path, key))
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # any damage: report, remove, rebuild
-            self.corrupt += 1
-            logger.warning("corrupt scene cache entry %s (%s: %s); rebuilding it", path, type(exc).__name__, exc)
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                pass
-            return None
-        self.hits += 1
-        return out
+        return self.load_entry(key, scene_from_arrays)
 
     def save(self, key: str, scene: Scene, graph: NavGraph | None = None) -> None:
         """Store atomically; on an OS error warn once and go on without writing."""
-        if not self.writable:
-            return
-        try:
-            write_atomic(self.path(key), scene_to_arrays(scene, graph), key)
-        except OSError as exc:
-            self.writable = False
-            logger.warning("scene cache at %s cannot be written (%s: %s); building scenes in memory from now on",
-                           self.root, type(exc).__name__, exc)
+        self.save_entry(key, scene_to_arrays(scene, graph))
 
     def get_or_build(self, key: str, build: Callable[[], tuple[Scene, NavGraph | None]]) -> tuple[Scene, NavGraph | None]:
         found = self.load(key)
