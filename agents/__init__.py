@@ -1,18 +1,21 @@
-"""earshot.agents — audio-visual navigation agents on stable-baselines3.
+"""earshot.agents — audio-visual navigation agents, trained with DD-PPO on torch.distributed.
 
 - ``extractor.AVNavExtractor``: AV-Nav's per-modality encoders (a CNN per visual key, a CNN
   shaped for the binaural spectrogram, an MLP per vector key), fused by concatenation.
 - ``kinds``: the agent kinds (feed-forward ``ppo``, ``recurrent-ppo``, ``waypoint``) behind one
   interface: policy, env wrapper, oracle labels, actor, step counting, what each supports.
-- ``ppo``: models of every kind with AV-Nav's hyper-parameters, checkpoints in a safe format
-  (JSON + ``torch.load(weights_only=True)``); ``actors``: ``PolicyActor`` and kin, to act in one env.
-- ``training``: the training loop (``TrainConfig``, ``train``): PPO workers, the DAgger warm
-  start (``imitation``), checkpoints and val evaluations.
+- ``ddppo``: the trainer (DD-PPO, Wijmans et al. 2020: one process is plain PPO, ``torchrun``
+  starts more) and its ``ActorCritic`` (the extractor, an optional GRU, action masks);
+- ``training``: its options and entry point (``TrainConfig``, ``train``): the DAgger warm start
+  (``imitation``), checkpoints, TensorBoard and val evaluations;
+- ``checkpoints``: one safe format for every kind (JSON + ``torch.load(weights_only=True)``) and
+  the shipped agents; ``actors.PolicyActor``: a trained policy acting in one env.
 - ``evaluation``: fixed held-out episodes, baselines (random, forward, oracle), metrics with
   95% confidence intervals, and the evaluation run (``EvalConfig``, ``evaluate``).
 - ``waypoint`` (the wrapper) and ``maps`` (its maps and planner): the AV-WaN-style agent.
 
-Needs the ``agents`` extra (torch, stable-baselines3, sb3-contrib, tensorboard):
+Needs the ``agents`` extra (torch, stable-baselines3 for the extractor's base class and as a
+consumer of the envs, tensorboard):
 ``pip install 'earshot[agents]'``. Modules are imported on first use, so ``import earshot``
 works without them.
 """
@@ -20,10 +23,10 @@ works without them.
 import importlib
 
 __all__ = ["AGENT_KINDS", "AVNavExtractor", "AgentKind", "EvalConfig", "PolicyActor", "TrainConfig", "agent_kind",
-           "evaluate", "load_policy", "make_model", "pretrained_agents", "save_checkpoint", "train"]
+           "evaluate", "load_policy", "pretrained_agents", "save_checkpoint", "train"]
 
-_WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "actors", "load_policy": "ppo", "make_model": "ppo",
-          "save_checkpoint": "ppo", "pretrained_agents": "ppo", "AGENT_KINDS": "kinds", "AgentKind": "kinds",
+_WHERE = {"AVNavExtractor": "extractor", "PolicyActor": "actors", "load_policy": "checkpoints",
+          "save_checkpoint": "checkpoints", "pretrained_agents": "checkpoints", "AGENT_KINDS": "kinds", "AgentKind": "kinds",
           "agent_kind": "kinds", "TrainConfig": "training", "train": "training", "EvalConfig": "evaluation",
           "evaluate": "evaluation"}
 

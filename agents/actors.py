@@ -1,5 +1,7 @@
-"""Actors: ``act(obs) -> action`` of a trained SB3 policy in one env, one class per way of
-acting (an agent kind picks its own through ``AgentKind.actor``)."""
+"""The actor: ``act(obs) -> action`` of a trained ``ActorCritic`` in one env, for every agent
+kind: a recurrent policy's state carried across the steps of an episode (zeroed by ``reset``),
+actions taken under the env's action masks when the kind has them (the waypoint agent's
+``WaypointEnv.action_masks``), sampled (optionally tempered) or the argmax."""
 
 from __future__ import annotations
 
@@ -7,68 +9,36 @@ import numpy as np
 
 
 class PolicyActor:
-    """A feed-forward policy over primitive actions.
+    """Acts with ``policy`` in one env.
 
     ``temperature`` (sampled actions): sample from softmax(logits / T); 1 is the policy's own
-    distribution, towards 0 its argmax."""
+    distribution, towards 0 its argmax. ``masks() -> (n,) bool``: the actions allowed now (None:
+    every action). Samples come from torch's global generator (seeded by the caller)."""
 
-    tempered = True  # whether this way of acting can temper its sampling
-
-    def __init__(self, policy, deterministic: bool, temperature: float = 1.0):
+    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if temperature != 1.0 and not self.tempered:
-            raise ValueError("temperature applies to feed-forward primitive-action policies (--agent ppo)")
-        self.policy, self.deterministic, self.temperature = policy, deterministic, float(temperature)
+        self.policy, self.deterministic, self.temperature, self.masks = policy, deterministic, float(temperature), masks
+        self.device = next(policy.parameters()).device
         self.reset()
 
     def reset(self) -> None:
-        """Start of an episode."""
+        """Start of an episode: the recurrent state is zeroed before the next step."""
+        self.hidden = self.policy.initial_state(1, self.device)
+        self.start = True
 
     def __call__(self, obs: dict) -> int:
-        batched = {k: np.asarray(v)[None] for k, v in obs.items()}
-        return int(np.asarray(self._predict(batched)).reshape(-1)[0])
+        import torch
 
-    def _predict(self, batched: dict):
-        if self.temperature != 1.0 and not self.deterministic:
-            import torch
-
-            with torch.no_grad():
-                obs, _ = self.policy.obs_to_tensor(batched)
-                logits = self.policy.get_distribution(obs).distribution.logits / self.temperature
-                return torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
-        return self.policy.predict(batched, deterministic=self.deterministic)[0]
-
-
-class RecurrentActor(PolicyActor):
-    """A recurrent policy: its LSTM state carried across the steps of an episode."""
-
-    tempered = False
-
-    def reset(self) -> None:
-        self.state = None
-        self.start = np.ones((1,), bool)
-
-    def _predict(self, batched: dict):
-        action, self.state = self.policy.predict(batched, state=self.state, episode_start=self.start,
-                                                 deterministic=self.deterministic)
-        self.start = np.zeros((1,), bool)
-        return action
+        batched = {k: torch.as_tensor(np.asarray(v)[None], device=self.device) for k, v in obs.items()}
+        masks = None
+        if self.masks is not None:
+            masks = torch.as_tensor(np.asarray(self.masks(), dtype=bool)[None], device=self.device)
+        starts = torch.tensor([self.start], device=self.device)
+        action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
+                                                    deterministic=self.deterministic, temperature=self.temperature)
+        self.start = False
+        return int(action[0])
 
 
-class MaskedActor(PolicyActor):
-    """A policy acting under the env's action masks (``masks() -> (n,) bool``, the waypoint
-    agent's ``WaypointEnv.action_masks``)."""
-
-    tempered = False
-
-    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, *, masks):
-        self.masks = masks
-        super().__init__(policy, deterministic, temperature)
-
-    def _predict(self, batched: dict):
-        return self.policy.predict(batched, deterministic=self.deterministic,
-                                   action_masks=np.asarray(self.masks())[None])[0]
-
-
-__all__ = ["MaskedActor", "PolicyActor", "RecurrentActor"]
+__all__ = ["PolicyActor"]

@@ -102,14 +102,13 @@ def run_demo(config: DemoConfig) -> None:
 def compare_agent(config: DemoConfig, out: Path) -> None:
     """The shipped agent against random and oracle on the same held-out test episodes."""
     try:
-        import sb3_contrib  # noqa: F401
-        import stable_baselines3  # noqa: F401
+        import stable_baselines3  # noqa: F401  (the extractor's base class)
         import torch  # noqa: F401
     except ImportError as exc:
         raise SystemExit(f"the agent comparison needs the agents extra ({exc.name} is missing): "
                          "pip install torch==2.13.0 -e '.[agents]', or run the demo with --agent ''") from None
     from .evaluation import EvalConfig, evaluate
-    from .ppo import read_meta
+    from .checkpoints import read_meta
 
     meta = read_meta(config.agent)
     print(f"\nshipped agent {config.agent!r} ({meta['task']}), trained by: {meta.get('training_command', 'see docs/agents.md')}")

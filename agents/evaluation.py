@@ -194,7 +194,7 @@ def _checkpoint_run(config: EvalConfig):
     """(name, actor_for, env_kwargs, agent) of the checkpoint being evaluated."""
     import torch
 
-    from .ppo import load_policy, read_meta
+    from .checkpoints import load_policy, read_meta
 
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
@@ -207,12 +207,12 @@ def _checkpoint_run(config: EvalConfig):
 
     def actor_for(env):
         policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
+        torch.manual_seed(config.seed)  # sampled actions: the same draws whatever building the policy took
         return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
 
-    ppo_steps = meta.get("primitive_steps", meta["num_timesteps"])  # in primitive actions, whatever the kind
-    steps = f"{ppo_steps:,} steps"
+    steps = f"{meta['steps']:,} steps"  # in primitive actions, whatever the kind
     if meta.get("imitation"):
-        steps = f"{meta['imitation']['steps']:,} imitation + {ppo_steps:,} PPO steps"
+        steps = f"{meta['imitation']['steps']:,} imitation + {meta['steps']:,} PPO steps"
     mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
 

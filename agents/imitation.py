@@ -15,12 +15,21 @@ DAgger teaches the policy to act like it from the policy's own observations:
   PPO starts with a critic, not a random one that would undo the actor).
 
 Only the policy's observations go into the network; the oracle's knowledge is used for labels
-only. The agent kind (``earshot.agents.kinds``) gives the labels, the sampled actions and the
-step count: it works for the feed-forward PPO policy (a recurrent policy would need whole
-sequences) and for the waypoint agent (MaskablePPO over ``agents.waypoint.WaypointEnv``, whose
-oracle picks the waypoint nearest the goal): ``steps`` then counts primitive steps, the policy
-acts under the env's action mask, and it is fitted on the masked distribution against the
-oracle's near-ties (every waypoint within 0.25 m of the best one's distance to the goal, equally).
+only. The agent kind (``earshot.agents.kinds``) gives the labels and the step count; the policy
+is the trainer's ``ActorCritic``:
+
+- a feed-forward policy is fitted on shuffled single states;
+- a recurrent (GRU) policy acts with its state carried through each episode, and is fitted on
+  the recorded stream cut into sequences of ``sequence_length`` consecutive states (the state
+  zeroed at each sequence's and each episode's start), by backpropagation through time;
+- the waypoint agent (``agents.waypoint.WaypointEnv``, whose oracle picks the waypoint nearest
+  the goal) acts under the env's action mask and is fitted on the masked distribution against
+  the oracle's near-ties (every waypoint within 0.25 m of the best one's distance to the goal,
+  equally); ``steps`` counts primitive steps.
+
+On many ranks (``world``) each rank labels ``steps / world size`` steps of its own envs (its
+shard of the train scenes) in parallel, and the fits average their gradients over the ranks
+(every rank takes as many minibatches as the rank with the most), so the ranks stay identical.
 
 The waypoint agent decides once per ~5.5 primitive steps, so at an equal budget of primitive
 steps it would see ~5.5x fewer labelled states than the flat agent. With ``every_primitive``
@@ -45,11 +54,12 @@ from .kinds import AgentKind, Label
 
 @dataclass(frozen=True)
 class ImitationConfig:
-    """DAgger's settings: ``steps`` primitive env steps in ``rounds`` rounds, the oracle acting
-    with probability ``beta`` ** round; after each round ``epochs`` passes over all data so far
-    in minibatches of ``batch_size`` (Adam at ``learning_rate``, the value loss weighted
-    ``vf_coef``). ``every_primitive``: also label the states an agent passes through between
-    its decisions (the waypoint agent's walks)."""
+    """DAgger's settings: ``steps`` primitive env steps (over all ranks) in ``rounds`` rounds,
+    the oracle acting with probability ``beta`` ** round; after each round ``epochs`` passes
+    over all data so far in minibatches of ``batch_size`` states (Adam at ``learning_rate``,
+    the value loss weighted ``vf_coef``, returns discounted by ``gamma``); a recurrent policy
+    is fitted on sequences of ``sequence_length`` states. ``every_primitive``: also label the
+    states an agent passes through between its decisions (the waypoint agent's walks)."""
 
     steps: int
     rounds: int = 6
@@ -60,6 +70,8 @@ class ImitationConfig:
     vf_coef: float = 0.1
     seed: int = 0
     every_primitive: bool = True
+    gamma: float = 0.99
+    sequence_length: int = 64
 
 
 def _store_dtype(x: np.ndarray):
@@ -67,83 +79,93 @@ def _store_dtype(x: np.ndarray):
 
 
 class _Dataset:
-    """Every labelled state so far: observations (stored compactly), labels, and the decision
-    each belongs to (a state between decisions: the one it follows)."""
+    """Every labelled state so far, in the order visited: observations (stored compactly),
+    labels, whether each began an episode, and the decision each belongs to (a state between
+    decisions: the one it follows)."""
 
     def __init__(self):
         self.obs: dict[str, list] = {}
         self.labels: list[int] = []
         self.masks: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
+        self.starts: list[bool] = []
         self.owner: list[int] = []
         self.returns: list[float] = []  # per decision
 
-    def record(self, o: dict, label: Label, decision: int) -> None:
+    def record(self, o: dict, label: Label, decision: int, start: bool = False) -> None:
         for k, v in o.items():
             self.obs.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
         self.labels.append(label.action)
         self.owner.append(decision)
+        self.starts.append(bool(start))
         if label.mask is not None:
             self.masks.append(label.mask)
             self.targets.append(label.targets)
 
 
-def imitate(kind: AgentKind, model, env, config: ImitationConfig, *, logger=None, progress: bool = True) -> dict:
-    """Fit ``model.policy`` (an SB3 policy of agent kind ``kind``) to the oracle of ``env`` (one
-    env of the training scenes, wrapped by ``kind.wrap``) with ``config.steps`` primitive env
-    steps of DAgger; returns per-round stats (``rounds``) and totals."""
+def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None, logger=None,
+            progress: bool = True) -> dict:
+    """Fit ``policy`` (the trainer's ``ActorCritic``) to the oracle of ``env`` (this rank's env of
+    the training scenes, wrapped by ``kind.wrap``) with ``config.steps`` primitive env steps of
+    DAgger over all ranks of ``world`` (None: this process alone); returns per-round stats
+    (``rounds``, averaged over the ranks) and totals (this rank's)."""
     import torch
+
+    from .ddppo.distributed import World, all_sum
 
     if config.steps <= 0:
         raise ValueError(f"imitation steps must be positive, got {config.steps}")
-    kind.check_imitation()
-    policy = model.policy
-    rng = np.random.default_rng(config.seed)
+    world = world or World()
+    if policy.recurrent and kind.macro_actions:
+        raise ValueError(f"the {kind.name} agent's imitation is fitted on single decisions: use a feed-forward policy")
+    device = next(policy.parameters()).device
+    rng = np.random.default_rng([config.seed, world.rank])
+    sampling = torch.Generator(device=device).manual_seed(config.seed * 1000 + world.rank)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     data = _Dataset()
     between: list[tuple] = []  # the states between decisions of the current step, labelled
+    steps = -(-config.steps // world.size)  # this rank's share
     with contextlib.ExitStack() as stack:
-        if config.every_primitive:
+        if config.every_primitive and not policy.recurrent:
             stack.enter_context(kind.labelling_between_decisions(env, lambda o, label: between.append((o, label))))
-        per_round = math.ceil(config.steps / config.rounds)
+        per_round = math.ceil(steps / config.rounds)
         stats = []
-        bar = jobs.progress_bar(per_round * config.rounds, unit="step", desc="imitation", dynamic_ncols=True,
-                                mininterval=2.0) if progress else None
-        obs, _ = env.reset(seed=config.seed)
+        bar = jobs.progress_bar(per_round * config.rounds * world.size, unit="step", desc="imitation",
+                                dynamic_ncols=True, mininterval=2.0) if progress and world.rank == 0 else None
+        obs, _ = env.reset(seed=int(np.random.SeedSequence([config.seed, world.rank]).generate_state(1)[0]))
         totals = {"steps": 0, "collect": 0.0, "fit": 0.0}
         for r in range(config.rounds):
             t0 = time.perf_counter()
-            obs, row = _collect(kind, policy, env, obs, data, between, r, min(config.steps, (r + 1) * per_round),
-                                totals, float(model.gamma), config, rng, bar)
+            obs, row = _collect(kind, policy, env, obs, data, between, r, min(steps, (r + 1) * per_round), totals,
+                                config, rng, sampling, device, bar, world.size)
             t1 = time.perf_counter()
-            loss, accuracy = _fit(policy, optimizer, data.obs, np.asarray(data.labels),
-                                  np.asarray(data.returns, np.float32)[data.owner], config.epochs, config.batch_size,
-                                  config.vf_coef, rng, np.asarray(data.masks) if data.masks else None,
-                                  np.asarray(data.targets) if data.targets else None)
+            loss, accuracy = _fit(policy, optimizer, data, config, rng, device, world)
             totals["collect"] += t1 - t0
             totals["fit"] += time.perf_counter() - t1
-            row = {"round": r, "oracle_share": row["oracle_share"], "samples": len(data.labels),
-                   "episodes": row["episodes"], "success": row["success"], "loss": loss, "accuracy": accuracy}
+            summed = all_sum([row["episodes"], row["successes"], len(data.labels)], world)
+            row = {"round": r, "oracle_share": row["oracle_share"], "samples": int(summed[2]),
+                   "episodes": int(summed[0]), "success": summed[1] / max(summed[0], 1), "loss": loss,
+                   "accuracy": accuracy}
             stats.append(row)
             if logger is not None:
                 for k in ("success", "loss", "accuracy", "oracle_share"):
-                    logger.record(f"imitation/{k}", row[k])
-                logger.dump(len(data.labels))
+                    logger(f"imitation/{k}", row[k], row["samples"])
             if bar is not None:
                 bar.set_postfix(round=r, success=f"{row['success']:.2f}", acc=f"{accuracy:.2f}")
         if bar is not None:
             bar.close()
-        policy.set_training_mode(False)
-    return {"steps": totals["steps"], "decisions": len(data.returns), "samples": len(data.labels), "rounds": stats,
+    policy.eval()
+    total_steps, decisions, samples = all_sum([totals["steps"], len(data.returns), len(data.labels)], world)
+    return {"steps": int(total_steps), "decisions": int(decisions), "samples": int(samples), "rounds": stats,
             "collect_seconds": totals["collect"], "fit_seconds": totals["fit"]}
 
 
 def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r: int, round_end: int, totals: dict,
-             gamma: float, config: ImitationConfig, rng: np.random.Generator, bar):
+             config: ImitationConfig, rng: np.random.Generator, sampling, device, bar, ranks: int):
     """One DAgger round's env steps, up to ``round_end`` primitive steps in all: each decision's
     state labelled by the oracle, the oracle acting with probability beta^r, else the policy
-    (sampled); the states between decisions labelled as they are passed. Returns the next
-    observation (after a reset) and the round's row of stats."""
+    (sampled, its recurrent state carried); the states between decisions labelled as they are
+    passed. Returns the next observation (after a reset) and the round's row of stats."""
     import torch
 
     p_oracle = config.beta ** r
@@ -151,16 +173,18 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
     firsts = ep_start = len(data.returns)
     successes, episodes = 0, 0
     carried = None  # the label of the state the last walk ended in (collected between decisions): the next decision's
-    policy.set_training_mode(False)
+    policy.eval()
+    hidden, start = policy.initial_state(1, device), True
     while totals["steps"] < round_end:
         label = carried if carried is not None else kind.oracle_label(env)
         decision = firsts + len(rewards)  # this step's index among all decisions
-        data.record(obs, label, decision)
-        if rng.random() < p_oracle:
-            action = label.action
-        else:
-            with torch.no_grad():
-                action = kind.imitation_action(policy, {k: np.asarray(v)[None] for k, v in obs.items()}, label)
+        data.record(obs, label, decision, start)
+        # the policy steps every state (a recurrent one keeps its state), whoever acts
+        masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
+        batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
+        action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling)
+        action = label.action if rng.random() < p_oracle else int(action[0])
+        start = False
         between.clear()
         obs, reward, terminated, truncated, info = env.step(action)
         # the last state passed is the next decision's (or the episode's end): not twice
@@ -171,17 +195,18 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         primitive = kind.primitive_steps([info])
         totals["steps"] += primitive
         if terminated or truncated:
-            data.returns += _discounted(rewards[ep_start - firsts:], gamma)
+            data.returns += _discounted(rewards[ep_start - firsts:], config.gamma)
             ep_start = len(data.returns)
             successes += bool(info.get("success", 0.0))
             episodes += 1
             obs, _ = env.reset()
+            start = True
         if bar is not None:
-            bar.update(primitive)
+            bar.update(primitive * ranks)
     # the round's unfinished episode: returns so far (no bootstrap)
-    data.returns += _discounted(rewards[ep_start - firsts:], gamma)
+    data.returns += _discounted(rewards[ep_start - firsts:], config.gamma)
     obs, _ = env.reset()
-    return obs, {"round": r, "oracle_share": p_oracle, "episodes": episodes, "success": successes / max(episodes, 1)}
+    return obs, {"round": r, "oracle_share": p_oracle, "episodes": episodes, "successes": successes}
 
 
 def _discounted(rewards: list[float], gamma: float) -> list[float]:
@@ -192,47 +217,80 @@ def _discounted(rewards: list[float], gamma: float) -> list[float]:
     return out
 
 
-def _fit(policy, optimizer, data: dict, labels: np.ndarray, returns: np.ndarray, epochs: int, batch_size: int,
-         vf_coef: float, rng: np.random.Generator, masks: np.ndarray | None = None,
-         targets: np.ndarray | None = None) -> tuple[float, float]:
-    """Epochs of minibatch cross-entropy (+ value regression) over all data; (last epoch's mean
-    loss, its accuracy of the argmax action)."""
+def _batches(data: _Dataset, config: ImitationConfig, recurrent: bool, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's minibatches, as arrays of state indices: ``[B]`` shuffled single states, or
+    (recurrent) ``[L, S]`` sequences of consecutive states (``batch_size // L`` of them)."""
+    n = len(data.labels)
+    if not recurrent:
+        order = rng.permutation(n)
+        return [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
+    length = config.sequence_length
+    full = n // length
+    seqs = rng.permutation(full)
+    per = max(1, config.batch_size // length)
+    out = [np.arange(length)[:, None] + length * seqs[i:i + per][None, :] for i in range(0, full, per)]
+    if n % length:
+        out.append(np.arange(full * length, n)[:, None])  # the stream's tail: a shorter sequence of its own
+    return out
+
+
+def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.random.Generator, device,
+         world) -> tuple[float, float]:
+    """Epochs of minibatch cross-entropy (+ value regression) over all data so far; (last
+    epoch's mean loss, its accuracy of the argmax action), over all ranks."""
     import torch
 
-    policy.set_training_mode(True)
-    arrays = {k: np.stack(v) for k, v in data.items()}
-    n = len(labels)
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        total, correct = 0.0, 0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            obs, _ = policy.obs_to_tensor({k: a[idx].astype(np.float32) if a.dtype == np.float16 else a[idx]
-                                           for k, a in arrays.items()})
-            actions = torch.as_tensor(labels[idx], device=policy.device)
-            # what ActorCriticPolicy.evaluate_actions does, keeping the distribution for the accuracy
-            latent_pi, latent_vf = policy.mlp_extractor(policy.extract_features(obs))
-            dist = policy._get_action_dist_from_latent(latent_pi)
-            if masks is not None:
-                dist.apply_masking(masks[idx])
-            values = policy.value_net(latent_vf).flatten()
-            target = torch.as_tensor(returns[idx], device=policy.device)
-            if targets is not None:  # cross-entropy against the oracle's near-ties
-                soft = torch.as_tensor(targets[idx], device=policy.device)
-                logp = torch.log_softmax(dist.distribution.logits, dim=1).clamp_min(-1e4)
-                actor_loss = -(soft * logp).sum(dim=1).mean()
-            else:
-                actor_loss = -dist.log_prob(actions).mean()
-            loss = actor_loss + vf_coef * torch.nn.functional.mse_loss(values, target)
+    from .ddppo.distributed import all_sum, average_gradients
+
+    arrays = {k: np.stack(v) for k, v in data.obs.items()}
+    labels = np.asarray(data.labels)
+    returns = np.asarray(data.returns, np.float32)[data.owner]
+    starts = np.asarray(data.starts, bool)
+    masks = np.asarray(data.masks) if data.masks else None
+    targets = np.asarray(data.targets) if data.targets else None
+    policy.train()
+    for _ in range(config.epochs):
+        batches = _batches(data, config, policy.recurrent, rng)
+        rounds = int(max(_counts(len(batches), world)))
+        total, correct, seen = 0.0, 0, 0
+        for i in range(rounds):
             optimizer.zero_grad()
-            loss.backward()
+            if i < len(batches):
+                idx = batches[i] if policy.recurrent else batches[i][None, :]  # [T, B]
+                first = np.zeros(idx.shape, bool)
+                first[0] = True  # a sequence starts from a zero state
+                obs = {k: torch.as_tensor(a[idx].astype(np.float32) if a.dtype == np.float16 else a[idx], device=device)
+                       for k, a in arrays.items()}
+                start_t = torch.as_tensor(starts[idx] | first, device=device)
+                m = None if masks is None else torch.as_tensor(masks[idx], device=device)
+                dist, values = policy.sequence(obs, start_t, policy.initial_state(idx.shape[1], device), m)
+                actions = torch.as_tensor(labels[idx], device=device)
+                if targets is not None:  # cross-entropy against the oracle's near-ties
+                    soft = torch.as_tensor(targets[idx], device=device)
+                    logp = torch.log_softmax(dist.logits, dim=-1).clamp_min(-1e4)
+                    actor_loss = -(soft * logp).sum(dim=-1).mean()
+                else:
+                    actor_loss = -dist.log_prob(actions).mean()
+                value_loss = torch.nn.functional.mse_loss(values, torch.as_tensor(returns[idx], device=device))
+                loss = actor_loss + config.vf_coef * value_loss
+                loss.backward()
+                total += float(loss.detach()) * idx.size
+                seen += idx.size
+                pick = dist.logits.argmax(-1).cpu().numpy()
+                if targets is not None:  # the argmax is one of the near-ties
+                    correct += int((np.take_along_axis(targets[idx], pick[..., None], -1)[..., 0] > 0).sum())
+                else:
+                    correct += int((pick == labels[idx]).sum())
+            average_gradients(policy.parameters(), world)
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             optimizer.step()
-            total += float(loss.detach()) * len(idx)
-            if targets is not None:  # the argmax is one of the near-ties
-                pick = dist.distribution.logits.argmax(1).cpu().numpy()
-                correct += int((targets[idx][np.arange(len(idx)), pick] > 0).sum())
-            else:
-                correct += int((dist.distribution.logits.argmax(1) == actions).sum())
-    policy.set_training_mode(False)
-    return total / n, correct / n
+    total, correct, seen = all_sum([total, correct, seen], world)
+    policy.eval()
+    return total / max(seen, 1), correct / max(seen, 1)
+
+
+def _counts(n: int, world) -> list[int]:
+    """Every rank's ``n``."""
+    from .ddppo.distributed import all_gather_floats
+
+    return [int(v[0]) for v in all_gather_floats([n], world)]

@@ -1,14 +1,15 @@
-"""Train an audio-visual navigation agent (AV-Nav recipe: per-modality CNNs, a recurrent state,
-PPO) on earshot's train scenes, with SubprocVecEnv workers on disjoint scene subsets.
+"""Train an audio-visual navigation agent (AV-Nav recipe: per-modality CNNs, a GRU state, PPO)
+on earshot's train scenes with DD-PPO: one process is plain PPO, torchrun starts more ranks.
 
-    python scripts/train.py --task earshot/AudioGoal-v0 --total-steps 200000 --n-envs 2 --run-dir runs/audiogoal
+    python scripts/train.py --task earshot/AudioGoal-v0 --total-steps 200000 --run-dir runs/audiogoal
+    torchrun --nproc-per-node 2 scripts/train.py --total-steps 200000 --run-dir runs/audiogoal2
 
-Writes under the run folder: ``config.json`` (the resolved options), ``tb/`` (TensorBoard:
-SB3's ``train/…`` and ``rollout/…``, plus ``eval/success`` and ``eval/spl`` on the val split),
-``checkpoints/step_NNNNNNNNN/`` and ``checkpoints/latest/`` (safe format, see
-``earshot.agents.ppo``) and ``eval.csv``. Rerunning the same command on an existing run folder
-resumes from ``checkpoints/latest`` (weights, optimizer, step counter) up to ``--total-steps``.
-The training loop is ``earshot.agents.training.train``.
+Writes under the run folder: ``config.json`` (the resolved options), ``tb/`` (TensorBoard),
+``checkpoints/step_NNNNNNNNNN/``, ``checkpoints/latest/`` (safe format, see
+``earshot.agents.checkpoints``) and ``eval.csv`` (val evaluations). Rerunning the same command on
+an existing run folder resumes from its newest checkpoint (weights, optimizer, step counter) up
+to ``--total-steps``, with the same or another number of ranks. The training loop is
+``earshot.agents.training.train``.
 """
 
 from earshot.agents.training import TrainConfig, train

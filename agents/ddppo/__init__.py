@@ -6,21 +6,24 @@ forward passes, computes GAE and the clipped PPO loss on its own rollout and ave
 with an all-reduce (gloo on CPU, NCCL on ``cuda:LOCAL_RANK``); stragglers are preempted once a
 fraction of the ranks has finished its rollout. Rank 0 writes atomic, resumable checkpoints.
 
-- ``config.DDPPOConfig``: the options; ``trainer.DDPPOTrainer`` / ``train``: the loop;
+- ``trainer.DDPPOTrainer`` / ``train``: the loop, on ``earshot.agents.training.TrainConfig``
+  (the warm start, checkpoints, TensorBoard and val evaluations included);
 - ``policy.ActorCritic``: the AV-Nav extractor + optional GRU + actor/critic heads, action masks;
 - ``rollout.Rollout``: storage, GAE, minibatches (whole env sequences for the GRU);
 - ``distributed``: the world, gradient averaging, broadcasts, ``Preemption``;
-- ``checkpoint``: ``RUN/checkpoints/step_N/`` (``policy.pt``, ``optimizer.pt``, ``meta.json``).
+
+Checkpoints are ``earshot.agents.checkpoints``'s (one format for every agent kind).
 
 Command line::
 
-    python -m earshot.agents.ddppo --task earshot/PointGoal-v0 --total-steps 2000       # one rank
-    torchrun --nproc-per-node 2 -m earshot.agents.ddppo --task earshot/PointGoal-v0 ...  # two
+    python scripts/train.py --total-steps 200000                      # one rank: plain PPO
+    torchrun --nproc-per-node 2 scripts/train.py --total-steps 200000 # two ranks on one machine
     torchrun --nnodes 2 --node-rank K --rdzv-backend c10d --rdzv-endpoint HOST:PORT \\
-        --nproc-per-node 1 -m earshot.agents.ddppo ...                                  # two machines
+        --nproc-per-node 1 scripts/train.py ...                       # two machines
+
+(``python -m earshot.agents.ddppo`` takes the same options, for installs without the scripts.)
 """
 
-from .config import DDPPOConfig
 from .trainer import DDPPOTrainer, train
 
-__all__ = ["DDPPOConfig", "DDPPOTrainer", "train"]
+__all__ = ["DDPPOTrainer", "train"]

@@ -1,13 +1,9 @@
-"""``python -m earshot.agents.ddppo`` / ``torchrun ... -m earshot.agents.ddppo``: train with DD-PPO."""
+"""``python -m earshot.agents.ddppo`` / ``torchrun ... -m earshot.agents.ddppo``: the same as
+``scripts/train.py`` (``earshot.agents.training``), for installs without the scripts."""
 
 from ...cli import run_script
-from .config import DDPPOConfig
-from .trainer import train
-
-
-def main(config: DDPPOConfig) -> None:
-    train(config)
-
+from ..training import TrainConfig, train
 
 if __name__ == "__main__":
-    run_script(main, DDPPOConfig, "Train a navigation agent with DD-PPO (torchrun for more than one rank).")
+    run_script(train, TrainConfig, "Train a navigation agent with DD-PPO (torchrun for more than one rank).",
+               "interrupted: the last checkpoint is kept; rerun the same command to resume")

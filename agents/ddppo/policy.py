@@ -45,6 +45,8 @@ def preprocess(space: gym.spaces.Dict, obs: dict) -> dict:
             x = torch.nn.functional.one_hot(x.long().reshape(-1), int(sub.n)).float()
         elif _image(sub):
             x = x.permute(0, 3, 1, 2).float() / 255.0
+        else:
+            x = x.float()
         out[key] = x
     return out
 
@@ -70,6 +72,7 @@ class ActorCritic(nn.Module):
         from ..extractor import AVNavExtractor
 
         self.env_space = observation_space
+        self.hidden = int(hidden)
         self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden)
         features = self.extractor.features_dim
         self.gru_hidden = int(gru_hidden)
@@ -102,14 +105,30 @@ class ActorCritic(nn.Module):
             logits = logits.masked_fill(~masks.bool(), MASKED_LOGIT)
         return torch.distributions.Categorical(logits=logits), self.value_head(x).squeeze(-1)
 
+    def set_stop_prior(self, stop_prior: float) -> None:
+        """Start with probability ``stop_prior`` of STOP (action 0), the other actions equally
+        likely, through the bias of the action head (its weights start near zero). A uniform
+        policy stops after 4 steps on average, too soon to learn from the progress reward; 0.02
+        makes the first episodes ~50 steps long."""
+        if not 0.0 < stop_prior < 1.0:
+            raise ValueError(f"stop_prior must be a probability in (0, 1), got {stop_prior!r}")
+        with torch.no_grad():
+            self.action_head.bias.zero_()
+            self.action_head.bias[0] = float(np.log(stop_prior * (self.n_actions - 1) / (1.0 - stop_prior)))
+
     @torch.no_grad()
     def act(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None,
-            generator: torch.Generator | None = None):
+            generator: torch.Generator | None = None, deterministic: bool = False, temperature: float = 1.0):
         """One step of ``B`` envs (``obs`` ``[B, ...]``, ``starts`` ``[B]``): (actions, log-probs,
-        values, next hidden state), actions sampled with ``generator``."""
+        values, next hidden state); actions sampled with ``generator`` (None: torch's global
+        generator) from softmax(logits / ``temperature``), or the argmax when ``deterministic``."""
         x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
         dist, value = self._heads(x[0], None if masks is None else masks)
-        action = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
+        if deterministic:
+            action = dist.probs.argmax(-1)
+        else:
+            probs = dist.probs if temperature == 1.0 else torch.softmax(dist.logits / temperature, -1)
+            action = torch.multinomial(probs, 1, True, generator=generator).squeeze(-1)
         return action, dist.log_prob(action), value, hidden
 
     @torch.no_grad()
@@ -122,9 +141,14 @@ class ActorCritic(nn.Module):
                  masks: torch.Tensor | None = None):
         """(log-probs, entropies, values), each ``[T, B]``, of ``actions`` ``[T, B]`` taken on
         the sequences ``obs`` from ``hidden`` (gradients flow, through time for the GRU)."""
-        x, _ = self._core(obs, starts, hidden)
-        dist, value = self._heads(x, masks)
+        dist, value = self.sequence(obs, starts, hidden, masks)
         return dist.log_prob(actions), dist.entropy(), value
+
+    def sequence(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
+        """(action distribution, values ``[T, B]``) along the sequences ``obs`` ``[T, B, ...]``
+        from ``hidden`` (gradients flow; the imitation loss and the PPO loss both use it)."""
+        x, _ = self._core(obs, starts, hidden)
+        return self._heads(x, masks)
 
 
 def gru_sequence(gru: nn.GRU, x: torch.Tensor, starts: torch.Tensor, hidden: torch.Tensor):

@@ -1,7 +1,13 @@
 """The DD-PPO loop of one rank (Wijmans et al., ICLR 2020): collect a rollout of its own envs
 with its own forward passes (stopping early when preempted as a straggler), compute GAE and the
 clipped PPO loss on its own data, average the gradients over the ranks, step the (identical)
-optimizers; rank 0 writes the checkpoints. In a world of 1 this is plain PPO.
+optimizers; rank 0 writes the checkpoints, TensorBoard and the val evaluations. In a world of 1
+this is plain PPO: ``earshot.agents.training.train`` (``scripts/train.py``) runs every scale on it.
+
+Before PPO, a fresh run can start from another checkpoint's weights (``init``) and a DAgger warm
+start (``earshot.agents.imitation``) with every rank labelling its own scenes in parallel.
+Every random draw of update ``u`` on rank ``r`` comes from generators seeded with (seed, r, u),
+so the same seed and world size give the same run, and a resumed run draws what it would have.
 """
 
 from __future__ import annotations
@@ -16,8 +22,7 @@ import numpy as np
 import torch
 
 from ...cli import save_config
-from . import checkpoint
-from .config import DDPPOConfig
+from .. import checkpoints
 from .distributed import (Preemption, World, all_gather_floats, all_sum, average_gradients, broadcast_module,
                           broadcast_object, close_world, init_world, parameter_hash)
 from .policy import ActorCritic
@@ -31,7 +36,8 @@ class _EnvState:
         self.obs, self.starts, self.hidden = obs, starts, hidden
         self.returns = np.zeros(len(starts))
         self.lengths = np.zeros(len(starts), dtype=int)
-        self.episodes = collections.deque(maxlen=100)  # (return, length, success) of finished episodes
+        self.episodes = collections.deque(maxlen=100)  # (return, length, success, spl) of finished episodes
+        self.primitive = 0  # primitive env steps taken (a macro action takes several)
 
 
 def _stack(observations: list[dict]) -> dict:
@@ -42,21 +48,22 @@ class DDPPOTrainer:
     """DD-PPO on this rank.
 
     Args:
-        config: the options.
+        config: the run's ``earshot.agents.training.TrainConfig``.
         make_env: ``make_env(scene_shard) -> env`` (default: ``gym.make(config.task,
-            split="train", scenes=config.scenes, scene_shard=..., **env_kwargs)``).
-        action_masks: ``action_masks(env) -> (n_actions,) bool`` for envs whose actions are masked
-            (the agent kind decides; None: every action allowed).
+            split="train", scenes=config.scenes, scene_shard=..., **env_kwargs)`` wrapped as the
+            agent kind acts in it).
         world: the world (default: from torchrun's environment; a world of 1 without it).
     """
 
-    def __init__(self, config: DDPPOConfig, make_env=None, action_masks=None, world: World | None = None):
+    def __init__(self, config, make_env=None, world: World | None = None):
         config.check()
         self.config = config
-        self.action_masks = action_masks
+        self.kind = config.kind
         self.make_env = make_env or self._make_env
         self.world = world
         self.run_dir = Path(config.run_dir)
+        self.writer = None
+        self.meta: dict = {}
 
     # ------------------------------------------------------------------ setup
     def _make_env(self, shard):
@@ -65,7 +72,7 @@ class DDPPOTrainer:
         import earshot.av_env  # noqa: F401  (registers the ids)
 
         c = self.config
-        return gym.make(c.task, split="train", scenes=c.scenes, scene_shard=shard, **c.kwargs)
+        return self.kind.wrap(gym.make(c.task, split="train", scenes=c.scenes, scene_shard=shard, **c.kwargs))
 
     def _shards(self) -> list:
         """Each env's scene shard: its own where there are scenes enough, else its rank's."""
@@ -80,33 +87,91 @@ class DDPPOTrainer:
     def _env_seed(self, k: int, updates: int) -> int:
         return int(np.random.SeedSequence([self.config.seed + self.world.rank, k, updates]).generate_state(1)[0])
 
-    def _start(self, policy: ActorCritic, optimizer) -> tuple[int, int]:
+    def _generator(self, purpose: int, updates: int) -> torch.Generator:
+        """The generator of one purpose (0: sampling actions, 1: shuffling minibatches) in update
+        ``updates`` on this rank: reseeded every update, so a resumed run needs no saved state."""
+        seed = int(np.random.SeedSequence([self.config.seed, self.world.rank, updates, purpose]).generate_state(1)[0])
+        device = self.world.device if purpose == 0 else "cpu"
+        return torch.Generator(device=device).manual_seed(seed)
+
+    def _start(self, policy: ActorCritic, optimizer, envs) -> tuple[int, int]:
         """(env steps, updates) so far: rank 0's newest checkpoint (weights and optimizer state
-        sent to every rank) or a fresh start from rank 0's initial weights."""
-        found = checkpoint.load_latest(self.run_dir) if self.world.rank == 0 else None
+        sent to every rank), or a fresh start (rank 0's initial weights, ``init``'s weights, the
+        warm start)."""
+        found = checkpoints.load_latest(self.run_dir) if self.world.rank == 0 else None
         meta, opt_state = broadcast_object((found[0], found[2]) if found else (None, None), self.world)
         if meta is not None:
             self._check_resumable(meta, policy)
             if self.world.rank == 0:
                 policy.load_state_dict(found[1])
+            broadcast_module(policy, self.world)
+            optimizer.load_state_dict(opt_state)
+            self.meta.update({k: meta[k] for k in ("init", "imitation") if k in meta})  # how it started
+            if self.world.rank == 0:
+                print(f"resuming {self.run_dir} at step {meta['steps']:,} (update {meta['updates']:,}, written by "
+                      f"{meta['world_size']} rank(s), now {self.world.size})", flush=True)
+            return int(meta["steps"]), int(meta["updates"])
+        c = self.config
+        if c.stop_prior:
+            self.kind.set_stop_prior(policy, c.stop_prior)
+        if c.init:
+            self._init_from(policy)
         broadcast_module(policy, self.world)
-        if meta is None:
-            return 0, 0
-        optimizer.load_state_dict(opt_state)
+        if c.imitation_steps:
+            self._warm_start(policy, optimizer, envs[0])
+        return 0, 0
+
+    def _init_from(self, policy) -> None:
+        """Start from another checkpoint's policy weights (same agent, observations and policy)."""
+        c = self.config
+        src = checkpoints.read_meta(c.init)
+        mine = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
+        if src["agent"] != c.agent or src["policy"] != mine:
+            raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
+                             f"this run a {c.agent!r} one with {mine}")
+        checkpoints.check_compatible(src, policy.env_space, policy.n_actions)
+        policy.load_state_dict(checkpoints.load_tensors(checkpoints.resolve_checkpoint(c.init) / "policy.pt"))
+        self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
+                             "training_command": src.get("training_command")}
+        if src.get("imitation"):
+            self.meta["imitation"] = src["imitation"]
         if self.world.rank == 0:
-            print(f"resuming {self.run_dir} at step {meta['steps']:,} (update {meta['updates']:,}, written by "
-                  f"{meta['world_size']} rank(s), now {self.world.size})", flush=True)
-        return int(meta["steps"]), int(meta["updates"])
+            print(f"initialised from {c.init} ({src['steps']:,} PPO steps"
+                  + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")"), flush=True)
+
+    def _warm_start(self, policy, optimizer, env) -> None:
+        """DAgger from the kind's oracle, every rank on its own env; then the warm-started
+        checkpoint (``imitation/``, and ``step_0`` from which a killed run resumes)."""
+        from ..imitation import ImitationConfig, imitate
+
+        c = self.config
+        settings = ImitationConfig(c.imitation_steps, rounds=c.imitation_rounds, epochs=c.imitation_epochs,
+                                   seed=c.seed, every_primitive=c.imitation_every_primitive, gamma=c.gamma)
+        t = time.perf_counter()
+        out = imitate(self.kind, policy, env, settings, world=self.world, logger=self._log, progress=c.progress)
+        seconds = time.perf_counter() - t
+        last = out["rounds"][-1]
+        self.meta["imitation"] = {k: out[k] for k in ("steps", "decisions", "samples", "rounds")}
+        self.imitation_rate = out["steps"] / max(seconds, 1e-9)
+        if self.world.rank == 0:
+            print(f"imitation: {out['steps']:,} steps ({out['decisions']:,} decisions, {out['samples']:,} labelled "
+                  f"states) in {len(out['rounds'])} rounds on {self.world.size} rank(s), {self.imitation_rate:.0f} "
+                  f"steps/s; last round: success {last['success']:.2f} with the oracle acting "
+                  f"{last['oracle_share']:.0%} of the steps, action accuracy {last['accuracy']:.2f}", flush=True)
+            checkpoints.save_checkpoint(self.run_dir / "checkpoints" / "imitation", policy, None, self._meta(0, 0))
+        self._checkpoint(policy, optimizer, 0, 0)
+        if c.eval_every:
+            self._evaluate(policy, 0)
 
     def _check_resumable(self, meta: dict, policy) -> None:
-        saved = DDPPOConfig(**meta["config"])
-        for key in ("task", "kwargs", "policy", "hidden") + (("gru_hidden",) if saved.policy == "gru" else ()):
-            if getattr(saved, key) != getattr(self.config, key):
-                flag = "env-kwargs" if key == "kwargs" else key.replace("_", "-")
-                raise ValueError(f"{self.run_dir} was trained with --{flag} {getattr(saved, key)!r}, not "
+        saved = meta.get("config", {})
+        keys = ("task", "agent", "env_kwargs", "hidden") + (("gru_hidden",) if policy.recurrent else ())
+        for key in keys:
+            if key in saved and saved[key] != getattr(self.config, key):
+                raise ValueError(f"{self.run_dir} was trained with --{key.replace('_', '-')} {saved[key]!r}, not "
                                  f"{getattr(self.config, key)!r}; resume with the same options or use another "
                                  "--run-dir")
-        checkpoint.check_compatible(meta, policy)
+        checkpoints.check_compatible(meta, policy.env_space, policy.n_actions)
 
     def _reset(self, envs, updates: int, hidden: torch.Tensor) -> _EnvState:
         obs = [env.reset(seed=self._env_seed(k, updates))[0] for k, env in enumerate(envs)]
@@ -114,10 +179,9 @@ class DDPPOTrainer:
 
     # ------------------------------------------------------------------ rollout
     def _masks(self, envs):
-        if self.action_masks is None:
+        if not self.kind.masked:
             return None
-        return torch.as_tensor(np.stack([np.asarray(self.action_masks(env), dtype=bool) for env in envs]),
-                               device=self.world.device)
+        return torch.as_tensor(np.stack([self.kind.action_masks(env) for env in envs]), device=self.world.device)
 
     def _step_envs(self, envs, actions: np.ndarray, state: _EnvState):
         """Step every env; (next observations, rewards, dones, truncated envs' final observations)."""
@@ -126,9 +190,12 @@ class DDPPOTrainer:
             obs, reward, terminated, truncated, info = env.step(int(actions[k]))
             rewards[k] = reward
             state.returns[k] += reward
-            state.lengths[k] += 1
+            primitive = self.kind.primitive_steps([info])
+            state.lengths[k] += primitive
+            state.primitive += primitive
             if terminated or truncated:
-                state.episodes.append((state.returns[k], state.lengths[k], float(info.get("success", 0.0))))
+                state.episodes.append((state.returns[k], state.lengths[k], float(info.get("success", 0.0)),
+                                       float(info.get("spl", 0.0))))
                 state.returns[k], state.lengths[k] = 0.0, 0
                 if truncated and not terminated:
                     finals[k] = obs
@@ -151,7 +218,7 @@ class DDPPOTrainer:
         """This rank's rollout of update ``update`` (``n_steps`` steps, fewer when preempted)."""
         c, dev = self.config, self.world.device
         rollout = Rollout(envs[0].observation_space, c.n_steps, len(envs), policy.n_actions, state.hidden,
-                          masked=self.action_masks is not None, device=dev)
+                          masked=self.kind.masked, device=dev)
         rollout.set_obs(0, state.obs, state.starts)
         t = 0
         while not preemption.should_stop(update, t):
@@ -195,11 +262,42 @@ class DDPPOTrainer:
         return {k: v / n for k, v in totals.items()}
 
     # ------------------------------------------------------------------ the run
+    def _meta(self, steps: int, updates: int) -> dict:
+        c = self.config
+        return {**self.meta, "agent": c.agent, "task": c.task, "env_kwargs": c.kwargs, "seed": c.seed,
+                "training_command": c.command_line(), "config": asdict(c), "world_size": self.world.size,
+                "steps": steps, "updates": updates}
+
     def _checkpoint(self, policy, optimizer, steps: int, updates: int) -> Path | None:
         if self.world.rank != 0:
             return None
-        meta = {"config": asdict(self.config), "world_size": self.world.size, "steps": steps, "updates": updates}
-        return checkpoint.save(self.run_dir, policy, optimizer, meta, keep=self.config.keep_checkpoints)
+        return checkpoints.save_run_checkpoint(self.run_dir, policy, optimizer, self._meta(steps, updates),
+                                               keep=self.config.keep_checkpoints)
+
+    def _log(self, tag: str, value: float, step: int) -> None:
+        """A TensorBoard scalar (rank 0; ``RUN/tb``)."""
+        if self.world.rank != 0:
+            return
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        self.writer.add_scalar(tag, value, step)
+
+    def _evaluate(self, policy, steps: int) -> None:
+        """Rank 0: SR/SPL/... on the val split (``RUN/eval.csv`` and TensorBoard's ``eval/``); the
+        other ranks wait for it at the next all-reduce."""
+        if self.world.rank != 0:
+            return
+        from ..callbacks import evaluate_on, record_eval
+        from ..evaluation import METRICS
+
+        summary = evaluate_on(self.config, policy)
+        for k in METRICS:
+            self._log(f"eval/{k}", summary[k]["mean"], steps)
+        record_eval(self.run_dir, steps, summary)
+        print(f"val at {steps:,} steps: success {summary['success']['mean']:.2f}, SPL {summary['spl']['mean']:.3f} "
+              f"({summary['episodes']} episodes)", flush=True)
 
     def _report(self, steps: int, local_steps: int, elapsed: float, updates: int, state: _EnvState, stats: dict,
                 final: bool = False) -> dict:
@@ -209,16 +307,23 @@ class DDPPOTrainer:
         rates, shares = [g[0] for g in gathered], [g[1] for g in gathered]
         total = sum(rates)
         if self.world.rank == 0:
-            per_rank = ", ".join(f"rank {r}: {v:.0f} ({share:.0%} collecting)"
-                                 for r, (v, share) in enumerate(zip(rates, shares)))
             eps = list(state.episodes)
-            episodes = (f"; rank 0's last {len(eps)} episodes: return {np.mean([e[0] for e in eps]):.2f}, "
-                        f"length {np.mean([e[1] for e in eps]):.0f}, success {np.mean([e[2] for e in eps]):.2f}"
-                        if eps else "")
-            losses = ", ".join(f"{k} {v:.3f}" for k, v in stats.items())
-            head = f"trained: {updates:,} updates" if final else f"update {updates:,}"
-            print(f"{head}, {steps:,} steps: steps/s {per_rank}; all {total:.0f}{episodes}"
-                  + (f"; {losses}" if losses else ""), flush=True)
+            for k, v in stats.items():
+                self._log(f"train/{k}", v, steps)
+            self._log("time/steps_per_s", total, steps)
+            if eps:
+                for i, name in enumerate(("return", "length", "success", "spl")):
+                    self._log(f"rollout/{name}", float(np.mean([e[i] for e in eps])), steps)
+            if final or not self.config.progress:
+                per_rank = ", ".join(f"rank {r}: {v:.0f} ({share:.0%} collecting)"
+                                     for r, (v, share) in enumerate(zip(rates, shares)))
+                episodes = (f"; rank 0's last {len(eps)} episodes: return {np.mean([e[0] for e in eps]):.2f}, "
+                            f"length {np.mean([e[1] for e in eps]):.0f}, success {np.mean([e[2] for e in eps]):.2f}"
+                            if eps else "")
+                losses = ", ".join(f"{k} {v:.3f}" for k, v in stats.items())
+                head = f"trained: {updates:,} updates" if final else f"update {updates:,}"
+                print(f"{head}, {steps:,} steps: steps/s {per_rank}; all {total:.0f}{episodes}"
+                      + (f"; {losses}" if losses else ""), flush=True)
         return {"steps_per_s": total, "rank_steps_per_s": rates, "rank_collect_share": shares}
 
     def train(self) -> dict:
@@ -231,6 +336,8 @@ class DDPPOTrainer:
         try:
             return self._train()
         finally:
+            if self.writer is not None:
+                self.writer.close()
             if own_world:
                 close_world(self.world)
 
@@ -241,48 +348,68 @@ class DDPPOTrainer:
         envs = [self.make_env(shard) for shard in self._shards()]
         try:
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
-                                 c.gru_hidden if c.policy == "gru" else 0).to(w.device)
+                                 c.gru_hidden if self.kind.recurrent else 0).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
-            steps, updates = self._start(policy, optimizer)
-            print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             if w.rank == 0:
                 save_config(c, self.run_dir)
-            sampling = torch.Generator(device=w.device).manual_seed(c.seed + w.rank)
-            shuffling = torch.Generator().manual_seed(c.seed + w.rank)
+            steps, updates = self._start(policy, optimizer, envs)
+            print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             state = self._reset(envs, updates, policy.initial_state(len(envs), w.device))
             # counters of this launch only (a torchrun restart reuses its store and the update numbers)
             launch = broadcast_object(os.urandom(8).hex(), w)
             preemption = Preemption(w, c.n_steps, c.sync_fraction, c.min_rollout_share, c.preempt, prefix=launch)
             start, local, stats, path, started = time.perf_counter(), 0, {}, None, steps
+            bar = None
+            if c.progress and w.rank == 0 and steps < c.total_steps:
+                from ... import jobs
+
+                bar = jobs.progress_bar(c.total_steps, initial=steps, unit="step", dynamic_ncols=True, desc="train",
+                                        mininterval=2.0)
             while steps < c.total_steps:
                 t0 = time.perf_counter()
-                rollout = self.collect(policy, envs, state, preemption, updates, sampling)
+                before_primitive = state.primitive
+                policy.eval()
+                rollout = self.collect(policy, envs, state, preemption, updates, self._generator(0, updates))
                 t1 = time.perf_counter()
-                stats = self.update(policy, optimizer, rollout, shuffling)
+                policy.train()
+                stats = self.update(policy, optimizer, rollout, self._generator(1, updates))
+                policy.eval()
                 self.time_split["collect"] += t1 - t0
                 self.time_split["update"] += time.perf_counter() - t1
-                n_local = rollout.steps * len(envs)
+                n_local = state.primitive - before_primitive
                 local += n_local
                 before, steps, updates = steps, steps + int(all_sum([n_local], w)[0]), updates + 1
+                if bar is not None:
+                    bar.update(min(steps, c.total_steps) - bar.n)
                 if steps // c.checkpoint_every > before // c.checkpoint_every and steps < c.total_steps:
                     path = self._checkpoint(policy, optimizer, steps, updates)
+                if c.eval_every and steps // c.eval_every > before // c.eval_every and steps < c.total_steps:
+                    self._evaluate(policy, steps)
                 if updates % c.log_every == 0:
                     self._report(steps, local, time.perf_counter() - start, updates, state, stats)
-            rates = self._report(steps, local, time.perf_counter() - start, updates, state, stats, final=True)
-            if steps > started:
+            if bar is not None:
+                bar.close()
+            rates = self._report(steps, local, time.perf_counter() - start, updates, state, stats,
+                                 final=steps > started)
+            if steps > started or not checkpoints.step_dirs(self.run_dir):
                 path = self._checkpoint(policy, optimizer, steps, updates)
+                if c.eval_every and steps > started:
+                    self._evaluate(policy, steps)
             elif w.rank == 0:  # nothing left to train: the checkpoint resumed from
-                path = checkpoint.checkpoint_dirs(self.run_dir)[-1]
+                path = self.run_dir / "checkpoints" / "latest"
             digest = parameter_hash(policy)
             print(f"rank {w.rank} parameters sha256 {digest}", flush=True)
+            if w.rank == 0:
+                print(f"checkpoint: {path}", flush=True)
             return {"steps": steps, "updates": updates, "trained": steps - started, "checkpoint": path,
-                    "parameter_hash": digest, **rates}
+                    "parameter_hash": digest, "imitation_steps_per_s": getattr(self, "imitation_rate", None),
+                    **rates}
         finally:
             for env in envs:
                 env.close()
 
 
-def train(config: DDPPOConfig, **kwargs) -> dict:
+def train(config, **kwargs) -> dict:
     """``DDPPOTrainer(config, **kwargs).train()``."""
     return DDPPOTrainer(config, **kwargs).train()
 

@@ -1,0 +1,183 @@
+"""Checkpoints of every agent kind, in one safe format, and the shipped agents.
+
+A checkpoint is a folder:
+
+- ``meta.json``: the format, the agent kind, task and env kwargs, the policy's settings
+  (``policy``: ``hidden``, ``gru_hidden``), env steps and updates so far, the world size that
+  wrote it, the warm start it had, the training command and options, and the observation keys,
+  shapes and actions the policy was built for;
+- ``policy.pt``: the ``ActorCritic``'s ``state_dict`` (tensors only), read with
+  ``torch.load(weights_only=True)``;
+- ``optimizer.pt``: the optimizer's ``state_dict``, for resuming (shipped agents have none).
+
+Nothing is unpickled. A folder is written under a temporary name and renamed into place
+(``earshot.files.write_dir_atomic``), so a killed run leaves whole checkpoints or none.
+
+A training run keeps ``RUN/checkpoints/step_NNNNNNNNNN/`` (the newest few), ``latest/`` (a copy
+of the newest) and, after a warm start, ``imitation/``; it resumes from the newest readable
+``step_`` folder with any world size. Shipped agents (``agents/pretrained/NAME/``) are
+checkpoints too; wherever a checkpoint path is taken, a shipped agent's name (``audiogoal``)
+works as well.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..files import write_dir_atomic
+
+# 3: DD-PPO's ActorCritic (extractor, optional GRU, action and value heads); 2 was an SB3 policy
+FORMAT = "earshot-checkpoint-3"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def save_checkpoint(directory: str | Path, policy, optimizer, meta: dict) -> Path:
+    """Write ``policy`` (an ``ActorCritic``) and ``optimizer`` (None: none) with ``meta`` (JSON
+    values) as a checkpoint folder."""
+    import torch
+
+    info = {**meta, "format": FORMAT, "policy": {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden},
+            "observation": {k: [list(s.shape), str(s.dtype)] for k, s in policy.env_space.spaces.items()},
+            "actions": int(policy.n_actions)}
+
+    def fill(tmp: Path) -> None:
+        torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, tmp / "policy.pt")
+        if optimizer is not None:
+            torch.save(_to_cpu(optimizer.state_dict()), tmp / "optimizer.pt")
+        (tmp / "meta.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+
+    return write_dir_atomic(Path(directory), fill)
+
+
+def step_dirs(run_dir: str | Path) -> list[Path]:
+    """A run's ``step_`` checkpoint folders with a ``meta.json``, oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "meta.json").is_file())
+
+
+def save_run_checkpoint(run_dir: str | Path, policy, optimizer, meta: dict, keep: int = 2) -> Path:
+    """``RUN/checkpoints/step_N/`` (N: ``meta['steps']``) and its copy ``latest/``; ``step_``
+    folders beyond the newest ``keep`` are removed. Returns ``latest``."""
+    root = Path(run_dir) / "checkpoints"
+    save_checkpoint(root / f"step_{int(meta['steps']):010d}", policy, optimizer, meta)
+    latest = save_checkpoint(root / "latest", policy, optimizer, meta)
+    for old in step_dirs(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return latest
+
+
+def pretrained_agents() -> list[str]:
+    """Names of the agents shipped with earshot (folders of ``agents/pretrained``)."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "meta.json").is_file())
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder: ``path`` itself, or the shipped agent of that name."""
+    p = Path(path)
+    if p.is_dir() or str(path) not in pretrained_agents():
+        return p
+    return PRETRAINED_DIR / str(path)
+
+
+def read_meta(path: str | Path) -> dict:
+    """A checkpoint's ``meta.json``; one clear error for a folder that is not a checkpoint, a
+    corrupt file or another format."""
+    path = resolve_checkpoint(path)
+    meta_path = path / "meta.json"
+    if not meta_path.is_file():
+        shipped = ", ".join(pretrained_agents()) or "none"
+        raise FileNotFoundError(f"{str(path)!r} is not an earshot checkpoint (no meta.json); pass a folder written "
+                                "by scripts/train.py, e.g. RUN_DIR/checkpoints/latest, or a shipped agent's name "
+                                f"({shipped})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(meta_path)!r} is corrupt ({exc}); use another checkpoint of the run") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{str(meta_path)!r} has format {found!r}, expected {FORMAT!r} (checkpoints of older "
+                         "earshot versions were trained on other inputs or another policy: retrain with "
+                         "scripts/train.py)")
+    return meta
+
+
+def load_tensors(path: Path, device="cpu") -> dict:
+    """A ``.pt`` file of a checkpoint, tensors only; one clear error when it is missing or corrupt."""
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(path)!r} is missing")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated or tampered: weights_only refuses anything but tensors
+        raise ValueError(f"{str(path)!r} could not be read as weights ({type(exc).__name__}: {exc}); "
+                         "use another checkpoint of the run") from exc
+
+
+def load_latest(run_dir: str | Path):
+    """(meta, policy state, optimizer state, path) of a run's newest readable ``step_`` folder,
+    or None; unreadable ones are reported and skipped."""
+    for path in reversed(step_dirs(run_dir)):
+        try:
+            meta = read_meta(path)
+            policy = load_tensors(path / "policy.pt")
+            optimizer = load_tensors(path / "optimizer.pt")
+        except (ValueError, OSError) as exc:
+            print(f"skipping unreadable checkpoint {path} ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        return meta, policy, optimizer, path
+    return None
+
+
+def check_compatible(meta: dict, observation_space, n_actions: int) -> None:
+    """Raise ValueError when a checkpoint was made for other observations or actions."""
+    want = {k: tuple(v[0]) for k, v in meta["observation"].items()}
+    have = {k: tuple(s.shape) for k, s in observation_space.spaces.items()}
+    if want != have or int(meta["actions"]) != int(n_actions):
+        raise ValueError(f"the checkpoint was trained on observations {want} with {meta['actions']} actions, but the env "
+                         f"gives {have} with {n_actions}; make the env with the checkpoint's env_kwargs "
+                         f"({meta.get('env_kwargs')})")
+
+
+def make_policy(meta: dict, observation_space, n_actions: int):
+    """A fresh ``ActorCritic`` shaped as the checkpoint's (its observations checked first)."""
+    from .ddppo.policy import ActorCritic
+
+    check_compatible(meta, observation_space, n_actions)
+    settings = meta["policy"]
+    return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]))
+
+
+def load_policy(path: str | Path, observation_space, action_space, device: str = "cpu"):
+    """(policy, meta): the ``ActorCritic`` of a checkpoint (or shipped agent), for acting."""
+    meta = read_meta(path)
+    policy = make_policy(meta, observation_space, int(action_space.n))
+    try:
+        policy.load_state_dict(load_tensors(resolve_checkpoint(path) / "policy.pt"))
+    except RuntimeError as exc:
+        raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({exc})") from exc
+    policy.to(device).eval()
+    return policy, meta
+
+
+def _to_cpu(value):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+__all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "load_latest", "load_policy", "load_tensors",
+           "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
+           "save_run_checkpoint", "step_dirs"]
