@@ -121,14 +121,17 @@ def _no_scene():
 
 def scene_acoustics(scene: Scene | SceneAcoustics) -> SceneAcoustics:
     """The SceneAcoustics to use for ``scene``: itself when it is one, else the one stored on the
-    Scene instance (made on first use; freed with the scene)."""
+    Scene instance (made on first use, with the per-user traced-tail cache
+    ``tail_store.default_tail_store()``; freed with the scene)."""
     if isinstance(scene, SceneAcoustics):
         return scene
     if not isinstance(scene, Scene):
         raise ValueError(f"scene must be a earshot.scenes.Scene, got {type(scene).__name__}")
     own = scene.__dict__.get(_ATTRIBUTE)
     if own is None or not own.belongs_to(scene):  # a copy or an unpickled scene carries another's
-        own = SceneAcoustics(scene)
+        from .tail_store import default_tail_store
+
+        own = SceneAcoustics(scene, tail_store=default_tail_store())
         scene.__dict__[_ATTRIBUTE] = own
     return own
 

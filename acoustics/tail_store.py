@@ -8,12 +8,20 @@ atomically, read with ``allow_pickle=False``. The key holds the scene's content 
 origin, the tracing settings, the seed text and the tracer's source code, so a changed scene,
 setting or tracer never reads a stale field. A corrupt entry is reported once, removed and traced
 again. A loaded field is bit-identical to a traced one (same float64 arrays).
+
+By default every environment and every caller of the scene's own acoustics
+(``scene_acoustics(scene)``: ``compute_rirs`` without ``acoustics=``, the RIR precompute, dataset
+generation) shares one per-user folder, ``default_tail_store()``: ``$EARSHOT_CACHE/tails`` when
+the variable names a folder, else ``$XDG_CACHE_HOME/earshot/tails`` (``~/.cache/earshot/tails``).
+``EARSHOT_CACHE=off`` (or ``none``, ``0``, ``false``, empty) turns it off; an env's
+``tail_cache=False`` turns it off for that env, and ``tail_cache=PATH`` picks another folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,4 +83,53 @@ class TailStore(KeyedStore):
         self.save_entry(key, arrays)
 
 
-__all__ = ["TailStore", "tracer_version"]
+CACHE_ENV = "EARSHOT_CACHE"  # the per-user cache folder (its "tails" subfolder holds traced tails)
+_OFF = {"", "off", "none", "0", "false", "no"}
+_defaults: dict[Path, TailStore] = {}  # one store per folder and process (shared hit counters)
+
+
+def default_cache_root() -> Path | None:
+    """The per-user cache folder: ``$EARSHOT_CACHE`` when set (None when it says ``off``, ``none``,
+    ``0``, ``false``, ``no`` or is empty), else ``$XDG_CACHE_HOME/earshot``, else
+    ``~/.cache/earshot``."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        if value.strip().lower() in _OFF:
+            return None
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return (Path(base).expanduser() if base.strip() else Path.home() / ".cache") / "earshot"
+
+
+def default_tail_store() -> TailStore | None:
+    """The TailStore of the per-user cache (``default_cache_root() / "tails"``), one per process
+    and folder; None when ``EARSHOT_CACHE`` turns the cache off."""
+    root = default_cache_root()
+    if root is None:
+        return None
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{CACHE_ENV} / the default cache folder {str(root)!r} is a file, not a folder "
+                         f"(set {CACHE_ENV} to a folder, or to 'off')")
+    folder = root / "tails"
+    store = _defaults.get(folder)
+    if store is None:
+        try:
+            store = TailStore(folder)
+        except ValueError as exc:
+            raise ValueError(f"{CACHE_ENV} / the default cache folder {str(root)!r} cannot hold traced tails: {exc} "
+                             f"(set {CACHE_ENV} to a folder, or to 'off')") from None
+        store = _defaults.setdefault(folder, store)
+    return store
+
+
+def resolve_tail_store(tail_cache) -> TailStore | None:
+    """An env's ``tail_cache`` as a store: None -> ``default_tail_store()``, False -> no disk
+    cache, a folder path -> a TailStore there."""
+    if tail_cache is None:
+        return default_tail_store()
+    if tail_cache is False:
+        return None
+    return TailStore(tail_cache)
+
+
+__all__ = ["CACHE_ENV", "TailStore", "default_cache_root", "default_tail_store", "resolve_tail_store", "tracer_version"]

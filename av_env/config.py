@@ -125,20 +125,26 @@ class AcousticsConfig:
         rir_cache: a folder of RIRs shared by vectorized workers and runs (``acoustics.RIRCache``).
         tail_cache: a folder of traced tails (``acoustics.tail_store.TailStore``), shared likewise:
             each room's tail is ray-traced once for every process and run that uses the folder.
+            None (default): the per-user folder (``$EARSHOT_CACHE/tails``, else
+            ``~/.cache/earshot/tails``; ``EARSHOT_CACHE=off`` turns it off); False: none (traced
+            in memory by each process).
     """
 
     audio_config: AudioConfig | None = None
     echo_config: AudioConfig | None = None
     rir_cache: str | Path | None = None
-    tail_cache: str | Path | None = None
+    tail_cache: str | Path | bool | None = None
 
     def __post_init__(self) -> None:
         if self.audio_config is not None and not isinstance(self.audio_config, AudioConfig):
             raise ValueError(f"audio_config must be an earshot.acoustics.AudioConfig, got {type(self.audio_config).__name__}")
         for name in ("rir_cache", "tail_cache"):
             value = getattr(self, name)
+            if name == "tail_cache" and value is False:
+                continue  # no traced-tail cache on disk
             if value is not None and not isinstance(value, (str, Path)):
-                raise ValueError(f"{name} must be a folder path, got {value!r}")
+                extra = ", None (the per-user cache) or False (none)" if name == "tail_cache" else ""
+                raise ValueError(f"{name} must be a folder path{extra}, got {value!r}")
         if self.echo_config is not None and not isinstance(self.echo_config, AudioConfig):
             raise ValueError(f"echo_config must be an earshot.acoustics.AudioConfig, got {type(self.echo_config).__name__}")
 

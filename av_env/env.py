@@ -90,11 +90,9 @@ class AVNavEnv(gym.Env):
 
             rir_cache = RIRCache(c.acoustics.rir_cache)
         self.sim = Simulator(self.cfg, c.motion.motion, c.motion.turn_angle_deg, c.motion.forward_step, rir_cache)
-        tail_store = None
-        if c.acoustics.tail_cache is not None:
-            from ..acoustics.tail_store import TailStore
+        from ..acoustics.tail_store import resolve_tail_store
 
-            tail_store = TailStore(c.acoustics.tail_cache)
+        tail_store = resolve_tail_store(c.acoustics.tail_cache)  # None: the per-user folder; False: none
         self.source = EpisodeSource(c.episodes, c.task, self.task_obj,
                                     c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0, tail_store)
         self.echoes = self.task_obj.echoes if c.sensors.echoes is None else bool(c.sensors.echoes)

@@ -4,6 +4,8 @@ the fast tail against the ray-traced hybrid; CPU-bound figures next to the numpy
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -18,6 +20,27 @@ def bench_acoustics(cfg) -> list[dict]:
     cache against computing, and the per-step audio kernels, next to the numpy reference."""
     from ...acoustics import AudioConfig
 
+    with _no_tail_cache():  # cold means traced here: not read from the per-user tail cache
+        return _bench_acoustics(cfg, AudioConfig)
+
+
+@contextlib.contextmanager
+def _no_tail_cache():
+    """The scenes' own acoustics without the per-user traced-tail cache (``EARSHOT_CACHE=off``)."""
+    from ...acoustics.tail_store import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = "off"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before
+
+
+def _bench_acoustics(cfg, AudioConfig) -> list[dict]:
     ref = numpy_reference_ms()
     audio = AudioConfig()
     seeds = list(split_seeds("test"))[: cfg.apartments]

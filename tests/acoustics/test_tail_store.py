@@ -87,7 +87,7 @@ def test_envs_sharing_a_tail_cache_trace_each_room_once(tmp_path, traces):
         env.close()
         return out
 
-    plain = rollout()
+    plain = rollout(tail_cache=False)  # no disk cache at all (not the per-user folder)
     first_traces = len(traces)
     assert first_traces > 0
     rollout(tail_cache=str(tmp_path))
@@ -105,3 +105,47 @@ def test_a_bad_tail_cache_gets_one_clear_error(tmp_path):
         TailStore(f)
     with pytest.raises(ValueError, match="tail_cache must be a folder path"):
         gym.make("earshot/AudioGoal-v0", scenes=1, tail_cache=3)
+
+
+def test_envs_and_the_scenes_own_acoustics_use_the_per_user_cache_by_default(tmp_path, monkeypatch, traces):
+    from earshot.acoustics import scene_acoustics
+    from earshot.acoustics import tail_store
+
+    monkeypatch.setenv(tail_store.CACHE_ENV, str(tmp_path / "user"))
+    kwargs = dict(scenes=1, episodes_per_scene=2, sensors=["spectrogram"], split="val")
+    env = gym.make("earshot/AudioGoal-v0", **kwargs)
+    first, _ = env.reset(seed=0)
+    env.close()
+    traced = len(traces)
+    assert traced > 0 and len(list((tmp_path / "user" / "tails").glob("*.npz"))) == traced
+    env = gym.make("earshot/AudioGoal-v0", **kwargs)  # a second run: read, not traced
+    again, _ = env.reset(seed=0)
+    env.close()
+    assert len(traces) == traced
+    np.testing.assert_array_equal(first["spectrogram"], again["spectrogram"])
+    # compute_rirs without acoustics= (the precompute, datasets) reads the same folder
+    scene, src, recs = _points()
+    assert scene_acoustics(scene).tail_store is tail_store.default_tail_store()
+    assert tail_store.default_tail_store().root == tmp_path / "user" / "tails"
+    # opting out: tail_cache=False for one env, EARSHOT_CACHE=off for everything
+    env = gym.make("earshot/AudioGoal-v0", **kwargs, tail_cache=False)
+    assert env.unwrapped.source.tail_store is None
+    env.close()
+    monkeypatch.setenv(tail_store.CACHE_ENV, "off")
+    assert tail_store.default_tail_store() is None
+    env = gym.make("earshot/AudioGoal-v0", **kwargs)
+    assert env.unwrapped.source.tail_store is None
+    env.close()
+    monkeypatch.delenv(tail_store.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert tail_store.default_tail_store().root == tmp_path / "xdg" / "earshot" / "tails"
+
+
+def test_a_default_cache_that_is_a_file_gets_one_clear_error(tmp_path, monkeypatch):
+    from earshot.acoustics import tail_store
+
+    f = tmp_path / "file"
+    f.write_text("x")
+    monkeypatch.setenv(tail_store.CACHE_ENV, str(f))
+    with pytest.raises(ValueError, match="EARSHOT_CACHE"):
+        tail_store.default_tail_store()
