@@ -77,7 +77,7 @@ def plot_learning_curves(runs: list[str], labels: list[str], out: str | Path, sm
             imi_ax.plot(steps, success, "o-", ms=3, color=color, label=f"{label}: success, policy acting")
             steps, accuracy = curves["imitation/accuracy"]
             imi_ax.plot(steps, accuracy, "s--", ms=3, color=color, label=f"{label}: agreement with the oracle")
-    ret_ax.set(title="PPO training episodes: return", xlabel="PPO env steps", ylabel="return (SB3 rollout/ep_rew_mean)")
+    ret_ax.set(title="PPO training episodes: return", xlabel="PPO env steps", ylabel="return (rollout/ep_rew_mean)")
     len_ax.set(title="PPO training episodes: length (short = pressing STOP early)", xlabel="PPO env steps",
                ylabel="steps (rollout/ep_len_mean)")
     val_ax.set(title="val split (sampled actions); step 0 = after the warm start", xlabel="PPO env steps",

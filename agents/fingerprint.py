@@ -176,7 +176,7 @@ def clis(tmp: Path) -> dict[str, str]:
                          ("waypoint", ["--imitation-steps", "64", "--imitation-rounds", "2"])):
         r = tmp / f"run_{agent}"
         run_cli([str(scripts / "train.py"), "--agent", agent, "--total-steps", "64", "--n-envs", "1", "--n-steps", "32",
-                 "--scenes", "2", "--eval-every", "0", "--hidden", "16", "--lstm-hidden", "16", "--env-kwargs", small,
+                 "--scenes", "2", "--eval-every", "0", "--hidden", "16", "--gru-hidden", "16", "--env-kwargs", small,
                  "--run-dir", str(r), "--device", "cpu", *extra], tmp)
         out[f"train/{agent}/weights"] = hash_files(r / "checkpoints" / "latest", "policy.pt")
     return out

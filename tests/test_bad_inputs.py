@@ -222,9 +222,9 @@ def _script_error(ctx, script, config, argv):
 
 
 def _agent_model(agent):
-    from earshot.agents.ppo import make_model
+    from earshot.agents.kinds import agent_kind
 
-    make_model(agent, None, {}, {})
+    agent_kind(agent)
 
 
 def _agent_extractor(shape):
@@ -236,9 +236,7 @@ def _agent_extractor(shape):
 
 
 def _agent_checkpoint(ctx, folder):
-    from earshot.agents.ppo import read_meta
-
-    from earshot.agents.ppo import pretrained_agents
+    from earshot.agents.checkpoints import pretrained_agents, read_meta
 
     read_meta(folder if folder in pretrained_agents() else ctx.tmp / folder)
 
@@ -527,8 +525,9 @@ CASES = [
     Case("extractor 4-D observation", "agents", lambda c: _agent_extractor((2, 8, 8, 1)), V, "observation"),
     Case("train --total-steps 0 without a warm start", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--total-steps", "0"]), SystemExit, "--total-steps"),
-    Case("train --imitation-steps with recurrent-ppo", "agents", lambda c: _script_error(
-        c, "train", "TrainConfig", ["--imitation-steps", "100", "--agent", "recurrent-ppo"]), SystemExit, "--imitation-steps"),
+    Case("train recurrent-ppo with more minibatches than envs", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--minibatches", "3", "--n-envs", "2", "--agent", "recurrent-ppo"]), SystemExit,
+        "--minibatches"),
     Case("train --imitation-steps -1", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--imitation-steps", "-1"]), SystemExit, "--imitation-steps"),
     Case("checkpoint name that is not shipped", "agents", lambda c: _agent_checkpoint(c, "pointgoal-champion"),

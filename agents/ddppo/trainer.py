@@ -53,12 +53,13 @@ class DDPPOTrainer:
             split="train", scenes=config.scenes, scene_shard=..., **env_kwargs)`` wrapped as the
             agent kind acts in it).
         world: the world (default: from torchrun's environment; a world of 1 without it).
+        kind: the agent kind (default: ``config.kind``; another is for kinds not registered).
     """
 
-    def __init__(self, config, make_env=None, world: World | None = None):
+    def __init__(self, config, make_env=None, world: World | None = None, kind=None):
         config.check()
         self.config = config
-        self.kind = config.kind
+        self.kind = kind or config.kind
         self.make_env = make_env or self._make_env
         self.world = world
         self.run_dir = Path(config.run_dir)
@@ -312,7 +313,7 @@ class DDPPOTrainer:
                 self._log(f"train/{k}", v, steps)
             self._log("time/steps_per_s", total, steps)
             if eps:
-                for i, name in enumerate(("return", "length", "success", "spl")):
+                for i, name in enumerate(("ep_rew_mean", "ep_len_mean", "success", "spl")):
                     self._log(f"rollout/{name}", float(np.mean([e[i] for e in eps])), steps)
             if final or not self.config.progress:
                 per_rank = ", ".join(f"rank {r}: {v:.0f} ({share:.0%} collecting)"

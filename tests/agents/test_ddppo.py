@@ -1,4 +1,4 @@
-"""DD-PPO (earshot.agents.ddppo): the GRU's state across episode starts, action masks, same seed
+"""DD-PPO (earshot.agents.ddppo, the trainer behind scripts/train.py): the GRU's state across episode starts, action masks, same seed
 same run, gradient all-reduce keeping ranks identical (one machine and two "nodes" through
 torchrun's c10d rendezvous, all on 127.0.0.1) and resume after a kill."""
 
@@ -21,15 +21,33 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from earshot.agents.ddppo import DDPPOConfig, DDPPOTrainer  # noqa: E402
-from earshot.agents.ddppo.checkpoint import checkpoint_dirs, load  # noqa: E402
+from earshot.agents.checkpoints import load_tensors, read_meta, step_dirs  # noqa: E402
+from earshot.agents.ddppo import DDPPOTrainer  # noqa: E402
 from earshot.agents.ddppo.distributed import Preemption, World  # noqa: E402
 from earshot.agents.ddppo.policy import ActorCritic, gru_sequence  # noqa: E402
 from earshot.agents.ddppo.rollout import Rollout  # noqa: E402
+from earshot.agents.kinds import Waypoint  # noqa: E402
+from earshot.agents.training import TrainConfig  # noqa: E402
 
 ENV_KWARGS = json.dumps({"resolution": 36, "sensors": ["depth", "pointgoal_with_gps_compass"], "max_steps": 40})
 TINY = ["--task", "earshot/PointGoal-v0", "--scenes", "2", "--env-kwargs", ENV_KWARGS, "--n-envs", "1",
-        "--n-steps", "32", "--hidden", "16", "--gru-hidden", "16", "--device", "cpu", "--log-every", "1000"]
+        "--n-steps", "32", "--hidden", "16", "--gru-hidden", "16", "--device", "cpu", "--log-every", "1000",
+        "--eval-every", "0", "--no-progress"]
+AGENT = {"gru": "recurrent-ppo", "ff": "ppo"}
+
+
+def load(path: Path):
+    """(meta, policy state, optimizer state) of a checkpoint folder."""
+    return read_meta(path), load_tensors(path / "policy.pt"), load_tensors(path / "optimizer.pt")
+
+
+class RecurrentMasked(Waypoint):
+    """A kind with masked actions and a GRU state (no registered kind has both)."""
+
+    recurrent = True
+
+    def wrap(self, env):
+        return env
 
 
 def _free_port() -> int:
@@ -177,9 +195,11 @@ def test_masked_actions_are_never_sampled(tmp_path, policy):
         envs.append(MaskedEnv())
         return envs[-1]
 
-    config = DDPPOConfig(run_dir=str(tmp_path / "run"), total_steps=256, n_envs=2, n_steps=32, minibatches=2,
-                         policy=policy, hidden=16, gru_hidden=8, device="cpu", log_every=1000, learning_rate=1e-3)
-    out = DDPPOTrainer(config, make_env=make_env, action_masks=lambda env: env.action_masks(), world=World()).train()
+    config = TrainConfig(run_dir=str(tmp_path / "run"), total_steps=256, n_envs=2, n_steps=32, minibatches=2,
+                         agent="waypoint", hidden=16, gru_hidden=8, device="cpu", log_every=1000, learning_rate=1e-3,
+                         eval_every=0, progress=False)
+    kind = RecurrentMasked() if policy == "gru" else None
+    out = DDPPOTrainer(config, make_env=make_env, world=World(), kind=kind).train()
     assert out["steps"] == 256 and sum(e.taken for e in envs) == 256
     assert sum(e.violations for e in envs) == 0
 
@@ -188,7 +208,7 @@ def test_masked_actions_are_never_sampled(tmp_path, policy):
 def _run_in_process(run_dir: Path, policy: str, total: int = 128) -> dict:
     from earshot.cli import parse_config
 
-    config = parse_config(DDPPOConfig, "", [*TINY, "--run-dir", str(run_dir), "--policy", policy,
+    config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(run_dir), "--agent", AGENT[policy],
                                             "--total-steps", str(total)])
     return DDPPOTrainer(config, world=World()).train()
 
@@ -207,14 +227,14 @@ def test_same_seed_same_checkpoint(tmp_path):
 def test_all_reduce_keeps_ranks_identical(tmp_path):
     """Two ranks (gloo on 127.0.0.1) on their own scenes, straggler preemption on (half the ranks
     done is enough): after a few updates their parameters are bit-identical and not the initial ones."""
-    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "gru", "--total-steps", "192",
+    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--agent", "recurrent-ppo", "--total-steps", "192",
             "--sync-fraction", "0.5", "--min-rollout-share", "0.25"]
     outs = _launch(args, 2, tmp_path)
     start = {**_hashes(outs[0], "starts from parameters"), **_hashes(outs[1], "starts from parameters")}
     final = {**_hashes(outs[0], "parameters"), **_hashes(outs[1], "parameters")}
     assert set(final) == {0, 1} and final[0] == final[1]
     assert start[0] == start[1] and final[0] != start[0]
-    (ckpt,) = checkpoint_dirs(tmp_path / "run")
+    (ckpt,) = step_dirs(tmp_path / "run")
     meta = json.loads((ckpt / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["steps"] >= 192 and "rank 1:" in outs[0]
 
@@ -225,7 +245,7 @@ def test_two_nodes_through_c10d_rendezvous(tmp_path):
     if torchrun is None:
         pytest.skip("torchrun is not installed")
     port = _free_port()
-    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--policy", "ff", "--total-steps", "128", "--no-preempt"]
+    args = [*TINY, "--run-dir", str(tmp_path / "run"), "--agent", "ppo", "--total-steps", "128", "--no-preempt"]
     procs = [subprocess.Popen([torchrun, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
                                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
                                "--rdzv-id", "ddppo-test",
@@ -241,22 +261,22 @@ def test_two_nodes_through_c10d_rendezvous(tmp_path):
 # ---------------------------------------------------------------------------------------- resume
 def test_resume_after_kill(tmp_path):
     run = tmp_path / "run"
-    args = [*TINY, "--run-dir", str(run), "--policy", "gru", "--checkpoint-every", "64"]
+    args = [*TINY, "--run-dir", str(run), "--agent", "recurrent-ppo", "--checkpoint-every", "64"]
     (proc,) = _ranks([*args, "--total-steps", "100000"], 1, tmp_path)
     deadline = time.time() + 120
-    while time.time() < deadline and not checkpoint_dirs(run) and proc.poll() is None:
+    while time.time() < deadline and not step_dirs(run) and proc.poll() is None:
         time.sleep(0.2)
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    dirs = checkpoint_dirs(run)
+    dirs = step_dirs(run)
     assert dirs, "no checkpoint was written before the kill"
     before = json.loads((dirs[-1] / "meta.json").read_text())
     saved = before["steps"]
     assert 64 <= saved < 100000
     outs = _outputs(_ranks([*args, "--total-steps", str(saved + 96)], 1, tmp_path))
     assert f"resuming {run} at step {saved:,}" in outs[0]
-    meta = json.loads((checkpoint_dirs(run)[-1] / "meta.json").read_text())
+    meta = json.loads((step_dirs(run)[-1] / "meta.json").read_text())
     assert meta["steps"] >= saved + 96 and meta["updates"] > before["updates"]
 
 
@@ -268,14 +288,14 @@ def test_resume_with_another_world_size_and_same_seed_two_ranks(tmp_path):
     _outputs(_ranks([*TINY, "--run-dir", str(run), "--total-steps", "64"], 1, tmp_path))
     outs = _launch([*TINY, "--run-dir", str(run), "--total-steps", "192"], 2, tmp_path)
     assert f"resuming {run} at step 64" in outs[0]
-    assert json.loads((checkpoint_dirs(run)[-1] / "meta.json").read_text())["world_size"] == 2
+    assert json.loads((step_dirs(run)[-1] / "meta.json").read_text())["world_size"] == 2
     hashes = []
     for name in ("a", "b"):
         outs = _launch([*TINY, "--run-dir", str(tmp_path / name), "--total-steps", "192", "--no-preempt"], 2,
                        tmp_path)
         hashes.append(_hashes(outs[0] + outs[1], "parameters"))
     assert hashes[0] == hashes[1] and hashes[0][0] == hashes[0][1]
-    pa, pb = load(checkpoint_dirs(tmp_path / "a")[-1])[1], load(checkpoint_dirs(tmp_path / "b")[-1])[1]
+    pa, pb = load(step_dirs(tmp_path / "a")[-1])[1], load(step_dirs(tmp_path / "b")[-1])[1]
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
 
 
@@ -299,10 +319,10 @@ def test_preemption_counts_finished_ranks_in_the_store():
 
 
 def test_resume_refuses_another_policy(tmp_path):
-    def config(policy):
-        return DDPPOConfig(run_dir=str(tmp_path / "run"), total_steps=64, n_envs=2, n_steps=16, policy=policy,
-                           hidden=16, gru_hidden=8, device="cpu", log_every=1000)
+    def config(agent):
+        return TrainConfig(run_dir=str(tmp_path / "run"), total_steps=64, n_envs=2, n_steps=16, agent=agent,
+                           hidden=16, gru_hidden=8, device="cpu", log_every=1000, eval_every=0, progress=False)
 
-    DDPPOTrainer(config("ff"), make_env=lambda shard: MaskedEnv(), world=World()).train()
-    with pytest.raises(ValueError, match="--policy"):
-        DDPPOTrainer(config("gru"), make_env=lambda shard: MaskedEnv(), world=World()).train()
+    DDPPOTrainer(config("ppo"), make_env=lambda shard: MaskedEnv(), world=World()).train()
+    with pytest.raises(ValueError, match="--agent"):
+        DDPPOTrainer(config("recurrent-ppo"), make_env=lambda shard: MaskedEnv(), world=World()).train()
