@@ -297,3 +297,15 @@ def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
     with pytest.raises(ValueError, match="temperature"):
         PolicyActor(policy, deterministic=False, temperature=0)
     env.close()
+
+
+def test_stable_baselines3_trains_on_the_envs():
+    """SB3 stays a consumer of the envs: the example trains SB3's PPO with earshot's extractor
+    (its env checker passing first) and evaluates it on val episodes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sb3_example", Path(__file__).resolve().parents[2] / "examples" / "sb3_ppo.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    success = example.main(steps=128, workers=1, episodes=1)
+    assert success in (0.0, 1.0)
