@@ -57,18 +57,18 @@ class Rollout:
 
     def compute_returns(self, last_value: torch.Tensor, gamma: float, gae_lambda: float) -> None:
         """GAE(λ) advantages and returns of the ``steps`` stored, bootstrapped with ``last_value``
-        (the value of the observation after the last step)."""
+        (the value of the observation after the last step), by TorchRL's estimator (an episode's
+        end stops both the bootstrap and the propagation: a time limit's bootstrap is already
+        in its reward)."""
+        from torchrl.objectives.value.functional import generalized_advantage_estimate
+
         t_max = self.steps
         self.values[t_max] = last_value
-        adv = torch.zeros(t_max, self.n_envs, device=self.device)
-        gae = torch.zeros(self.n_envs, device=self.device)
-        for t in reversed(range(t_max)):
-            alive = (~self.dones[t]).float()
-            delta = self.rewards[t] + gamma * self.values[t + 1] * alive - self.values[t]
-            gae = delta + gamma * gae_lambda * alive * gae
-            adv[t] = gae
-        self.advantages = adv
-        self.returns = adv + self.values[:t_max]
+        ended = self.dones[:t_max, :, None]
+        adv, returns = generalized_advantage_estimate(
+            gamma, gae_lambda, self.values[:t_max, :, None], self.values[1:t_max + 1, :, None],
+            self.rewards[:t_max, :, None], done=ended, terminated=ended, time_dim=0)
+        self.advantages, self.returns = adv[..., 0], returns[..., 0]
 
     def minibatches(self, n: int, recurrent: bool, generator: torch.Generator) -> Iterator[dict]:
         """``n`` minibatches covering the rollout once, each time-major: whole per-env sequences

@@ -326,3 +326,28 @@ def test_resume_refuses_another_policy(tmp_path):
     DDPPOTrainer(config("ppo"), make_env=lambda shard: MaskedEnv(), world=World()).train()
     with pytest.raises(ValueError, match="--agent"):
         DDPPOTrainer(config("recurrent-ppo"), make_env=lambda shard: MaskedEnv(), world=World()).train()
+
+
+def test_gae_matches_the_discounted_returns_and_stops_at_episode_ends():
+    """With λ = 1 the GAE return of each step is the discounted sum of the rewards to its
+    episode's end (plus γ^k V(last) when the rollout cuts an episode); with λ = 0 the advantage
+    is the one-step TD error. Env 0 ends an episode after step 1, env 1 runs on."""
+    space = gym.spaces.Dict({"pointgoal_with_gps_compass": gym.spaces.Box(-1, 1, (2,), np.float32)})
+    r = Rollout(space, 4, 2, 4, torch.zeros(1, 2, 0))
+    values = torch.tensor([[0.5, 1.0], [0.2, -1.0], [0.3, 0.0], [0.1, 2.0]])
+    rewards = np.array([[1.0, 0.0], [2.0, 1.0], [0.0, 0.0], [4.0, 3.0]])
+    for t in range(4):
+        r.add(torch.zeros(2, dtype=torch.long), torch.zeros(2), values[t], rewards[t], np.array([t == 1, False]))
+    last = torch.tensor([10.0, 5.0])
+    g = 0.9
+    r.compute_returns(last, g, 1.0)
+    expect0 = [1 + g * 2, 2, 0 + g * 4 + g * g * 10, 4 + g * 10]
+    expect1 = [sum(g ** (k - t) * rewards[k, 1] for k in range(t, 4)) + g ** (4 - t) * 5 for t in range(4)]
+    assert torch.allclose(r.returns[:, 0], torch.tensor(expect0, dtype=torch.float32), atol=1e-5)
+    assert torch.allclose(r.returns[:, 1], torch.tensor(expect1, dtype=torch.float32), atol=1e-5)
+    assert torch.allclose(r.advantages, r.returns - values, atol=1e-6)
+    r.compute_returns(last, g, 0.0)
+    nxt = torch.cat([values[1:], last[None]])
+    alive = torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    td = torch.as_tensor(rewards, dtype=torch.float32) + g * nxt * alive - values
+    assert torch.allclose(r.advantages, td, atol=1e-5)
