@@ -225,18 +225,21 @@ def test_same_seed_same_checkpoint(tmp_path):
 
 # ---------------------------------------------------------------------------------------- two ranks
 def test_all_reduce_keeps_ranks_identical(tmp_path):
-    """Two ranks (gloo on 127.0.0.1) on their own scenes, straggler preemption on (half the ranks
-    done is enough): after a few updates their parameters are bit-identical and not the initial ones."""
+    """Two ranks (gloo on 127.0.0.1) on their own scenes, a DAgger warm start with both labelling
+    their own scenes, then PPO with straggler preemption on (half the ranks done is enough): after
+    the warm start and after a few updates their parameters are bit-identical (and changed)."""
     args = [*TINY, "--run-dir", str(tmp_path / "run"), "--agent", "recurrent-ppo", "--total-steps", "192",
-            "--sync-fraction", "0.5", "--min-rollout-share", "0.25"]
+            "--preempt", "--sync-fraction", "0.5", "--min-rollout-share", "0.25", "--imitation-steps", "96",
+            "--imitation-rounds", "2"]
     outs = _launch(args, 2, tmp_path)
     start = {**_hashes(outs[0], "starts from parameters"), **_hashes(outs[1], "starts from parameters")}
     final = {**_hashes(outs[0], "parameters"), **_hashes(outs[1], "parameters")}
     assert set(final) == {0, 1} and final[0] == final[1]
     assert start[0] == start[1] and final[0] != start[0]
-    (ckpt,) = step_dirs(tmp_path / "run")
+    ckpt = step_dirs(tmp_path / "run")[-1]
     meta = json.loads((ckpt / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["steps"] >= 192 and "rank 1:" in outs[0]
+    assert meta["imitation"]["steps"] == 96 and "on 2 rank(s)" in outs[0]
 
 
 def test_two_nodes_through_c10d_rendezvous(tmp_path):
