@@ -188,7 +188,9 @@ def energy_field(scene: Scene | SceneAcoustics, source, *, rays: int, seconds: f
     scene = acoustics.scene
     src = np.asarray(source, dtype=np.float64).reshape(3)
     fields = acoustics.energy_fields
-    key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound))
+    # the seed text is part of the key: a field traced with another seed (another config) is
+    # another field, so what a process holds never depends on what it computed before
+    key = (np.round(src, 6).tobytes(), int(rays), float(seconds), int(ism_order), float(speed_of_sound), seed_text)
     if key not in fields:
         store = acoustics.tail_store
         disk_key = None if store is None else store.key(scene.content_hash, src, rays, seconds, ism_order,
@@ -230,6 +232,7 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     n_cells = _n_cells(scene)
     n_bins = int(np.ceil(seconds / BIN_S)) + 1
     source_cell = int(cell_of(acoustics, src[None])[0])
+    cells = _CellLookup(acoustics)
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
     pos = np.tile(src, (n_rays, 1)).astype(np.float32)
@@ -264,7 +267,7 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
             if not len(pos):
                 break
         t = np.minimum(t.astype(np.float64), np.maximum(max_dist - travelled, 0.0))
-        _deposit(acoustics, hist, time_in_cell, (pos, direction, energy, travelled, scattered), t, c,
+        _deposit(cells, hist, time_in_cell, (pos, direction, energy, travelled, scattered), t, c,
                  bounce < ism_order, exclude_everywhere, source_cell)
 
         total_length += float(t.sum())
@@ -302,7 +305,25 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
 
 
-def _deposit(acoustics: SceneAcoustics, hist: np.ndarray, time_in_cell: np.ndarray, rays: tuple, t: np.ndarray,
+class _CellLookup:
+    """``cell_of`` for one trace: the raster read once, points looked up without the per-call
+    scene lookup and checks (the same float64 arithmetic, so the same cells)."""
+
+    def __init__(self, acoustics: SceneAcoustics):
+        self.origin, raster = _cell_raster(acoustics)
+        self.flat = np.ascontiguousarray(raster).reshape(-1)
+        self.nx, self.ny = raster.shape
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        ij = np.floor((points[:, :2].astype(np.float64) - self.origin) / _RASTER).astype(np.int64)
+        i = np.clip(ij[:, 0], 0, self.nx - 1)
+        j = np.clip(ij[:, 1], 0, self.ny - 1)
+        i *= self.ny
+        i += j
+        return self.flat[i]
+
+
+def _deposit(cells: _CellLookup, hist: np.ndarray, time_in_cell: np.ndarray, rays: tuple, t: np.ndarray,
              c: float, scattered_only: bool, everywhere: bool, source_cell: int) -> None:
     """Add the energy × time of the rays' next segments (``t`` (R,) m long) to ``hist`` (band,
     cell, bin; flat), piece by piece (no piece longer than one bin), and, ``everywhere`` (no
@@ -323,7 +344,10 @@ def _deposit(acoustics: SceneAcoustics, hist: np.ndarray, time_in_cell: np.ndarr
         seg = np.repeat(np.arange(len(pos)), k)
         along = (np.arange(len(seg)) - (np.cumsum(k) - k)[seg] + 0.5) / k[seg] * t[seg]
         dwell = (t / k / c)[seg]
-    cell = cell_of(acoustics, pos[seg] + direction[seg] * along[:, None].astype(np.float32))
+    if len(seg) == len(pos):  # no segment split: the rays themselves, no gathers
+        cell = cells(pos + direction * along[:, None].astype(np.float32))
+    else:
+        cell = cells(pos[seg] + direction[seg] * along[:, None].astype(np.float32))
     if everywhere:  # the ergodic volume estimate is needed without rooms only
         time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
     share = dwell

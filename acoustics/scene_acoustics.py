@@ -54,7 +54,7 @@ class SceneAcoustics:
         door_chains: LRU {(source, source room, speed of sound): door chains}.
         cell_raster: (origin (2,), raster (X, Y) int64) of the floor-plan cells, or None.
         trace_origins: {(cell, source height): traced-tail origin (3,) or None}.
-        energy_fields: LRU {(source, rays, seconds, order, c): raytrace.EnergyField}.
+        energy_fields: LRU {(source, rays, seconds, order, c, seed text): raytrace.EnergyField}.
         ray_frames: per-face reflection tables of the ray tracer, or None.
     """
 

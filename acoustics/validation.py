@@ -188,4 +188,84 @@ def _figures(out: Path, rows, echo, fs) -> None:
         plt.close(fig)
 
 
-__all__ = ["ValidateConfig", "validate"]
+# The ray budget (``AudioConfig.rays``) is the smallest count whose own noise, measured against a
+# 32,000-ray trace of the same rooms by ``ray_budget_errors``, stays within these bounds at 500 Hz
+# and 1 kHz (ISO 3382-1's mid frequencies), over every cell the tail reaches (source rooms and the
+# rooms behind doors). They leave the model room for its bias against pyroomacoustics inside the
+# fidelity tests' 20% (the carpeted room's EDT sits ~10% short at any ray count).
+RAY_BUDGET_TOLERANCE = {"t30_mid_mean": 0.10, "edt_mid_mean": 0.05, "edt_mid_p95": 0.10, "db_mean": 1.0}
+
+
+def ray_budget_errors(counts=(500, 1000, 1500, 2000, 4000), scenes: int = 4, repeats: int = 3,
+                      reference_rays: int = 32_000, config: AudioConfig | None = None, split: str = "train") -> dict:
+    """The traced tail's error against a ``reference_rays`` trace of the same room, per ray count.
+
+    For every room of the first ``scenes`` apartments of ``split``: the room's trace (from its
+    trace origin, as the environments trace it) with ``reference_rays``, and ``repeats`` traces
+    with other seeds per count in ``counts``; each cell's rendered envelope (what an RIR of that
+    cell plays) gives T30 and EDT per band and its level (dB rms over the first 0.5 s).
+
+    Returns {count: {"ms": mean trace time, "t30_mid_mean", "t30_mid_p95", "edt_mid_mean",
+    "edt_mid_p95" (|relative error| at 500 Hz and 1 kHz), "t30_all_p95", "edt_all_p95" (all six
+    bands), "db_mean", "db_p95", "cells"}}; ``choose_ray_budget`` picks from it."""
+    from .assemble import TRACE_SECONDS, _cell_tail
+    from .binaural import tail_envelope
+    from .decay import edt, t30
+    from .raytrace import energy_field, trace_origin
+    from .scene_acoustics import SceneAcoustics
+    from ..scenes.refs import build_scene_and_graph, procedural_ref
+
+    cfg = config or AudioConfig()
+    dt = 1e-3
+    t = np.arange(int(1.0 / dt)) * dt
+    kw = dict(seconds=min(cfg.rir_seconds, TRACE_SECONDS), ism_order=cfg.ism_order, speed_of_sound=cfg.speed_of_sound)
+
+    def decay(field, cell):
+        times, levels, rt60 = _cell_tail(field, cell, cfg.speed_of_sound, cfg.sample_rate)
+        env = tail_envelope(times, levels, rt60, t) * (t >= field.start[cell])[None]
+        return np.array([t30(e, dt) for e in env]), np.array([edt(e, dt) for e in env]), env
+
+    rows = {int(n): {"t30": [], "edt": [], "db": [], "sec": []} for n in counts}
+    for seed in list(split_seeds(split))[:scenes]:
+        scene, _ = build_scene_and_graph(procedural_ref(seed))
+        acoustics = SceneAcoustics(scene)  # no tail store: every field traced here
+        for room in scene.rooms:
+            x0, y0, x1, y1 = room.bounds
+            origin = trace_origin(acoustics, np.array([(x0 + x1) / 2, (y0 + y1) / 2, cfg.source_height]))
+            ref = energy_field(acoustics, origin, rays=reference_rays, seed_text="reference", **kw)
+            cells = [k for k in range(len(scene.rooms)) if not np.isnan(ref.levels[k]).all()]
+            want = {k: decay(ref, k) for k in cells}
+            for n in rows:
+                for r in range(repeats):
+                    start = time.perf_counter()
+                    field = energy_field(acoustics, origin, rays=n, seed_text=f"repeat {r}", **kw)
+                    rows[n]["sec"].append(time.perf_counter() - start)
+                    for k in cells:
+                        a30, aedt, aenv = decay(field, k)
+                        b30, bedt, benv = want[k]
+                        rows[n]["t30"].append(a30 / b30 - 1)
+                        rows[n]["edt"].append(aedt / bedt - 1)
+                        m = (t < 0.5) & (benv.sum(0) > 0) & (aenv.sum(0) > 0)
+                        rows[n]["db"].append(np.sqrt(np.mean((10 * np.log10(aenv[:, m] / benv[:, m])) ** 2, axis=1)))
+            acoustics.energy_fields.clear()
+    out = {}
+    for n, r in rows.items():
+        t30e, edte, db = (np.abs(np.array(r[k], dtype=np.float64)) for k in ("t30", "edt", "db"))
+        mid = slice(2, 4)  # 500 Hz and 1 kHz
+        out[n] = {"ms": 1e3 * float(np.mean(r["sec"])),
+                  "t30_mid_mean": float(np.nanmean(t30e[:, mid])), "t30_mid_p95": float(np.nanpercentile(t30e[:, mid], 95)),
+                  "edt_mid_mean": float(np.nanmean(edte[:, mid])), "edt_mid_p95": float(np.nanpercentile(edte[:, mid], 95)),
+                  "t30_all_p95": float(np.nanpercentile(t30e, 95)), "edt_all_p95": float(np.nanpercentile(edte, 95)),
+                  "db_mean": float(np.nanmean(db)), "db_p95": float(np.nanpercentile(db, 95)), "cells": len(r["t30"])}
+    return out
+
+
+def choose_ray_budget(errors: dict, tolerance: dict | None = None) -> int | None:
+    """The smallest ray count of ``errors`` (``ray_budget_errors``) within ``tolerance``
+    (``RAY_BUDGET_TOLERANCE``), or None when none is."""
+    tol = RAY_BUDGET_TOLERANCE if tolerance is None else tolerance
+    ok = [n for n, e in errors.items() if all(e[k] <= v for k, v in tol.items())]
+    return min(ok) if ok else None
+
+
+__all__ = ["RAY_BUDGET_TOLERANCE", "ValidateConfig", "choose_ray_budget", "ray_budget_errors", "validate"]

@@ -78,11 +78,14 @@ def bench_env(cfg) -> list[dict]:
     return rows
 
 
-def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int = 0, **env_kwargs) -> dict:
+def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int = 0, warm_steps: int = 0,
+                      **env_kwargs) -> dict:
     """What an RL run meets: AudioGoal, a uniformly random 4-action policy (STOP included, so
     episodes last ~4 steps), ``scenes`` train scenes, nothing precomputed, every reset counted.
     Returns steps/s including construction and without it, and reset latencies (ms) within a
-    scene and on a scene switch."""
+    scene and on a scene switch. ``warm_steps`` more steps of the same env and policy are then
+    timed apart (``warm_steps_per_s``: the scenes met again, their RIRs and renders in memory).
+    Traced tails go to the env's ``tail_cache`` (default: the per-user folder, ``EARSHOT_CACHE``)."""
     import gymnasium as gym
 
     from ... import av_env  # noqa: F401  (registers the ids)
@@ -109,6 +112,16 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
     run = time.perf_counter() - t1
     u = env.unwrapped
     rss_mb = resident_mb()  # resident memory at the end of the run
+    traced = u.source.tail_store.misses if u.source.tail_store is not None else None
+    warm = None
+    if warm_steps > 0:
+        t2, done = time.perf_counter(), 0
+        while done < warm_steps:
+            _, _, term, trunc, _ = env.step(int(rng.integers(4)))
+            done += 1
+            if term or trunc:
+                env.reset()
+        warm = done / (time.perf_counter() - t2)
     out = {"steps": done_steps, "seconds": run, "construction_s": built, "steps_per_s": done_steps / run,
            "steps_per_s_with_construction": done_steps / (run + built), "episodes": len(resets_same) + len(resets_switch),
            "reset_ms_same_p50": float(np.percentile(resets_same, 50)) if resets_same else None,
@@ -116,8 +129,36 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
            "reset_ms_switch_p50": float(np.percentile(resets_switch, 50)) if resets_switch else None,
            "reset_ms_switch_p95": float(np.percentile(resets_switch, 95)) if resets_switch else None,
            "scene_switches": len(resets_switch), "rss_mb_end": rss_mb, "rir_pairs_computed": u.sim.rir_computations,
-           "renderer": u.sim.ctx.renderer.backend if u.sim.ctx.renderer else None}
+           "renderer": u.sim.ctx.renderer.backend if u.sim.ctx.renderer else None,
+           "tails_traced": traced, "tails_read": u.source.tail_store.hits if u.source.tail_store is not None else None,
+           "warm_steps_per_s": warm}
     env.close()
+    return out
+
+
+def _fresh_run(queue, cache, steps, scenes, warm_steps):
+    import os
+
+    from ...acoustics.tail_store import CACHE_ENV
+
+    os.environ[CACHE_ENV] = cache
+    queue.put(random_policy_run(steps, scenes, warm_steps=warm_steps))
+
+
+def random_policy_fresh(steps: int, scenes: int, cache: str, warm_steps: int = 0) -> dict:
+    """``random_policy_run`` in a fresh process (spawned: nothing in memory, the caller's core
+    affinity) whose per-user cache (``EARSHOT_CACHE``) is ``cache``: an empty folder gives the
+    cold first run, the same folder again the second run (traced tails read from disk)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_fresh_run, args=(queue, str(cache), steps, scenes, warm_steps))
+    proc.start()
+    try:
+        out = queue.get()
+    finally:
+        proc.join()
     return out
 
 
@@ -190,6 +231,7 @@ def bench_training(cfg) -> list[dict]:
     rows = [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
                  reference="34 steps/s before episode iteration and lazy RIRs", reference_value=34.0,
                  reference_unit="steps/s", ratio=r["steps_per_s"] / 34.0, detail=detail, raw=r)]
+    rows += _fresh_rows(cfg)
     if cfg.training_workers > 0:
         v = random_policy_vec(cfg.training_steps, cfg.training_scenes, cfg.training_workers)
         rows.append(dict(section="training", name=f"same, SubprocVecEnv x{v['workers']}", value=v["steps_per_s"], unit="steps/s",
@@ -202,4 +244,31 @@ def bench_training(cfg) -> list[dict]:
     return rows
 
 
-__all__ = ["bench_env", "bench_training", "random_policy_run", "random_policy_vec"]
+def _fresh_rows(cfg) -> list[dict]:
+    """Issue 26's cases, each in a fresh process on the pinned core: cold (an empty per-user
+    cache: every room's tail traced), the second run (the same cache: tails read from disk), warm
+    (the second run's env, stepping on) and 10,000 scenes (nearly every episode a new scene; an
+    empty cache; ``min(steps, 1500)`` steps)."""
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        cold = random_policy_fresh(cfg.training_steps, cfg.training_scenes, root)
+        second = random_policy_fresh(cfg.training_steps, cfg.training_scenes, root, warm_steps=cfg.training_steps)
+    with tempfile.TemporaryDirectory() as root:
+        many = random_policy_fresh(min(cfg.training_steps, 1500), 10_000, root)
+    for name, r, value, detail in (
+            ("cold (empty caches, fresh process)", cold, cold["steps_per_s"], "every room's tail traced; target >= 300 steps/s"),
+            ("second run (tails on disk, fresh process)", second, second["steps_per_s"], "no room traced again"),
+            ("warm (the second run's env, stepping on)", second, second["warm_steps_per_s"], "RIRs and renders in memory"),
+            ("10,000 scenes, cold", many, many["steps_per_s"], "nearly every episode meets a new scene")):
+        rows.append(dict(section="training", name=f"AudioGoal random policy, {name}", value=value, unit="steps/s",
+                         reference="issue 26: 138 steps/s cold before", reference_value=138.0, reference_unit="steps/s",
+                         ratio=value / 138.0, raw=r,
+                         detail=(f"{r['steps']} steps, {r['episodes']} episodes, {r['scene_switches']} scene switches, "
+                                 f"{r['tails_traced']} tails traced, {r['tails_read']} read from disk, "
+                                 f"{r['rir_pairs_computed']} RIR pairs; {detail}")))
+    return rows
+
+
+__all__ = ["bench_env", "bench_training", "random_policy_fresh", "random_policy_run", "random_policy_vec"]
