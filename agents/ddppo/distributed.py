@@ -46,7 +46,7 @@ def select_device(option: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
-def init_world(device: str = "auto", timeout_s: float = 600.0) -> World:
+def init_world(device: str = "auto", timeout_s: float = 1800.0) -> World:
     """The world of this process, from torchrun's environment variables."""
     from datetime import timedelta
 
