@@ -1,0 +1,467 @@
+"""A measured head: HRIRs of a real head (or manikin) over the sphere, interpolated to any direction.
+
+``MeasuredHead.kemar()`` is the MIT KEMAR set shipped with earshot (``acoustics/data/kemar.npz``:
+Gardner & Martin 1994, normal pinna, 710 directions, 512 taps at 44.1 kHz; converted once by
+``scripts/convert_kemar.py``, citation and terms in ``acoustics/data/KEMAR_LICENSE.md``), loaded
+with ``np.load(allow_pickle=False)``. ``MeasuredHead.from_sofa(path)`` reads any SOFA file of the
+``SimpleFreeFieldHRIR`` convention (SADIE II, SONICOM, CIPIC, ...) with h5py.
+
+Frames and signs are those of ``acoustics.hrtf.SphericalHead``: directions are unit vectors in
+the head frame, x forward, y left, z up; ear 0 is the left ear, ear 1 the right; source positions
+follow SOFA (azimuth counter-clockwise from the front, 90° = left; elevation up); ITD is
+t_right − t_left (positive: the left ear leads) and ILD is L − R in dB (positive: left louder).
+
+Onsets. Each ear's time of arrival in a measured HRIR is found by onset detection: the HRIR is
+low-passed with a Gaussian filter (−3 dB at ``ONSET_CUTOFF_HZ`` = 1.5 kHz: the band where the
+ITD is a cue, and one that any simulation rate keeps, so that resampling does not move it),
+upsampled to ≥ 352.8 kHz, and the onset is the first crossing of ``ONSET_THRESHOLD`` (−20 dB) of
+its peak magnitude (linear between fine samples). For KEMAR this gives ITD = 0.66 ms at 90°.
+
+Interpolation. The measurement directions are triangulated on the sphere (their convex hull,
+``scipy.spatial.ConvexHull``: a spherical Delaunay triangulation); a direction gets barycentric
+weights over the three corners of the triangle its ray crosses. Interpolation is delay-aligned:
+the three HRIRs are shifted (fractionally, in the frequency domain) to a common onset, mixed
+with the weights, and the mix is shifted to the weighted mean of their onsets. So the onsets
+(hence ITD) interpolate linearly, the spectra do not comb-filter between neighbours whose
+onsets differ by a few samples, the result equals the measured HRIR at a measured direction,
+and it changes continuously as the head turns (the weights are continuous across triangle edges).
+
+Coverage. Directions outside the measured elevation range are clamped to it at the same azimuth
+(KEMAR: below −40° a source gets the −40° answer of its azimuth; straight down (0, 0, −1) is
+taken at azimuth 0, i.e. front, −40°). The diffuse-field average gives the unmeasured cap to the
+lowest ring accordingly (solid angles are the measured directions' spherical Voronoi cells).
+
+Sample rate. ``at_rate(fs)`` resamples the HRIRs with ``scipy.signal.resample_poly`` (polyphase,
+Kaiser-windowed anti-aliasing FIR, delay-compensated: onsets stay in place) and re-detects the
+onsets. ``from_sofa(path, sample_rate=fs)`` and ``kemar(sample_rate=fs)`` do the same on load.
+``responses`` may be asked for any frequencies up to the set's Nyquist frequency (zero above it);
+on the FFT grid of the set's own rate it uses an FFT, otherwise a direct DTFT (slower): resample
+the head to the simulation's rate first.
+
+Delay reference. A measured set carries an arbitrary bulk delay (KEMAR: the 1.4 m flight plus the
+recording chain, minus the 200 samples cut by the authors: onsets near sample 30).
+``bulk_delay`` is the mean onset of the two ears for a source straight ahead, where a head's ears
+hear it when its centre would; ``ear_delays`` and ``responses(..., centred=True)`` (the default)
+are referenced to it, like ``SphericalHead``'s; ``hrirs`` and ``delays`` are as measured.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from scipy.signal import resample_poly
+from scipy.spatial import ConvexHull, SphericalVoronoi
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+KEMAR_PATH = DATA_DIR / "kemar.npz"
+SOFA_CONVENTION = "SimpleFreeFieldHRIR"
+ONSET_CUTOFF_HZ = 1500.0
+ONSET_THRESHOLD = 0.1  # of the low-passed HRIR's peak magnitude (−20 dB)
+_ONSET_FINE_RATE = 352_800.0
+
+
+class SofaError(ValueError):
+    """A SOFA file that cannot be used as a measured head (convention, missing or malformed data)."""
+
+
+def onset_times(hrirs: np.ndarray, sample_rate: float, cutoff: float = ONSET_CUTOFF_HZ,
+                threshold: float = ONSET_THRESHOLD) -> np.ndarray:
+    """(...,) seconds from the first tap to the onset of each HRIR in ``hrirs`` (..., N).
+
+    The HRIR is low-passed by a zero-phase Gaussian (−3 dB at ``cutoff``), upsampled to at least
+    352.8 kHz, and the onset is where its magnitude first reaches ``threshold`` × its peak
+    (linear between the fine samples). Zeros are put in front first so that the filter's
+    symmetric spread has room before an early onset."""
+    x = np.asarray(hrirs, dtype=np.float64)
+    shape, n = x.shape[:-1], x.shape[-1]
+    x = x.reshape(-1, n)
+    fs = float(sample_rate)
+    pad = int(np.ceil(2e-3 * fs))  # 2 ms: > 5 σ of the Gaussian's time spread at 1.5 kHz
+    size = scipy.fft.next_fast_len(n + 2 * pad)
+    up = int(np.ceil(_ONSET_FINE_RATE / fs))
+    f = np.fft.rfftfreq(size, 1 / fs)
+    sigma = cutoff / np.sqrt(2 * np.log(2))
+    gauss = np.exp(-0.5 * (f / sigma) ** 2)
+    out = np.empty(len(x))
+    for lo in range(0, len(x), 64):
+        spec = scipy.fft.rfft(x[lo:lo + 64], n=size, axis=1) * gauss
+        # shift right by ``pad`` samples (exact: an integer shift) and upsample by zero-padding the spectrum
+        spec *= np.exp(-2j * np.pi * np.arange(len(f)) * pad / size)
+        y = np.abs(scipy.fft.irfft(spec, n=size * up, axis=1))
+        peak = y.max(axis=1)
+        level = threshold * peak
+        i = np.argmax(y >= level[:, None], axis=1)
+        rows = np.arange(len(y))
+        a0 = y[rows, np.maximum(i - 1, 0)]
+        a1 = y[rows, i]
+        frac = np.where((i > 0) & (a1 > a0), (level - a0) / np.maximum(a1 - a0, 1e-300), 1.0)
+        out[lo:lo + 64] = np.where(peak > 0, (i - 1 + frac) / (fs * up) - pad / fs, 0.0)
+    return out.reshape(shape)
+
+
+def _unit(az_deg: np.ndarray, el_deg: np.ndarray) -> np.ndarray:
+    az, el = np.radians(az_deg), np.radians(el_deg)
+    return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
+
+
+class MeasuredHead:
+    """HRIRs measured over the sphere, interpolated (delay-aligned, barycentric) to any direction.
+
+    Args:
+        hrirs: (M, 2, N) impulse responses, ear 0 left, ear 1 right.
+        sample_rate: of ``hrirs``, Hz.
+        azimuth_deg, elevation_deg: (M,) source directions (SOFA: azimuth counter-clockwise from
+            the front, 90 = left; elevation up).
+        distance_m: (M,) source distances (kept as metadata; no near-field correction).
+        name, metadata: provenance (strings).
+
+    Attributes: ``ir`` (M, 2, N) float64, ``sample_rate``, ``azimuth_deg``, ``elevation_deg``,
+    ``distance_m``, ``directions`` (M, 3) unit vectors in the head frame, ``onsets`` (M, 2)
+    seconds (see ``onset_times``), ``bulk_delay`` seconds, ``n_taps``.
+    """
+
+    def __init__(self, hrirs: np.ndarray, sample_rate: float, azimuth_deg: np.ndarray, elevation_deg: np.ndarray,
+                 distance_m: np.ndarray | None = None, name: str = "", metadata: dict | None = None):
+        ir = np.asarray(hrirs, dtype=np.float64)
+        az = np.asarray(azimuth_deg, dtype=np.float64).reshape(-1)
+        el = np.asarray(elevation_deg, dtype=np.float64).reshape(-1)
+        dist = np.ones_like(az) if distance_m is None else np.asarray(distance_m, dtype=np.float64).reshape(-1)
+        if ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[2] < 2:
+            raise ValueError(f"HRIRs must be (directions, 2 ears, taps), got {ir.shape}")
+        if not (len(az) == len(el) == len(dist) == len(ir)):
+            raise ValueError(f"{len(ir)} HRIRs but {len(az)} azimuths, {len(el)} elevations, {len(dist)} distances")
+        if not (np.isfinite(ir).all() and np.isfinite(az).all() and np.isfinite(el).all()):
+            raise ValueError("HRIRs and source positions must be finite (no NaN or inf)")
+        if not (np.isfinite(sample_rate) and sample_rate > 0):
+            raise ValueError(f"sample rate must be positive, got {sample_rate!r}")
+        if np.abs(el).max() > 90 + 1e-6:
+            raise ValueError(f"elevations must lie in [-90, 90] degrees, got {el.min()} .. {el.max()}")
+        if np.abs(ir).max(axis=2).min() == 0:
+            raise ValueError("an HRIR is all zeros")
+        dirs = _unit(az, el)
+        # one measurement per direction: sets with several distances keep the farthest (far field)
+        key = np.round(dirs * 1e6).astype(np.int64)
+        order = np.lexsort((-dist,) + tuple(key.T[::-1]))
+        _, first = np.unique(key[order], axis=0, return_index=True)
+        keep = np.sort(order[first])
+        self.ir, self.azimuth_deg, self.elevation_deg, self.distance_m = ir[keep], az[keep], el[keep], dist[keep]
+        self.directions = dirs[keep]
+        self.sample_rate = float(sample_rate)
+        self.name = str(name)
+        self.metadata = dict(metadata or {})
+        self.n_taps = self.ir.shape[2]
+        self._el_range = (float(self.elevation_deg.min()), float(self.elevation_deg.max()))
+        self._triangulate()
+        self.onsets = onset_times(self.ir, self.sample_rate)  # (M, 2) s
+        self._align()
+        self.bulk_delay = float(self.delays(np.array([[1.0, 0.0, 0.0]]))[0].mean())
+        self._solid_angles: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def kemar(cls, sample_rate: float | None = None) -> "MeasuredHead":
+        """The MIT KEMAR set shipped with earshot (normal pinna, 710 directions, 44.1 kHz), at
+        ``sample_rate`` (resampled, see ``at_rate``) or its own rate. Cached per rate."""
+        return _kemar(None if sample_rate is None else float(sample_rate))
+
+    @classmethod
+    def from_npz(cls, path: str | Path, sample_rate: float | None = None) -> "MeasuredHead":
+        """A set saved like ``kemar.npz`` (hrir, sample_rate, azimuth_deg, elevation_deg[, distance_m]),
+        read with ``allow_pickle=False``."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = {k: str(z[k]) for k in z.files if z[k].dtype.kind == "U" and z[k].ndim == 0}
+            head = cls(z["hrir"], float(z["sample_rate"]), z["azimuth_deg"], z["elevation_deg"],
+                       z["distance_m"] if "distance_m" in z.files else None, name=meta.pop("name", Path(path).stem),
+                       metadata=meta)
+        return head if sample_rate is None else head.at_rate(sample_rate)
+
+    @classmethod
+    def from_sofa(cls, path: str | Path, sample_rate: float | None = None) -> "MeasuredHead":
+        """A ``SimpleFreeFieldHRIR`` SOFA file, read with h5py, at ``sample_rate`` (resampled with
+        ``resample_poly``) or its own rate.
+
+        Raises FileNotFoundError for a missing file and ``SofaError`` (a ValueError) naming the
+        problem for anything else: not netCDF-4/HDF5, another SOFA convention (the message names
+        the one found and the one expected), a missing Data.IR / Data.SamplingRate /
+        SourcePosition, wrong shapes, NaNs, a sample rate that differs between measurements.
+        SourcePosition may be spherical (degrees, or radians if its Units say so) or cartesian
+        (its ``Type`` attribute). Data.Delay, when present and non-zero, is applied in whole
+        samples. Ears are ordered by ReceiverPosition when it is given (left = larger y).
+        ListenerView is assumed to be +x (the convention's default)."""
+        try:
+            import h5py
+        except ImportError as exc:  # pragma: no cover - h5py is in the sofa extra
+            raise ImportError("reading SOFA files needs h5py: pip install h5py") from exc
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"SOFA file {str(path)!r} does not exist")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise SofaError(f"{str(path)!r} is not a SOFA file (not netCDF-4/HDF5: {exc})") from exc
+        with f:
+            ir, fs, az, el, dist, meta = _read_sofa(f, str(path))
+        head = cls(ir, fs, az, el, dist, name=meta.get("Title", path.stem), metadata=meta)
+        return head if sample_rate is None else head.at_rate(sample_rate)
+
+    def at_rate(self, sample_rate: float) -> "MeasuredHead":
+        """This set resampled to ``sample_rate`` with ``scipy.signal.resample_poly`` (up/down by
+        the exact rational ratio of the rates; Kaiser-windowed FIR, delay-compensated), onsets
+        re-detected. Returns self when the rate is already right."""
+        fs = float(sample_rate)
+        if not (np.isfinite(fs) and fs > 0):
+            raise ValueError(f"sample rate must be positive, got {sample_rate!r}")
+        if fs == self.sample_rate:
+            return self
+        ratio = Fraction(fs).limit_denominator(1_000_000) / Fraction(self.sample_rate).limit_denominator(1_000_000)
+        ir = resample_poly(self.ir, ratio.numerator, ratio.denominator, axis=-1)
+        return MeasuredHead(ir, fs, self.azimuth_deg, self.elevation_deg, self.distance_m, self.name,
+                            dict(self.metadata, resampled_from=f"{self.sample_rate:g} Hz"))
+
+    def _triangulate(self) -> None:
+        if len(self.directions) < 4:
+            raise ValueError(f"{len(self.directions)} directions cannot be triangulated over the sphere")
+        try:
+            hull = ConvexHull(self.directions)
+        except Exception as exc:  # scipy raises QhullError (flat sets, e.g. horizontal plane only)
+            raise ValueError(f"the measured directions do not span the sphere (all in one plane?): {exc}") from exc
+        if hull.equations[:, 3].max() > -1e-3:
+            raise ValueError("the measured directions must surround the head (the origin lies on or outside "
+                             "their convex hull, e.g. a hemisphere-only set)")
+        self._simplices = hull.simplices  # (T, 3)
+        self._inverse = np.linalg.inv(self.directions[self._simplices])  # (T, 3, 3): w = d @ inv(V)
+
+    def _align(self) -> None:
+        """Spectra of the HRIRs shifted so that every ear's onset sits at ``self._anchor`` seconds."""
+        fs = self.sample_rate
+        lead = self.onsets.max() - self.onsets.min()
+        guard = int(np.ceil(1e-3 * fs)) + 8
+        self._size = scipy.fft.next_fast_len(self.n_taps + int(np.ceil(lead * fs)) + 2 * guard)
+        self._anchor = float(self.onsets.max())
+        self._bins = np.fft.rfftfreq(self._size, 1 / fs)
+        shift = self._anchor - self.onsets  # (M, 2) seconds later
+        self._aligned = scipy.fft.rfft(self.ir, n=self._size, axis=2) * np.exp(
+            -2j * np.pi * shift[..., None] * self._bins)
+
+    # ------------------------------------------------------------------ interpolation
+    def clamp(self, directions: np.ndarray) -> np.ndarray:
+        """(G, 3) unit ``directions`` with elevations clamped to the measured range, same azimuth."""
+        d = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+        if d.ndim != 2 or d.shape[1] != 3:
+            raise ValueError(f"directions must be (G, 3) vectors, got {d.shape}")
+        norm = np.linalg.norm(d, axis=1, keepdims=True)
+        if not (np.isfinite(d).all() and (norm > 0).all()):
+            raise ValueError("directions must be finite, non-zero vectors")
+        d = d / norm
+        el = np.degrees(np.arcsin(np.clip(d[:, 2], -1, 1)))
+        lo, hi = self._el_range
+        out = (el < lo - 1e-9) | (el > hi + 1e-9)
+        if out.any():
+            az = np.degrees(np.arctan2(d[out, 1], d[out, 0]))
+            d = d.copy()
+            d[out] = _unit(az, np.clip(el[out], lo, hi))
+        return d
+
+    def weights(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index (G, 3), weight (G, 3)): the measured directions at the corners of the triangle
+        each (clamped) direction's ray crosses, and its barycentric weights (≥ 0, sum 1)."""
+        d = self.clamp(directions)
+        # the facets' cones from the centre partition the sphere, and the one holding d is where
+        # all three (unnormalised) barycentric weights are >= 0: take the facet whose smallest
+        # weight is largest (on an edge or a vertex any facet holding it gives the same answer;
+        # this also resolves coplanar facets, such as the flat bottom of KEMAR's -40° ring)
+        facet = np.empty(len(d), np.int64)
+        for lo in range(0, len(d), 256):
+            w_all = np.einsum("gi,tij->gtj", d[lo:lo + 256], self._inverse)  # (g, T, 3)
+            facet[lo:lo + 256] = np.argmax(w_all.min(axis=2), axis=1)
+        w = np.maximum(np.einsum("gi,gij->gj", d, self._inverse[facet]), 0.0)
+        w /= w.sum(axis=1, keepdims=True)
+        return self._simplices[facet], w
+
+    def delays(self, directions: np.ndarray) -> np.ndarray:
+        """(G, 2) onset of each ear, seconds from the HRIRs' first tap (interpolated onsets)."""
+        idx, w = self.weights(directions)
+        return np.einsum("gk,gke->ge", w, self.onsets[idx])
+
+    def ear_delays(self, directions: np.ndarray) -> np.ndarray:
+        """(G, 2) seconds of arrival at (left, right) relative to the head centre (``bulk_delay``),
+        as ``SphericalHead.ear_delays``."""
+        return self.delays(directions) - self.bulk_delay
+
+    def itd(self, directions: np.ndarray) -> np.ndarray:
+        """(G,) interaural time difference t_right − t_left, seconds (positive: the left ear leads)."""
+        t = self.delays(directions)
+        return t[:, 1] - t[:, 0]
+
+    def hrirs(self, directions: np.ndarray) -> np.ndarray:
+        """(G, 2, N) HRIRs for unit ``directions`` (G, 3) in the head frame, delay-aligned
+        barycentric interpolation of the measured ones (equal to them at measured directions)."""
+        idx, w = self.weights(directions)
+        tau = np.einsum("gk,gke->ge", w, self.onsets[idx])
+        spec = np.einsum("gk,gkef->gef", w, self._aligned[idx])
+        spec *= np.exp(2j * np.pi * (self._anchor - tau)[..., None] * self._bins)  # back to the mixed onset
+        return scipy.fft.irfft(spec, n=self._size, axis=2)[:, :, : self.n_taps]
+
+    def responses(self, directions: np.ndarray, freqs: np.ndarray, centred: bool = True) -> np.ndarray:
+        """(G, 2, F) complex transfer functions (left, right) for unit ``directions`` (G, 3) at
+        ``freqs`` Hz: the DTFT of ``hrirs(directions)``; zero above the set's Nyquist frequency.
+        ``centred``: referenced to the head centre (the set's ``bulk_delay`` removed), as
+        ``SphericalHead.responses``; else as measured."""
+        freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
+        h = self.hrirs(directions)
+        out = _dtft(h, self.sample_rate, freqs)
+        if centred:
+            out *= np.exp(2j * np.pi * freqs * self.bulk_delay)
+        return out
+
+    def ild(self, directions: np.ndarray, band: tuple[float, float] = (4000.0, 8000.0)) -> np.ndarray:
+        """(G,) interaural level difference L − R in dB (positive: left louder): the ratio of the
+        two ears' energies over ``band`` (Hz), from the interpolated HRIRs' spectra."""
+        lo, hi = float(band[0]), min(float(band[1]), self.sample_rate / 2)
+        if not 0 <= lo < hi:
+            raise ValueError(f"band must be (low, high) Hz with low < high <= Nyquist, got {band!r}")
+        step = self.sample_rate / (4 * self.n_taps)
+        freqs = np.linspace(lo, hi, max(16, int(np.ceil((hi - lo) / step)) + 1))
+        power = (np.abs(self.responses(directions, freqs, centred=False)) ** 2).mean(axis=2)
+        return 10 * np.log10(np.maximum(power[:, 0], 1e-300) / np.maximum(power[:, 1], 1e-300))
+
+    @property
+    def solid_angles(self) -> np.ndarray:
+        """(M,) steradians each measured direction stands for: its spherical Voronoi cell (sum 4π;
+        unmeasured regions go to the nearest measured direction, as the elevation clamp does)."""
+        if self._solid_angles is None:
+            sv = SphericalVoronoi(self.directions, radius=1.0, center=np.zeros(3))
+            self._solid_angles = sv.calculate_areas()
+        return self._solid_angles
+
+    def diffuse_field_response(self, freqs: np.ndarray) -> np.ndarray:
+        """(2, F) real: per ear, the rms magnitude over all directions, sqrt(Σ Ω_i |H_i(f)|² / 4π),
+        each measured direction weighted by its solid angle Ω_i: what a diffuse (late) field
+        sounds like at each ear."""
+        freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
+        omega = self.solid_angles
+        power = np.zeros((2, len(freqs)))
+        for lo in range(0, len(self.ir), 64):
+            h = _dtft(self.ir[lo:lo + 64], self.sample_rate, freqs)
+            power += np.einsum("m,mef->ef", omega[lo:lo + 64], np.abs(h) ** 2)
+        return np.sqrt(power / omega.sum())
+
+    def __repr__(self) -> str:
+        return (f"MeasuredHead({self.name!r}, {len(self.ir)} directions, {self.n_taps} taps at "
+                f"{self.sample_rate:g} Hz, elevation {self._el_range[0]:g}..{self._el_range[1]:g} deg)")
+
+
+def _dtft(h: np.ndarray, fs: float, freqs: np.ndarray) -> np.ndarray:
+    """(..., F) DTFT of real (..., N) ``h`` at ``freqs`` (Hz), zero above fs/2. An rfft when
+    ``freqs`` is the rfft grid of some size ≥ N at rate ``fs``; else a direct sum."""
+    n = h.shape[-1]
+    out_shape = h.shape[:-1] + (len(freqs),)
+    if len(freqs) > 2 and freqs[0] == 0.0 and freqs[1] > 0:
+        size = fs / freqs[1]
+        grid = round(size)
+        if (abs(size - grid) < 1e-9 * size and grid >= n and len(freqs) == grid // 2 + 1
+                and np.abs(freqs - np.arange(len(freqs)) * freqs[1]).max() <= 1e-9 * freqs[-1]):
+            return scipy.fft.rfft(h, n=grid, axis=-1)
+    out = np.zeros(out_shape, dtype=np.complex128)
+    inside = np.flatnonzero(np.abs(freqs) <= fs / 2 * (1 + 1e-12))
+    t = np.arange(n) / fs
+    flat = h.reshape(-1, n)
+    for lo in range(0, len(inside), 2048):
+        sel = inside[lo:lo + 2048]
+        kernel = np.exp(-2j * np.pi * np.outer(t, freqs[sel]))
+        out.reshape(-1, len(freqs))[:, sel] = flat @ kernel
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _kemar(sample_rate: float | None) -> MeasuredHead:
+    return MeasuredHead.from_npz(KEMAR_PATH, sample_rate)
+
+
+# ---------------------------------------------------------------------------- SOFA
+def _text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _read_sofa(f, where: str):
+    conv = f.attrs.get("SOFAConventions")
+    if conv is None:
+        raise SofaError(f"{where}: no GLOBAL:SOFAConventions attribute, not a SOFA file "
+                        f"(expected convention {SOFA_CONVENTION!r})")
+    conv = _text(conv).strip()
+    if conv != SOFA_CONVENTION:
+        raise SofaError(f"{where}: SOFA convention {conv!r} is not supported; expected {SOFA_CONVENTION!r} "
+                        f"(HRIRs of free-field sources)")
+    for name in ("Data.IR", "Data.SamplingRate", "SourcePosition"):
+        if name not in f:
+            raise SofaError(f"{where}: malformed {SOFA_CONVENTION} file, variable {name!r} is missing")
+    try:
+        ir = np.asarray(f["Data.IR"], dtype=np.float64)
+        fs = np.asarray(f["Data.SamplingRate"], dtype=np.float64).reshape(-1)
+        pos = np.asarray(f["SourcePosition"], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SofaError(f"{where}: malformed {SOFA_CONVENTION} file, non-numeric data ({exc})") from exc
+    if ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[0] < 1 or ir.shape[2] < 2:
+        raise SofaError(f"{where}: malformed, Data.IR must be (measurements M, 2 receivers, taps N), got {ir.shape}")
+    m = ir.shape[0]
+    if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] not in (1, m) or (pos.shape[0] == 1 and m > 1):
+        raise SofaError(f"{where}: malformed, SourcePosition must be ({m}, 3) to match Data.IR {ir.shape}, got {pos.shape}")
+    if fs.size not in (1, m) or fs.size == 0:
+        raise SofaError(f"{where}: malformed, Data.SamplingRate must hold 1 or {m} values, got {fs.size}")
+    if not np.isfinite(ir).all():
+        raise SofaError(f"{where}: malformed, Data.IR contains NaN or inf")
+    if not np.isfinite(pos).all():
+        raise SofaError(f"{where}: malformed, SourcePosition contains NaN or inf")
+    if not (np.isfinite(fs).all() and (fs > 0).all()):
+        raise SofaError(f"{where}: malformed, Data.SamplingRate must be positive, got {fs[:4]}")
+    if np.ptp(fs) > 0:
+        raise SofaError(f"{where}: Data.SamplingRate differs between measurements ({fs.min():g}..{fs.max():g} Hz)")
+    units_fs = _text(f["Data.SamplingRate"].attrs.get("Units", "hertz")).strip().lower()
+    if units_fs not in ("hertz", "hz", ""):
+        raise SofaError(f"{where}: Data.SamplingRate in {units_fs!r}; expected hertz")
+    kind = _text(f["SourcePosition"].attrs.get("Type", "spherical")).strip().lower()
+    units = _text(f["SourcePosition"].attrs.get("Units", "")).strip().lower()
+    if kind == "cartesian":
+        dist = np.linalg.norm(pos, axis=1)
+        if (dist == 0).any():
+            raise SofaError(f"{where}: malformed, a cartesian SourcePosition is at the origin")
+        az = np.degrees(np.arctan2(pos[:, 1], pos[:, 0]))
+        el = np.degrees(np.arcsin(np.clip(pos[:, 2] / dist, -1, 1)))
+    elif kind == "spherical":
+        scale = 180 / np.pi if "rad" in units else 1.0
+        az, el, dist = pos[:, 0] * scale, pos[:, 1] * scale, pos[:, 2]
+        if np.abs(el).max() > 90 + 1e-6:
+            raise SofaError(f"{where}: malformed, SourcePosition elevations outside [-90, 90] degrees "
+                            f"({el.min():g}..{el.max():g}; units {units or 'unspecified'!r})")
+    else:
+        raise SofaError(f"{where}: SourcePosition Type {kind!r}; expected 'spherical' or 'cartesian'")
+    if "Data.Delay" in f:
+        delay = np.asarray(f["Data.Delay"], dtype=np.float64)
+        if delay.size not in (2, 2 * m) or not np.isfinite(delay).all() or (delay < 0).any():
+            raise SofaError(f"{where}: malformed, Data.Delay must be (1, 2) or ({m}, 2) non-negative samples, "
+                            f"got shape {delay.shape}")
+        delay = np.broadcast_to(np.round(delay.reshape(-1, 2)).astype(np.int64), (m, 2))
+        if delay.any():
+            ir = np.concatenate([ir, np.zeros((m, 2, int(delay.max())))], axis=2)
+            for i, e in zip(*np.nonzero(delay)):
+                ir[i, e] = np.roll(ir[i, e], delay[i, e])
+    if "ReceiverPosition" in f:
+        rp = np.asarray(f["ReceiverPosition"], dtype=np.float64)
+        if rp.ndim >= 2 and rp.shape[0] == 2 and rp.shape[1] == 3:
+            y = rp[:, 1].reshape(2, -1)[:, 0]
+            if y[0] < y[1]:  # receiver 0 on the right: put the left ear first
+                ir = ir[:, ::-1]
+    meta = {str(k): _text(v) for k, v in f.attrs.items()
+            if isinstance(v, (str, bytes, np.bytes_)) or (isinstance(v, np.ndarray) and v.dtype.kind in "SUO")}
+    return ir, float(fs[0]), az, el, dist, meta
+
+
+__all__ = ["MeasuredHead", "SofaError", "onset_times", "KEMAR_PATH", "SOFA_CONVENTION"]
