@@ -32,8 +32,9 @@ taken at azimuth 0, i.e. front, −40°). The diffuse-field average gives the un
 lowest ring accordingly (solid angles are the measured directions' spherical Voronoi cells).
 
 Sample rate. ``at_rate(fs)`` resamples the HRIRs with ``scipy.signal.resample_poly`` (polyphase,
-Kaiser-windowed anti-aliasing FIR, delay-compensated: onsets stay in place) and re-detects the
-onsets. ``from_sofa(path, sample_rate=fs)`` and ``kemar(sample_rate=fs)`` do the same on load.
+Kaiser-windowed anti-aliasing FIR, delay-compensated: onsets stay in place), scales them by
+fs_old / fs_new so that the transfer functions keep their gain, and re-detects the onsets.
+``from_sofa(path, sample_rate=fs)`` and ``kemar(sample_rate=fs)`` do the same on load.
 ``responses`` may be asked for any frequencies up to the set's Nyquist frequency (zero above it);
 on the FFT grid of the set's own rate it uses an FFT, otherwise a direct DTFT (slower): resample
 the head to the simulation's rate first.
@@ -42,7 +43,14 @@ Delay reference. A measured set carries an arbitrary bulk delay (KEMAR: the 1.4 
 recording chain, minus the 200 samples cut by the authors: onsets near sample 30).
 ``bulk_delay`` is the mean onset of the two ears for a source straight ahead, where a head's ears
 hear it when its centre would; ``ear_delays`` and ``responses(..., centred=True)`` (the default)
-are referenced to it, like ``SphericalHead``'s; ``hrirs`` and ``delays`` are as measured.
+are referenced to it, like ``SphericalHead``'s; ``hrirs`` and ``delays`` are as measured. (The
+low-passed onset precedes the broadband one by ~0.1 ms: the 1.5 kHz Gaussian's spread.)
+
+Equalisation. A raw set also holds what does not depend on direction: the measuring loudspeaker
+and the ear canal and microphone (KEMAR's raw frontal response is −11 dB at 500 Hz and +9 dB at
+2.5 kHz). ``responses`` divides each ear by the set's diffuse-field response by default (zero
+phase), which keeps every directional cue (ITD, ILD, notches, front/back) and makes a diffuse
+field flat; ``equalized=False`` gives the raw responses, and ``hrirs`` are always raw.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ SOFA_CONVENTION = "SimpleFreeFieldHRIR"
 ONSET_CUTOFF_HZ = 1500.0
 ONSET_THRESHOLD = 0.1  # of the low-passed HRIR's peak magnitude (−20 dB)
 _ONSET_FINE_RATE = 352_800.0
+_EQ_FLOOR_DB = 40.0  # the diffuse-field equaliser divides by at least this far below the peak
 
 
 class SofaError(ValueError):
@@ -160,6 +169,7 @@ class MeasuredHead:
         self._align()
         self.bulk_delay = float(self.delays(np.array([[1.0, 0.0, 0.0]]))[0].mean())
         self._solid_angles: np.ndarray | None = None
+        self._df_cache: dict = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -210,7 +220,8 @@ class MeasuredHead:
 
     def at_rate(self, sample_rate: float) -> "MeasuredHead":
         """This set resampled to ``sample_rate`` with ``scipy.signal.resample_poly`` (up/down by
-        the exact rational ratio of the rates; Kaiser-windowed FIR, delay-compensated), onsets
+        the exact rational ratio of the rates; Kaiser-windowed FIR, delay-compensated), scaled by
+        the ratio of the rates (same transfer function below both Nyquist frequencies), onsets
         re-detected. Returns self when the rate is already right."""
         fs = float(sample_rate)
         if not (np.isfinite(fs) and fs > 0):
@@ -218,7 +229,9 @@ class MeasuredHead:
         if fs == self.sample_rate:
             return self
         ratio = Fraction(fs).limit_denominator(1_000_000) / Fraction(self.sample_rate).limit_denominator(1_000_000)
-        ir = resample_poly(self.ir, ratio.numerator, ratio.denominator, axis=-1)
+        # resample_poly keeps the waveform; an impulse response must keep its transfer function,
+        # Σ h[n] e^{-iωn/fs}, whose gain scales with the number of taps per second: × fs_old / fs_new
+        ir = resample_poly(self.ir, ratio.numerator, ratio.denominator, axis=-1) * (self.sample_rate / fs)
         return MeasuredHead(ir, fs, self.azimuth_deg, self.elevation_deg, self.distance_m, self.name,
                             dict(self.metadata, resampled_from=f"{self.sample_rate:g} Hz"))
 
@@ -306,27 +319,38 @@ class MeasuredHead:
         spec *= np.exp(2j * np.pi * (self._anchor - tau)[..., None] * self._bins)  # back to the mixed onset
         return scipy.fft.irfft(spec, n=self._size, axis=2)[:, :, : self.n_taps]
 
-    def responses(self, directions: np.ndarray, freqs: np.ndarray, centred: bool = True) -> np.ndarray:
+    def responses(self, directions: np.ndarray, freqs: np.ndarray, centred: bool = True,
+                  equalized: bool = True) -> np.ndarray:
         """(G, 2, F) complex transfer functions (left, right) for unit ``directions`` (G, 3) at
         ``freqs`` Hz: the DTFT of ``hrirs(directions)``; zero above the set's Nyquist frequency.
+
         ``centred``: referenced to the head centre (the set's ``bulk_delay`` removed), as
-        ``SphericalHead.responses``; else as measured."""
+        ``SphericalHead.responses``; else as measured.
+        ``equalized``: divided, per ear, by the diffuse-field response (zero phase; floored at
+        ``_EQ_FLOOR_DB`` below its peak): what is common to all directions (the measuring
+        loudspeaker, the ear canal and microphone: KEMAR's raw set is 11 dB down at 500 Hz and
+        +9 dB at 2.5 kHz in front) goes, what depends on direction (ITD, ILD, pinna notches,
+        front/back) stays, and a diffuse field sounds flat. Else the raw measured responses."""
         freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
         h = self.hrirs(directions)
         out = _dtft(h, self.sample_rate, freqs)
         if centred:
             out *= np.exp(2j * np.pi * freqs * self.bulk_delay)
+        if equalized:
+            df = self.diffuse_field_response(freqs)
+            floor = 10 ** (-_EQ_FLOOR_DB / 20) * max(float(df.max()), 1e-300)
+            out /= np.maximum(df, floor)[None]
         return out
 
     def ild(self, directions: np.ndarray, band: tuple[float, float] = (4000.0, 8000.0)) -> np.ndarray:
         """(G,) interaural level difference L − R in dB (positive: left louder): the ratio of the
-        two ears' energies over ``band`` (Hz), from the interpolated HRIRs' spectra."""
+        two ears' energies over ``band`` (Hz), from the interpolated HRIRs' (raw) spectra."""
         lo, hi = float(band[0]), min(float(band[1]), self.sample_rate / 2)
         if not 0 <= lo < hi:
             raise ValueError(f"band must be (low, high) Hz with low < high <= Nyquist, got {band!r}")
         step = self.sample_rate / (4 * self.n_taps)
         freqs = np.linspace(lo, hi, max(16, int(np.ceil((hi - lo) / step)) + 1))
-        power = (np.abs(self.responses(directions, freqs, centred=False)) ** 2).mean(axis=2)
+        power = (np.abs(self.responses(directions, freqs, centred=False, equalized=False)) ** 2).mean(axis=2)
         return 10 * np.log10(np.maximum(power[:, 0], 1e-300) / np.maximum(power[:, 1], 1e-300))
 
     @property
@@ -339,10 +363,21 @@ class MeasuredHead:
         return self._solid_angles
 
     def diffuse_field_response(self, freqs: np.ndarray) -> np.ndarray:
-        """(2, F) real: per ear, the rms magnitude over all directions, sqrt(Σ Ω_i |H_i(f)|² / 4π),
-        each measured direction weighted by its solid angle Ω_i: what a diffuse (late) field
-        sounds like at each ear."""
+        """(2, F) real: per ear, the rms magnitude of the measured (raw) responses over all
+        directions, sqrt(Σ Ω_i |H_i(f)|² / 4π), each measured direction weighted by its solid
+        angle Ω_i: what a diffuse (late) field sounds like at each ear. (The ``equalized``
+        responses have a diffuse-field response of 1.) Cached for the last few frequency grids."""
         freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
+        key = hash(freqs.tobytes())
+        hit = self._df_cache.get(key)
+        if hit is not None and np.array_equal(hit[0], freqs):
+            return hit[1]
+        if len(self._df_cache) >= 8:
+            self._df_cache.pop(next(iter(self._df_cache)))
+        self._df_cache[key] = (freqs.copy(), self._diffuse_field(freqs))
+        return self._df_cache[key][1]
+
+    def _diffuse_field(self, freqs: np.ndarray) -> np.ndarray:
         omega = self.solid_angles
         power = np.zeros((2, len(freqs)))
         for lo in range(0, len(self.ir), 64):
