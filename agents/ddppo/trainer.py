@@ -119,7 +119,14 @@ class DDPPOTrainer:
             self._init_from(policy)
         broadcast_module(policy, self.world)
         if c.imitation_steps:
-            self._warm_start(policy, optimizer, envs[0])
+            # DAgger labels all of the rank's scenes (its envs' shards split them further)
+            w = self.world
+            env = envs[0] if len(envs) == 1 else self.make_env((w.rank, w.size) if w.size > 1 else None)
+            try:
+                self._warm_start(policy, optimizer, env)
+            finally:
+                if env is not envs[0]:
+                    env.close()
         return 0, 0
 
     def _init_from(self, policy) -> None:
