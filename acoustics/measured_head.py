@@ -169,7 +169,7 @@ class MeasuredHead:
         self._align()
         self.bulk_delay = float(self.delays(np.array([[1.0, 0.0, 0.0]]))[0].mean())
         self._solid_angles: np.ndarray | None = None
-        self._df_cache: dict = {}
+        self._acf: np.ndarray | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -364,26 +364,47 @@ class MeasuredHead:
 
     def diffuse_field_response(self, freqs: np.ndarray) -> np.ndarray:
         """(2, F) real: per ear, the rms magnitude of the measured (raw) responses over all
-        directions, sqrt(Σ Ω_i |H_i(f)|² / 4π), each measured direction weighted by its solid
-        angle Ω_i: what a diffuse (late) field sounds like at each ear. (The ``equalized``
-        responses have a diffuse-field response of 1.) Cached for the last few frequency grids."""
-        freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
-        key = hash(freqs.tobytes())
-        hit = self._df_cache.get(key)
-        if hit is not None and np.array_equal(hit[0], freqs):
-            return hit[1]
-        if len(self._df_cache) >= 8:
-            self._df_cache.pop(next(iter(self._df_cache)))
-        self._df_cache[key] = (freqs.copy(), self._diffuse_field(freqs))
-        return self._df_cache[key][1]
+        directions, sqrt(Σ Ω_i |H_i(f)|² / Σ Ω_i), each measured direction weighted by its solid
+        angle Ω_i: what a diffuse (late) field sounds like at each ear; zero above the set's
+        Nyquist frequency. (The ``equalized`` responses have a diffuse-field response of 1.)
 
-    def _diffuse_field(self, freqs: np.ndarray) -> np.ndarray:
-        omega = self.solid_angles
+        Computed exactly from the weighted sum of the HRIRs' autocorrelations R (2N − 1 lags):
+        Σ Ω_i |H_i(f)|² = Σ_l R[l] e^{−2πi f l / fs}, an rfft of R on an FFT grid of ≥ 2N − 1
+        points at the set's rate, else a direct cosine sum."""
+        freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
+        r = self._autocorrelation()  # (2, N): lags 0..N-1 (R is even)
+        n = r.shape[1]
+        fs = self.sample_rate
+        if len(freqs) > 2 and freqs[0] == 0.0 and freqs[1] > 0:
+            size = fs / freqs[1]
+            grid = round(size)
+            if (abs(size - grid) < 1e-9 * size and grid >= 2 * n - 1 and len(freqs) == grid // 2 + 1
+                    and np.abs(freqs - np.arange(len(freqs)) * freqs[1]).max() <= 1e-9 * freqs[-1]):
+                buf = np.zeros((2, grid))
+                buf[:, :n] = r
+                buf[:, grid - n + 1:] = r[:, :0:-1]
+                power = scipy.fft.rfft(buf, axis=1).real
+                return np.sqrt(np.maximum(power, 0.0))
         power = np.zeros((2, len(freqs)))
-        for lo in range(0, len(self.ir), 64):
-            h = _dtft(self.ir[lo:lo + 64], self.sample_rate, freqs)
-            power += np.einsum("m,mef->ef", omega[lo:lo + 64], np.abs(h) ** 2)
-        return np.sqrt(power / omega.sum())
+        inside = np.flatnonzero(np.abs(freqs) <= fs / 2 * (1 + 1e-12))
+        lags = np.arange(1, n)
+        for lo in range(0, len(inside), 2048):
+            sel = inside[lo:lo + 2048]
+            power[:, sel] = r[:, :1] + 2 * r[:, 1:] @ np.cos(2 * np.pi * np.outer(lags, freqs[sel]) / fs)
+        return np.sqrt(np.maximum(power, 0.0))
+
+    def _autocorrelation(self) -> np.ndarray:
+        """(2, N) Σ_i Ω_i (h_i ⋆ h_i)[l] / Σ Ω_i for lags l = 0..N−1, per ear."""
+        if self._acf is None:
+            n = self.n_taps
+            size = scipy.fft.next_fast_len(2 * n - 1)
+            omega = self.solid_angles
+            acc = np.zeros((2, size // 2 + 1))
+            for lo in range(0, len(self.ir), 64):
+                spec = scipy.fft.rfft(self.ir[lo:lo + 64], n=size, axis=2)
+                acc += np.einsum("m,mef->ef", omega[lo:lo + 64], np.abs(spec) ** 2)
+            self._acf = scipy.fft.irfft(acc / omega.sum(), n=size, axis=1)[:, :n]
+        return self._acf
 
     def __repr__(self) -> str:
         return (f"MeasuredHead({self.name!r}, {len(self.ir)} directions, {self.n_taps} taps at "
