@@ -256,5 +256,5 @@ def test_malformed_sofa_files_get_one_clear_error(tmp_path, tiny_set):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         MeasuredHead.from_sofa(tmp_path / "missing.sofa")
     flat = write_sofa(tmp_path / "flat.sofa", ir=ir[:20], pos=np.c_[np.arange(20) * 18.0, np.zeros(20), np.ones(20)])
-    with pytest.raises(ValueError, match="do not span the sphere"):
+    with pytest.raises(SofaError, match="flat.sofa.*do not span the sphere"):
         MeasuredHead.from_sofa(flat)
