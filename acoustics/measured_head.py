@@ -215,7 +215,12 @@ class MeasuredHead:
             raise SofaError(f"{str(path)!r} is not a SOFA file (not netCDF-4/HDF5: {exc})") from exc
         with f:
             ir, fs, az, el, dist, meta = _read_sofa(f, str(path))
-        head = cls(ir, fs, az, el, dist, name=meta.get("Title", path.stem), metadata=meta)
+        try:
+            head = cls(ir, fs, az, el, dist, name=meta.get("Title", path.stem), metadata=meta)
+        except SofaError:
+            raise
+        except ValueError as exc:  # e.g. directions in one plane: name the file
+            raise SofaError(f"{str(path)!r}: {exc}") from exc
         return head if sample_rate is None else head.at_rate(sample_rate)
 
     def at_rate(self, sample_rate: float) -> "MeasuredHead":
