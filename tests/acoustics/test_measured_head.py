@@ -56,8 +56,9 @@ def test_source_on_the_left_reaches_the_left_ear_first_and_louder(kemar):
     assert kemar.ild(unit([90.0]), band=(8000, 16000))[0] > ild  # the head shadows more at higher frequencies
     assert 0 < kemar.ild(unit([90.0]), band=(500, 1000))[0] < ild
     # the time of arrival referenced to the head centre: the near ear is ahead, the far ear behind
+    # and further (around the head): KEMAR -0.21 / +0.46 ms, Woodworth's sphere -0.26 / +0.40 ms
     t = kemar.ear_delays(unit([90.0]))[0]
-    assert t[0] < -0.2e-3 and t[1] > 0.2e-3
+    assert -0.3e-3 < t[0] < -0.15e-3 and 0.35e-3 < t[1] < 0.55e-3
 
 
 def test_itd_of_horizontal_directions_is_woodworths_within_40_us(kemar, horizontal):
@@ -189,7 +190,6 @@ def test_diffuse_field_response_is_the_solid_angle_weighted_power_average(kemar)
 
 # ---------------------------------------------------------------------------- SOFA files
 def write_sofa(path, convention="SimpleFreeFieldHRIR", ir=None, pos=None, fs=48000.0, cartesian=False, drop=()):
-    m = 0 if pos is None else len(pos)
     with h5py.File(path, "w") as f:
         f.attrs["Conventions"] = np.bytes_("SOFA")
         if convention is not None:
