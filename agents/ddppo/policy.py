@@ -74,6 +74,11 @@ class ActorCritic(nn.Module):
         self.env_space = observation_space
         self.hidden = int(hidden)
         self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden)
+        for layer in self.extractor.modules():  # orthogonal, gain sqrt(2), as SB3 and OpenAI baselines start
+            if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                nn.init.orthogonal_(layer.weight, np.sqrt(2))
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
         features = self.extractor.features_dim
         self.gru_hidden = int(gru_hidden)
         self.gru = nn.GRU(features, self.gru_hidden) if self.gru_hidden else None
