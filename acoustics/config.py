@@ -25,8 +25,11 @@ class AudioConfig:
             receiver, ~0.2 s for a 4-room apartment; see ``acoustics.raytrace``), "parametric"
             (the older statistical model: coupled rooms with Fitzroy's decay; instant, less
             accurate) or "raytraced" (pyroomacoustics' ray tracer; slow, for validation).
-        rays: rays of the traced tail (and of "raytraced"). 2,000 keep T30 within ~15% of a
-            30,000-ray reference in a carpeted room; more rays cost proportionally more time.
+        rays: rays of the traced tail (and of "raytraced"). 2,000 is the smallest count whose noise
+            against a 32,000-ray trace stays within ``validation.RAY_BUDGET_TOLERANCE`` (mean T30
+            7%, EDT 3% at 500 Hz–1 kHz over 4 apartments' rooms; ``validation.ray_budget_errors``,
+            docs/acoustics-validation.md); the time per room grows about linearly with rays
+            (~170 ms at 2,000 on one core).
         speed_of_sound: m/s.
         head_radius: m, of the spherical head model.
         ear_height: m above its floor position at which an agent hears (environments add it;

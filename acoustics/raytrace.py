@@ -195,7 +195,7 @@ def energy_field(scene: Scene | SceneAcoustics, source, *, rays: int, seconds: f
         store = acoustics.tail_store
         disk_key = None if store is None else store.key(scene.content_hash, src, rays, seconds, ism_order,
                                                         speed_of_sound, seed_text)
-        found = None if store is None else store.load(disk_key)
+        found = None if store is None else store.load(disk_key, EnergyField)
         if found is None:
             digest = hashlib.sha256(f"{scene.content_hash}|{np.round(src, 6).tolist()}|{seed_text}".encode()).digest()
             found = _trace(acoustics, src, rays, seconds, ism_order, speed_of_sound,

@@ -63,13 +63,14 @@ class TailStore(KeyedStore):
                            "seconds": float(seconds), "order": int(ism_order), "c": float(speed_of_sound),
                            "seed": seed_text}, sort_keys=True)
 
-    def load(self, key: str):
-        """The stored EnergyField of ``key``, or None (absent; or corrupt: reported and removed)."""
-        from .raytrace import EnergyField
+    def load(self, key: str, field_type):
+        """The stored field of ``key`` as a ``field_type`` (``raytrace.EnergyField``, passed in so
+        that this module imports nothing of the tracer's), or None (absent; or corrupt: reported
+        and removed)."""
 
         def decode(a: dict):
-            return EnergyField(**{k: a[k] for k in _ARRAYS}, bin_s=float(a["bin_s"][()]),
-                               source_cell=int(a["source_cell"][()]))
+            return field_type(**{k: a[k] for k in _ARRAYS}, bin_s=float(a["bin_s"][()]),
+                              source_cell=int(a["source_cell"][()]))
 
         field = self.load_entry(key, decode)
         if field is None:

@@ -113,6 +113,8 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
     u = env.unwrapped
     rss_mb = resident_mb()  # resident memory at the end of the run
     traced = u.source.tail_store.misses if u.source.tail_store is not None else None
+    read = u.source.tail_store.hits if u.source.tail_store is not None else None
+    pairs = u.sim.rir_computations  # of the timed run (the warm steps after it compute more)
     warm = None
     if warm_steps > 0:
         t2, done = time.perf_counter(), 0
@@ -128,24 +130,29 @@ def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int
            "reset_ms_same_p95": float(np.percentile(resets_same, 95)) if resets_same else None,
            "reset_ms_switch_p50": float(np.percentile(resets_switch, 50)) if resets_switch else None,
            "reset_ms_switch_p95": float(np.percentile(resets_switch, 95)) if resets_switch else None,
-           "scene_switches": len(resets_switch), "rss_mb_end": rss_mb, "rir_pairs_computed": u.sim.rir_computations,
+           "scene_switches": len(resets_switch), "rss_mb_end": rss_mb, "rir_pairs_computed": pairs,
            "renderer": u.sim.ctx.renderer.backend if u.sim.ctx.renderer else None,
-           "tails_traced": traced, "tails_read": u.source.tail_store.hits if u.source.tail_store is not None else None,
+           "tails_traced": traced, "tails_read": read,
            "warm_steps_per_s": warm}
     env.close()
     return out
 
 
-def _fresh_run(queue, cache, steps, scenes, warm_steps):
+def _fresh_run(queue, cache, steps, scenes, warm_steps, env_kwargs):
     import os
+    import traceback
 
     from ...acoustics.tail_store import CACHE_ENV
 
     os.environ[CACHE_ENV] = cache
-    queue.put(random_policy_run(steps, scenes, warm_steps=warm_steps))
+    try:
+        queue.put(random_policy_run(steps, scenes, warm_steps=warm_steps, **env_kwargs))
+    except BaseException:
+        queue.put({"error": traceback.format_exc()})
+        raise
 
 
-def random_policy_fresh(steps: int, scenes: int, cache: str, warm_steps: int = 0) -> dict:
+def random_policy_fresh(steps: int, scenes: int, cache: str, warm_steps: int = 0, **env_kwargs) -> dict:
     """``random_policy_run`` in a fresh process (spawned: nothing in memory, the caller's core
     affinity) whose per-user cache (``EARSHOT_CACHE``) is ``cache``: an empty folder gives the
     cold first run, the same folder again the second run (traced tails read from disk)."""
@@ -153,12 +160,22 @@ def random_policy_fresh(steps: int, scenes: int, cache: str, warm_steps: int = 0
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_fresh_run, args=(queue, str(cache), steps, scenes, warm_steps))
+    proc = ctx.Process(target=_fresh_run, args=(queue, str(cache), steps, scenes, warm_steps, env_kwargs))
     proc.start()
+    import queue as queues
+
     try:
-        out = queue.get()
+        while True:  # a child that dies without answering (killed, or failed to start) ends the wait
+            try:
+                out = queue.get(timeout=5)
+                break
+            except queues.Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"the benchmark's child process exited with code {proc.exitcode} without a result") from None
     finally:
         proc.join()
+    if "error" in out:
+        raise RuntimeError(f"the benchmark's child process failed:\n{out['error']}")
     return out
 
 
@@ -225,7 +242,9 @@ def bench_training(cfg) -> list[dict]:
     detail = (f"{r['steps']} steps, {r['episodes']} episodes over {cfg.training_scenes} train scenes, "
               f"{r['renderer']}; resets p50/p95 {r['reset_ms_same_p50']:.1f}/{r['reset_ms_same_p95']:.1f} ms in a scene, "
               f"{r['reset_ms_switch_p50'] or 0:.1f}/{r['reset_ms_switch_p95'] or 0:.1f} ms on {r['scene_switches']} scene switches; "
-              f"{r['rir_pairs_computed']} RIR pairs computed; construction {r['construction_s']:.2f} s "
+              f"{r['rir_pairs_computed']} RIR pairs computed; {r['tails_traced']} room tails traced, {r['tails_read']} read "
+              "from the per-user cache (EARSHOT_CACHE: what earlier runs left); "
+              f"construction {r['construction_s']:.2f} s "
               f"({r['steps_per_s_with_construction']:.0f} steps/s counting it); RSS at the end {r['rss_mb_end'] or 0:.0f} MB; "
               "target >= 200 steps/s")
     rows = [dict(section="training", name="AudioGoal random policy, 50 scenes", value=r["steps_per_s"], unit="steps/s",
@@ -247,8 +266,8 @@ def bench_training(cfg) -> list[dict]:
 def _fresh_rows(cfg) -> list[dict]:
     """Issue 26's cases, each in a fresh process on the pinned core: cold (an empty per-user
     cache: every room's tail traced), the second run (the same cache: tails read from disk), warm
-    (the second run's env, stepping on) and 10,000 scenes (nearly every episode a new scene; an
-    empty cache; ``min(steps, 1500)`` steps)."""
+    (the second run's env, stepping on) and 10,000 scenes with one episode each (every episode
+    a new scene; an empty cache; ``min(steps, 300)`` steps)."""
     import tempfile
 
     rows = []
@@ -256,12 +275,12 @@ def _fresh_rows(cfg) -> list[dict]:
         cold = random_policy_fresh(cfg.training_steps, cfg.training_scenes, root)
         second = random_policy_fresh(cfg.training_steps, cfg.training_scenes, root, warm_steps=cfg.training_steps)
     with tempfile.TemporaryDirectory() as root:
-        many = random_policy_fresh(min(cfg.training_steps, 1500), 10_000, root)
+        many = random_policy_fresh(min(cfg.training_steps, 300), 10_000, root, episodes_per_scene=1)
     for name, r, value, detail in (
             ("cold (empty caches, fresh process)", cold, cold["steps_per_s"], "every room's tail traced; target >= 300 steps/s"),
             ("second run (tails on disk, fresh process)", second, second["steps_per_s"], "no room traced again"),
             ("warm (the second run's env, stepping on)", second, second["warm_steps_per_s"], "RIRs and renders in memory"),
-            ("10,000 scenes, cold", many, many["steps_per_s"], "nearly every episode meets a new scene")):
+            ("10,000 scenes, cold", many, many["steps_per_s"], "one episode per scene: every episode meets a new scene")):
         rows.append(dict(section="training", name=f"AudioGoal random policy, {name}", value=value, unit="steps/s",
                          reference="issue 26: 138 steps/s cold before", reference_value=138.0, reference_unit="steps/s",
                          ratio=value / 138.0, raw=r,
