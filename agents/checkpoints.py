@@ -78,8 +78,14 @@ def pretrained_agents() -> list[str]:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder: ``path`` itself, or the shipped agent of that name."""
+    """A checkpoint folder from what a user may pass: the folder itself, a file in it
+    (``policy.pt``, ``meta.json``), a run folder (its ``checkpoints/latest``), or the name of a
+    shipped agent."""
     p = Path(path)
+    if p.is_file() and p.name in ("policy.pt", "meta.json", "optimizer.pt"):
+        return p.parent
+    if p.is_dir() and not (p / "meta.json").is_file() and (p / "checkpoints" / "latest" / "meta.json").is_file():
+        return p / "checkpoints" / "latest"
     if p.is_dir() or str(path) not in pretrained_agents():
         return p
     return PRETRAINED_DIR / str(path)
@@ -93,8 +99,8 @@ def read_meta(path: str | Path) -> dict:
     if not meta_path.is_file():
         shipped = ", ".join(pretrained_agents()) or "none"
         raise FileNotFoundError(f"{str(path)!r} is not an earshot checkpoint (no meta.json); pass a folder written "
-                                "by scripts/train.py, e.g. RUN_DIR/checkpoints/latest, or a shipped agent's name "
-                                f"({shipped})")
+                                "by scripts/train.py (RUN_DIR, RUN_DIR/checkpoints/latest or best, or its policy.pt), "
+                                f"or a shipped agent's name ({shipped})")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:

@@ -148,10 +148,11 @@ def format_table(results: dict[str, dict]) -> str:
 
 @dataclass
 class EvalConfig:
-    checkpoint: str = option("", "checkpoint folder written by train.py, or a shipped agent's name (audiogoal); "
-                                 "or use --baseline")
+    checkpoint: str = option("", "checkpoint written by train.py (a run folder, RUN/checkpoints/latest or best, or "
+                                 "its policy.pt) or a shipped agent's name (audiogoal); or use --baseline")
     baseline: str = option("", "a baseline instead of a checkpoint", choices=("", *BASELINES))
-    task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
+    task: str = option("", "Gymnasium id of the task (default: the checkpoint's; earshot/AudioGoal-v0 for a "
+                           "baseline)", choices=("", *TASKS))
     split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
     episodes: int = option(50, "episodes to run", low=1)
     episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
@@ -199,8 +200,9 @@ def _checkpoint_run(config: EvalConfig):
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     meta = read_meta(config.checkpoint)
-    if meta["task"] != config.task:
-        raise ValueError(f"the checkpoint was trained on {meta['task']}, not {config.task}; pass --task {meta['task']}")
+    if config.task and meta["task"] != config.task:
+        raise ValueError(f"the checkpoint was trained on {meta['task']}, not {config.task}; pass --task {meta['task']} "
+                         "or leave --task out")
     device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
         "cpu" if config.device == "auto" else config.device)
     kind = agent_kind(meta["agent"])  # a checkpoint says which kind of agent it is
@@ -220,8 +222,18 @@ def _checkpoint_run(config: EvalConfig):
 def evaluate(config: EvalConfig) -> dict:
     """Evaluate the checkpoint or baseline of ``config`` (and with ``compare`` the random and
     oracle baselines) on the same fixed episodes; print a table; return each one's summary."""
+    import dataclasses
+
     out = Path(config.out)
     results = {}
+    if not config.task:
+        task = "earshot/AudioGoal-v0"
+        if config.checkpoint:
+            from .checkpoints import read_meta
+
+            task = read_meta(config.checkpoint)["task"]
+            print(f"task: {task} (the checkpoint's)", flush=True)
+        config = dataclasses.replace(config, task=task)
     if config.checkpoint:
         name, actor_for, env_kwargs, agent = _checkpoint_run(config)
         results[name] = evaluate_one(config, name, actor_for, env_kwargs, out, config.videos, agent)

@@ -9,7 +9,8 @@ its CLI::
 
 A run folder holds ``config.json`` (the resolved options), ``tb/`` (TensorBoard: ``train/…``
 losses, ``rollout/…`` episode stats, ``time/steps_per_s``, ``imitation/…`` and ``eval/…`` on the
-val split), ``checkpoints/step_NNNNNNNNNN/`` (the newest few), ``checkpoints/latest/`` and
+val split), ``checkpoints/step_NNNNNNNNNN/`` (the newest few), ``checkpoints/latest/``,
+``checkpoints/best/`` (the best val SPL so far, with a console line per val evaluation) and
 (after a warm start) ``checkpoints/imitation/`` (``earshot.agents.checkpoints``), and
 ``eval.csv``. Training an existing run folder again resumes from its newest checkpoint (weights,
 optimizer, step and update counters), with the same or another number of ranks.

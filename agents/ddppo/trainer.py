@@ -169,7 +169,7 @@ class DDPPOTrainer:
             checkpoints.save_checkpoint(self.run_dir / "checkpoints" / "imitation", policy, None, self._meta(0, 0))
         self._checkpoint(policy, optimizer, 0, 0)
         if c.eval_every:
-            self._evaluate(policy, 0)
+            self._evaluate(policy, 0, 0)
 
     def _check_resumable(self, meta: dict, policy) -> None:
         saved = meta.get("config", {})
@@ -292,9 +292,10 @@ class DDPPOTrainer:
             self.writer = SummaryWriter(str(self.run_dir / "tb"))
         self.writer.add_scalar(tag, value, step)
 
-    def _evaluate(self, policy, steps: int) -> None:
-        """Rank 0: SR/SPL/... on the val split (``RUN/eval.csv`` and TensorBoard's ``eval/``); the
-        other ranks wait for it at the next all-reduce."""
+    def _evaluate(self, policy, steps: int, updates: int) -> None:
+        """Rank 0: SR/SPL/... on the val split (``RUN/eval.csv`` and TensorBoard's ``eval/``), and
+        ``checkpoints/best`` when its SPL is the best so far; the other ranks wait for it at the
+        next all-reduce."""
         if self.world.rank != 0:
             return
         from ..callbacks import evaluate_on, record_eval
@@ -304,8 +305,19 @@ class DDPPOTrainer:
         for k in METRICS:
             self._log(f"eval/{k}", summary[k]["mean"], steps)
         record_eval(self.run_dir, steps, summary)
-        print(f"val at {steps:,} steps: success {summary['success']['mean']:.2f}, SPL {summary['spl']['mean']:.3f} "
-              f"({summary['episodes']} episodes)", flush=True)
+        spl = summary["spl"]["mean"]
+        best_dir = self.run_dir / "checkpoints" / "best"
+        try:
+            best = checkpoints.read_meta(best_dir)["val"]["spl"]
+        except (OSError, ValueError, KeyError):
+            best = None
+        line = (f"val at {steps:,} steps: success {summary['success']['mean']:.2f}, SPL {spl:.3f} "
+                f"({summary['episodes']} episodes)")
+        if best is None or spl > best:
+            val = {"spl": spl, "success": summary["success"]["mean"], "episodes": summary["episodes"], "steps": steps}
+            checkpoints.save_checkpoint(best_dir, policy, None, {**self._meta(steps, updates), "val": val})
+            line += f"; the best so far: {best_dir}"
+        print(line, flush=True)
 
     def _report(self, steps: int, local_steps: int, elapsed: float, updates: int, state: _EnvState, stats: dict,
                 final: bool = False) -> dict:
@@ -392,7 +404,7 @@ class DDPPOTrainer:
                 if steps // c.checkpoint_every > before // c.checkpoint_every and steps < c.total_steps:
                     path = self._checkpoint(policy, optimizer, steps, updates)
                 if c.eval_every and steps // c.eval_every > before // c.eval_every and steps < c.total_steps:
-                    self._evaluate(policy, steps)
+                    self._evaluate(policy, steps, updates)
                 if updates % c.log_every == 0:
                     self._report(steps, local, time.perf_counter() - start, updates, state, stats)
             if bar is not None:
@@ -402,7 +414,7 @@ class DDPPOTrainer:
             if steps > started or not checkpoints.step_dirs(self.run_dir):
                 path = self._checkpoint(policy, optimizer, steps, updates)
                 if c.eval_every and steps > started:
-                    self._evaluate(policy, steps)
+                    self._evaluate(policy, steps, updates)
             elif w.rank == 0:  # nothing left to train: the checkpoint resumed from
                 path = self.run_dir / "checkpoints" / "latest"
             digest = parameter_hash(policy)

@@ -56,6 +56,11 @@ def test_train_resume_and_evaluate(tmp_path, agent):
     _train(run, agent, 256, n_envs=2 if agent == "recurrent-ppo" else 1)
     assert json.loads((latest / "meta.json").read_text())["steps"] == 256
     assert (run / "checkpoints" / "step_0000000256").is_dir()
+    # checkpoints/best holds the policy of the best val SPL so far
+    rows = [line.split(",") for line in (run / "eval.csv").read_text().splitlines()[1:]]
+    best = json.loads((run / "checkpoints" / "best" / "meta.json").read_text())["val"]
+    assert len(rows) >= 2 and best["spl"] == pytest.approx(max(float(r[2]) for r in rows), abs=1e-4)
+    assert best["steps"] in [int(r[0]) for r in rows if float(r[2]) == pytest.approx(best["spl"], abs=1e-4)]
     with pytest.raises(ValueError, match="was trained with --agent"):  # resuming needs the same options
         _train(run, "ppo" if agent == "recurrent-ppo" else "recurrent-ppo", 512, n_envs=2)
     # the checkpoint loads (weights only) and runs on held-out test episodes
@@ -88,6 +93,10 @@ class _Evil:
 
 def test_checkpoints_never_unpickle(tmp_path):
     latest = _train(tmp_path / "run", "ppo", 64, task="earshot/PointGoal-v0")
+    # evaluate takes the run folder or the weights file and the checkpoint's task
+    for given in (tmp_path / "run", latest / "policy.pt"):
+        _evaluate(tmp_path / "inferred", "--checkpoint", str(given), "--no-progress")
+        assert json.loads((tmp_path / "inferred" / "summary.json").read_text())["task"] == "earshot/PointGoal-v0"
     torch.save({"weights": _Evil()}, latest / "policy.pt")  # an object, not tensors
     with pytest.raises(ValueError, match="could not be read as weights"):
         _evaluate(tmp_path / "e", "--checkpoint", str(latest), "--task", "earshot/PointGoal-v0")
