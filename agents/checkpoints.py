@@ -172,6 +172,40 @@ def load_policy(path: str | Path, observation_space, action_space, device: str =
     return policy, meta
 
 
+def simulator_record(env) -> dict:
+    """What a checkpoint records of the simulator it was trained in (JSON values): earshot's
+    version, the audio settings (acoustics, head, features), the echo settings, the sensors and
+    the motion of ``env`` (its innermost earshot env)."""
+    import dataclasses
+
+    from .. import __version__
+
+    u = env.unwrapped
+    record = {"earshot": __version__, "audio": dataclasses.asdict(u.cfg),
+              "echo": dataclasses.asdict(u.sim.echo_config) if u.echoes else None,
+              "sensors": dataclasses.asdict(u.config.sensors), "motion": dataclasses.asdict(u.config.motion)}
+    return json.loads(json.dumps(record, default=str))
+
+
+def simulator_differences(meta: dict, env) -> list[str]:
+    """How the simulator of ``env`` differs from the one a checkpoint was trained in, one line
+    per differing setting (empty: the same; one line when the checkpoint records none)."""
+    trained = meta.get("simulator")
+    if not trained:
+        return ["the checkpoint does not record the simulator it was trained in (it predates the record): its "
+                "acoustics may differ from today's defaults"]
+    now = simulator_record(env)
+    out = []
+    for part in ("earshot", "audio", "echo", "sensors", "motion"):
+        a, b = trained.get(part), now.get(part)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{part}.{k}: trained with {a.get(k)!r}, now {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{part}: trained with {a!r}, now {b!r}")
+    return out
+
+
 def _to_cpu(value):
     import torch
 
@@ -184,6 +218,6 @@ def _to_cpu(value):
     return value
 
 
-__all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "load_latest", "load_policy", "load_tensors",
+__all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "simulator_differences", "simulator_record", "load_latest", "load_policy", "load_tensors",
            "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
            "save_run_checkpoint", "step_dirs"]

@@ -208,7 +208,11 @@ def _checkpoint_run(config: EvalConfig):
     kind = agent_kind(meta["agent"])  # a checkpoint says which kind of agent it is
 
     def actor_for(env):
+        from .checkpoints import simulator_differences
+
         policy, _ = load_policy(config.checkpoint, env.observation_space, env.action_space, device=device)
+        for line in simulator_differences(meta, env):
+            print(f"warning: {line}", flush=True)
         torch.manual_seed(config.seed)  # sampled actions: the same draws whatever building the policy took
         return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
 

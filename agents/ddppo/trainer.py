@@ -273,6 +273,7 @@ class DDPPOTrainer:
     def _meta(self, steps: int, updates: int) -> dict:
         c = self.config
         return {**self.meta, "agent": c.agent, "task": c.task, "env_kwargs": c.kwargs, "seed": c.seed,
+                "simulator": self.simulator,
                 "training_command": c.command_line(), "config": asdict(c), "world_size": self.world.size,
                 "steps": steps, "updates": updates}
 
@@ -367,6 +368,7 @@ class DDPPOTrainer:
         torch.manual_seed(c.seed)  # the same initial weights on every rank (and rank 0's are broadcast)
         envs = [self.make_env(shard) for shard in self._shards()]
         try:
+            self.simulator = checkpoints.simulator_record(envs[0]) if hasattr(envs[0].unwrapped, "cfg") else None
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
                                  c.gru_hidden if self.kind.recurrent else 0).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)

@@ -91,12 +91,20 @@ class _Evil:
         return (print, ("unpickled!",))
 
 
-def test_checkpoints_never_unpickle(tmp_path):
+def test_checkpoints_never_unpickle(tmp_path, capsys):
     latest = _train(tmp_path / "run", "ppo", 64, task="earshot/PointGoal-v0")
     # evaluate takes the run folder or the weights file and the checkpoint's task
     for given in (tmp_path / "run", latest / "policy.pt"):
         _evaluate(tmp_path / "inferred", "--checkpoint", str(given), "--no-progress")
         assert json.loads((tmp_path / "inferred" / "summary.json").read_text())["task"] == "earshot/PointGoal-v0"
+    # the checkpoint records the simulator it was trained in; evaluating under another one says what differs
+    meta = json.loads((latest / "meta.json").read_text())
+    assert meta["simulator"]["audio"]["sample_rate"] == 16000 and meta["simulator"]["earshot"]
+    assert "warning" not in capsys.readouterr().out
+    meta["simulator"]["audio"]["rays"] = 12345
+    (latest / "meta.json").write_text(json.dumps(meta))
+    _evaluate(tmp_path / "inferred", "--checkpoint", str(latest), "--no-progress")
+    assert "warning: audio.rays: trained with 12345" in capsys.readouterr().out
     torch.save({"weights": _Evil()}, latest / "policy.pt")  # an object, not tensors
     with pytest.raises(ValueError, match="could not be read as weights"):
         _evaluate(tmp_path / "e", "--checkpoint", str(latest), "--task", "earshot/PointGoal-v0")
