@@ -65,6 +65,7 @@ class DDPPOTrainer:
         self.run_dir = Path(config.run_dir)
         self.writer = None
         self.meta: dict = {}
+        self.last_val = None  # (SR, SPL) of rank 0's last val evaluation, for the progress bar
 
     # ------------------------------------------------------------------ setup
     def _make_env(self, shard):
@@ -307,6 +308,7 @@ class DDPPOTrainer:
             self._log(f"eval/{k}", summary[k]["mean"], steps)
         record_eval(self.run_dir, steps, summary)
         spl = summary["spl"]["mean"]
+        self.last_val = (summary["success"]["mean"], spl)
         best_dir = self.run_dir / "checkpoints" / "best"
         try:
             best = checkpoints.read_meta(best_dir)["val"]["spl"]
@@ -403,6 +405,12 @@ class DDPPOTrainer:
                 before, steps, updates = steps, steps + int(all_sum([n_local], w)[0]), updates + 1
                 if bar is not None:
                     bar.update(min(steps, c.total_steps) - bar.n)
+                    eps = list(state.episodes)
+                    bar.set_postfix_str(", ".join(
+                        [f"{(steps - before) / max(time.perf_counter() - t0, 1e-9):.0f} steps/s"]
+                        + ([f"train SR {np.mean([e[2] for e in eps]):.2f}"] if eps else [])
+                        + ([f"val SR {self.last_val[0]:.2f} SPL {self.last_val[1]:.3f}"] if self.last_val else [])),
+                        refresh=False)
                 if steps // c.checkpoint_every > before // c.checkpoint_every and steps < c.total_steps:
                     path = self._checkpoint(policy, optimizer, steps, updates)
                 if c.eval_every and steps // c.eval_every > before // c.eval_every and steps < c.total_steps:
