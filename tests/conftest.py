@@ -1,5 +1,13 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# the tests' traced tails go to a folder of this test session, not the user's ~/.cache/earshot (a
+# run starts cold and leaves nothing behind); subprocesses inherit it. EARSHOT_CACHE set outside wins.
+if "EARSHOT_CACHE" not in os.environ:
+    os.environ["EARSHOT_CACHE"] = tempfile.mkdtemp(prefix="earshot-tests-cache-")
 
 from earshot.scenes import NavGraph, generate_apartment, shoebox
 
