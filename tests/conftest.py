@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 # run starts cold and leaves nothing behind); subprocesses inherit it. EARSHOT_CACHE set outside wins.
 if "EARSHOT_CACHE" not in os.environ:
     os.environ["EARSHOT_CACHE"] = tempfile.mkdtemp(prefix="earshot-tests-cache-")
+    atexit.register(shutil.rmtree, os.environ["EARSHOT_CACHE"], True)
 
 from earshot.scenes import NavGraph, generate_apartment, shoebox
 
