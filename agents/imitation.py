@@ -179,11 +179,12 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         label = carried if carried is not None else kind.oracle_label(env)
         decision = firsts + len(rewards)  # this step's index among all decisions
         data.record(obs, label, decision, start)
-        # the policy steps every state (a recurrent one keeps its state), whoever acts
-        masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
-        batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
-        action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling)
-        action = label.action if rng.random() < p_oracle else int(action[0])
+        oracle_acts = rng.random() < p_oracle
+        if policy.recurrent or not oracle_acts:  # a recurrent policy steps every state, to keep its state
+            masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
+            batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
+            action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling)
+        action = label.action if oracle_acts else int(action[0])
         start = False
         between.clear()
         obs, reward, terminated, truncated, info = env.step(action)

@@ -18,10 +18,13 @@ ENV_KWARGS = '{"resolution": 64, "sensors": ["depth", "spectrogram"]}'
 
 def _train_rate(agent: str, ranks: int, steps: int, imitation: int = 0) -> dict:
     """``scripts/train.py``'s trainer for ``steps`` (primitive) PPO env steps on AudioGoal (20
-    train scenes, 64² depth + spectrogram, 2 envs per rank, default hyper-parameters) on
-    ``ranks`` ranks, one core each (``python -m torch.distributed.run`` for more than one);
-    ``imitation``: DAgger steps first. Its rates, per rank and in all, and the time split."""
-    args = ["-m", "earshot.agents.ddppo", "--task", "earshot/AudioGoal-v0", "--agent", agent, "--scenes", "20",
+    train scenes per rank, so that every rank has the same work as one rank alone; 64² depth +
+    spectrogram, 2 envs per rank, default hyper-parameters) on ``ranks`` ranks, one core each
+    (``python -m torch.distributed.run`` for more than one); ``imitation``: DAgger steps first.
+    Nothing precomputed and no traced tails on disk (``EARSHOT_CACHE=off``), so that every run
+    starts equally cold. Its rates, per rank and in all, and the time split."""
+    args = ["-m", "earshot.agents.ddppo", "--task", "earshot/AudioGoal-v0", "--agent", agent,
+            "--scenes", str(20 * ranks),
             "--total-steps", str(steps), "--eval-every", "0", "--checkpoint-every", str(10 * max(steps, 1)),
             "--no-progress", "--log-every", "100000", "--device", "cpu", "--env-kwargs", ENV_KWARGS,
             *(["--imitation-steps", str(imitation), "--imitation-rounds", "2"] if imitation else [])]
@@ -30,7 +33,7 @@ def _train_rate(agent: str, ranks: int, steps: int, imitation: int = 0) -> dict:
                     if ranks > 1 else [sys.executable])
         t = time.perf_counter()
         out = subprocess.run([*launcher, *args, "--run-dir", run], capture_output=True, text=True, timeout=3600,
-                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "EARSHOT_CACHE": "off"})
         wall = time.perf_counter() - t
     if out.returncode != 0:
         raise RuntimeError(f"training with {ranks} rank(s) failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
@@ -60,14 +63,15 @@ def bench_agents(cfg) -> list[dict]:
     wall time spent collecting rollouts (env steps and policy forward passes) rather than in PPO
     updates; the DAgger warm start with 1 and 2 ranks. The target is >= 0.8 x N with N ranks;
     the machine's own scaling of a CPU-bound numpy job over 2 processes is reported beside it."""
-    scaling = machine_scaling(2)
+    with pinned(2):
+        scaling = machine_scaling(2)
     rows = []
     for agent in ("ppo", "recurrent-ppo"):
         one = None
         for ranks in (1, 2):
             r = _train_rate(agent, ranks, cfg.agent_steps * ranks)
             name = f"{agent} training (DD-PPO), {ranks} rank{'s' if ranks > 1 else ''}"
-            detail = (f"{r['steps']} steps on AudioGoal, 20 train scenes, 2 envs per rank, 64² depth + spectrogram, "
+            detail = (f"{r['steps']} steps on AudioGoal, 20 train scenes per rank, 2 envs per rank, 64² depth + spectrogram, "
                       f"AV-Nav hyper-parameters; {r['collect_share']:.0%} of the time collecting rollouts; per rank "
                       + ", ".join(f"{v:.0f}" for v in r["rank_steps_per_s"]) + " steps/s"
                       + (f"; target ratio >= 1.6 (this machine's numpy scaling over 2 processes: {scaling:.2f})"
@@ -78,7 +82,7 @@ def bench_agents(cfg) -> list[dict]:
     for ranks in (1, 2):
         r = _train_rate("ppo", ranks, 0, imitation=cfg.agent_steps * ranks)
         rows.append(_row(f"imitation warm start (DAgger from the oracle), {ranks} rank{'s' if ranks > 1 else ''}", r,
-                         one, "steps/s", f"{r['imitation_steps']} steps on AudioGoal, 20 train scenes, 2 rounds, "
+                         one, "steps/s", f"{r['imitation_steps']} steps on AudioGoal, 20 train scenes per rank, 2 rounds, "
                                          "ranks labelling their own scenes in parallel", key="imitation_steps_per_s"))
         one = one or r
     return rows
