@@ -1,6 +1,6 @@
 """The waypoint agent's parts: depth projected into the right map cells, masks that keep waypoints
 out of walls, a planner that gets to a reachable waypoint within 10 primitive steps, the
-shortest-path waypoint oracle, and a MaskablePPO run that trains, saves and evaluates."""
+shortest-path waypoint oracle, and a masked PPO run (the DD-PPO trainer) that trains, saves and evaluates."""
 
 from __future__ import annotations
 
