@@ -164,23 +164,32 @@ def load_policy(path: str | Path, observation_space, action_space, device: str =
     """(policy, meta): the ``ActorCritic`` of a checkpoint (or shipped agent), for acting."""
     meta = read_meta(path)
     policy = make_policy(meta, observation_space, int(action_space.n))
-    try:
-        policy.load_state_dict(load_tensors(resolve_checkpoint(path) / "policy.pt"))
-    except RuntimeError as exc:
-        raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({exc})") from exc
+    load_weights(policy, path)
     policy.to(device).eval()
     return policy, meta
 
 
-def simulator_record(env) -> dict:
+def load_weights(policy, path: str | Path) -> None:
+    """Load a checkpoint's ``policy.pt`` into ``policy`` (shaped as its meta.json says); one clear
+    error when the weights do not fit."""
+    try:
+        policy.load_state_dict(load_tensors(resolve_checkpoint(path) / "policy.pt"))
+    except RuntimeError as exc:
+        raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({exc})") from exc
+
+
+def simulator_record(env) -> dict | None:
     """What a checkpoint records of the simulator it was trained in (JSON values): earshot's
     version, the audio settings (acoustics, head, features), the echo settings, the sensors and
-    the motion of ``env`` (its innermost earshot env)."""
+    the motion of ``env`` (its innermost earshot env); None for an env that is not earshot's."""
     import dataclasses
 
     from .. import __version__
+    from ..av_env.env import AVNavEnv
 
     u = env.unwrapped
+    if not isinstance(u, AVNavEnv):
+        return None
     record = {"earshot": __version__, "audio": dataclasses.asdict(u.cfg),
               "echo": dataclasses.asdict(u.sim.echo_config) if u.echoes else None,
               "sensors": dataclasses.asdict(u.config.sensors), "motion": dataclasses.asdict(u.config.motion)}
@@ -218,6 +227,6 @@ def _to_cpu(value):
     return value
 
 
-__all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "simulator_differences", "simulator_record", "load_latest", "load_policy", "load_tensors",
+__all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "simulator_differences", "simulator_record", "load_latest", "load_policy", "load_tensors", "load_weights",
            "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
            "save_run_checkpoint", "step_dirs"]

@@ -241,7 +241,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     epoch's mean loss, its accuracy of the argmax action), over all ranks."""
     import torch
 
-    from .ddppo.distributed import all_sum, average_gradients
+    from .ddppo.distributed import all_gather_floats, all_sum, average_gradients
 
     arrays = {k: np.stack(v) for k, v in data.obs.items()}
     labels = np.asarray(data.labels)
@@ -252,7 +252,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)
-        rounds = int(max(_counts(len(batches), world)))
+        rounds = int(max(v[0] for v in all_gather_floats([len(batches)], world)))  # the most of any rank
         total, correct, seen = 0.0, 0, 0
         for i in range(rounds):
             optimizer.zero_grad()
@@ -289,9 +289,3 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     policy.eval()
     return total / max(seen, 1), correct / max(seen, 1)
 
-
-def _counts(n: int, world) -> list[int]:
-    """Every rank's ``n``."""
-    from .ddppo.distributed import all_gather_floats
-
-    return [int(v[0]) for v in all_gather_floats([n], world)]

@@ -5,6 +5,7 @@ masked training's primitive steps/s against flat PPO's), with the share of time 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def _train_rate(agent: str, ranks: int, steps: int, imitation: int = 0) -> dict:
                     if ranks > 1 else [sys.executable])
         t = time.perf_counter()
         out = subprocess.run([*launcher, *args, "--run-dir", run], capture_output=True, text=True, timeout=3600,
-                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "EARSHOT_CACHE": "off"})
+                             env={**os.environ, "OMP_NUM_THREADS": "1", "EARSHOT_CACHE": "off"})
         wall = time.perf_counter() - t
     if out.returncode != 0:
         raise RuntimeError(f"training with {ranks} rank(s) failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")

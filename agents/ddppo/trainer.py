@@ -66,6 +66,7 @@ class DDPPOTrainer:
         self.writer = None
         self.meta: dict = {}
         self.last_val = None  # (SR, SPL) of rank 0's last val evaluation, for the progress bar
+        self.imitation_rate = None  # the warm start's env steps/s over all ranks, when it ran
 
     # ------------------------------------------------------------------ setup
     def _make_env(self, shard):
@@ -139,7 +140,7 @@ class DDPPOTrainer:
             raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
                              f"this run a {c.agent!r} one with {mine}")
         checkpoints.check_compatible(src, policy.env_space, policy.n_actions)
-        policy.load_state_dict(checkpoints.load_tensors(checkpoints.resolve_checkpoint(c.init) / "policy.pt"))
+        checkpoints.load_weights(policy, c.init)
         self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
                              "training_command": src.get("training_command")}
         if src.get("imitation"):
@@ -370,7 +371,7 @@ class DDPPOTrainer:
         torch.manual_seed(c.seed)  # the same initial weights on every rank (and rank 0's are broadcast)
         envs = [self.make_env(shard) for shard in self._shards()]
         try:
-            self.simulator = checkpoints.simulator_record(envs[0]) if hasattr(envs[0].unwrapped, "cfg") else None
+            self.simulator = checkpoints.simulator_record(envs[0])
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
                                  c.gru_hidden if self.kind.recurrent else 0).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
@@ -432,7 +433,7 @@ class DDPPOTrainer:
             if w.rank == 0:
                 print(f"checkpoint: {path}", flush=True)
             return {"steps": steps, "updates": updates, "trained": steps - started, "checkpoint": path,
-                    "parameter_hash": digest, "imitation_steps_per_s": getattr(self, "imitation_rate", None),
+                    "parameter_hash": digest, "imitation_steps_per_s": self.imitation_rate,
                     **rates}
         finally:
             for env in envs:
