@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -243,13 +242,12 @@ def test_all_reduce_keeps_ranks_identical(tmp_path):
 
 
 def test_two_nodes_through_c10d_rendezvous(tmp_path):
-    """Two "nodes" of one process each, joined by torchrun's c10d rendezvous on 127.0.0.1."""
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    if torchrun is None:
-        pytest.skip("torchrun is not installed")
+    """Two "nodes" of one process each, joined by torchrun's c10d rendezvous on 127.0.0.1
+    (torchrun as ``python -m torch.distributed.run``: it comes with torch, on PATH or not)."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
     port = _free_port()
     args = [*TINY, "--run-dir", str(tmp_path / "run"), "--agent", "ppo", "--total-steps", "128", "--no-preempt"]
-    procs = [subprocess.Popen([torchrun, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
+    procs = [subprocess.Popen([*torchrun, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1",
                                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
                                "--rdzv-id", "ddppo-test",
                                "--max-restarts", "0", "--local-addr", "127.0.0.1", "-m", "earshot.agents.ddppo", *args],
