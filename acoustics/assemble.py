@@ -44,6 +44,7 @@ from .geometry import N_BANDS, build_pra_room, coupled_decay, ray_stats, room_of
 from .paths import early_arrivals, mesh_early_arrivals, mesh_image_order
 from .raytrace import cell_of, energy_field, knot_times, trace_origin
 from .scene_acoustics import SceneAcoustics
+from .heads import load_head
 
 TRACE_SECONDS = 0.8  # s of ray tracing at most; the envelope goes on past it with the late decay
 
@@ -76,6 +77,7 @@ def assemble_rirs(acoustics: SceneAcoustics, src: np.ndarray, rec: np.ndarray, c
         raytraced_rt60 = _raytraced_rt60(room, len(rec), c)
 
     results = []
+    hrtf = load_head(config)
     for m, r in enumerate(rec):
         dist, amplitude, directions = arrivals[m]
         if not direct:
@@ -88,7 +90,8 @@ def assemble_rirs(acoustics: SceneAcoustics, src: np.ndarray, rec: np.ndarray, c
             tail = _tail_parameters(acoustics, src, r, config, raytraced_rt60[m] if raytraced_rt60 is not None else None)
         results.append(DirectionalRIR(
             fs, config.rir_samples, dist / c, amplitude / spreading[:, None], directions, *tail,
-            seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c))
+            seed=_seed(scene, config, src, r), head_radius=config.head_radius, speed_of_sound=c,
+            hrtf=hrtf))
     return results
 
 

@@ -66,6 +66,9 @@ class DirectionalRIR:
             first real arrival).
         seed: of the tail's noise (deterministic per scene, config, source and receiver).
         head_radius, speed_of_sound: of the spherical head.
+        hrtf: the head ``binaural`` renders with when it is given none: ``AudioConfig.head``'s
+            (``compute_rirs`` and ``RIRCache`` set it); None (an RIR read from arrays): the
+            sphere of ``head_radius``. Not part of the RIR's data (RIRs are head-independent).
     """
 
     sample_rate: int
@@ -81,6 +84,7 @@ class DirectionalRIR:
     seed: int
     head_radius: float = HEAD_RADIUS
     speed_of_sound: float = SPEED_OF_SOUND
+    hrtf: object = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ serialisation
@@ -160,7 +164,11 @@ class DirectionalRIR:
                 np.zeros((0, len(freqs)), np.complex128)
             weighted = dirs * np.abs(gains).sum(axis=1, keepdims=True)
             group_dir = np.add.reduceat(weighted[order], starts, axis=0) if len(group) else np.zeros((0, 3))
-            group_dir /= np.maximum(np.linalg.norm(group_dir, axis=1, keepdims=True), 1e-12)
+            norm = np.linalg.norm(group_dir, axis=1, keepdims=True)
+            group_dir /= np.maximum(norm, 1e-12)
+            # a source at the listener's own position has no direction: heard from above (the
+            # median plane, no interaural difference)
+            group_dir[norm[:, 0] < 1e-12] = (0.0, 0.0, 1.0)
             self._cache["early"] = (length, size, freqs, arrivals.sum(axis=0), group_spec, group_dir)
             # nothing is heard before the first sound arrives: the zero-phase band filters of
             # later arrivals ring slightly ahead of them, and that must not precede it
@@ -236,10 +244,16 @@ class DirectionalRIR:
 
     def binaural(self, heading: float, hrtf=None) -> np.ndarray:
         """(2, n_samples) float32 RIR at the (left, right) ears of a head facing ``heading``
-        (radians counter-clockwise from +x). ``hrtf`` defaults to the spherical head."""
+        (radians counter-clockwise from +x). ``hrtf``: a ``SphericalHead`` or ``MeasuredHead``;
+        default ``self.hrtf`` (the config's head), else the sphere of ``head_radius``.
+
+        Every arrival group (the first arrival alone) is filtered by the head's response for its
+        direction relative to the head: the sphere's closed form, or a measured head's HRIR
+        interpolated between measured directions (delay-aligned barycentric weights: continuous
+        as the head turns) and diffuse-field equalised. The tail: see ``_tail_binaural``."""
         if not np.isfinite(heading):
             raise ValueError(f"heading must be a finite angle in radians, got {heading!r}")
-        head = hrtf or self._head()
+        head = hrtf or self.hrtf or self._head()
         c, s = np.cos(heading), np.sin(heading)
         to_head = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
         out = np.zeros((2, self.n_samples))
@@ -249,13 +263,24 @@ class DirectionalRIR:
             spec = np.einsum("gf,gef->ef", group_spec, h)
             out[:, :length] = scipy.fft.irfft(spec, n=size, axis=1)[:, _PRE:_PRE + length]
             # the nearer ear may hear the first sound up to a head radius ahead of the centre
-            lead = int(np.ceil(self.head_radius / self.speed_of_sound * self.sample_rate)) + 1
-            out[:, : max(self._cache["first_sample"] - lead, 0)] = 0.0
+            out[:, : max(self._cache["first_sample"] - _lead_samples(head, self.sample_rate), 0)] = 0.0
         out += self._tail_binaural(heading, head)
         return out.astype(np.float32)
 
     def _tail_binaural(self, heading: float, head) -> np.ndarray:
+        """The diffuse tail at the two ears. A measured head: two noise signals per octave band
+        mixed so that the ears' coherence is the head's diffuse-field coherence at every
+        frequency (``MeasuredHead.diffuse_coherence``) and their spectrum its (equalised, hence
+        flat) diffuse-field response; a diffuse field is isotropic, so this does not depend on
+        the heading (``_diffuse_bank``). The sphere: 8 horizontal plane waves of independent
+        noise through the head, which turn with it."""
         n = self.n_samples
+        if not isinstance(head, SphericalHead) and hasattr(head, "diffuse_coherence"):
+            amp, start, offset = self._tail_envelope()
+            bank = _diffuse_bank(n, self.sample_rate, head)
+            out = np.zeros((2, n), np.float32)
+            out[:, start:] = np.einsum("ebt,bt->et", bank[:, :, offset + start:offset + n], amp)
+            return out
         if isinstance(head, SphericalHead) and _on_heading_grid(heading):
             # headings on the 45° grid (every grid-motion env): the ear signals of the whole
             # noise bank for this heading are built once per process, then one RIR costs a
@@ -339,6 +364,46 @@ def _shadow_bank(n: int, sample_rate: int, head: SphericalHead) -> np.ndarray:
             parts.append(np.concatenate([x, x], axis=2)[:, :, : 2 * n].astype(np.float32))
         _shadow_banks[key] = np.concatenate(parts, axis=0)
     return _shadow_banks[key]
+
+
+_diffuse_banks: LRU = LRU(BUDGETS.noise_banks)
+
+
+def _diffuse_bank(n: int, sample_rate: int, head) -> np.ndarray:
+    """(2, 6, 2n) float32: the (left, right) ears' diffuse-field noise per octave band for a
+    measured ``head``: with two independent rows N1, N2 of the noise bank,
+    L = C N1 + S N2 and R = C N1 − S N2 per frequency, C = cos θ, S = sin θ, cos 2θ = γ(f) the
+    head's diffuse-field interaural coherence. Each ear keeps the rows' power (C² + S² = 1) and
+    the ears' normalised cross-spectrum is C² − S² = γ. Scaled by √D so that it carries the
+    energy of the D directions ``_tail_envelope`` divides the envelope among. Built once per
+    (length, rate, head) and process."""
+    key = (n, sample_rate, id(head))
+    hit = _diffuse_banks.get(key)
+    if hit is not None and hit[0] is head:
+        return hit[1]
+    size, freqs, bank = _noise_bank(n, sample_rate)
+    gamma = np.clip(head.diffuse_coherence(freqs), -1.0, 1.0)
+    theta = 0.5 * np.arccos(gamma)
+    cos, sin = np.cos(theta), np.sin(theta)
+    n1 = scipy.fft.rfft(bank[0, :, :size], n=size, axis=-1)
+    n2 = scipy.fft.rfft(bank[1, :, :size], n=size, axis=-1)
+    ears = []
+    for sign in (1.0, -1.0):
+        x = scipy.fft.irfft(cos * n1 + sign * sin * n2, n=size, axis=-1) * np.sqrt(_TAIL_DIRECTIONS)
+        ears.append(np.concatenate([x, x], axis=-1)[:, : 2 * n])
+    out = np.stack(ears).astype(np.float32)
+    _diffuse_banks[key] = (head, out)  # the head is kept with its bank, so its id is not reused
+    return out
+
+
+def _lead_samples(head, sample_rate: int) -> int:
+    """Whole samples by which an ear may hear a sound before the head's centre would: the
+    sphere's a/c, a measured head's largest lead of an ear over its centre (KEMAR: ~0.4 ms), + 1."""
+    if isinstance(head, SphericalHead):
+        lead = head.radius / head.c
+    else:
+        lead = getattr(head, "max_lead", HEAD_RADIUS / SPEED_OF_SOUND)
+    return int(np.ceil(lead * sample_rate)) + 1
 
 
 _roots: LRU = LRU(BUDGETS.noise_banks)

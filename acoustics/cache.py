@@ -40,6 +40,7 @@ from .cache_files import (
 from .config import AudioConfig
 from .rir import DirectionalRIR, compute_rirs
 from .scene_acoustics import SceneAcoustics
+from .heads import load_head
 
 logger = logging.getLogger(__name__)
 
@@ -423,6 +424,9 @@ class RIRCache:
                         # source reads these instead of computing them again
                         self._write_source(path, entry)
         out = [entry.rirs[k] for k in rkeys]
+        hrtf = load_head(config)
+        for rir in out:  # RIRs are head-independent: they render with the head of the config that fetched them
+            rir.hrtf = hrtf
         self.hits += len(rkeys) - len(still)
         if self._pending >= self.write_batch:
             self.flush()

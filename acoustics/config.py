@@ -11,6 +11,34 @@ from ..scenes.render.camera import DEFAULT_CAMERA_HEIGHT
 SUPPORTED_SAMPLE_RATES = (16_000, 22_050, 32_000, 44_100, 48_000)
 SPEED_OF_SOUND = 343.0  # m/s, air at about 20 °C
 HEAD_RADIUS = 0.0875  # m, the spherical head of Woodworth's ITD formula
+# The microphones' full scale: heard audio is clipped to ±AUDIO_FULL_SCALE like an ADC, which
+# bounds the waveform, spectrogram and cue observations exactly. Sounds peak at 0.5 and a
+# source's direct path gains at most 1 / source_radius = 5, so only a loud source within its own
+# radius with strong early reflections comes near it.
+AUDIO_FULL_SCALE = 4.0
+
+
+HEADS = ("kemar", "sphere")
+
+
+def check_head(head) -> str:
+    """``head`` as stored on an AudioConfig: "kemar", "sphere" or the absolute path of an existing
+    .sofa / .npz file; one clear error for anything else."""
+    import os
+
+    if isinstance(head, os.PathLike):
+        head = os.fspath(head)
+    if not isinstance(head, str) or not head:
+        raise ValueError(f"head must be one of {HEADS} or the path of a .sofa or .npz HRIR file, got {head!r}")
+    if head in HEADS:
+        return head
+    if not head.lower().endswith((".sofa", ".npz")):
+        raise ValueError(f"head must be one of {HEADS} or the path of a .sofa or .npz HRIR file, got {head!r}")
+    path = os.path.abspath(os.path.expanduser(head))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"head: HRIR file {head!r} does not exist (give 'kemar', 'sphere' or the path of a "
+                                "SOFA file, e.g. from the SADIE II or SONICOM databases)")
+    return path
 
 
 @dataclass(frozen=True)
@@ -31,6 +59,13 @@ class AudioConfig:
             docs/acoustics-validation.md); the time per room grows about linearly with rays
             (~170 ms at 2,000 on one core).
         speed_of_sound: m/s.
+        head: the head the agent hears with (``acoustics.heads.load_head``): "kemar" (default: the
+            MIT KEMAR manikin's measured HRTFs, shipped with earshot; pinnae give front/back and
+            elevation cues), "sphere" (a rigid sphere of ``head_radius``: ITD and head shadow only,
+            identical for a source in front and its mirror image behind) or the path of a SOFA
+            file (``SimpleFreeFieldHRIR``: SADIE II, SONICOM, CIPIC, ...) or of an .npz saved like
+            ``acoustics/data/kemar.npz``, resampled to ``sample_rate``. The head does not change an
+            RIR's arrivals (nor ``config_hash``): it is applied when an RIR is rendered binaurally.
         head_radius: m, of the spherical head model.
         ear_height: m above its floor position at which an agent hears (environments add it;
             ``compute_rir`` takes 3-D points as given).
@@ -61,6 +96,7 @@ class AudioConfig:
     tail: str = "traced"
     rays: int = 2_000
     speed_of_sound: float = SPEED_OF_SOUND
+    head: str = "kemar"
     head_radius: float = HEAD_RADIUS
     ear_height: float = DEFAULT_CAMERA_HEIGHT  # the ears at the camera's height
     source_height: float = DEFAULT_CAMERA_HEIGHT
@@ -95,6 +131,7 @@ class AudioConfig:
         check_number("rir_seconds", self.rir_seconds, low=0.01, high=10.0, unit="s")
         check_number("step_seconds", self.step_seconds, low=0.01, high=10.0, unit="s")
         check_number("speed_of_sound", self.speed_of_sound, low=100.0, high=2000.0, unit="m/s")
+        object.__setattr__(self, "head", check_head(self.head))
         check_number("head_radius", self.head_radius, low=0.0, high=0.5, low_open=True, unit="m")
         check_number("ear_height", self.ear_height, low=0.0, high=10.0, low_open=True, unit="m")
         check_number("source_height", self.source_height, low=0.0, high=10.0, low_open=True, unit="m")

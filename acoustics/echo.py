@@ -31,6 +31,7 @@ from .config import AudioConfig
 from .features import spectrogram
 from .rir import DirectionalRIR, compute_rirs
 from .scene_acoustics import SceneAcoustics
+from .heads import load_head
 
 ECHO_CONFIG = AudioConfig(sample_rate=44_100, rir_seconds=0.1, step_seconds=0.06, n_fft=512, hop_length=16,
                           win_length=64, pool=1)
@@ -72,7 +73,7 @@ def echo_audio(rir: DirectionalRIR, heading: float, config: AudioConfig = ECHO_C
         raise ValueError(f"the RIR is at {rir.sample_rate} Hz but config is at {config.sample_rate} Hz: "
                          "compute it with the same AudioConfig")
     n = config.step_samples
-    h = _directed(rir, heading, config).binaural(heading)
+    h = _directed(rir, heading, config).binaural(heading, hrtf=load_head(config))
     x = chirp(config)
     size = 1 << int(np.ceil(np.log2(len(x) + h.shape[1] - 1)))
     out = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size, axis=1), size, axis=1)[:, :n]

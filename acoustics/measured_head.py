@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 from scipy.signal import resample_poly
-from scipy.spatial import ConvexHull, SphericalVoronoi
+from scipy.spatial import ConvexHull, SphericalVoronoi, cKDTree
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 KEMAR_PATH = DATA_DIR / "kemar.npz"
@@ -252,6 +252,18 @@ class MeasuredHead:
                              "their convex hull, e.g. a hemisphere-only set)")
         self._simplices = hull.simplices  # (T, 3)
         self._inverse = np.linalg.inv(self.directions[self._simplices])  # (T, 3, 3): w = d @ inv(V)
+        # the facets around each measured direction (padded with -1), to search only the facets
+        # of a direction's nearest measured ones (``weights``)
+        owners = np.repeat(np.arange(len(self._simplices)), 3)
+        corners = self._simplices.reshape(-1)
+        order = np.argsort(corners, kind="stable")
+        counts = np.bincount(corners, minlength=len(self.directions))
+        # (at most 8 each: a direction with more, e.g. a pole, falls back to the full search)
+        self._around = np.full((len(self.directions), min(max(int(counts.max()), 1), 8)), -1, np.int64)
+        rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+        fits = rank < self._around.shape[1]
+        self._around[corners[order][fits], rank[fits]] = owners[order][fits]
+        self._tree = cKDTree(self.directions)
 
     def _align(self) -> None:
         """Spectra of the HRIRs shifted so that every ear's onset sits at ``self._anchor`` seconds."""
@@ -291,11 +303,21 @@ class MeasuredHead:
         # the facets' cones from the centre partition the sphere, and the one holding d is where
         # all three (unnormalised) barycentric weights are >= 0: take the facet whose smallest
         # weight is largest (on an edge or a vertex any facet holding it gives the same answer;
-        # this also resolves coplanar facets, such as the flat bottom of KEMAR's -40° ring)
-        facet = np.empty(len(d), np.int64)
-        for lo in range(0, len(d), 256):
-            w_all = np.einsum("gi,tij->gtj", d[lo:lo + 256], self._inverse)  # (g, T, 3)
-            facet[lo:lo + 256] = np.argmax(w_all.min(axis=2), axis=1)
+        # this also resolves coplanar facets, such as the flat bottom of KEMAR's -40° ring).
+        # Candidates: the facets around the nearest measured direction (a Delaunay facet holds
+        # the point in all but rare obtuse cases: 3 in 200,000 random directions for KEMAR);
+        # every facet where none of them holds it.
+        _, near = self._tree.query(d)
+        cand = self._around[near]  # (G, C)
+        w_c = np.einsum("gi,gcij->gcj", d, self._inverse[np.maximum(cand, 0)]).min(axis=2)
+        w_c[cand < 0] = -np.inf
+        best = np.argmax(w_c, axis=1)
+        facet = cand[np.arange(len(d)), best]
+        missed = np.flatnonzero(w_c[np.arange(len(d)), best] < -1e-9)
+        for lo in range(0, len(missed), 256):
+            rows = missed[lo:lo + 256]
+            w_all = np.einsum("gi,tij->gtj", d[rows], self._inverse)  # (g, T, 3)
+            facet[rows] = np.argmax(w_all.min(axis=2), axis=1)
         w = np.maximum(np.einsum("gi,gij->gj", d, self._inverse[facet]), 0.0)
         w /= w.sum(axis=1, keepdims=True)
         return self._simplices[facet], w
@@ -339,13 +361,57 @@ class MeasuredHead:
         freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
         h = self.hrirs(directions)
         out = _dtft(h, self.sample_rate, freqs)
+        if centred or equalized:
+            out *= self._correction(freqs, centred, equalized)[None]
+        return out
+
+    def _correction(self, freqs: np.ndarray, centred: bool, equalized: bool) -> np.ndarray:
+        """(2, F) complex factor of ``responses``: the centring phase and the diffuse-field
+        equaliser, kept for the last few frequency grids (renderers ask for the same FFT sizes)."""
+        key = (len(freqs), float(freqs[0]) if len(freqs) else 0.0, float(freqs[-1]) if len(freqs) else 0.0,
+               centred, equalized)
+        cache = self.__dict__.setdefault("_corrections", {})
+        hit = cache.get(key)
+        if hit is not None and np.array_equal(hit[0], freqs):
+            return hit[1]
+        factor = np.ones((2, len(freqs)), np.complex128)
         if centred:
-            out *= np.exp(2j * np.pi * freqs * self.bulk_delay)
+            factor *= np.exp(2j * np.pi * freqs * self.bulk_delay)[None]
         if equalized:
             df = self.diffuse_field_response(freqs)
             floor = 10 ** (-_EQ_FLOOR_DB / 20) * max(float(df.max()), 1e-300)
-            out /= np.maximum(df, floor)[None]
-        return out
+            factor /= np.maximum(df, floor)
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        cache[key] = (freqs.copy(), factor)
+        return factor
+
+    @property
+    def max_lead(self) -> float:
+        """Seconds: the most an ear hears a sound ahead of the head's centre, over the measured
+        directions (max of −``ear_delays``; KEMAR ~0.4 ms). Renderers put nothing earlier."""
+        return float(max(0.0, (self.bulk_delay - self.onsets).max()))
+
+    def diffuse_coherence(self, freqs: np.ndarray) -> np.ndarray:
+        """(F,) the interaural coherence of a diffuse field at ``freqs`` (Hz):
+        γ(f) = Re Σ Ω_i H_L,i H*_R,i / sqrt(Σ Ω_i |H_L,i|² · Σ Ω_i |H_R,i|²), each measured
+        direction weighted by its solid angle (1 at low frequencies, where the ears hear the
+        same pressure; towards 0 above ~1.5 kHz); zero above the set's Nyquist frequency.
+        Computed on the set's own FFT grid and interpolated linearly in frequency."""
+        if getattr(self, "_coherence", None) is None:
+            size = scipy.fft.next_fast_len(2 * self.n_taps)
+            omega = self.solid_angles
+            cross = np.zeros(size // 2 + 1, np.complex128)
+            power = np.zeros((2, size // 2 + 1))
+            for lo in range(0, len(self.ir), 64):
+                spec = scipy.fft.rfft(self.ir[lo:lo + 64], n=size, axis=2)
+                cross += np.einsum("m,mf->f", omega[lo:lo + 64], spec[:, 0] * np.conj(spec[:, 1]))
+                power += np.einsum("m,mef->ef", omega[lo:lo + 64], np.abs(spec) ** 2)
+            gamma = cross.real / np.sqrt(np.maximum(power[0] * power[1], 1e-300))
+            self._coherence = (np.fft.rfftfreq(size, 1 / self.sample_rate), np.clip(gamma, -1.0, 1.0))
+        grid, gamma = self._coherence
+        freqs = np.asarray(freqs, dtype=np.float64).reshape(-1)
+        return np.where(np.abs(freqs) <= self.sample_rate / 2, np.interp(np.abs(freqs), grid, gamma), 0.0)
 
     def ild(self, directions: np.ndarray, band: tuple[float, float] = (4000.0, 8000.0)) -> np.ndarray:
         """(G,) interaural level difference L − R in dB (positive: left louder): the ratio of the

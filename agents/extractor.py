@@ -34,6 +34,7 @@ def _conv_out(net: nn.Module, shape: tuple[int, ...]) -> int:
 # ears' level difference (ILD, the direction cue) is a difference of two numbers ~0.005, about
 # 0.002 (measured over random AudioGoal steps). A second log makes it a ratio again: a 2.4 dB ILD
 # becomes ~0.025 at every distance, and the overall level (how near the source is) a shift.
+AUDIO_FEATURE_KEYS = ("binaural_cues", "gcc_phat", "onset_cues")  # audio maps other than the spectrogram
 _SPEC_FLOOR = 1e-5  # ~ -130 dB re full scale, below which the env's values are float32 noise
 _SPEC_RANGE = float(-np.log(_SPEC_FLOOR))
 ILD_GAIN = 10.0  # the binaural encoder's third channel: ILD_GAIN x (left - right), log-compressed
@@ -48,12 +49,12 @@ class _MapEncoder(nn.Module):
     """CNN over a (C, H, W) map, flattened to ``hidden`` features with a ReLU (spectrograms are
     log-compressed first, see ``log_compress``)."""
 
-    def __init__(self, shape_chw: tuple[int, int, int], hidden: int, spectrogram: bool):
+    def __init__(self, shape_chw: tuple[int, int, int], hidden: int, spectrogram: bool, audio: bool = False):
         super().__init__()
         c, h, w = shape_chw
         self.ild = spectrogram and c == 2
         c += self.ild  # binaural: the ears' difference as a third channel
-        if spectrogram:  # 65 x 26 at 16 kHz: smaller kernels than an image CNN, no stride in time first
+        if spectrogram or audio:  # 65 x 26 at 16 kHz: smaller kernels than an image CNN, no stride in time first
             layers = [nn.Conv2d(c, 16, (5, 3), (2, 1)), nn.ReLU(), nn.Conv2d(16, 32, 3, 2), nn.ReLU(),
                       nn.Conv2d(32, 32, 3, 1), nn.ReLU()]
         else:  # the SimpleCNN of AV-Nav (8/4, 4/2, 3/1), narrower for CPU training
@@ -110,7 +111,8 @@ class AVNavExtractor(BaseFeaturesExtractor):
             elif len(shape) == 3:
                 first = _channels_first(shape)
                 chw = shape if first else (shape[2], shape[0], shape[1])
-                enc, size = _MapEncoder(chw, hidden, spectrogram=key == "spectrogram"), hidden
+                enc, size = _MapEncoder(chw, hidden, spectrogram=key == "spectrogram",
+                                        audio=key in AUDIO_FEATURE_KEYS), hidden
                 permute[key] = not first
             elif len(shape) == 2 and shape[-1] > 64:
                 enc, size = _WaveEncoder(shape[0], hidden), hidden

@@ -28,6 +28,7 @@ from ..scenes.render import BACKENDS
 from ..scenes.splits import SPLITS
 from .tasks import TASKS
 
+AUDIO_MODES = ("spectrogram", "waveform", "binaural-cues", "gcc-phat", "onset-cues")
 MESH_KWARGS = ("up_axis", "scale", "materials", "default_material", "floor_height", "name")
 
 
@@ -39,7 +40,13 @@ class SensorConfig:
         resolution: rgb/depth width = height, pixels (8–2048).
         hfov_deg: horizontal field of view, degrees (0–180, open).
         renderer: rgb/depth backend: "auto", "raycast", "gl" or "habitat".
-        audio: "spectrogram" (SoundSpaces' log1p |STFT|, pooled) or "waveform" (``audiogoal`` (2, N)).
+        audio: what the agent hears, observed under keys of the same name (dashes as underscores):
+            "spectrogram" (default: SoundSpaces' log1p |STFT| per ear, pooled), "waveform" (the
+            ``audiogoal`` key, (2, N) samples), or a feature that keeps direction
+            (``acoustics.cues``): "binaural-cues" (per time-frequency cell: the ears' levels, ILD
+            and interaural phase), "gcc-phat" (interaural cross-correlation per frame, plain and
+            onset-weighted) or "onset-cues" (binaural cues of each onset's first wavefront);
+            several joined by "+", e.g. "spectrogram+gcc-phat".
         sensors: the observation keys to compute (any non-empty subset of the task's keys), or
             None for all of them; keys left out cost nothing.
         echoes: add ``echo`` (the spectrogram of a chirp's echoes); None: the task's default.
@@ -60,7 +67,12 @@ class SensorConfig:
     camera_height: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice("audio", self.audio, ("spectrogram", "waveform"))
+        if not isinstance(self.audio, str) or not self.audio:
+            raise ValueError(f"audio must be one of {AUDIO_MODES} or several joined by '+', got {self.audio!r}")
+        for part in self.audio.split("+"):
+            check_choice("audio", part, AUDIO_MODES)
+        if len(set(self.audio.split("+"))) != len(self.audio.split("+")):
+            raise ValueError(f"audio names a feature twice: {self.audio!r}")
         if self.camera_height is not None:
             _set(self, "camera_height", check_number("camera_height", self.camera_height, low=0.0, high=10.0,
                                                      low_open=True, unit="m"))
@@ -75,6 +87,11 @@ class SensorConfig:
             if isinstance(self.sensors, str) or not all(isinstance(k, str) for k in self.sensors):
                 raise ValueError(f"sensors must be a list of observation keys, got {self.sensors!r}")
             _set(self, "sensors", tuple(dict.fromkeys(self.sensors)))
+
+    @property
+    def audio_keys(self) -> tuple[str, ...]:
+        """The observation keys of ``audio``: "spectrogram", "audiogoal" (waveform), "binaural_cues", ..."""
+        return tuple("audiogoal" if m == "waveform" else m.replace("-", "_") for m in self.audio.split("+"))
 
     def select(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         """The observed keys among a task's ``keys`` (in their order)."""

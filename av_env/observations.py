@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..acoustics import AudioConfig, spectrogram
+from ..acoustics.cues import FEATURE_RANGES, audio_feature, feature_shape
 from ..scenes.lru import BUDGETS, LRU
 from .config import SensorConfig
 from .simulator import AUDIO_FULL_SCALE, Simulator
@@ -41,12 +42,21 @@ class Observer:
         self.task, self.cfg = task, audio_config
         h = w = sensors.resolution
         obs = {"rgb": spaces.Box(0, 255, (h, w, 3), np.uint8), "depth": spaces.Box(0.0, 1.0, (h, w, 1), np.float32)}
+        self.cue_keys: dict[str, str] = {}  # observation key -> acoustics.cues feature name
         if task.uses_audio:
-            if sensors.audio == "spectrogram":
-                shape = spectrogram(np.zeros((2, audio_config.step_samples), np.float32), audio_config, backend="numpy").shape
-                obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
-            else:
-                obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, audio_config.step_samples), np.float32)
+            for key in sensors.audio_keys:
+                if key == "spectrogram":
+                    shape = spectrogram(np.zeros((2, audio_config.step_samples), np.float32), audio_config,
+                                        backend="numpy").shape
+                    obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
+                elif key == "audiogoal":
+                    obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, audio_config.step_samples),
+                                                  np.float32)
+                else:
+                    name = key.replace("_", "-")
+                    low, high = FEATURE_RANGES[name]
+                    obs[key] = spaces.Box(low, high, feature_shape(name, audio_config), np.float32)
+                    self.cue_keys[key] = name
         if echo_config is not None:
             from ..acoustics.echo import echo_spectrogram
 
@@ -61,7 +71,7 @@ class Observer:
 
     def observe(self, sim: Simulator, episode) -> dict:
         """The observation, computing only the observed keys: no rendering without rgb or depth,
-        no audio without spectrogram or audiogoal."""
+        no audio without an audio key."""
         wanted = self.keys
         obs = {}
         if "rgb" in wanted or "depth" in wanted:
@@ -83,6 +93,16 @@ class Observer:
                 spec = self.spectrograms[key] = scale_spectrogram(spectrogram(self.last_audio, self.cfg, backend="numpy"),
                                                                   self.spectrogram_scale)
             obs["spectrogram"] = spec.copy()
+        for key, name in self.cue_keys.items():
+            if key not in wanted:
+                continue
+            cue_key = (key, sim.audio_key())  # kept like spectrograms: a revisited step hears the same
+            value = self.spectrograms.get(cue_key)
+            if value is None:
+                if self.last_audio is None:
+                    self.last_audio = sim.audio()
+                value = self.spectrograms[cue_key] = audio_feature(name, self.last_audio, self.cfg)
+            obs[key] = value.copy()
         obs.update(self.task.observe(sim, episode))
         return {k: obs[k] for k in wanted}
 

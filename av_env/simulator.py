@@ -7,18 +7,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..acoustics import AudioConfig, RIRCache, compute_rirs, make_sound
+from ..acoustics.config import AUDIO_FULL_SCALE  # the microphones' clip level (re-exported here)
 from ..acoustics.features import StepConvolver
+from ..acoustics.heads import load_head
 from ..acoustics.scene_acoustics import SceneAcoustics
 from ..scenes import NavGraph
 from ..scenes.angles import wrap_angle
 from ..scenes.lru import BUDGETS, LRU
 from ..scenes.render.camera import depth_observation
 
-# The microphones' full scale: heard audio is clipped to ±AUDIO_FULL_SCALE like an ADC, which
-# bounds the waveform and spectrogram observations exactly. Sounds peak at 0.5 and a source's
-# direct path gains at most 1 / source_radius = 5, so only a loud source within its own radius
-# with strong early reflections comes near it.
-AUDIO_FULL_SCALE = 4.0
 
 
 @dataclass
@@ -66,6 +63,7 @@ class Simulator:
     def __init__(self, audio_config: AudioConfig, motion: str, turn_angle_deg: float, forward_step: float,
                  rir_cache: RIRCache | None = None):
         self.cfg = audio_config
+        self.head = load_head(audio_config)  # the head every binaural RIR is rendered with
         self.motion = motion
         self.turn_angle = np.radians(turn_angle_deg)
         self.forward_step = forward_step
@@ -223,7 +221,7 @@ class Simulator:
     def _binaural_rir(self, source_node: int, key: tuple) -> np.ndarray:
         rir = self._rir(source_node)
         self._rendered[key[:3]] = rir  # keeps its rendering caches while recent
-        return rir.binaural(self.heading)
+        return rir.binaural(self.heading, hrtf=self.head)
 
     def _rir(self, source_node: int):
         """The RIR from a source node to the agent's ears (grid: its node; continuous: its

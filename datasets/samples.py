@@ -24,6 +24,7 @@ from ..scenes.refs import build_scene_and_graph, ref_label
 from ..scenes.splits import SEED_SALT
 from . import shards as tarshards
 from .spec import ECHO_HEADING_STEP, HEADING_STEP, VIEW_FIELDS, DatasetSpec
+from ..acoustics.heads import load_head
 
 
 # ---------------------------------------------------------------------------------- scenes
@@ -148,6 +149,7 @@ def _hear_group(group: _Group, spec: DatasetSpec, cfg, scene, cache) -> None:
     """The group's binaural RIRs, stems, mixture and spectrograms (one RIR pass per source)."""
     n, m, fs = cfg.step_samples, cfg.rir_samples, cfg.sample_rate
     r, k_src = len(group.rec_nodes), len(group.src_nodes)
+    head = load_head(cfg)
     size = excerpt_fft_size(n, m)
     group.rirs = np.zeros((r, k_src, 2, m), np.float32)
     group.stems = np.zeros((r, k_src, 2, n), np.float32)
@@ -162,7 +164,7 @@ def _hear_group(group: _Group, spec: DatasetSpec, cfg, scene, cache) -> None:
         else:
             directional = compute_rirs(scene, group.src_pos[k], group.ears, cfg, check_free_space=False)
         for j, (d, h) in enumerate(zip(directional, group.headings)):
-            group.rirs[j, k] = d.binaural(float(h))
+            group.rirs[j, k] = d.binaural(float(h), hrtf=head)
             d.drop_render_cache()
             if len(d.delays):
                 a = int(np.argmin(d.delays))

@@ -55,8 +55,9 @@ class DatasetSpec:
         headings: "grid" (multiples of 45°, fastest; echo samples: the 4 multiples of 90°) or
             "uniform" (any angle).
         sounds: the built-in sounds to draw from ("heard", "unheard", "all" or names).
-        sample_rate, rir_seconds, audio_seconds, ism_order, tail: audio settings (AudioConfig;
-            None: 16 kHz, 1 s, 1 s for binaural samples, ECHO_CONFIG's for echoes).
+        sample_rate, rir_seconds, audio_seconds, ism_order, tail, head: audio settings (AudioConfig;
+            None: 16 kHz, 1 s, 1 s for binaural samples, ECHO_CONFIG's for echoes; head "kemar",
+            "sphere" or a SOFA file, see ``AudioConfig.head``).
         spacing: NavGraph spacing in metres (where sources and receivers stand).
         resolution, hfov_deg, renderer: the camera of rgb and depth.
         up_axis, scale: how user meshes are read (``earshot.scenes.load_scene``).
@@ -80,6 +81,7 @@ class DatasetSpec:
     audio_seconds: float | None = None
     ism_order: int = 3
     tail: str = "traced"
+    head: str = "kemar"
     spacing: float = 0.5
     resolution: int = 128
     hfov_deg: float = 90.0
@@ -146,11 +148,12 @@ class DatasetSpec:
             from ..acoustics.echo import ECHO_CONFIG, chirp
 
             cfg = ECHO_CONFIG.replace(sample_rate=self.sample_rate, rir_seconds=self.rir_seconds,
-                                      step_seconds=self.audio_seconds, ism_order=self.ism_order, tail=self.tail)
+                                      step_seconds=self.audio_seconds, ism_order=self.ism_order, tail=self.tail,
+                                      head=self.head)
             chirp(cfg)  # the chirp must fit under the Nyquist frequency
             return cfg
         return AudioConfig(sample_rate=self.sample_rate, rir_seconds=self.rir_seconds, step_seconds=self.audio_seconds,
-                           ism_order=self.ism_order, tail=self.tail)
+                           ism_order=self.ism_order, tail=self.tail, head=self.head)
 
     @property
     def pose_fields(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from earshot.acoustics.heads import load_head
 from earshot.acoustics import AudioConfig, hear, make_sound, spectrogram
 from earshot.datasets import BinauralDataset, BinauralShards, DatasetSpec, generate, read_manifest, verify
 from earshot.scenes import shoebox
@@ -183,7 +184,9 @@ def box_dataset(tmp_path_factory):
 def test_box_mesh_delays_interaural_cues_and_depth(box_dataset):
     ds = BinauralDataset(box_dataset)
     cfg = AudioConfig()
-    fs, c, lead = cfg.sample_rate, cfg.speed_of_sound, cfg.head_radius / cfg.speed_of_sound * cfg.sample_rate
+    head = load_head(cfg)  # KEMAR: an ear hears a wavefront up to ~0.45 ms after the head's centre
+    fs, c = cfg.sample_rate, cfg.speed_of_sound
+    lead = np.abs(head.ear_delays(head.directions)).max() * fs
     lateral = 0
     for i in range(len(ds)):
         s = ds[i]
