@@ -12,13 +12,16 @@ with the scene), or let the scene keep its own (``scene_acoustics(scene)``).
 from .cache import RIRCache
 from .config import AudioConfig
 from .features import convolve, hear, spectrogram
-from .hrtf import SofaHRTF, SphericalHead
+from .heads import load_head
+from .hrtf import SphericalHead
+from .measured_head import MeasuredHead, SofaError, SofaHRTF
 from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs, tail_vs_raytraced
 from .scene_acoustics import SceneAcoustics, scene_acoustics
 from .sounds import SOUNDS, load_sound, make_sound, sound_names
 
 __all__ = [
-    "AudioConfig", "DirectionalRIR", "RIRCache", "SOUNDS", "SceneAcoustics", "SofaHRTF", "SphericalHead",
-    "band_weights", "compute_rir", "compute_rirs", "convolve", "hear", "load_sound", "make_sound", "scene_acoustics",
+    "AudioConfig", "DirectionalRIR", "MeasuredHead", "RIRCache", "SOUNDS", "SceneAcoustics", "SofaError", "SofaHRTF",
+    "SphericalHead", "band_weights", "compute_rir", "compute_rirs", "convolve", "hear", "load_head", "load_sound",
+    "make_sound", "scene_acoustics",
     "sound_names", "spectrogram", "tail_vs_raytraced",
 ]

@@ -55,29 +55,44 @@ def _log_magnitude(power: np.ndarray, n_window: int) -> np.ndarray:
 
 
 def _cues(spec: np.ndarray, weight: np.ndarray | None, pool_f: int, pool_t: int, n_window: int) -> np.ndarray:
-    """(F', T', 5): pooled log magnitudes (L, R), ILD / 30 dB and cos, sin of the IPD of the
-    pooled cross-spectrum, each time-frequency bin weighted by ``weight`` (F, T) when given."""
+    """(F', T', 5): pooled log magnitudes (L, R), ILD / 30 dB and cos, sin of the IPD.
+
+    Without ``weight``: the ratio of the pooled powers and the angle of the pooled cross-spectrum
+    (energy-weighted, what a long listen gives). With ``weight`` (F, T): the weighted means of
+    each bin's own ILD (dB) and interaural phasor L·R*/|L·R*|, so that a bin's say depends on its
+    weight and not on its level: a loud reflection does not outvote the first wavefront."""
     left, right = spec[0], spec[1]
     pl, pr = np.abs(left) ** 2, np.abs(right) ** 2
     cross = left * np.conj(right)
-    w = np.ones(pl.shape, np.float64) if weight is None else weight
 
     def pool(x):
         x = np.asarray(x, np.float64)
         fs, ts = np.arange(0, x.shape[0], pool_f), np.arange(0, x.shape[1], pool_t)
         return np.add.reduceat(np.add.reduceat(x, fs, axis=0), ts, axis=1)
 
-    wsum = np.maximum(pool(w), _EPS)
-    sl, sr = pool(w * pl) / wsum, pool(w * pr) / wsum
-    cr, ci = pool(w * cross.real), pool(w * cross.imag)
+    if weight is None:
+        count = pool(np.ones(pl.shape))
+        sl, sr = pool(pl) / count, pool(pr) / count
+        cr, ci = pool(cross.real), pool(cross.imag)
+        ild_db = 10 * np.log10((sl + _EPS) / (sr + _EPS))
+    else:
+        wsum = np.maximum(pool(weight), _EPS)
+        sl, sr = pool(weight * pl) / wsum, pool(weight * pr) / wsum
+        audible = (pl + pr) > 1e-6 * max(float((pl + pr).max()), _EPS)
+        w = weight * audible
+        bin_ild = np.clip(10 * np.log10((pl + _EPS) / (pr + _EPS)), -_ILD_RANGE_DB, _ILD_RANGE_DB)
+        ild_db = pool(w * bin_ild) / np.maximum(pool(w), _EPS)
+        phasor = cross / np.maximum(np.abs(cross), _EPS)
+        cr, ci = pool(w * phasor.real), pool(w * phasor.imag)
     norm = np.hypot(cr, ci)
-    has = norm > _EPS * np.maximum(np.sqrt(sl * sr) * wsum, _EPS)
-    cos = np.where(has, cr / np.maximum(norm, _EPS), 0.0)
-    sin = np.where(has, ci / np.maximum(norm, _EPS), 0.0)
-    ild = np.clip(10 * np.log10((sl + _EPS) / (sr + _EPS)) / _ILD_RANGE_DB, -1.0, 1.0)
+    cos = np.where(norm > 0, cr / np.maximum(norm, _EPS), 0.0)
+    sin = np.where(norm > 0, ci / np.maximum(norm, _EPS), 0.0)
+    ild = np.clip(ild_db / _ILD_RANGE_DB, -1.0, 1.0)
     # cells 60 dB below the loudest one carry no usable direction (rounding noise): 0
     total = sl + sr
     quiet = total <= 1e-6 * max(float(total.max()), _EPS)
+    if weight is not None:
+        quiet |= pool(w) <= 0
     ild[quiet], cos[quiet], sin[quiet] = 0.0, 0.0, 0.0
     return np.stack([_log_magnitude(sl, n_window), _log_magnitude(sr, n_window), ild, cos, sin],
                     axis=-1).astype(np.float32)
@@ -132,12 +147,13 @@ def gcc_phat(audio, config: AudioConfig | None = None) -> np.ndarray:
     phat = np.where(keep, cross / np.maximum(mag, _EPS), 0.0)
     up = 4
     size = cfg.n_fft * up
-    corr = scipy.fft.irfft(phat, n=size, axis=0) * (size / cfg.n_fft)  # (size, T): lag k/up samples
+    corr = scipy.fft.irfft(phat, n=size, axis=0)  # (size, T): lag k / up samples
     max_lag = int(np.ceil(_MAX_LAG_S * cfg.sample_rate * up))
     lags = np.r_[size - max_lag:size, 0:max_lag + 1]
     # irfft lag k is Σ_n l[n + k] r[n], which peaks at k = −τ when the left ear leads by τ:
-    # reversed, so that row max_lag + j is a lead of the left ear by j / (4 fs) (ITD's sign)
-    corr = corr[lags][::-1] / np.maximum(keep.sum(axis=0), 1)[None] * 2  # about 1 at a clean peak
+    # reversed, so that row max_lag + j is a lead of the left ear by j / (4 fs) (ITD's sign).
+    # K unit-magnitude bins of a one-sided spectrum sum to 2K / size at a clean peak: scaled to 1
+    corr = corr[lags][::-1] * (size / (2.0 * np.maximum(keep.sum(axis=0), 1)))[None]
     rise = np.maximum(10 * np.log10(np.maximum(level, _EPS) / np.maximum(
         np.convolve(np.r_[np.full(_ONSET_FRAMES, level[0]), level], np.ones(_ONSET_FRAMES) / _ONSET_FRAMES,
                     mode="valid")[:-1], _EPS)), 0.0)

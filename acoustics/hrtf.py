@@ -12,15 +12,12 @@
   It is applied with zero phase, so the interaural delay is exactly Woodworth's (the minimum-
   phase filter would add up to ~0.24 ms of low-frequency group delay).
 
-``SofaHRTF`` reads a measured HRIR set from a SOFA (netCDF-4/HDF5) file with h5py and uses the
-nearest measured direction.
+Measured heads (KEMAR, SOFA files) are ``acoustics.measured_head.MeasuredHead``.
 
 Directions are unit vectors in the head frame: x forward, y left, z up.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -87,46 +84,3 @@ def shadow_magnitude(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
     a = np.asarray(alpha, dtype=np.float64)[:, None]
     x2 = np.asarray(x, dtype=np.float64)[None] ** 2
     return np.sqrt((1 + a * a * x2) / (1 + x2))
-
-
-class SofaHRTF:
-    """A measured HRIR set from a SOFA file (SimpleFreeFieldHRIR convention), nearest direction.
-
-    Needs h5py (``pip install h5py``). The HRIRs are resampled to the requested rate on use.
-    """
-
-    def __init__(self, path: str | Path):
-        try:
-            import h5py
-        except ImportError as exc:
-            raise ImportError("reading SOFA HRTFs needs h5py: pip install h5py") from exc
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"SOFA file {str(path)!r} does not exist")
-        try:
-            with h5py.File(path, "r") as f:
-                ir = np.asarray(f["Data.IR"], dtype=np.float64)  # (M, R=2, N)
-                fs = float(np.asarray(f["Data.SamplingRate"]).reshape(-1)[0])
-                pos = np.asarray(f["SourcePosition"], dtype=np.float64)  # (M, 3) az deg, el deg, r
-        except (OSError, KeyError) as exc:
-            raise ValueError(f"{str(path)!r} is not a readable SOFA HRIR file ({exc})") from exc
-        if ir.ndim != 3 or ir.shape[1] != 2:
-            raise ValueError(f"SOFA file {str(path)!r}: Data.IR must be (measurements, 2 ears, taps), got {ir.shape}")
-        az, el = np.radians(pos[:, 0]), np.radians(pos[:, 1])
-        self.directions = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=1)
-        self.hrirs = ir
-        self.sample_rate = fs
-        self._spectra: dict[tuple, np.ndarray] = {}
-
-    def responses(self, directions: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-        """(G, 2, F) transfer functions of the measured directions nearest to ``directions``."""
-        d = np.atleast_2d(directions)
-        nearest = np.argmax(d @ self.directions.T, axis=1)
-        freqs = np.asarray(freqs, dtype=np.float64)
-        key = (len(freqs), float(freqs[-1]) if len(freqs) else 0.0)
-        if key not in self._spectra:
-            # DTFT of every HRIR at the requested frequencies (exact for any output rate)
-            t = np.arange(self.hrirs.shape[2]) / self.sample_rate
-            kernel = np.exp(-2j * np.pi * np.outer(t, freqs))  # (taps, F)
-            self._spectra[key] = self.hrirs @ kernel  # (M, 2, F)
-        return self._spectra[key][nearest]

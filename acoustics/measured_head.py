@@ -591,4 +591,10 @@ def _read_sofa(f, where: str):
     return ir, float(fs[0]), az, el, dist, meta
 
 
-__all__ = ["MeasuredHead", "SofaError", "onset_times", "KEMAR_PATH", "SOFA_CONVENTION"]
+def SofaHRTF(path: str | Path, sample_rate: float | None = None) -> MeasuredHead:  # noqa: N802 (the old class name)
+    """The measured head of a SOFA file: ``MeasuredHead.from_sofa`` (earshot < 0.9 had a
+    nearest-direction ``SofaHRTF`` class; the name stays for code written against it)."""
+    return MeasuredHead.from_sofa(path, sample_rate)
+
+
+__all__ = ["MeasuredHead", "SofaError", "SofaHRTF", "onset_times", "KEMAR_PATH", "SOFA_CONVENTION"]

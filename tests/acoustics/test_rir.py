@@ -247,41 +247,47 @@ def test_navgraph_receivers_in_apartment():
         assert np.all(np.isfinite(h)) and np.sum(h**2) > 0
 
 
-def _write_sofa(path, fs=44_100):
-    """A minimal SimpleFreeFieldHRIR file: 8 horizontal directions of a toy head whose near ear
-    hears an impulse 10 samples earlier and twice as loud as the far ear."""
+def _write_sofa(path, fs=48_000):
+    """A minimal SimpleFreeFieldHRIR file over the sphere (rings every 30° of elevation and the
+    poles): a toy head whose near ear hears an impulse up to 10 samples earlier and twice as loud
+    as the far ear (in proportion to the direction's lateral component)."""
     import h5py
 
-    az = np.arange(0, 360, 45.0)
+    pos = [(az, el) for el in (-60, -30, 0, 30, 60) for az in np.arange(0, 360, 30.0)] + [(0.0, -90.0), (0.0, 90.0)]
+    az, el = np.array(pos, float).T
     ir = np.zeros((len(az), 2, 64))
-    for k, a in enumerate(np.radians(az)):
-        left = np.sin(a)  # > 0: source on the left
+    for k, (a, e) in enumerate(zip(np.radians(az), np.radians(el))):
+        left = np.cos(e) * np.sin(a)  # > 0: source on the left
         near, far = (0, 1) if left >= 0 else (1, 0)
         ir[k, near, 5] = 1.0
-        ir[k, far, 5 + int(round(10 * abs(left)))] = 0.5 if abs(left) > 0.1 else 1.0
+        ir[k, far, 5 + int(round(10 * abs(left)))] = 1.0 - 0.5 * abs(left)
     with h5py.File(path, "w") as f:
+        f.attrs["SOFAConventions"] = np.bytes_("SimpleFreeFieldHRIR")
         f["Data.IR"] = ir
         f["Data.SamplingRate"] = np.array([fs], float)
-        f["SourcePosition"] = np.c_[az, np.zeros_like(az), np.ones_like(az)]
+        f["SourcePosition"] = np.c_[az, el, np.ones_like(az)]
+    return path
 
 
-def test_sofa_hrtf_is_used_for_binaural_rendering(tmp_path, big_room):
+def test_a_sofa_head_is_used_through_the_config(tmp_path, big_room):
+    """AudioConfig(head="path.sofa"): the set is read, resampled from 48 to 44.1 kHz, and a source
+    on the left reaches the left ear ~10 samples (at 48 kHz) earlier and twice as loud."""
     pytest.importorskip("h5py", reason="SOFA files need h5py (pip install h5py)")
-    from earshot.acoustics import SofaHRTF
+    from earshot.acoustics import SofaError, load_head
 
-    _write_sofa(tmp_path / "toy.sofa")
-    hrtf = SofaHRTF(tmp_path / "toy.sofa")
+    path = _write_sofa(tmp_path / "toy.sofa")
+    cfg = AudioConfig(sample_rate=44_100, head=str(path))
+    assert load_head(cfg).sample_rate == 44_100
     rec = np.array([4.0, 3.0, 1.5])
-    rir = compute_rir(big_room, rec + [0.0, 2.0, 0.0], rec, AudioConfig(sample_rate=44_100))  # source on the left
-    b = rir.binaural(0.0, hrtf=hrtf)
+    b = compute_rir(big_room, rec + [0.0, 2.0, 0.0], rec, cfg).binaural(0.0)  # source on the left
     n = int((2.0 / C + 0.002) * 44_100)
-    first_l = np.flatnonzero(np.abs(b[0, :n]) > 0.2 * np.abs(b[0, :n]).max())[0]
-    first_r = np.flatnonzero(np.abs(b[1, :n]) > 0.2 * np.abs(b[1, :n]).max())[0]
-    assert first_r - first_l == pytest.approx(10, abs=1)
-    assert np.abs(b[0, :n]).max() == pytest.approx(2 * np.abs(b[1, :n]).max(), rel=0.1)
-    with pytest.raises(ValueError, match="SOFA"):
-        (tmp_path / "bad.sofa").write_bytes(b"nope")
-        SofaHRTF(tmp_path / "bad.sofa")
+    first_l = np.flatnonzero(np.abs(b[0, :n]) > 0.3 * np.abs(b[0, :n]).max())[0]
+    first_r = np.flatnonzero(np.abs(b[1, :n]) > 0.3 * np.abs(b[1, :n]).max())[0]
+    assert first_r - first_l == pytest.approx(10 * 44_100 / 48_000, abs=1.5)
+    assert np.sum(b[0, :n] ** 2) > 2 * np.sum(b[1, :n] ** 2)
+    (tmp_path / "bad.sofa").write_bytes(b"nope")
+    with pytest.raises(SofaError, match="not a SOFA file"):
+        load_head(AudioConfig(head=str(tmp_path / "bad.sofa")))
 
 
 @pytest.mark.slow

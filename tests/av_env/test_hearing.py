@@ -1,0 +1,68 @@
+"""What the agent hears in the env: the head (KEMAR by default) and the audio features that keep
+direction (audio="binaural-cues" | "gcc-phat" | "onset-cues", joined by "+")."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from earshot.acoustics import AudioConfig, MeasuredHead, SphericalHead
+import earshot.av_env  # noqa: F401  (registers the envs)
+from earshot.acoustics.cues import audio_feature
+
+FAST = dict(scenes=1, episodes_per_scene=4, resolution=32)
+
+
+def test_default_env_hears_with_kemar_and_the_head_is_an_option():
+    env = gym.make("earshot/AudioGoal-v0", **FAST).unwrapped
+    assert isinstance(env.sim.head, MeasuredHead)
+    obs, _ = env.reset(seed=3)
+    sphere = gym.make("earshot/AudioGoal-v0", audio_config=AudioConfig(head="sphere"), **FAST).unwrapped
+    assert isinstance(sphere.sim.head, SphericalHead)
+    obs_s, _ = sphere.reset(seed=3)
+    # same episode, same RIR: another head gives another observation
+    np.testing.assert_array_equal(obs["depth"], obs_s["depth"])
+    assert not np.array_equal(obs["spectrogram"], obs_s["spectrogram"])
+
+
+def test_direction_features_are_observed_with_the_spectrogram_and_pass_the_checkers():
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("earshot/AudioGoal-v0", audio="spectrogram+gcc-phat+binaural-cues+onset-cues", **FAST).unwrapped
+    for key in ("spectrogram", "gcc_phat", "binaural_cues", "onset_cues"):
+        assert key in env.observation_space.spaces
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        for key, space in env.observation_space.spaces.items():
+            assert space.contains(obs[key]), key
+        # the features are those of the audio the agent heard this step
+        np.testing.assert_array_equal(obs["gcc_phat"], audio_feature("gcc-phat", env.sim.audio(), env.sim.cfg))
+        obs, _, terminated, truncated, _ = env.step(1)  # forward (or bump): never STOP
+        if terminated or truncated:
+            obs, _ = env.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(gym.make("earshot/AudioGoal-v0", audio="binaural-cues", **FAST).unwrapped, skip_render_check=True)
+
+
+def test_bad_audio_option_is_one_clear_error():
+    with pytest.raises(ValueError, match="audio must be one of"):
+        gym.make("earshot/AudioGoal-v0", audio="mfcc", **FAST)
+    with pytest.raises(ValueError, match="names a feature twice"):
+        gym.make("earshot/AudioGoal-v0", audio="gcc-phat+gcc-phat", **FAST)
+
+
+def test_an_agent_trains_on_direction_features():
+    """The policy's extractor takes the cue maps (negative values, not log-compressed)."""
+    import torch
+
+    from earshot.agents.extractor import AVNavExtractor
+
+    env = gym.make("earshot/AudioGoal-v0", audio="binaural-cues+gcc-phat", sensors=["binaural_cues", "gcc_phat"],
+                   **FAST).unwrapped
+    obs, _ = env.reset(seed=1)
+    ext = AVNavExtractor(env.observation_space, hidden=16)
+    batch = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+    out = ext(batch)
+    assert out.shape == (1, 32) and torch.isfinite(out).all()
