@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..acoustics import AudioConfig
+from ..acoustics.config import check_head
 from ..scenes.checks import check_bool, check_choice, check_int, check_number
 from ..scenes.lru import BUDGETS
 from ..scenes.render import BACKENDS
@@ -145,12 +146,17 @@ class AcousticsConfig:
             None (default): the per-user folder (``$EARSHOT_CACHE/tails``, else
             ``~/.cache/earshot/tails``; ``EARSHOT_CACHE=off`` turns it off); False: none (traced
             in memory by each process).
+        head: the head the agent hears with (``AudioConfig.head``: "kemar", "sphere" or a SOFA
+            file), for the sounds and the echoes; None: that of ``audio_config`` (default KEMAR).
+            The flat ``gym.make(..., head="sphere")`` sets it, and checkpoints record it in their
+            env arguments.
     """
 
     audio_config: AudioConfig | None = None
     echo_config: AudioConfig | None = None
     rir_cache: str | Path | None = None
     tail_cache: str | Path | bool | None = None
+    head: str | None = None
 
     def __post_init__(self) -> None:
         if self.audio_config is not None and not isinstance(self.audio_config, AudioConfig):
@@ -164,10 +170,21 @@ class AcousticsConfig:
                 raise ValueError(f"{name} must be a folder path{extra}, got {value!r}")
         if self.echo_config is not None and not isinstance(self.echo_config, AudioConfig):
             raise ValueError(f"echo_config must be an earshot.acoustics.AudioConfig, got {type(self.echo_config).__name__}")
+        if self.head is not None:
+            _set(self, "head", check_head(self.head))
 
     @property
     def config(self) -> AudioConfig:
-        return self.audio_config or AudioConfig()
+        cfg = self.audio_config or AudioConfig()
+        return cfg if self.head is None else cfg.replace(head=self.head)
+
+    @property
+    def echo(self) -> AudioConfig:
+        """The echoes' AudioConfig: ``echo_config`` or ``acoustics.echo.ECHO_CONFIG``, with ``head``."""
+        from ..acoustics.echo import ECHO_CONFIG
+
+        cfg = self.echo_config or ECHO_CONFIG
+        return cfg if self.head is None else cfg.replace(head=self.head)
 
 
 @dataclass(frozen=True)
@@ -285,7 +302,7 @@ FLAT_KWARGS: dict[str, tuple[str, str]] = {
     **{k: ("sensors", k) for k in ("resolution", "hfov_deg", "renderer", "audio", "sensors", "echoes", "render_mode",
                                    "camera_height")},
     **{k: ("motion", k) for k in ("motion", "turn_angle_deg", "forward_step")},
-    **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache", "tail_cache")},
+    **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache", "tail_cache", "head")},
     **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "episodes", "episodes_per_scene", "spacing",
                                     "max_steps", "success_distance", "episodes_per_visit", "scene_memory",
                                     "scene_shard", "scene_cache", "mesh_kwargs")},

@@ -59,7 +59,9 @@ class AVNavEnv(gym.Env):
     ``EnvConfig.from_kwargs`` maps onto the configs (``earshot.av_env.config``): task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
     ``{"train": [...], "val": [...], "test": [...]}`` of mesh paths), sounds
     ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
-    resolution, hfov_deg, audio ("spectrogram"/"waveform"), max_steps, success_distance,
+    resolution, hfov_deg, audio ("spectrogram" default, "waveform", "binaural-cues", "gcc-phat",
+    "onset-cues", or several joined by "+"), head ("kemar" default, "sphere" or a SOFA file),
+    max_steps, success_distance,
     renderer, episodes (file path or list), episodes_per_scene, spacing, audio_config, p_move,
     num_distractors, rir_cache (a folder shared by vectorized workers), tail_cache (a folder of traced
     tails, shared likewise), scene_cache (a folder of
@@ -97,9 +99,9 @@ class AVNavEnv(gym.Env):
                                     c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0, tail_store)
         self.echoes = self.task_obj.echoes if c.sensors.echoes is None else bool(c.sensors.echoes)
         if self.echoes:
-            from ..acoustics.echo import ECHO_CONFIG, chirp
+            from ..acoustics.echo import chirp
 
-            self.sim.echo_config = c.acoustics.echo_config or ECHO_CONFIG
+            self.sim.echo_config = c.acoustics.echo
             chirp(self.sim.echo_config)  # the chirp must fit the sample rate: fail now, not at reset
         elif c.acoustics.echo_config is not None:
             raise ValueError("echo_config applies only with echoes=True (or the EchoDepth task)")

@@ -66,3 +66,18 @@ def test_an_agent_trains_on_direction_features():
     batch = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
     out = ext(batch)
     assert out.shape == (1, 32) and torch.isfinite(out).all()
+
+
+def test_head_is_a_flat_env_argument_for_sounds_and_echoes():
+    env = gym.make("earshot/AudioGoal-v0", head="sphere", echoes=True, **FAST).unwrapped
+    assert env.cfg.head == "sphere" and env.sim.echo_config.head == "sphere"
+    assert isinstance(env.sim.head, SphericalHead)
+    with pytest.raises(ValueError, match="head must be one of"):
+        gym.make("earshot/AudioGoal-v0", head="kemar2", **FAST)
+
+
+def test_the_shipped_agent_is_evaluated_with_the_head_it_was_trained_with():
+    from earshot.agents.checkpoints import read_meta, resolve_checkpoint
+
+    meta = read_meta(resolve_checkpoint("audiogoal"))
+    assert meta["env_kwargs"]["head"] == "sphere"
