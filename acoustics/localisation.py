@@ -27,6 +27,11 @@ inputs standardised per element with the training set's mean and std, trained wi
 percentiles of 1000 bootstrap draws of the test scenes (resampled with replacement; a scene's
 samples go together).
 
+Controls (``rir_part``): "direct" hears only each RIR's first arrival (the direct path with line
+of sight, the door path without), "early" only its discrete arrivals within 50 ms of the first
+(image sources and door paths), neither with the diffuse tail: they tell what the room's
+reverberation takes away from the same samples, labels and classifiers.
+
 ``run_localisation(config)`` returns the results dict and writes ``results.json`` and
 ``table.md`` to ``config.out`` (and, with ``cache_features``, the generated features as
 ``features.npz`` keyed by the sampling settings, reused by the next run with the same ones).
@@ -60,6 +65,8 @@ CHANCE = {"azimuth-8": 1 / 8, "front-back": 1 / 2, "door-8": 1 / 8}
 TARGETS = {"azimuth-8": 0.55, "front-back": 0.85, "door-8": 0.30}
 BOUNDARY_MARGIN_DEG = 15.0
 LOS_TOLERANCE_M = 1e-3
+RIR_PARTS = ("full", "direct", "early")
+EARLY_SECONDS = 0.05
 
 
 @dataclass
@@ -85,6 +92,9 @@ class LocalisationConfig:
     bootstrap: int = option(1000, "bootstrap draws over test scenes", low=10, high=100_000)
     threads: int = option(2, "torch CPU threads", low=1, high=256)
     cache_features: bool = option(True, "keep the generated features in out/features.npz and reuse them")
+    rir_part: str = option("full", "what of each RIR is heard: full (the check), or controls: direct (the first "
+                           "arrival alone: the direct path, or the door path without line of sight), early (the "
+                           "arrivals of the first 50 ms, no diffuse tail)", choices=RIR_PARTS)
 
     def head_list(self) -> list[str]:
         return [h.strip() for h in self.heads.split(",") if h.strip()]
@@ -146,6 +156,24 @@ def classify_rir(rir, src, rec, same_room: bool, speed_of_sound: float):
     return "nlos", np.asarray(rir.directions[first], np.float64)
 
 
+def rir_part(rir, part: str):
+    """``rir`` itself ("full"), or a copy that keeps only its first arrival ("direct") or its
+    arrivals within ``EARLY_SECONDS`` of the first ("early"), without the diffuse tail: controls
+    that tell what the room's reverberation takes away."""
+    if part == "full" or len(rir.delays) == 0:
+        return rir
+    from dataclasses import replace
+
+    first = rir.delays.min()
+    if part == "direct":
+        keep = np.arange(len(rir.delays)) == int(np.argmin(rir.delays))
+    else:
+        keep = rir.delays < first + EARLY_SECONDS
+    # a tail that would start after 1000 s is never heard
+    return replace(rir, delays=rir.delays[keep], gains=rir.gains[keep], directions=rir.directions[keep],
+                   tail_onset=1e3, tail_full=1e3, _cache={})
+
+
 def room_index(scene, xy) -> int:
     """The first room whose rectangle holds ``xy`` (-1: none)."""
     for i, r in enumerate(scene.rooms):
@@ -202,8 +230,10 @@ def scene_samples(scene_seed: int, split: str, cfg: LocalisationConfig, audio: A
             if kind in drops:
                 drops[kind] += 1
                 continue
-            binaural = np.stack([rir.binaural(heading, hrtf=h) for h in heads.values()])  # (heads, 2, m)
+            heard_rir = rir_part(rir, cfg.rir_part)
+            binaural = np.stack([heard_rir.binaural(heading, hrtf=h) for h in heads.values()])  # (heads, 2, m)
             rir.drop_render_cache()
+            heard_rir.drop_render_cache()
             m = binaural.shape[-1]
             if size is None:
                 size = excerpt_fft_size(n, m)
@@ -244,7 +274,7 @@ def sample_labels(kind: np.ndarray, azimuth: np.ndarray) -> dict[str, np.ndarray
 
 def _sampling_key(cfg: LocalisationConfig, audio: AudioConfig) -> str:
     keys = {k: getattr(cfg, k) for k in ("train_scenes", "test_scenes", "sources_per_scene", "receivers_per_source",
-                                         "min_distance", "seed")}
+                                         "min_distance", "seed", "rir_part")}
     keys.update(heads=cfg.head_list(), features=cfg.feature_list(), audio=asdict(audio), version=1)
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -441,7 +471,9 @@ def run_localisation(cfg: LocalisationConfig, audio: AudioConfig | None = None, 
 def results_table(results: dict) -> str:
     """The markdown table: rows head × feature, columns the labels as "acc [lo, hi]"."""
     labels = [x for x in LABELS if x in results["counts"]]
-    head = "| head | feature | " + " | ".join(LABEL_TITLES[x] for x in labels) + " |"
+    part = results["config"].get("rir_part", "full")
+    title = "" if part == "full" else f"RIR heard: {part} (a control)\n\n"
+    head = title + "| head | feature | " + " | ".join(LABEL_TITLES[x] for x in labels) + " |"
     lines = [head, "|" + "---|" * (2 + len(labels))]
     lines.append("| target | | " + " | ".join(f"≥ {TARGETS[x]:.2f} (chance {CHANCE[x]:.3f})" for x in labels) + " |")
     for row in results["rows"]:
@@ -458,5 +490,5 @@ def results_table(results: dict) -> str:
 
 
 __all__ = ["CHANCE", "LABELS", "LocalisationConfig", "TARGETS", "azimuth_bin", "bootstrap_ci", "classify_rir",
-           "front_back", "generate_samples", "relative_azimuth", "results_table", "run_localisation",
+           "front_back", "generate_samples", "relative_azimuth", "results_table", "rir_part", "run_localisation",
            "sample_labels", "scene_samples", "train_classifier"]

@@ -8,8 +8,8 @@ import pytest
 
 from earshot.acoustics import AudioConfig, compute_rirs
 from earshot.acoustics.localisation import (LocalisationConfig, azimuth_bin, bootstrap_ci, classify_rir, front_back,
-                                            relative_azimuth, room_index, run_localisation, sample_labels,
-                                            scene_samples)
+                                            relative_azimuth, rir_part, room_index, run_localisation,
+                                            sample_labels, scene_samples)
 from earshot.scenes import NavGraph, generate_apartment
 
 CFG = AudioConfig()
@@ -47,6 +47,20 @@ def test_los_labels_from_a_real_rir(room):
     assert list(labels["azimuth-8"]) == [0, 2, 4]
     assert list(labels["front-back"]) == [0, -1, 1]
     assert list(labels["door-8"]) == [-1, -1, -1]
+
+
+def test_rir_part_controls(room):
+    src, rec = np.array([4.5, 2.0, 1.5]), np.array([1.5, 2.0, 1.5])
+    rir = compute_rirs(room, src, rec[None], CFG)[0]
+    direct, early = rir_part(rir, "direct"), rir_part(rir, "early")
+    assert rir_part(rir, "full") is rir
+    assert len(direct.delays) == 1 and direct.delays[0] == rir.delays.min()
+    assert 1 < len(early.delays) <= len(rir.delays) and early.delays.max() < rir.delays.min() + 0.05
+    first = int(rir.delays.min() * CFG.sample_rate)
+    for part in (direct, early):
+        b = part.binaural(0.3)
+        assert np.isfinite(b).all() and np.abs(b[:, first + 1200:]).max() == 0.0  # no tail
+    assert np.abs(rir.binaural(0.3)[:, first + 1200:]).max() > 0
 
 
 @pytest.fixture(scope="module")
