@@ -343,7 +343,11 @@ class MeasuredHead:
         idx, w = self.weights(directions)
         tau = np.einsum("gk,gke->ge", w, self.onsets[idx])
         spec = np.einsum("gk,gkef->gef", w, self._aligned[idx])
-        spec *= np.exp(2j * np.pi * (self._anchor - tau)[..., None] * self._bins)  # back to the mixed onset
+        # back to the mixed onset: exp(2πi (anchor − τ) f) on the uniform grid as running products
+        rot = np.empty(spec.shape, np.complex128)
+        rot[..., 0] = 1.0
+        rot[..., 1:] = np.exp(2j * np.pi * (self._anchor - tau) * self._bins[1])[..., None]
+        spec *= np.cumprod(rot, axis=2)
         return scipy.fft.irfft(spec, n=self._size, axis=2)[:, :, : self.n_taps]
 
     def responses(self, directions: np.ndarray, freqs: np.ndarray, centred: bool = True,
@@ -381,7 +385,7 @@ class MeasuredHead:
             df = self.diffuse_field_response(freqs)
             floor = 10 ** (-_EQ_FLOOR_DB / 20) * max(float(df.max()), 1e-300)
             factor /= np.maximum(df, floor)
-        if len(cache) >= 16:
+        if len(cache) >= 64:  # renderers' early windows take a few dozen FFT sizes
             cache.pop(next(iter(cache)))
         cache[key] = (freqs.copy(), factor)
         return factor
