@@ -58,6 +58,8 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     a.add_argument("--ism-order", type=int, default=3, help="image-source order (default: 3)")
     a.add_argument("--tail", default="traced", choices=("traced", "parametric", "raytraced"), help="late reverberation "
                    "model (default: traced)")
+    a.add_argument("--head", default="kemar", help="the listener's head: kemar (default: MIT KEMAR's measured HRTFs), "
+                   "sphere, or the path of a SOFA HRIR file")
     a.add_argument("--spacing", type=float, default=0.5, help="NavGraph spacing in metres (default: 0.5)")
     a.add_argument("--resolution", type=int, default=128, help="rgb/depth size in pixels (default: 128)")
     a.add_argument("--hfov", type=float, default=90.0, help="rgb/depth horizontal field of view, degrees (default: 90)")
@@ -103,7 +105,7 @@ def main(argv=None, description: str | None = None) -> int:
                            sources=args.sources, receivers_per_source=args.receivers_per_source, headings=args.headings,
                            sounds=tuple(_list(" ".join(args.sounds))), sample_rate=args.sample_rate,
                            rir_seconds=args.rir_seconds, audio_seconds=args.audio_seconds, ism_order=args.ism_order,
-                           tail=args.tail, spacing=args.spacing, resolution=args.resolution, hfov_deg=args.hfov,
+                           tail=args.tail, head=args.head, spacing=args.spacing, resolution=args.resolution, hfov_deg=args.hfov,
                            renderer=args.renderer, up_axis=args.up_axis, scale=args.scale)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
