@@ -197,6 +197,17 @@ def make_sound(name: str, sample_rate: int, seconds: float | None = None) -> np.
     return np.resize(x, n).astype(np.float32)
 
 
+def active_starts(sound: np.ndarray, window: int) -> np.ndarray:
+    """The positions in one period of a looping ``sound`` where a ``window``-sample excerpt holds
+    at least half the energy of its loudest excerpt (a ring's silence is never all one hears):
+    where a listener hears the source sounding."""
+    x = np.asarray(sound, np.float64)
+    looped = np.resize(x, len(x) + window)
+    energy = np.concatenate([[0.0], np.cumsum(looped * looped)])
+    excerpt = energy[window: window + len(x)] - energy[: len(x)]
+    return np.flatnonzero(excerpt >= 0.5 * excerpt.max())
+
+
 def load_sound(path: str | Path, sample_rate: int) -> np.ndarray:
     """Mono float32 samples of an audio file (wav, flac, ogg, ...) resampled to ``sample_rate``.
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..acoustics import compute_rirs, make_sound, spectrogram
-from ..acoustics.sounds import SOUNDS
+from ..acoustics.sounds import SOUNDS, active_starts
 from ..acoustics.features import excerpt_fft_size, excerpt_spectrum, hear_excerpts
 from ..scenes.materials import OCTAVE_BANDS_HZ
 from ..scenes.refs import build_scene_and_graph, ref_label
@@ -54,11 +54,8 @@ def materials_summary(scene) -> dict:
 def _sound(name: str, sample_rate: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(one period of the sound, the loop positions where a ``window``-sample excerpt holds at
     least half the energy of its loudest excerpt: a sample never plays only a ring's silence)."""
-    x = make_sound(name, sample_rate).astype(np.float64)
-    looped = np.resize(x, len(x) + window)
-    energy = np.concatenate([[0.0], np.cumsum(looped * looped)])
-    excerpt = energy[window: window + len(x)] - energy[: len(x)]
-    return x.astype(np.float32), np.flatnonzero(excerpt >= 0.5 * excerpt.max())
+    x = make_sound(name, sample_rate)
+    return x, active_starts(x, window)
 
 
 # ---------------------------------------------------------------------------------- shards
