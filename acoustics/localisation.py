@@ -50,15 +50,14 @@ import numpy as np
 from ..cli import option
 from ..files import atomic_path, write_json_atomic, write_text_atomic
 from ..scenes import NavGraph, generate_apartment, split_seeds
-from .config import AudioConfig
+from .config import AUDIO_FULL_SCALE, AudioConfig
 from .cues import FEATURES
 from .features import excerpt_fft_size, excerpt_spectrum, hear_excerpts
 from .heads import load_head
 from .rir import compute_rirs
 from .sounds import make_sound, sound_names
 
-# the env's microphone full scale (av_env.simulator.AUDIO_FULL_SCALE; acoustics may not import av_env)
-ENV_FULL_SCALE = 4.0
+ENV_FULL_SCALE = AUDIO_FULL_SCALE  # the env's microphones clip at ±4 (acoustics.config)
 LABELS = ("azimuth-8", "front-back", "door-8")
 LABEL_TITLES = {"azimuth-8": "LOS azimuth-8", "front-back": "LOS front/back", "door-8": "NLOS door-8"}
 CHANCE = {"azimuth-8": 1 / 8, "front-back": 1 / 2, "door-8": 1 / 8}
