@@ -5,9 +5,11 @@ Samples. For every apartment of the train split (to fit) and of the held-out tes
 evaluate): ``sources_per_scene`` source nodes of the navigation graph, and for each of them
 receivers drawn from the other nodes (half in the source's room, half elsewhere, at least
 ``min_distance`` away). One RIR per (source, receiver) (``compute_rirs``, head-independent),
-rendered for every head at a uniformly random heading. The source plays a random "heard" sound
-(``sound_names("heard")``, looped as the env loops it) and the observation is the 1-second step
-heard from a random point of its loop, with the reverberation of what it played before (the
+rendered for every head at ``headings_per_pair`` uniformly random headings (each a sample). The
+source plays a random "heard" sound (``sound_names("heard")``, looped as the env loops it) and
+the observation is the 1-second step heard from a random point of its loop where the source is
+heard sounding (``sounds.active_starts``: the excerpt holds at least half the energy of the
+loudest one, so never only a telephone's pause), with the reverberation of what it played before (the
 env's ``StepConvolver`` / ``features.hear`` for a start past one RIR length), clipped at the env's
 full scale (±4). Every feature of ``cues.FEATURES`` is computed from that same audio.
 
@@ -55,7 +57,7 @@ from .cues import FEATURES
 from .features import excerpt_fft_size, excerpt_spectrum, hear_excerpts
 from .heads import load_head
 from .rir import compute_rirs
-from .sounds import make_sound, sound_names
+from .sounds import active_starts, make_sound, sound_names
 
 ENV_FULL_SCALE = AUDIO_FULL_SCALE  # the env's microphones clip at ±4 (acoustics.config)
 LABELS = ("azimuth-8", "front-back", "door-8")
@@ -80,6 +82,8 @@ class LocalisationConfig:
     receivers_per_source: int = option(20, "receiver nodes per source (half in its room, half elsewhere)", low=1,
                                        high=500)
     min_distance: float = option(1.0, "m, smallest source-receiver distance", low=0.0, high=10.0)
+    headings_per_pair: int = option(1, "headings each source-receiver pair is heard at (each a sample: a heading "
+                                    "costs no new acoustic simulation)", low=1, high=16)
     heads: str = option("sphere,kemar", "comma-separated heads (sphere, kemar or HRIR file paths)", nonempty=True)
     features: str = option("all", "comma-separated features of acoustics.cues.FEATURES, or all", nonempty=True)
     labels: str = option(",".join(LABELS), f"comma-separated labels of {', '.join(LABELS)}", nonempty=True)
@@ -182,6 +186,16 @@ def room_index(scene, xy) -> int:
 
 
 # ---------------------------------------------------------------------------- samples
+_actives: dict = {}
+
+
+def _active(sound: str, sample_rate: int, window: int) -> np.ndarray:
+    key = (sound, sample_rate, window)
+    if key not in _actives:
+        _actives[key] = active_starts(make_sound(sound, sample_rate), window)
+    return _actives[key]
+
+
 def _scene_rng(seed: int, split: str, scene_seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), {"train": 1, "test": 2, "val": 3}[split], int(scene_seed)])
 
@@ -221,32 +235,37 @@ def scene_samples(scene_seed: int, split: str, cfg: LocalisationConfig, audio: A
         rirs = compute_rirs(scene, src, ears, audio, check_free_space=False)
         for r_node, ear, rir in zip(rec, ears, rirs):
             # draws happen for every pair, kept or not, so that a drop does not shift later samples
-            heading = float(rng.uniform(0, 2 * np.pi))
-            sound = sounds[int(rng.integers(len(sounds)))]
+            draws = []
+            for _ in range(cfg.headings_per_pair):
+                heading = float(rng.uniform(0, 2 * np.pi))
+                sound = sounds[int(rng.integers(len(sounds)))]
+                # a moment when the source is heard sounding (acoustics.sounds.active_starts)
+                active = _active(sound, audio.sample_rate, n)
+                draws.append((heading, sound, int(active[int(rng.integers(len(active)))])))
             kind, direction = classify_rir(rir, src, ear, rooms[r_node] == rooms[s], c)
-            wave = make_sound(sound, audio.sample_rate)
-            offset = int(rng.integers(len(wave)))
             if kind in drops:
-                drops[kind] += 1
+                drops[kind] += cfg.headings_per_pair
                 continue
             heard_rir = rir_part(rir, cfg.rir_part)
-            binaural = np.stack([heard_rir.binaural(heading, hrtf=h) for h in heads.values()])  # (heads, 2, m)
+            for heading, sound, offset in draws:
+                wave = make_sound(sound, audio.sample_rate)
+                binaural = np.stack([heard_rir.binaural(heading, hrtf=h) for h in heads.values()])  # (heads, 2, m)
+                m = binaural.shape[-1]
+                if size is None:
+                    size = excerpt_fft_size(n, m)
+                spec = excerpt_spectrum(wave, m - 1 + offset, m, n, size)
+                heard = np.clip(hear_excerpts(spec, binaural, size, m, n), -ENV_FULL_SCALE, ENV_FULL_SCALE)
+                audios.append(heard)
+                meta["kind"].append(0 if kind == "los" else 1)
+                meta["azimuth"].append(relative_azimuth(direction, heading))
+                meta["heading"].append(heading)
+                meta["distance"].append(float(np.linalg.norm(src - ear)))
+                meta["sound"].append(sounds.index(sound))
+                meta["offset"].append(offset)
+                meta["src"].append(src)
+                meta["rec"].append(ear)
             rir.drop_render_cache()
             heard_rir.drop_render_cache()
-            m = binaural.shape[-1]
-            if size is None:
-                size = excerpt_fft_size(n, m)
-            spec = excerpt_spectrum(wave, m - 1 + offset, m, n, size)
-            heard = np.clip(hear_excerpts(spec, binaural, size, m, n), -ENV_FULL_SCALE, ENV_FULL_SCALE)
-            audios.append(heard)
-            meta["kind"].append(0 if kind == "los" else 1)
-            meta["azimuth"].append(relative_azimuth(direction, heading))
-            meta["heading"].append(heading)
-            meta["distance"].append(float(np.linalg.norm(src - ear)))
-            meta["sound"].append(sounds.index(sound))
-            meta["offset"].append(offset)
-            meta["src"].append(src)
-            meta["rec"].append(ear)
     out = {k: np.asarray(v) for k, v in meta.items()}
     out["src"] = out["src"].reshape(-1, 3)
     out["rec"] = out["rec"].reshape(-1, 3)
@@ -273,8 +292,8 @@ def sample_labels(kind: np.ndarray, azimuth: np.ndarray) -> dict[str, np.ndarray
 
 def _sampling_key(cfg: LocalisationConfig, audio: AudioConfig) -> str:
     keys = {k: getattr(cfg, k) for k in ("train_scenes", "test_scenes", "sources_per_scene", "receivers_per_source",
-                                         "min_distance", "seed", "rir_part")}
-    keys.update(heads=cfg.head_list(), features=cfg.feature_list(), audio=asdict(audio), version=1)
+                                         "min_distance", "seed", "rir_part", "headings_per_pair")}
+    keys.update(heads=cfg.head_list(), features=cfg.feature_list(), audio=asdict(audio), version=2)
     return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
