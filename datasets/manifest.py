@@ -59,13 +59,36 @@ def differences(a: dict, b: dict) -> list[str]:
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
+def shard_path(out, name) -> Path:
+    """The file of shard ``name`` inside dataset folder ``out``. A manifest comes with a dataset
+    that may have been downloaded, so a shard name must be a plain file name inside the folder:
+    a string without path separators, not ``.``/``..``, not absolute, and not a link that
+    resolves outside the folder; anything else is one ValueError naming it."""
+    import os
+
+    out = Path(out)
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\x00" in name or os.path.isabs(name)):
+        raise ValueError(f"dataset {str(out)!r}: the manifest names a shard {name!r}, which is not a plain file name "
+                         "inside the dataset folder; the manifest is malformed or was tampered with: regenerate the dataset")
+    path = out / name
+    root = os.path.realpath(out)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise ValueError(f"dataset {str(out)!r}: shard {name!r} is a link to {os.path.realpath(path)!r}, outside the "
+                         "dataset folder; a dataset's shards must be files inside it: regenerate the dataset")
+    return path
+
+
 def check_shard(out: Path, entry: dict, spec: DatasetSpec | None = None, deep: bool = False) -> str | None:
     """None if the shard ``entry`` of a manifest is whole, else what is wrong with it."""
     try:
-        path = out / entry["name"]
         size, digest, samples = int(entry["bytes"]), str(entry["sha256"]), int(entry["samples"])
     except (KeyError, TypeError, ValueError):
         return "its manifest entry is malformed"
+    try:
+        path = shard_path(out, entry.get("name"))
+    except ValueError as exc:
+        return str(exc)
     if not path.is_file():
         return "missing"
     if path.stat().st_size != size:
@@ -116,5 +139,5 @@ def verify(out) -> list[str]:
     return problems
 
 
-__all__ = ["FORMAT", "MANIFEST", "VERSION", "check_shard", "differences", "manifest_path", "new_manifest", "read_manifest",
+__all__ = ["FORMAT", "MANIFEST", "VERSION", "check_shard", "shard_path", "differences", "manifest_path", "new_manifest", "read_manifest",
            "verify", "write_manifest"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import shards as tarshards
-from .manifest import read_manifest
+from .manifest import check_shard, read_manifest, shard_path
 
 try:  # PyTorch is optional: the classes subclass its datasets when it is there
     from torch.utils.data import Dataset as _Dataset
@@ -31,6 +31,10 @@ def _open_manifest(root, allow_incomplete: bool) -> dict:
                          f"{manifest.get('shard_count')} shards): rerun its generation command to finish it, "
                          "or pass allow_incomplete=True to read the finished shards")
     for entry in manifest.get("shards", []):
+        if not isinstance(entry, dict):
+            raise ValueError(f"dataset {str(root)!r}: a manifest shard entry is {entry!r}, not an object (malformed "
+                             "manifest); regenerate the dataset")
+        shard_path(root, entry.get("name"))  # a plain file inside the folder, or one clear error
         offsets = entry.get("offsets") if isinstance(entry, dict) else None
         if not isinstance(offsets, list) or len(offsets) != int(entry.get("samples", -1)) + 1:
             raise ValueError(f"dataset {str(root)!r}: the manifest's entry for {entry.get('name') if isinstance(entry, dict) else entry!r} "
@@ -54,8 +58,8 @@ class _Shards:
     fork, so DataLoader workers never share a handle). A sample is found from the manifest's
     per-shard sample offsets and read in one pass over its members' headers."""
 
-    def __init__(self, root: Path, manifest: dict, fields: list[str]):
-        self.root, self.manifest, self.fields = root, manifest, fields
+    def __init__(self, root: Path, manifest: dict, fields: list[str], verify: bool = True):
+        self.root, self.manifest, self.fields, self.verify = root, manifest, fields, bool(verify)
         self.entries = sorted(manifest["shards"], key=lambda s: s["index"])
         self._wanted = {"json" if f == "json" else f"{f}.npy" for f in fields}
         self._files: dict[int, object] = {}
@@ -71,7 +75,14 @@ class _Shards:
         if self._pid != os.getpid():
             self._files, self._pid = {}, os.getpid()
         if s not in self._files:
-            self._files[s] = open(self.root / self.entries[s]["name"], "rb")
+            entry = self.entries[s]
+            if self.verify:  # size and SHA-256 against the manifest, once per shard and process
+                problem = check_shard(self.root, entry)
+                if problem is not None:
+                    raise ValueError(f"dataset {str(self.root)!r}: {entry.get('name')}: {problem}; rerun the command that "
+                                     "made the dataset (it remakes shards that fail verification), or check it with "
+                                     "scripts/generate_dataset.py --verify (verify=False reads it unchecked)")
+            self._files[s] = open(shard_path(self.root, entry["name"]), "rb")
         return self._files[s]
 
     def members(self, s: int, key: str, wanted) -> dict[str, bytes]:
@@ -114,21 +125,17 @@ class BinauralDataset(_Dataset):
         root: the folder holding ``manifest.json`` and the shards.
         fields: arrays to load (default: all in the manifest's schema); add ``"json"`` for the
             metadata string.
-        verify: check every shard's SHA-256 against the manifest first (reads every byte).
+        verify: check each shard's size and SHA-256 against the manifest the first time this
+            process opens it (default; one clear error naming a corrupted, truncated or swapped
+            shard); False reads unchecked. ``datasets.verify(root)`` checks everything at once.
         allow_incomplete: read the finished shards of an unfinished run instead of refusing.
     """
 
-    def __init__(self, root, fields=None, verify: bool = False, allow_incomplete: bool = False):
+    def __init__(self, root, fields=None, verify: bool = True, allow_incomplete: bool = False):
         self.root = Path(root)
         self.manifest = _open_manifest(self.root, allow_incomplete)
-        if verify:
-            from .manifest import verify as verify_dataset
-
-            problems = [p for p in verify_dataset(self.root) if not (allow_incomplete and p.startswith("incomplete"))]
-            if problems:
-                raise ValueError(f"dataset {str(self.root)!r} failed verification: " + "; ".join(problems))
         self.fields = _resolve_fields(self.manifest, fields)
-        self._shards = _Shards(self.root, self.manifest, self.fields)
+        self._shards = _Shards(self.root, self.manifest, self.fields, verify)
         counts = [int(e["samples"]) for e in self._shards.entries]
         self._starts = np.cumsum([0] + counts)
         self._first = [int(e["first_sample"]) for e in self._shards.entries]
@@ -161,14 +168,16 @@ class BinauralDataset(_Dataset):
 class BinauralShards(_IterableDataset):
     """Streaming dataset: each DataLoader worker reads whole shards of its own (shard k goes to
     worker k mod workers), sequentially, optionally in a shuffled order (shards, and samples
-    within a shard), reshuffled each epoch by ``set_epoch``."""
+    within a shard), reshuffled each epoch by ``set_epoch``. ``verify`` as ``BinauralDataset``'s:
+    each shard's size and SHA-256 are checked when a process first opens it."""
 
-    def __init__(self, root, fields=None, shuffle: bool = False, seed: int = 0, allow_incomplete: bool = False):
+    def __init__(self, root, fields=None, shuffle: bool = False, seed: int = 0, allow_incomplete: bool = False,
+                 verify: bool = True):
         self.root = Path(root)
         self.manifest = _open_manifest(self.root, allow_incomplete)
         self.fields = _resolve_fields(self.manifest, fields)
         self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), 0
-        self._shards = _Shards(self.root, self.manifest, self.fields)
+        self._shards = _Shards(self.root, self.manifest, self.fields, verify)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -305,3 +305,69 @@ def test_echo_samples_hold_the_echo_at_their_pose(tmp_path):
         DatasetSpec(kind="echo", sources=2)
     with pytest.raises(ValueError, match=r"unknown fields \['rir'\] for echo samples"):
         DatasetSpec(kind="echo", fields=("rir",))
+
+
+# ---------------------------------------------------------------------------- trust
+def _copy_with_manifest(reference, tmp_path, edit):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    edit(manifest, out)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+@pytest.mark.parametrize("name", ["../../x.tar", "/etc/hostname", "sub/shard-000000.tar", "..", "", 7,
+                                  "shard\\000000.tar"])
+def test_a_manifest_cannot_point_a_reader_outside_the_dataset(reference, tmp_path, name):
+    """Shard names are plain file names inside the folder: anything else is refused when the
+    dataset is opened (every reader) and reported by --verify."""
+    def edit(manifest, out):
+        manifest["shards"][1]["name"] = name
+
+    out = _copy_with_manifest(reference, tmp_path, edit)
+    for reader in (BinauralDataset, BinauralShards):
+        with pytest.raises(ValueError, match="not a plain file name inside the dataset folder"):
+            reader(out)
+    assert any("not a plain file name" in p for p in verify(out))
+
+
+def test_a_shard_linked_outside_the_folder_is_refused(reference, tmp_path):
+    outside = tmp_path / "elsewhere.tar"
+    outside.write_bytes((reference / "shard-000001.tar").read_bytes())
+
+    def edit(manifest, out):
+        (out / "shard-000001.tar").unlink()
+        (out / "shard-000001.tar").symlink_to(outside)
+
+    out = _copy_with_manifest(reference, tmp_path, edit)
+    with pytest.raises(ValueError, match="outside the dataset folder"):
+        BinauralDataset(out)
+    assert any("outside the dataset folder" in p for p in verify(out))
+
+
+def test_readers_check_each_shard_the_first_time_they_open_it(reference, tmp_path):
+    """A flipped byte, or a shard swapped for another dataset's shard of the same name, is one
+    clear error naming the shard, from BinauralDataset and BinauralShards alike (no verify=
+    needed); verify=False reads unchecked."""
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    shard = out / "shard-000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    ds = BinauralDataset(out)
+    ds[0]  # shard 0 is whole
+    with pytest.raises(ValueError, match="shard-000001.tar: checksum mismatch"):
+        ds[5]
+    with pytest.raises(ValueError, match="shard-000001.tar: checksum mismatch"):
+        list(BinauralShards(out))
+    BinauralDataset(out, verify=False)[4]  # unchecked: the byte is read as it is
+
+    other = tmp_path / "other"
+    generate(DatasetSpec(**{**SMALL, "seed": 12}), other, bar=False)
+    swapped = tmp_path / "swapped"
+    shutil.copytree(reference, swapped)
+    shutil.copy(other / "shard-000002.tar", swapped / "shard-000002.tar")
+    with pytest.raises(ValueError, match="shard-000002.tar: (size|checksum)"):
+        BinauralDataset(swapped)[11]
