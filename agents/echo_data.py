@@ -33,20 +33,32 @@ class EchoData:
 
 def echo_dataset(folder, split: str, samples: int, resolution: int, seed: int = 0, workers: int = 1,
                  shard_size: int = 100, progress: bool = True) -> Path:
-    """The echo dataset in ``folder``: made (or finished) if its manifest is not complete."""
+    """The folder of the echo dataset for these settings, made (or finished) if its manifest is
+    not complete: ``folder``, or, when ``folder`` holds a dataset made with other settings (an
+    option or an earshot default changed), a sibling named after the settings' hash, so that
+    nothing generated before is deleted (a line says which folder is used and why)."""
+    import hashlib
+    import json
+
     from ..datasets import DatasetSpec, generate, read_manifest
+    from ..datasets.manifest import differences
 
     folder = Path(folder)
     spec = DatasetSpec(kind="echo", split=split, samples=samples, shard_size=shard_size, seed=seed,
                        resolution=resolution, renderer="raycast")
+    wanted = {"config": spec.to_dict(), "audio_config": spec.audio_config().to_dict()}
     if (folder / "manifest.json").exists():
         manifest = read_manifest(folder)
-        if (manifest["config"] != spec.to_dict() or manifest.get("audio_config") != spec.audio_config().to_dict()):
-            import shutil
-
-            print(f"{folder} was made with other settings: making it again")
-            shutil.rmtree(folder)
-        elif manifest.get("complete"):
+        found = {"config": manifest["config"], "audio_config": manifest.get("audio_config")}
+        if found != wanted:
+            digest = hashlib.sha256(json.dumps(wanted, sort_keys=True, default=str).encode()).hexdigest()[:8]
+            changed = differences(found["config"], wanted["config"]) + differences(found["audio_config"] or {},
+                                                                                   wanted["audio_config"])
+            other = folder.with_name(f"{folder.name}-{digest}")
+            print(f"{folder} holds echo data made with other settings ({'; '.join(changed[:4])}); it is kept, "
+                  f"and these settings use {other}")
+            return echo_dataset(other, split, samples, resolution, seed, workers, shard_size, progress)
+        if manifest.get("complete"):
             return folder
     generate(spec, folder, workers=workers, bar=progress)  # made, or finished where a run stopped
     return folder

@@ -39,7 +39,7 @@ def evaluate_echo_depth(checkpoints: list[str], out: str | Path, *, split: str =
         raise ValueError("the checkpoints predict maps of different sizes; evaluate them separately")
     folder = Path(data) if data else data_folder(split, samples, size)
     if not data:
-        echo_dataset(folder, split, samples, size, workers=workers)
+        folder = echo_dataset(folder, split, samples, size, workers=workers)
     dataset = load_echo_data(folder)
     if dataset.depth.shape[1] != size:
         raise ValueError(f"the dataset's depth maps are {dataset.depth.shape[1]} px, the model predicts {size} px")

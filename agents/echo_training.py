@@ -68,14 +68,16 @@ def _datasets(cfg: EchoDepthConfig):
     if cfg.data and not (folder / "manifest.json").exists():
         raise FileNotFoundError(f"--data {cfg.data!r} holds no dataset (no manifest.json); leave --data out to make one")
     if not cfg.data:
-        echo_dataset(folder, cfg.split, cfg.samples, cfg.resolution, workers=cfg.workers, progress=cfg.progress)
+        folder = echo_dataset(folder, cfg.split, cfg.samples, cfg.resolution, workers=cfg.workers,
+                              progress=cfg.progress)
     train = load_echo_data(folder)
     if train.depth.shape[1] != cfg.resolution:
         raise ValueError(f"the dataset's depth maps are {train.depth.shape[1]} px, but --resolution is {cfg.resolution}")
     val = None
     if cfg.val_samples:
         vfolder = data_folder("val", cfg.val_samples, cfg.resolution)
-        echo_dataset(vfolder, "val", cfg.val_samples, cfg.resolution, workers=cfg.workers, progress=cfg.progress)
+        vfolder = echo_dataset(vfolder, "val", cfg.val_samples, cfg.resolution, workers=cfg.workers,
+                               progress=cfg.progress)
         val = load_echo_data(vfolder)
     return train, folder, val
 

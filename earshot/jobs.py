@@ -10,7 +10,8 @@ workers gives the same results.
 - ``workers <= 1``: one job after another, in this process.
 - ``backend="process"``: a pool of ``workers`` processes started with ``spawn`` (Embree and EGL
   state must not cross a fork), ``2 × workers`` jobs in flight, results taken in submission
-  order. Workers ignore SIGINT: on Ctrl-C no new job is handed out, the jobs in flight finish
+  order. Workers die with the parent, SIGKILL included (``_worker_init``), and ignore SIGINT:
+  on Ctrl-C no new job is handed out, the jobs in flight finish
   (nothing half-written, nothing killed), their results are handed to ``finished`` and the
   KeyboardInterrupt goes on. ``one_thread=True`` starts the workers with one BLAS/OpenMP thread
   each (one core per worker).
@@ -63,10 +64,33 @@ def run_tasks(task: Callable, jobs: Sequence[tuple], finished: Callable[[Any], N
         _run_pool(task, jobs, finished, workers, one_thread)
 
 
-def _ignore_sigint() -> None:  # pool workers: Ctrl-C is the parent's to handle
+def _worker_init(parent: int) -> None:
+    """Pool workers: Ctrl-C is the parent's to handle, and a worker never outlives its parent
+    (SIGKILL included), so a killed job leaves nothing running or writing: the kernel kills it
+    when the parent dies (Linux ``PR_SET_PDEATHSIG``), and a watchdog thread exits it as soon as
+    it has been re-parented (everywhere else, and should the parent die before the first)."""
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the watchdog below does it
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="earshot-parent-watchdog", daemon=True).start()
 
 
 def _spawn_pool(workers: int, one_thread: bool):
@@ -77,7 +101,7 @@ def _spawn_pool(workers: int, one_thread: bool):
         os.environ.update({k: "1" for k in _ONE_THREAD})  # spawned children read it at start
     try:
         # spawn: Embree and EGL state must not cross a fork
-        return mp.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+        return mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
     finally:
         for k, v in saved.items():
             if v is None:

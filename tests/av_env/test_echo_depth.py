@@ -196,3 +196,16 @@ def test_bad_checkpoints_and_models_are_one_clear_error(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="could not be loaded"):
         load_checkpoint(tmp_path)
+
+
+def test_echo_data_with_other_settings_is_kept_not_remade(tmp_path):
+    """An echo data folder made with other settings (another seed here; an earshot default that
+    changed, in practice) is never deleted: these settings get a sibling folder."""
+    from earshot.agents.echo_data import echo_dataset
+
+    first = echo_dataset(tmp_path / "data", "val", 4, 8, seed=0, shard_size=4, progress=False)
+    before = {p.name: p.read_bytes() for p in first.iterdir() if p.is_file()}
+    second = echo_dataset(tmp_path / "data", "val", 4, 8, seed=1, shard_size=4, progress=False)
+    assert second != first and second.parent == first.parent and (second / "manifest.json").exists()
+    assert {p.name: p.read_bytes() for p in first.iterdir() if p.is_file()} == before
+    assert echo_dataset(tmp_path / "data", "val", 4, 8, seed=1, shard_size=4, progress=False) == second
