@@ -110,7 +110,49 @@ def read_meta(path: str | Path) -> dict:
         raise ValueError(f"{str(meta_path)!r} has format {found!r}, expected {FORMAT!r} (checkpoints of older "
                          "earshot versions were trained on other inputs or another policy: retrain with "
                          "scripts/train.py)")
+    problem = meta_problem(meta)
+    if problem is not None:
+        raise ValueError(f"{str(meta_path)!r} is malformed: {problem}; use another checkpoint of the run (or the file "
+                         "as scripts/train.py wrote it)")
     return meta
+
+
+def _is_int(x, low: int = 0) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+
+def meta_problem(meta: dict) -> str | None:
+    """What is wrong with the fields of a checkpoint's ``meta.json`` that loading and evaluating
+    read (their types and ranges), or None."""
+    from .kinds import AGENT_KINDS
+
+    if not isinstance(meta.get("task"), str) or not meta["task"]:
+        return f"'task' must be an env id string, got {meta.get('task')!r}"
+    if meta.get("agent") not in AGENT_KINDS:
+        return f"'agent' must be one of {sorted(AGENT_KINDS)}, got {meta.get('agent')!r}"
+    if not _is_int(meta.get("actions"), 1):
+        return f"'actions' must be a positive integer, got {meta.get('actions')!r}"
+    if not _is_int(meta.get("steps"), 0):
+        return f"'steps' must be an integer >= 0, got {meta.get('steps')!r}"
+    obs = meta.get("observation")
+    if not isinstance(obs, dict) or not obs:
+        return f"'observation' must map observation keys to [shape, dtype], got {obs!r}"
+    for key, spec in obs.items():
+        if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], list)
+                and all(_is_int(n, 0) for n in spec[0]) and isinstance(spec[1], str)):
+            return f"'observation'[{key!r}] must be [shape (a list of integers), dtype], got {spec!r}"
+    policy = meta.get("policy")
+    if not isinstance(policy, dict) or not _is_int(policy.get("hidden"), 1) or not _is_int(policy.get("gru_hidden", 0), 0):
+        return f"'policy' must hold integer 'hidden' (>= 1) and 'gru_hidden' (>= 0), got {policy!r}"
+    if not isinstance(meta.get("env_kwargs", {}), dict):
+        return f"'env_kwargs' must be an object of env arguments, got {meta.get('env_kwargs')!r}"
+    for name in ("simulator", "imitation"):
+        if meta.get(name) is not None and not isinstance(meta[name], dict):
+            return f"{name!r} must be an object or absent, got {meta[name]!r}"
+    imitation = meta.get("imitation")
+    if isinstance(imitation, dict) and not _is_int(imitation.get("steps"), 0):
+        return f"'imitation' must hold an integer 'steps' >= 0, got {imitation.get('steps')!r}"
+    return None
 
 
 def load_tensors(path: Path, device="cpu") -> dict:

@@ -241,6 +241,25 @@ def _agent_checkpoint(ctx, folder):
     read_meta(folder if folder in pretrained_agents() else ctx.tmp / folder)
 
 
+def _bad_meta(ctx, **changes):
+    """The shipped agent's meta.json with ``changes`` (None deletes a key), read back."""
+    import json
+    import shutil
+
+    from earshot.agents.checkpoints import read_meta, resolve_checkpoint
+
+    folder = ctx.tmp / f"meta-{len(list(ctx.tmp.glob('meta-*')))}"
+    shutil.copytree(resolve_checkpoint("audiogoal"), folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    (folder / "meta.json").write_text(json.dumps(meta))
+    read_meta(folder)
+
+
 def _compute(ctx, source=None, receivers=None, config=None):
     from earshot.acoustics import compute_rirs
 
@@ -533,7 +552,43 @@ CASES = [
     Case("checkpoint name that is not shipped", "agents", lambda c: _agent_checkpoint(c, "pointgoal-champion"),
          FileNotFoundError, "shipped"),
     Case("shipped agent by name ok", "agents", lambda c: _agent_checkpoint(c, "audiogoal"), None),
+    Case("meta.json task 5", "agents", lambda c: _bad_meta(c, task=5), V, "'task'"),
+    Case("meta.json without task", "agents", lambda c: _bad_meta(c, task=None), V, "'task'"),
+    Case("meta.json agent dqn", "agents", lambda c: _bad_meta(c, agent="dqn"), V, "'agent'"),
+    Case("meta.json actions 0", "agents", lambda c: _bad_meta(c, actions=0), V, "'actions'"),
+    Case("meta.json actions '4'", "agents", lambda c: _bad_meta(c, actions="4"), V, "'actions'"),
+    Case("meta.json steps -3", "agents", lambda c: _bad_meta(c, steps=-3), V, "'steps'"),
+    Case("meta.json observation list", "agents", lambda c: _bad_meta(c, observation=["depth"]), V, "'observation'"),
+    Case("meta.json observation shape str", "agents", lambda c: _bad_meta(c, observation={"depth": ["64x64", "float32"]}),
+         V, "'observation'"),
+    Case("meta.json policy hidden 0", "agents", lambda c: _bad_meta(c, policy={"hidden": 0, "gru_hidden": 0}), V,
+         "'policy'"),
+    Case("meta.json policy missing", "agents", lambda c: _bad_meta(c, policy=None), V, "'policy'"),
+    Case("meta.json env_kwargs string", "agents", lambda c: _bad_meta(c, env_kwargs="{}"), V, "'env_kwargs'"),
+    Case("meta.json imitation steps 'many'", "agents", lambda c: _bad_meta(c, imitation={"steps": "many"}), V,
+         "'imitation'"),
+    Case("meta.json simulator list", "agents", lambda c: _bad_meta(c, simulator=[1]), V, "'simulator'"),
+    Case("meta.json unchanged ok", "agents", lambda c: _bad_meta(c), None),
+    Case("AudioConfig head kemr", "acoustics", lambda c: _config(head="kemr"), V, "head"),
+    Case("AudioConfig head 3", "acoustics", lambda c: _config(head=3), V, "head"),
+    Case("AudioConfig head missing sofa", "acoustics", lambda c: _config(head=str(c.tmp / "none.sofa")),
+         FileNotFoundError, "does not exist"),
+    Case("AudioConfig head text file", "acoustics", lambda c: _config(head=str(c.tmp / "x.txt")), V, "head"),
+    Case("AudioConfig head sphere ok", "acoustics", lambda c: _config(head="sphere"), None),
+    Case("env audio mfcc", "env", lambda c: _make(c, audio="mfcc"), V, "audio"),
+    Case("env audio twice", "env", lambda c: _make(c, audio="gcc-phat+gcc-phat"), V, "twice"),
+    Case("env head 0", "env", lambda c: _make(c, head=0), V, "head"),
+    Case("audio feature unknown", "acoustics", lambda c: _cue("mfcc", np.zeros((2, 16000), np.float32)), V, "feature"),
+    Case("audio feature NaN", "acoustics", lambda c: _cue("onset-cues", np.full((2, 16000), np.nan, np.float32)), V,
+         "finite"),
+    Case("audio feature 1-D", "acoustics", lambda c: _cue("binaural-cues", np.zeros(16000, np.float32)), V, "shape"),
 ]
+
+
+def _cue(name, audio):
+    from earshot.acoustics.cues import audio_feature
+
+    audio_feature(name, audio)
 
 
 def check_case(case: Case, ctx: Ctx, capture_stderr=None) -> tuple[bool, str]:
