@@ -578,11 +578,25 @@ CASES = [
     Case("env audio mfcc", "env", lambda c: _make(c, audio="mfcc"), V, "audio"),
     Case("env audio twice", "env", lambda c: _make(c, audio="gcc-phat+gcc-phat"), V, "twice"),
     Case("env head 0", "env", lambda c: _make(c, head=0), V, "head"),
+    Case("NavGraph of a mesh in centimetres", "scenes", lambda c: _nav_huge(), V, "units"),
     Case("audio feature unknown", "acoustics", lambda c: _cue("mfcc", np.zeros((2, 16000), np.float32)), V, "feature"),
     Case("audio feature NaN", "acoustics", lambda c: _cue("onset-cues", np.full((2, 16000), np.nan, np.float32)), V,
          "finite"),
     Case("audio feature 1-D", "acoustics", lambda c: _cue("binaural-cues", np.zeros(16000, np.float32)), V, "shape"),
 ]
+
+
+def _nav_huge():
+    """A room modelled in centimetres read as metres: 500 x 400 m."""
+    import time
+
+    from earshot.scenes import NavGraph, shoebox
+
+    t = time.perf_counter()
+    try:
+        NavGraph.build(shoebox(500.0, 400.0, 250.0))
+    finally:
+        assert time.perf_counter() - t < 5.0, "the node budget must be checked before any work"
 
 
 def _cue(name, audio):
