@@ -236,7 +236,11 @@ class Simulator:
         key = (self.ctx.ref, source_node, where)
         rir = self._rirs.get(key)
         if rir is None:
-            src_pos = g.positions[source_node] + [0, 0, cfg.source_height]
+            # both paths compute at the positions to the millimetre (the disk cache's key): the
+            # cache then holds exactly what the direct path computes, and a floor height found by
+            # float32 ray casting (~1e-7 m off 0 on some CPUs) cannot tip a grazing ray either way
+            src_pos = np.round(g.positions[source_node] + [0, 0, cfg.source_height], 3)
+            ear = np.round(ear, 3)
             if self.rir_cache is not None:  # shared with other workers and runs through the disk
                 misses = self.rir_cache.misses
                 rir = self.rir_cache.get(scene, src_pos, ear, config=cfg, acoustics=self.ctx.acoustics)
