@@ -67,10 +67,12 @@ def test_same_seed_same_rollout_bit_for_bit(env_id):
     assert not np.array_equal(c[0][0]["rgb"], a[0][0]["rgb"]) or c[0][1] != a[0][1]
 
 
-def test_vectorized_rollout_equals_single_process():
+@pytest.mark.parametrize("env_id", list(av_env.ENV_IDS))
+def test_vectorized_rollout_equals_single_process(env_id):
+    """Every task: two spawned worker processes give, bit for bit, the single-process rollouts."""
     actions = [1, 2, 1, 3, 1, 1]
-    single = [_rollout(_make("earshot/AudioGoal-v0"), s, actions) for s in (3, 4)]
-    vec = gym.vector.AsyncVectorEnv([lambda: _make("earshot/AudioGoal-v0") for _ in range(2)], context="spawn",
+    single = [_rollout(_make(env_id), s, actions) for s in (3, 4)]
+    vec = gym.vector.AsyncVectorEnv([lambda: _make(env_id) for _ in range(2)], context="spawn",
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     try:
         obs, _ = vec.reset(seed=[3, 4])
