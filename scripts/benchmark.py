@@ -1,5 +1,7 @@
 """earshot benchmark harness: prints a table and writes JSON.
 
+    python scripts/benchmark.py --only acoustics,env --apartments 3 --out outputs/benchmark.json
+
 Every figure is reported next to a reference measured in the same run on the same core(s), so
 numbers stay comparable across noisy or different machines:
 

@@ -13,6 +13,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...cli import option
 from ...files import write_text_atomic
 from .acoustics import bench_acoustics
 from .common import ALL_CORES
@@ -25,17 +26,20 @@ from .training import bench_agents, bench_waypoint
 
 @dataclass
 class BenchmarkConfig:
-    only: str = "all"  # comma-separated sections: scenes,render,acoustics,env,training,agents,datasets,echo,waypoint
-    training_steps: int = 20_000  # steps of the random-policy training run (section "training")
-    training_scenes: int = 50  # train-split scenes it cycles over
-    training_workers: int = 2  # SubprocVecEnv workers of the vectorized run (0 skips it); uses that many cores
-    agent_steps: int = 3_000  # env steps of each PPO training run (section "agents")
-    dataset_samples: int = 4_000  # samples of each dataset generation run (section "datasets")
-    raytrace: bool = True  # include the fast-tail vs ray-traced comparison (~1 min; --no-raytrace skips it)
-    cores: int = 1  # pin to this many cores (0 = leave the affinity alone)
-    apartments: int = 5  # held-out apartments to average over
-    frames: int = 300  # frames per backend and resolution
-    out: str = "outputs/benchmark.json"
+    only: str = option("all", "comma-separated sections to run, of scenes, render, acoustics, env, training, agents, "
+                       "datasets, echo, waypoint; or all", nonempty=True)
+    training_steps: int = option(20_000, "env steps of the random-policy run (section training)", low=1)
+    training_scenes: int = option(50, "train-split scenes the random-policy run cycles over", low=1, high=10_000)
+    training_workers: int = option(2, "worker processes of the vectorized random-policy run (0 skips it; uses that "
+                                   "many cores)", low=0, high=64)
+    agent_steps: int = option(3_000, "env steps of each training run (section agents), per rank", low=1)
+    dataset_samples: int = option(4_000, "samples of each dataset generation run (section datasets)", low=1)
+    raytrace: bool = option(True, "include the fast tail vs pyroomacoustics' ray tracer (~1 min; --no-raytrace "
+                            "skips it)")
+    cores: int = option(1, "pin the process to this many cores (0: leave the affinity alone)", low=0, high=1024)
+    apartments: int = option(5, "held-out test apartments to average over", low=1, high=100)
+    frames: int = option(300, "frames rendered per backend and resolution", low=1)
+    out: str = option("outputs/benchmark.json", "JSON report path", nonempty=True)
 
 
 SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_acoustics, "env": bench_env,
