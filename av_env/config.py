@@ -226,8 +226,9 @@ class EpisodeConfig:
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLITS)
         _set(self, "max_steps", check_int("max_steps", self.max_steps, low=1))
+        # beyond 1 km every STOP in any scene would succeed: a meaningless value, not a setting
         _set(self, "success_distance", check_number("success_distance", self.success_distance, low=0.0, low_open=True,
-                                                    unit="m"))
+                                                    high=1000.0, unit="m"))
         _set(self, "spacing", check_number("spacing", self.spacing, low=0.0, high=5.0, low_open=True, unit="m"))
         _set(self, "episodes_per_scene", check_int("episodes_per_scene", self.episodes_per_scene, low=1, high=100_000))
         _set(self, "episodes_per_visit", check_int("episodes_per_visit", self.episodes_per_visit, low=1))

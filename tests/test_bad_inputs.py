@@ -578,6 +578,7 @@ CASES = [
     Case("env audio mfcc", "env", lambda c: _make(c, audio="mfcc"), V, "audio"),
     Case("env audio twice", "env", lambda c: _make(c, audio="gcc-phat+gcc-phat"), V, "twice"),
     Case("env head 0", "env", lambda c: _make(c, head=0), V, "head"),
+    Case("env success_distance 1e308", "env", lambda c: _make(c, success_distance=1e308), V, "success_distance"),
     Case("NavGraph of a mesh in centimetres", "scenes", lambda c: _nav_huge(), V, "units"),
     Case("audio feature unknown", "acoustics", lambda c: _cue("mfcc", np.zeros((2, 16000), np.float32)), V, "feature"),
     Case("audio feature NaN", "acoustics", lambda c: _cue("onset-cues", np.full((2, 16000), np.nan, np.float32)), V,
