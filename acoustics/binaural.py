@@ -275,18 +275,16 @@ class DirectionalRIR:
         the heading (``_diffuse_bank``). The sphere: 8 horizontal plane waves of independent
         noise through the head, which turn with it."""
         n = self.n_samples
-        if not isinstance(head, SphericalHead) and hasattr(head, "diffuse_coherence"):
-            amp, start, offset = self._tail_envelope()
+        bank = None
+        if hasattr(head, "diffuse_coherence"):  # a measured head
             bank = _diffuse_bank(n, self.sample_rate, head)
-            out = np.zeros((2, n), np.float32)
-            out[:, start:] = np.einsum("ebt,bt->et", bank[:, :, offset + start:offset + n], amp)
-            return out
-        if isinstance(head, SphericalHead) and _on_heading_grid(heading):
+        elif isinstance(head, SphericalHead) and _on_heading_grid(heading):
             # headings on the 45° grid (every grid-motion env): the ear signals of the whole
-            # noise bank for this heading are built once per process, then one RIR costs a
-            # band-weighted sum of 2 x 6 rows (see _heading_bank)
-            amp, start, offset = self._tail_envelope()
+            # noise bank for this heading are built once per process (see _heading_bank)
             bank = _heading_bank(n, self.sample_rate, head, heading)
+        if bank is not None:
+            # one RIR's tail: a band-weighted sum of 2 x 6 rows of the process-wide bank
+            amp, start, offset = self._tail_envelope()
             out = np.zeros((2, n), np.float32)
             out[:, start:] = np.einsum("ebt,bt->et", bank[:, :, offset + start:offset + n], amp)
             return out

@@ -165,11 +165,22 @@ def gcc_phat(audio, config: AudioConfig | None = None) -> np.ndarray:
     return np.clip(np.stack([plain, onset], axis=-1), -1.0, 1.0).astype(np.float32)
 
 
+def spectrogram_bound(config: AudioConfig, full_scale: float = AUDIO_FULL_SCALE) -> float:
+    """The exact upper bound of log1p |STFT| of audio within ±``full_scale``: log1p(full scale ×
+    the window's sum), the Hann window summing to win_length / 2. Spectrogram observations are
+    divided by it, so they lie in [0, 1]."""
+    return float(np.log1p(full_scale * config.win_length / 2))
+
+
+def scale_spectrogram(spec: np.ndarray, bound: float) -> np.ndarray:
+    """float32 spectrogram / ``bound``, at most 1 (the observation's scaling)."""
+    return np.minimum(np.asarray(spec, np.float32) / np.float32(bound), np.float32(1.0))
+
+
 def _spectrogram(audio, config: AudioConfig | None = None) -> np.ndarray:
     """The SoundSpaces spectrogram scaled to [0, 1] as the env observes it."""
     cfg = config or AudioConfig()
-    bound = float(np.log1p(AUDIO_FULL_SCALE * cfg.win_length / 2))
-    return np.minimum(np.asarray(spectrogram(audio, cfg, backend="numpy"), np.float32) / np.float32(bound), 1.0)
+    return scale_spectrogram(spectrogram(audio, cfg, backend="numpy"), spectrogram_bound(cfg))
 
 
 FEATURES: dict[str, Callable[[np.ndarray, AudioConfig], np.ndarray]] = {
@@ -195,4 +206,5 @@ def feature_shape(name: str, config: AudioConfig | None = None) -> tuple[int, ..
     return audio_feature(name, np.zeros((2, cfg.step_samples), np.float32), cfg).shape
 
 
-__all__ = ["FEATURES", "FEATURE_RANGES", "audio_feature", "binaural_cues", "feature_shape", "gcc_phat", "onset_cues"]
+__all__ = ["FEATURES", "FEATURE_RANGES", "audio_feature", "binaural_cues", "feature_shape", "gcc_phat", "onset_cues",
+           "scale_spectrogram", "spectrogram_bound"]

@@ -1,31 +1,20 @@
 """Observations: the spaces an env declares and the observation of each step, computing only the
 observed keys. The scaling of each key is stated once: ``depth`` by
-``scenes.render.camera.depth_observation`` (metres / 10), ``spectrogram`` here
-(``spectrogram_bound``), ``echo`` by ``acoustics.echo.echo_spectrogram``."""
+``scenes.render.camera.depth_observation`` (metres / 10), ``spectrogram`` and the other audio
+features by ``acoustics.cues`` (``spectrogram_bound``, ``FEATURE_RANGES``; re-exported here),
+``echo`` by ``acoustics.echo.echo_spectrogram``."""
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
 
-from ..acoustics import AudioConfig, spectrogram
-from ..acoustics.cues import FEATURE_RANGES, audio_feature, feature_shape
+from ..acoustics import AudioConfig
+from ..acoustics.cues import FEATURE_RANGES, audio_feature, feature_shape, scale_spectrogram, spectrogram_bound
 from ..scenes.lru import BUDGETS, LRU
 from .config import SensorConfig
 from .simulator import AUDIO_FULL_SCALE, Simulator
 from .tasks import Task
-
-
-def spectrogram_bound(config: AudioConfig, full_scale: float = AUDIO_FULL_SCALE) -> float:
-    """The exact upper bound of log1p |STFT| of audio within ±``full_scale``: log1p(full scale ×
-    the window's sum), the Hann window summing to win_length / 2. Spectrogram observations are
-    divided by it, so they lie in [0, 1]."""
-    return float(np.log1p(full_scale * config.win_length / 2))
-
-
-def scale_spectrogram(spec: np.ndarray, bound: float) -> np.ndarray:
-    """float32 spectrogram / ``bound``, at most 1 (the observation's scaling)."""
-    return np.minimum(np.asarray(spec, np.float32) / np.float32(bound), np.float32(1.0))
 
 
 class Observer:
@@ -42,14 +31,11 @@ class Observer:
         self.task, self.cfg = task, audio_config
         h = w = sensors.resolution
         obs = {"rgb": spaces.Box(0, 255, (h, w, 3), np.uint8), "depth": spaces.Box(0.0, 1.0, (h, w, 1), np.float32)}
-        self.cue_keys: dict[str, str] = {}  # observation key -> acoustics.cues feature name
+        # observation key -> acoustics.cues feature name (the spectrogram is one of them)
+        self.cue_keys: dict[str, str] = {}
         if task.uses_audio:
             for key in sensors.audio_keys:
-                if key == "spectrogram":
-                    shape = spectrogram(np.zeros((2, audio_config.step_samples), np.float32), audio_config,
-                                        backend="numpy").shape
-                    obs["spectrogram"] = spaces.Box(0.0, 1.0, shape, np.float32)
-                elif key == "audiogoal":
+                if key == "audiogoal":
                     obs["audiogoal"] = spaces.Box(-AUDIO_FULL_SCALE, AUDIO_FULL_SCALE, (2, audio_config.step_samples),
                                                   np.float32)
                 else:
@@ -67,7 +53,7 @@ class Observer:
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
         self.last_audio: np.ndarray | None = None
-        self.spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed spectrograms by Simulator.audio_key()
+        self.spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed audio features by (key, audio_key())
 
     def observe(self, sim: Simulator, episode) -> dict:
         """The observation, computing only the observed keys: no rendering without rgb or depth,
@@ -82,21 +68,12 @@ class Observer:
             obs["audiogoal"] = self.last_audio = sim.audio()  # kept for frames and videos of this step
         if "echo" in wanted:
             obs["echo"] = sim.echo()
-        if "spectrogram" in wanted:
-            # a revisited (position, heading) at the same point of the sounds' loops hears the
-            # same signal: its spectrogram is kept (13.5 kB each at 16 kHz)
-            key = sim.audio_key()
-            spec = self.spectrograms.get(key)
-            if spec is None:
-                if self.last_audio is None:
-                    self.last_audio = sim.audio()
-                spec = self.spectrograms[key] = scale_spectrogram(spectrogram(self.last_audio, self.cfg, backend="numpy"),
-                                                                  self.spectrogram_scale)
-            obs["spectrogram"] = spec.copy()
         for key, name in self.cue_keys.items():
             if key not in wanted:
                 continue
-            cue_key = (key, sim.audio_key())  # kept like spectrograms: a revisited step hears the same
+            # a revisited (position, heading) at the same point of the sounds' loops hears the
+            # same signal: its features are kept (13.5 kB for a spectrogram at 16 kHz)
+            cue_key = (key, sim.audio_key())
             value = self.spectrograms.get(cue_key)
             if value is None:
                 if self.last_audio is None:
