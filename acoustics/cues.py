@@ -154,9 +154,7 @@ def gcc_phat(audio, config: AudioConfig | None = None) -> np.ndarray:
     # reversed, so that row max_lag + j is a lead of the left ear by j / (4 fs) (ITD's sign).
     # K unit-magnitude bins of a one-sided spectrum sum to 2K / size at a clean peak: scaled to 1
     corr = corr[lags][::-1] * (size / (2.0 * np.maximum(keep.sum(axis=0), 1)))[None]
-    rise = np.maximum(10 * np.log10(np.maximum(level, _EPS) / np.maximum(
-        np.convolve(np.r_[np.full(_ONSET_FRAMES, level[0]), level], np.ones(_ONSET_FRAMES) / _ONSET_FRAMES,
-                    mode="valid")[:-1], _EPS)), 0.0)
+    rise = _onset_weight(level[None])[0]  # each frame's rise in level over the frames before it
     t = np.arange(0, corr.shape[1], cfg.pool)
     plain = np.add.reduceat(corr, t, axis=1) / np.add.reduceat(np.ones(corr.shape[1]), t)[None]
     wsum = np.add.reduceat(rise, t)
