@@ -28,7 +28,8 @@ class DemoConfig:
     renderer: str = option("auto", "RGB-D renderer", choices=("auto", "raycast", "gl", "habitat"))
     resolution: int = option(128, "image width and height in pixels", low=16, high=2048)
     frames: int = option(6, "views in the RGB-D strip", low=1, high=64)
-    video: bool = True  # record an oracle AudioGoal episode
+    video: bool = option(True, "record the oracle's AudioGoal episode as MP4 with its binaural audio "
+                               "(--no-video skips it and the agent's video)")
     agent: str = option("audiogoal", "shipped agent to evaluate against random and oracle ('' to skip)")
     episodes: int = option(20, "held-out test episodes of the agent comparison", low=1, high=10_000)
     out: str = option("outputs/demo", "output folder", nonempty=True)
@@ -113,7 +114,7 @@ def compare_agent(config: DemoConfig, out: Path) -> None:
     meta = read_meta(config.agent)
     print(f"\nshipped agent {config.agent!r} ({meta['task']}), trained by: {meta.get('training_command', 'see docs/agents.md')}")
     evaluate(EvalConfig(checkpoint=config.agent, task=meta["task"], split="test", episodes=config.episodes,
-                        out=str(out), videos=1, compare=True, progress=False))
+                        out=str(out), videos=1 if config.video else 0, compare=True, progress=True))
 
 
 __all__ = ["DemoConfig", "compare_agent", "depth_to_rgb", "run_demo"]

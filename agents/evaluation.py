@@ -160,13 +160,14 @@ class EvalConfig:
                          choices=("heard", "unheard"))
     out: str = option("outputs/eval", "output folder", nonempty=True)
     videos: int = option(0, "record this many episodes as MP4", low=0)
-    deterministic: bool = False  # argmax actions instead of sampling
+    deterministic: bool = option(False, "argmax actions instead of sampled ones")
     temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
                                      "own distribution", low=0.01, high=100.0)
-    compare: bool = False  # also run the random and oracle baselines on the same episodes
+    compare: bool = option(False, "also run the random and oracle baselines on the same episodes "
+                                  "(written to OUT/baselines/NAME)")
     seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
     device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
-    progress: bool = True  # a progress bar per agent
+    progress: bool = option(True, "a progress bar per agent (episodes/s, ETA)")
 
     def check(self) -> None:
         if bool(self.checkpoint) == bool(self.baseline):

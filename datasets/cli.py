@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..acoustics.config import SUPPORTED_SAMPLE_RATES
+from ..cli import parser_for
 from .generate import Progress, generate
 from .manifest import read_manifest, verify
 from .spec import ECHO_FIELDS, FIELDS, DatasetSpec
@@ -20,7 +21,7 @@ def _list(text: str) -> list[str]:
 
 def parser(description: str | None = None) -> argparse.ArgumentParser:
     """The options of ``scripts/generate_dataset.py``."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser_for(description)
     p.add_argument("--verify", metavar="DIR", help="check every shard of DIR against its manifest and exit "
                    "(status 1 on any mismatch)")
     g = p.add_argument_group("what to generate")
@@ -29,7 +30,8 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
                    "listener; echo: the echoes of a chirp the listener emits, with rgb and depth, for echo-based depth "
                    "estimation (default: binaural)")
     g.add_argument("--split", default="train", choices=("train", "val", "test"), help="scene split (default: train)")
-    g.add_argument("--samples", type=int, default=1000, help="number of samples (default: 1000)")
+    g.add_argument("--samples", type=int, default=1000, help="number of samples; >= 1. Rerunning on an existing dataset with a larger "
+                   "number extends it: its full shards are kept byte for byte (default: 1000)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     g.add_argument("--fields", nargs="+", default=None, metavar="FIELD",
                    help=f"arrays to store, from {', '.join(FIELDS)} (default: rir audio spectrogram, plus stems "
@@ -39,7 +41,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--meshes", nargs="+", default=None, metavar="MESH", help="your mesh files (.glb/.obj/.ply) instead "
                    "of procedural apartments")
     g.add_argument("--split-file", default="", help="a JSON file of mesh paths per split, used with --split")
-    g.add_argument("--up-axis", default="z", choices=("z", "y"), help="up axis of the meshes (y for glTF/Replica)")
+    g.add_argument("--up-axis", default="z", choices=("z", "y"), help="up axis of the meshes (y for glTF/Replica; default: z)")
     g.add_argument("--scale", type=float, default=1.0, help="metres per mesh unit (default: 1)")
     g.add_argument("--sources", type=int, default=1, help="sound sources per sample; > 1 makes mixtures with per-source "
                    "stems (default: 1)")
@@ -52,10 +54,10 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--shard-size", type=int, default=500, help="samples per shard; each shard is one scene (default: 500)")
     a = p.add_argument_group("audio and camera")
     a.add_argument("--sample-rate", type=int, default=None, choices=SUPPORTED_SAMPLE_RATES,
-                   help="Hz (default: 16000; echoes 44100)")
-    a.add_argument("--rir-seconds", type=float, default=None, help="RIR length (default: 1.0; echoes 0.1)")
-    a.add_argument("--audio-seconds", type=float, default=None, help="audio excerpt length (default: 1.0; echoes 0.06)")
-    a.add_argument("--ism-order", type=int, default=3, help="image-source order (default: 3)")
+                   help="sample rate in Hz (default: 16000; echoes 44100)")
+    a.add_argument("--rir-seconds", type=float, default=None, help="RIR length in seconds (default: 1.0; echoes 0.1)")
+    a.add_argument("--audio-seconds", type=float, default=None, help="audio excerpt length in seconds (default: 1.0; echoes 0.06)")
+    a.add_argument("--ism-order", type=int, default=3, help="image-source order (reflections per path), 0 to 10 (default: 3)")
     a.add_argument("--tail", default="traced", choices=("traced", "parametric", "raytraced"), help="late reverberation "
                    "model (default: traced)")
     a.add_argument("--head", default="kemar", help="the listener's head: kemar (default: MIT KEMAR's measured HRTFs), "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
+import textwrap
 from pathlib import Path
 
 from .files import write_text_atomic
@@ -43,9 +45,79 @@ def _typed(name: str, kind, low, high, nonempty):
     return convert
 
 
+# an example command in a script's docstring: an indented line that runs python or torchrun
+_EXAMPLE = re.compile(r"^[ \t]+((?:python|torchrun) .*)$", re.M)
+
+
+def example_first(description: str | None) -> str | None:
+    """A script's description for ``--help``, starting with its first example command: the first
+    indented ``python ...``/``torchrun ...`` line of ``description`` moves to the top, under
+    ``example:`` (the rest stays as written). Unchanged when it holds no example."""
+    if not description:
+        return description
+    match = _EXAMPLE.search(description)
+    if match is None:
+        return description
+    command = re.sub(r"\s+#.*$", "", match.group(1)).rstrip()  # without a trailing shell comment
+    if command.endswith("\\"):  # a command continued on the next line: keep it whole
+        end = description.find("\n", match.end() + 1)
+        rest = description[match.end() + 1:end if end >= 0 else None].strip()
+        command, stop = f"{command[:-1].rstrip()} {rest}", (end if end >= 0 else len(description))
+    else:
+        stop = match.end()
+    before = description[:match.start()].rstrip()
+    if before.endswith(":"):  # the text introduces this command where it stands: keep it there too
+        body = description.strip("\n")
+    else:
+        body = re.sub(r"\n{3,}", "\n\n", (description[:match.start()] + description[stop:]).strip("\n"))
+    return f"example:\n  {command}\n\n{body}"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help with the description's layout kept: paragraphs (blank-line separated) and
+    list items (``- ``, ``1. ``) are filled to the terminal width; indented command lines
+    (``python ...``, ``torchrun ...``) are kept as written, so they can be copied."""
+
+    def _fill_text(self, text, width, indent):
+        out: list[str] = []
+        prose: list[str] = []
+
+        def flush():
+            if prose:
+                item = re.match(r"(- |\d+\. )", prose[0])  # a list item's lines hang under its text
+                hang = indent + " " * (len(item.group(1)) if item else 0)
+                out.extend(textwrap.wrap(" ".join(prose), width, initial_indent=indent, subsequent_indent=hang)
+                           or [indent])
+                prose.clear()
+
+        verbatim = False
+        for line in textwrap.dedent(text).splitlines():
+            stripped = line.strip()
+            if not stripped:
+                flush()
+                out.append("")
+                verbatim = False
+            elif verbatim or (line[:1].isspace() and _EXAMPLE.match(line)) or stripped == "example:":
+                flush()
+                out.append(indent + line.rstrip())
+                verbatim = stripped.endswith("\\")
+            else:
+                if re.match(r"(- |\d+\. )", stripped):
+                    flush()
+                prose.append(stripped)
+        flush()
+        return "\n".join(out).strip("\n")
+
+
+def parser_for(description: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """An ``argparse.ArgumentParser`` laid out as every earshot script's: ``--help`` starts with
+    the description's first example command (``example_first``) and keeps command lines whole."""
+    return argparse.ArgumentParser(description=example_first(description), formatter_class=HelpFormatter, **kwargs)
+
+
 def parse_config(cls, description: str, argv=None):
     """Build ``cls`` (a dataclass) from defaults overridden by ``--field value`` arguments."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = parser_for(description)
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         meta = f.metadata
@@ -54,12 +126,12 @@ def parse_config(cls, description: str, argv=None):
         text = meta.get("help", "")
         allowed = ""
         if meta.get("choices"):
-            allowed = f"; one of {', '.join(str(c) for c in meta['choices'])}"
+            allowed = f"; one of {', '.join(str(c) if c != '' else repr('') for c in meta['choices'])}"
         elif meta.get("low") is not None or meta.get("high") is not None:
             low, high = meta.get("low"), meta.get("high")
             allowed = f"; {low} to {high}" if low is not None and high is not None else (
                 f"; >= {low}" if low is not None else f"; <= {high}")
-        help_text = f"{text}{allowed} (default: {default})".lstrip("; ")
+        help_text = f"{text}{allowed} (default: {default if default != '' else repr('')})".lstrip("; ")
         if kind is bool:
             parser.add_argument(flag, dest=f.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
         else:
@@ -98,4 +170,4 @@ def run_script(main, cls, description: str, interrupted: str = "interrupted") ->
         sys.exit(2)
 
 
-__all__ = ["option", "parse_config", "run_script", "save_config"]
+__all__ = ["HelpFormatter", "example_first", "option", "parse_config", "parser_for", "run_script", "save_config"]

@@ -54,16 +54,18 @@ Output
 
 How to rerun
 ------------
-    python scripts/convert_kemar.py                      # pip download slab==1.8.2 --no-deps into a temp folder
-    python scripts/convert_kemar.py path/to/slab-1.8.2-py3-none-any.whl
-    python scripts/convert_kemar.py --out other/place.npz [wheel]
+    python scripts/convert_kemar.py --out outputs/kemar.npz
+    python scripts/convert_kemar.py --out acoustics/data/kemar.npz path/to/slab-1.8.2-py3-none-any.whl
+
+Without a wheel it runs ``pip download slab==1.8.2 --no-deps`` into a temporary folder. The
+default output is ``outputs/kemar.npz`` under the working directory; replacing the shipped copy
+takes ``--out acoustics/data/kemar.npz``.
 
 The output is deterministic (same arrays; the zip container's timestamps may differ).
 """
 
 from __future__ import annotations
 
-import argparse
 import bz2
 import hashlib
 import importlib
@@ -77,11 +79,14 @@ from pathlib import Path
 
 import numpy as np
 
+from earshot.cli import parser_for
+
 WHEEL_NAME = "slab-1.8.2-py3-none-any.whl"
 WHEEL_SHA256 = "2ac0a1fcb4ddfaceadaa57606a7ef3ab934ad0b9b833ba53217c275571cb27c3"
 MEMBER = "slab/data/mit_kemar_normal_pinna.bz2"
 MEMBER_SHA256 = "61f562a68284ba40899fd66b9d9e976351a41def04e3e826ae4cb3d5c3a7d975"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "acoustics" / "data" / "kemar.npz"
+# under the working directory: a script writes into the package only when asked (--out acoustics/data/kemar.npz)
+DEFAULT_OUT = Path("outputs") / "kemar.npz"
 
 CITATION = (
     "Gardner, W. G., & Martin, K. D. (1995). HRTF measurements of a KEMAR. "
@@ -221,9 +226,10 @@ def write(k: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    how = __doc__.split("How to rerun\n------------\n")[1].split("\n\nThe output is")[0]
+    parser = parser_for(__doc__.splitlines()[0] + "\n\n" + how)
     parser.add_argument("wheel", nargs="?", help=f"path to {WHEEL_NAME} (default: pip download it)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output .npz (default: %(default)s)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output .npz file (default: %(default)s)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         wheel = Path(args.wheel) if args.wheel else download_wheel(Path(tmp))

@@ -16,4 +16,4 @@ from earshot.agents.evaluation import EvalConfig, evaluate
 from earshot.cli import run_script
 
 if __name__ == "__main__":
-    run_script(evaluate, EvalConfig, __doc__.split("\n\n")[0])
+    run_script(evaluate, EvalConfig, __doc__)

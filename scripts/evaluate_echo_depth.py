@@ -8,22 +8,23 @@ checkpoint's metrics at the top level, every model under "models", the baseline 
   python scripts/evaluate_echo_depth.py --checkpoint runs/echo runs/rgb runs/fusion --out runs/compare --figure
 """
 
-import argparse
 import sys
 
 from earshot.agents.echo_evaluation import evaluate_echo_depth
+from earshot.cli import parser_for
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser_for(__doc__)
     p.add_argument("--checkpoint", nargs="+", required=True, help="run folders of train_echo_depth.py (or checkpoint folders)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate on (default: test)")
-    p.add_argument("--samples", type=int, default=2_000, help="samples of the split's echo dataset (default: 2000)")
-    p.add_argument("--data", default="", help="an echo dataset folder instead")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate on: train, val or test (default: test)")
+    p.add_argument("--samples", type=int, default=2_000, help="samples of the split's echo dataset, >= 1 (default: 2000)")
+    p.add_argument("--data", default="", help="an echo dataset folder instead of the split's (default: outputs/echo_data/...)")
     p.add_argument("--out", required=True, help="folder for summary.json (and examples.png)")
     p.add_argument("--figure", action="store_true", help="draw OUT/examples.png")
     p.add_argument("--workers", type=int, default=2, help="processes making the dataset (default: 2)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="torch device: auto (cuda when available), cpu or cuda (default: auto)")
     args = p.parse_args(argv)
     try:
         evaluate_echo_depth(args.checkpoint, args.out, split=args.split, samples=args.samples, data=args.data,

@@ -11,19 +11,19 @@ tiny training runs) is listed in ``earshot.agents.fingerprint``.
 difference.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from earshot.agents.fingerprint import compare, fingerprint
+from earshot.cli import parser_for
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", help="write the fingerprint as JSON here")
-    p.add_argument("--quick", action="store_true", help="envs and RIRs only (no CLI runs)")
-    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two fingerprint files")
+    p = parser_for(__doc__)
+    p.add_argument("--out", help="write the fingerprint as JSON to this file (default: print it only)")
+    p.add_argument("--quick", action="store_true", help="envs and RIRs only (no CLI runs; seconds instead of minutes)")
+    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two fingerprint JSON files (exit status 1 on any difference)")
     args = p.parse_args()
     if args.compare:
         lines = compare(*(json.loads(Path(f).read_text()) for f in args.compare))

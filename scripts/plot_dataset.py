@@ -5,15 +5,15 @@ expected arrival d/c marked) and the spectrogram of each ear.
   python scripts/plot_dataset.py outputs/dataset --out outputs/dataset/samples.png --samples 4
 """
 
-import argparse
 import json
 import sys
 
 from earshot.agents.dataset_figure import dataset_figure
+from earshot.cli import parser_for
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser_for(__doc__)
     p.add_argument("dataset", help="dataset folder (with manifest.json)")
     p.add_argument("--out", default=None, help="PNG path (default: DATASET/samples.png)")
     p.add_argument("--samples", type=int, default=4, help="how many samples, spread over the dataset (default: 4)")

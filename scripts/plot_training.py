@@ -2,7 +2,7 @@
 from TensorBoard), the periodic val-split evaluations (``eval.csv``) and the DAgger warm
 start's rounds (``imitation/…`` in TensorBoard).
 
-    python scripts/plot_training.py --runs runs/audiogoal,runs/pointgoal --out docs/figures/learning_curves.png
+    python scripts/plot_training.py --runs runs/audiogoal,runs/pointgoal --out outputs/learning_curves.png
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from earshot.cli import option, run_script
 class PlotConfig:
     runs: str = option("", "comma-separated run folders written by train.py", nonempty=True)
     labels: str = option("", "comma-separated labels of the runs (default: the folders' names)")
-    out: str = option("docs/figures/learning_curves.png", "PNG to write", nonempty=True)
+    out: str = option("outputs/learning_curves.png", "PNG file to write", nonempty=True)
     smooth: int = option(20, "moving average over this many logged points of the training curves", low=1)
 
     def check(self) -> None:
@@ -40,4 +40,4 @@ def main(config: PlotConfig) -> Path:
 
 
 if __name__ == "__main__":
-    run_script(main, PlotConfig, __doc__.split("\n\n")[0])
+    run_script(main, PlotConfig, __doc__)

@@ -2,7 +2,10 @@
 into an on-disk cache. Resumable: rerun after an interruption and finished entries are kept;
 Ctrl-C stops cleanly with a one-line summary of what was kept. The audio settings default to the
 env's (AudioConfig's defaults: the traced tail), so a default env reads what this fills; an env
-with other settings warns once that it reads nothing from the cache, naming the settings."""
+with other settings warns once that it reads nothing from the cache, naming the settings.
+
+    python scripts/precompute_rirs.py --split train --scenes 10 --workers 4 --cache-dir outputs/rir_cache
+"""
 
 from __future__ import annotations
 

@@ -16,4 +16,4 @@ from earshot.agents.training import TrainConfig, train
 from earshot.cli import run_script
 
 if __name__ == "__main__":
-    run_script(train, TrainConfig, __doc__.split("\n\n")[0], "interrupted: the last checkpoint is kept; rerun the same command to resume")
+    run_script(train, TrainConfig, __doc__, "interrupted: the last checkpoint is kept; rerun the same command to resume")

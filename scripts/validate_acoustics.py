@@ -2,7 +2,7 @@
 
 1. RIRs against pyroomacoustics' hybrid ray tracer on the same geometry (the default)::
 
-    python scripts/validate_acoustics.py --out outputs/acoustics_validation [--apartments 4] [--rays 20000]
+    python scripts/validate_acoustics.py --out outputs/acoustics_validation --apartments 4 --rays 20000
 
 For every room of ``--apartments`` held-out test apartments (one source, two receivers per room:
 coupled rooms behind doors included) and for the single reference rooms (tiled bathroom,

@@ -35,7 +35,7 @@ class SoakConfig:
     scenes: int = option(500, "distinct procedural scenes (taken from train, val and test in turn)", low=1, high=10_200)
     workers: int = option(2, "processes", low=1, high=64)
     seed: int = option(0, "seed of the random actions", low=0)
-    resolution: int = option(32, "image size", low=8, high=512)
+    resolution: int = option(32, "image width and height in pixels", low=8, high=512)
     renderer: str = option("raycast", "renderer backend", choices=("auto", "raycast", "gl"))
     out: str = option("outputs/soak", "output folder", nonempty=True)
 
