@@ -136,7 +136,7 @@ class DirectionalRIR:
             keep = m < self.n_samples
             m, gains, dirs = m[keep], self.gains[keep], self.directions[keep]
             length = int(min(self.n_samples, (m.max() + 1 if len(m) else 1) + 64))
-            size = scipy.fft.next_fast_len(length + 2 * _PRE)
+            size = _grid_size(length + 2 * _PRE)
             freqs = np.fft.rfftfreq(size, 1 / fs)
             bw = band_weights(freqs)
             spectra = gains @ bw  # (K, F) zero-phase band gains
@@ -259,7 +259,10 @@ class DirectionalRIR:
         out = np.zeros((2, self.n_samples))
         length, size, freqs, _, group_spec, group_dir = self._early_setup()
         if len(group_spec):
-            h = head.responses(group_dir @ to_head.T, freqs)  # (G, 2, F)
+            if hasattr(head, "grid_responses"):  # a measured head: its responses kept on this grid
+                h = head.grid_responses(group_dir @ to_head.T, size)  # (G, 2, F)
+            else:
+                h = head.responses(group_dir @ to_head.T, freqs)
             spec = np.einsum("gf,gef->ef", group_spec, h)
             out[:, :length] = scipy.fft.irfft(spec, n=size, axis=1)[:, _PRE:_PRE + length]
             # the nearer ear may hear the first sound up to a head radius ahead of the centre
@@ -276,7 +279,10 @@ class DirectionalRIR:
         noise through the head, which turn with it."""
         n = self.n_samples
         bank = None
-        if hasattr(head, "diffuse_coherence"):  # a measured head
+        if hasattr(head, "diffuse_coherence"):  # a measured head: the same tail at every heading
+            kept = self._cache.get("diffuse_tail")
+            if kept is not None and kept[0] is head:
+                return kept[1]
             bank = _diffuse_bank(n, self.sample_rate, head)
         elif isinstance(head, SphericalHead) and _on_heading_grid(heading):
             # headings on the 45° grid (every grid-motion env): the ear signals of the whole
@@ -287,6 +293,9 @@ class DirectionalRIR:
             amp, start, offset = self._tail_envelope()
             out = np.zeros((2, n), np.float32)
             out[:, start:] = np.einsum("ebt,bt->et", bank[:, :, offset + start:offset + n], amp)
+            if hasattr(head, "diffuse_coherence"):
+                out.flags.writeable = False  # shared by every heading's render of this RIR
+                self._cache["diffuse_tail"] = (head, out)
             return out
         if isinstance(head, SphericalHead):
             # the tail is diffuse: whole-sample ear delays and a two-term shadow are exact enough
@@ -402,6 +411,14 @@ def _lead_samples(head, sample_rate: int) -> int:
     else:
         lead = getattr(head, "max_lead", HEAD_RADIUS / SPEED_OF_SOUND)
     return int(np.ceil(lead * sample_rate)) + 1
+
+
+def _grid_size(n: int) -> int:
+    """The early part's FFT size for ``n`` samples: the smallest 2^k or 3·2^k >= n (>= 64), so
+    that renders share a few grids (a measured head keeps its responses per grid)."""
+    n = max(int(n), 64)
+    k = int(np.ceil(np.log2(n)))
+    return 3 << (k - 2) if (3 << (k - 2)) >= n else 1 << k
 
 
 _roots: LRU = LRU(BUDGETS.noise_banks)

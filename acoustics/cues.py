@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft
 
 from .config import AUDIO_FULL_SCALE, AudioConfig
-from .features import _avg_pool_ceil, _check_audio, _window, spectrogram
+from .features import _check_audio, _window, spectrogram
 
 _ILD_RANGE_DB = 30.0  # ILDs are divided by this and clipped to [-1, 1]
 _EPS = 1e-10

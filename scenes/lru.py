@@ -39,6 +39,8 @@ class Budgets:
         heading_banks: the tail noise bank as heard by the two ears at one heading on the 45°
             grid, per (RIR length, sample rate, head) (1.5 MB each at 16 kHz): 8 covers every
             heading of a grid-motion env.
+        head_grids: a measured head's delay-aligned responses on one FFT grid, per grid size
+            the renderers use (complex64; KEMAR: ~6 MB at 1,024 points, ~12 MB at 2,048).
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         image_sources: image-source lists kept per scene for its most recent sources (a few
             kB each at order 3).
@@ -63,6 +65,7 @@ class Budgets:
     tail_decays: int = 64
     noise_banks: int = 4
     heading_banks: int = 8
+    head_grids: int = 4
     dijkstra_rows: int = 4096
     image_sources: int = 64
     energy_fields: int = 16
