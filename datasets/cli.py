@@ -128,6 +128,8 @@ def main(argv=None, description: str | None = None) -> int:
     total = sum(s["bytes"] for s in m["shards"])
     rate = f", {progress.samples_made / progress.seconds:.0f} samples/s" if progress.samples_made and progress.seconds > 0 else ""
     earlier = f"; kept {progress.kept} shards of an earlier run" if progress.kept else ""
+    if progress.extended_from:
+        earlier += f" (extended from {progress.extended_from} samples)"
     redone = f"; remade {len(progress.redone)} that failed verification ({'; '.join(progress.redone[:3])})" if progress.redone else ""
     print(f"{m['samples']} samples in {len(m['shards'])} shards ({_size(total)}) at {Path(args.out).resolve()}: "
           f"made {progress.samples_made} in {progress.seconds:.1f} s{rate}{earlier}{redone}")

@@ -59,6 +59,7 @@ class Progress:
     samples_made: int = 0  # by this run
     kept: int = 0  # shards of earlier runs verified and kept
     redone: list = field(default_factory=list)  # shards of earlier runs that failed verification
+    extended_from: int = 0  # the samples of the dataset this run extends (0: none)
     seconds: float = 0.0
 
 
@@ -156,11 +157,26 @@ def generate(spec: DatasetSpec, out, workers: int = 1, backend: str = "local", r
 def _resume(out: Path, spec: DatasetSpec, state: Progress) -> dict:
     """A new manifest for ``spec`` holding the shards of an earlier run in ``out`` that verify
     (counted in ``state.kept``; the others listed in ``state.redone``). ValueError when that run
-    had other options or audio settings."""
+    had other options or audio settings.
+
+    An earlier run with the same options but fewer ``samples`` is extended: shard ``i`` depends
+    on (spec, i) alone, so its full shards are kept as they are (byte for byte) and only the
+    rest is made, its last, partial shard included (``state.extended_from``). Fewer samples than
+    before is refused (it would drop shards)."""
     manifest = new_manifest(spec)
     if not manifest_path(out).exists():
         return manifest
     old = read_manifest(out)
+    old_config = old.get("config")
+    extending = (isinstance(old_config, dict) and isinstance(old_config.get("samples"), int)
+                 and old_config["samples"] != spec.samples and {**old_config, "samples": spec.samples} == manifest["config"])
+    if extending:
+        if spec.samples < old_config["samples"]:
+            raise ValueError(f"{str(out)!r} holds a dataset of {old_config['samples']} samples; --samples {spec.samples} "
+                             f"would drop some of them: pass --samples {old_config['samples']} or more (more extends "
+                             "it), or choose a new --out")
+        state.extended_from = old_config["samples"]
+        old = {**old, "config": manifest["config"]}
     for part in ("config", "audio_config"):
         if old.get(part) != manifest[part]:
             diff = "; ".join(differences(old.get(part, {}), manifest[part]))
@@ -168,6 +184,10 @@ def _resume(out: Path, spec: DatasetSpec, state: Progress) -> dict:
             raise ValueError(f"{str(out)!r} holds a dataset made with other {what} ({diff}): rerun with the "
                              "same options to resume it, or choose a new --out")
     for entry in old.get("shards", []):
+        index = entry.get("index")
+        if extending and not (isinstance(index, int) and 0 <= index < spec.shards and spec.shard_range(index)
+                              == (entry.get("first_sample"), entry.get("samples"))):
+            continue  # the earlier last shard, now holding more samples: made again
         problem = check_shard(out, entry, spec)
         if problem is None:
             manifest["shards"].append(entry)

@@ -371,3 +371,20 @@ def test_readers_check_each_shard_the_first_time_they_open_it(reference, tmp_pat
     shutil.copy(other / "shard-000002.tar", swapped / "shard-000002.tar")
     with pytest.raises(ValueError, match="shard-000002.tar: (size|checksum)"):
         BinauralDataset(swapped)[11]
+
+
+def test_a_larger_samples_extends_the_dataset_keeping_the_first_shards_bytes(reference, tmp_path):
+    """--samples larger than before on an existing dataset adds shards; the full shards already
+    there stay byte-identical (not rewritten), the earlier partial last shard is completed, and
+    the result is the dataset a single run of the larger size makes."""
+    out = tmp_path / "ds"
+    generate(DatasetSpec(**{**SMALL, "samples": 6}), out, bar=False)  # shards of 4 and 2 samples
+    first = out / "shard-000000.tar"
+    before, stamp = first.read_bytes(), first.stat().st_mtime_ns
+    progress = generate(DatasetSpec(**SMALL), out, bar=False)  # 12 samples: 3 shards of 4
+    assert progress.extended_from == 6 and progress.kept == 1 and progress.samples_made == 8
+    assert first.read_bytes() == before and first.stat().st_mtime_ns == stamp  # kept, not rewritten
+    assert _files(out) == _files(reference) and verify(out) == []
+    with pytest.raises(ValueError, match="would drop some of them"):
+        generate(DatasetSpec(**{**SMALL, "samples": 8}), out, bar=False)
+    assert _files(out) == _files(reference)
