@@ -1,6 +1,7 @@
 """The scripts as a user runs them: Ctrl-C stops precompute cleanly with one line saying what
-was kept, a rerun resumes and removes the temporary files of killed writers, and two caches
-filled at once by two processes compute each RIR once."""
+was kept, a rerun resumes and removes the temporary files of killed writers, two caches
+filled at once by two processes compute each RIR once, and scripts run from another folder
+write there, never inside the repository."""
 
 import os
 import signal
@@ -77,3 +78,48 @@ def test_concurrent_writers_compute_each_source_once(tmp_path):
     n = results[0][1]
     assert sorted(misses) == [0, n]  # one computed all of them, the other read them
     assert len(list(tmp_path.rglob("*.npz"))) == 1  # one file for the source, with all n receivers
+
+
+# files people edit while tests run in a shared checkout; a script's outputs are none of these
+_SOURCE_SUFFIXES = (".py", ".md", ".toml", ".pyc")
+_SKIP_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache"}
+
+
+def _repository_files() -> dict[str, tuple[int, int]]:
+    """{path relative to the repository: (mtime ns, size)} of its non-source files."""
+    files = {}
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        for name in names:
+            path = Path(folder) / name
+            if not name.endswith(_SOURCE_SUFFIXES):
+                st = path.lstat()
+                files[str(path.relative_to(ROOT))] = (st.st_mtime_ns, st.st_size)
+    return files
+
+
+def test_scripts_run_from_elsewhere_write_under_the_working_directory_only(tmp_path):
+    """Scripts run with their default output locations from another folder write under that
+    folder's outputs/ and nothing inside the repository (issue 30 item 4)."""
+    before = _repository_files()
+    scripts = ROOT / "scripts"
+    runs = {
+        "evaluate": ["--baseline", "oracle", "--episodes", "1", "--no-progress"],
+        "precompute_rirs": ["--split", "test", "--scenes", "1", "--sources", "1", "--spacing", "1.0", "--workers", "1"],
+        "demo": ["--agent", "", "--no-video", "--frames", "1", "--resolution", "16"],
+        "generate_dataset": ["--split", "test", "--samples", "2", "--shard-size", "2", "--receivers-per-source", "2",
+                             "--out", "outputs/dataset", "--quiet"],
+    }
+    procs = {name: subprocess.Popen([sys.executable, str(scripts / f"{name}.py"), *args], cwd=tmp_path,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, args in runs.items()}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{name}.py failed:\n{out}\n{err}"
+    made = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    for expected in ("outputs/eval/summary.json", "outputs/rir_cache/config.json", "outputs/demo/topdown.png",
+                     "outputs/dataset/manifest.json"):
+        assert expected in made, f"{expected} not written under the working directory: {sorted(made)}"
+    after = _repository_files()
+    written = sorted(p for p in after if before.get(p) != after[p])
+    assert not written, f"scripts run from {tmp_path} wrote inside the repository: {written}"
