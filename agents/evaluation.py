@@ -231,14 +231,20 @@ def evaluate(config: EvalConfig) -> dict:
 
     out = Path(config.out)
     results = {}
-    if not config.task:
-        task = "earshot/AudioGoal-v0"
-        if config.checkpoint:
-            from .checkpoints import read_meta
+    if config.checkpoint:  # say what the checkpoint brings: its task (unless --task), agent kind, env settings
+        import json
 
-            task = read_meta(config.checkpoint)["task"]
-            print(f"task: {task} (the checkpoint's)", flush=True)
+        from .checkpoints import read_meta
+
+        meta = read_meta(config.checkpoint)
+        task = config.task or meta["task"]
+        source = "--task" if config.task else "the checkpoint's"
+        print(f"checkpoint {config.checkpoint}: task {task} ({source}), "
+              f"agent {meta['agent']}, env settings {json.dumps(meta.get('env_kwargs', {}), sort_keys=True)} "
+              "(the checkpoint's)", flush=True)
         config = dataclasses.replace(config, task=task)
+    elif not config.task:
+        config = dataclasses.replace(config, task="earshot/AudioGoal-v0")
     if config.checkpoint:
         name, actor_for, env_kwargs, agent = _checkpoint_run(config)
         results[name] = evaluate_one(config, name, actor_for, env_kwargs, out, config.videos, agent)

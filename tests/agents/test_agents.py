@@ -91,12 +91,34 @@ class _Evil:
         return (print, ("unpickled!",))
 
 
-def test_checkpoints_never_unpickle(tmp_path, capsys):
-    latest = _train(tmp_path / "run", "ppo", 64, task="earshot/PointGoal-v0")
-    # evaluate takes the run folder or the weights file and the checkpoint's task
-    for given in (tmp_path / "run", latest / "policy.pt"):
+@pytest.fixture(scope="module")
+def pointgoal_run(tmp_path_factory) -> Path:
+    """A PointGoal run folder of 64 steps (ppo), with its latest and best checkpoints."""
+    run = tmp_path_factory.mktemp("pointgoal") / "run"
+    _train(run, "ppo", 64, task="earshot/PointGoal-v0")
+    return run
+
+
+def test_evaluate_infers_the_task_from_a_checkpoint(pointgoal_run, tmp_path, capsys):
+    """No --task: the run folder, checkpoints/best or the weights file brings its task, agent
+    kind and env settings, and evaluate says what it used."""
+    env_kwargs = json.dumps({"resolution": 64, "sensors": SENSORS["earshot/PointGoal-v0"]}, sort_keys=True)
+    for given in (pointgoal_run, pointgoal_run / "checkpoints" / "best", pointgoal_run / "checkpoints" / "latest" / "policy.pt"):
+        capsys.readouterr()
         _evaluate(tmp_path / "inferred", "--checkpoint", str(given), "--no-progress")
         assert json.loads((tmp_path / "inferred" / "summary.json").read_text())["task"] == "earshot/PointGoal-v0"
+        said = capsys.readouterr().out
+        assert (f"checkpoint {given}: task earshot/PointGoal-v0 (the checkpoint's), agent ppo, env settings {env_kwargs}"
+                in said), said
+    with pytest.raises(ValueError, match="trained on earshot/PointGoal-v0, not earshot/AudioGoal-v0"):
+        _evaluate(tmp_path / "wrong", "--checkpoint", str(pointgoal_run), "--task", "earshot/AudioGoal-v0")
+
+
+def test_checkpoints_never_unpickle(pointgoal_run, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(pointgoal_run, tmp_path / "run")  # this test damages its checkpoint
+    latest = tmp_path / "run" / "checkpoints" / "latest"
     # the checkpoint records the simulator it was trained in; evaluating under another one says what differs
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["simulator"]["audio"]["sample_rate"] == 16000 and meta["simulator"]["earshot"]
