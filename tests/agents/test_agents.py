@@ -114,6 +114,57 @@ def test_evaluate_infers_the_task_from_a_checkpoint(pointgoal_run, tmp_path, cap
         _evaluate(tmp_path / "wrong", "--checkpoint", str(pointgoal_run), "--task", "earshot/AudioGoal-v0")
 
 
+def test_best_checkpoint_follows_val_spl(pointgoal_run, tmp_path, monkeypatch, capsys):
+    """checkpoints/best is rewritten exactly when a val evaluation's SPL beats every earlier one
+    (SPL 0.2, 0.5, 0.3, 0.5 at steps 100..400: best from step 200), a console line per val
+    evaluation says so, and eval.csv and TensorBoard's eval/spl get every evaluation."""
+    import shutil
+
+    from earshot.agents import callbacks, checkpoints
+    from earshot.agents.ddppo.distributed import World
+    from earshot.agents.ddppo.trainer import DDPPOTrainer
+
+    run = tmp_path / "run"
+    shutil.copytree(pointgoal_run, run)
+    shutil.rmtree(run / "checkpoints" / "best")
+    latest = checkpoints.read_meta(run / "checkpoints" / "latest")
+    config = parse_config(TrainConfig, "", ["--run-dir", str(run), "--no-progress",
+                                            *[a for k, v in json.loads((run / "config.json").read_text()).items()
+                                              if k in ("task", "agent", "hidden", "gru_hidden")
+                                              for a in (f"--{k.replace('_', '-')}", str(v))],
+                                            "--env-kwargs", json.dumps(latest["env_kwargs"])])
+    trainer = DDPPOTrainer(config, world=World())
+    trainer.meta = {k: latest[k] for k in ("actions", "observation", "policy") if k in latest}
+    trainer.simulator = latest["simulator"]
+    env = gym.make(config.task, scenes=1, **latest["env_kwargs"])
+    from earshot.agents.checkpoints import load_policy
+
+    policy, _ = load_policy(run / "checkpoints" / "latest", env.observation_space, env.action_space)
+    env.close()
+    spls = iter([0.2, 0.5, 0.3, 0.5])
+
+    def fake_eval(cfg, pol, split="val"):
+        spl = next(spls)
+        return {**{k: {"mean": spl, "ci95": 0.0} for k in METRICS}, "episodes": 2}
+
+    monkeypatch.setattr(callbacks, "evaluate_on", fake_eval)
+    (run / "eval.csv").unlink(missing_ok=True)
+    capsys.readouterr()
+    best_steps = []
+    for k, steps in enumerate((100, 200, 300, 400)):
+        trainer._evaluate(policy, steps, k + 1)
+        best_steps.append(checkpoints.read_meta(run / "checkpoints" / "best")["val"]["steps"])
+    trainer.writer.close()
+    assert best_steps == [100, 200, 200, 200]
+    best = checkpoints.read_meta(run / "checkpoints" / "best")
+    assert best["val"]["spl"] == pytest.approx(0.5) and best["steps"] == 200 and best["task"] == config.task
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("val at")]
+    assert len(lines) == 4 and [("the best so far" in line) for line in lines] == [True, True, False, False]
+    assert lines[1].startswith("val at 200 steps: success 0.50, SPL 0.500 (2 episodes)")
+    rows = (run / "eval.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["100", "200", "300", "400"]
+
+
 def test_checkpoints_never_unpickle(pointgoal_run, tmp_path, capsys):
     import shutil
 
