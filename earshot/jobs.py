@@ -48,6 +48,13 @@ def progress(iterable, *, desc: str, unit: str = "it", enabled: bool = True, **o
     return tqdm(iterable, desc=desc, unit=unit, disable=not enabled, **options)
 
 
+def say(line: str) -> None:
+    """Print ``line`` on stdout above any open progress bars (a plain print would tear them)."""
+    from tqdm import tqdm
+
+    tqdm.write(line)
+
+
 def run_tasks(task: Callable, jobs: Sequence[tuple], finished: Callable[[Any], None], *, workers: int = 1,
               backend: str = "process", one_thread: bool = False) -> None:
     """Run ``task(*args)`` for each ``args`` in ``jobs``, calling ``finished(result)`` here for
@@ -151,4 +158,4 @@ def _run_ray(task: Callable, jobs: Iterable[tuple], finished: Callable[[Any], No
             pending.append(remote.remote(*args))
 
 
-__all__ = ["BACKENDS", "progress", "progress_bar", "run_tasks"]
+__all__ = ["BACKENDS", "progress", "progress_bar", "run_tasks", "say"]

@@ -38,6 +38,7 @@ class _EnvState:
         self.lengths = np.zeros(len(starts), dtype=int)
         self.episodes = collections.deque(maxlen=100)  # (return, length, success, spl) of finished episodes
         self.primitive = 0  # primitive env steps taken (a macro action takes several)
+        self.finished = 0  # episodes finished by this rank's envs in this launch
 
 
 def _stack(observations: list[dict]) -> dict:
@@ -206,6 +207,7 @@ class DDPPOTrainer:
             if terminated or truncated:
                 state.episodes.append((state.returns[k], state.lengths[k], float(info.get("success", 0.0)),
                                        float(info.get("spl", 0.0))))
+                state.finished += 1
                 state.returns[k], state.lengths[k] = 0.0, 0
                 if truncated and not terminated:
                     finals[k] = obs
@@ -321,7 +323,9 @@ class DDPPOTrainer:
             val = {"spl": spl, "success": summary["success"]["mean"], "episodes": summary["episodes"], "steps": steps}
             checkpoints.save_checkpoint(best_dir, policy, None, {**self._meta(steps, updates), "val": val})
             line += f"; the best so far: {best_dir}"
-        print(line, flush=True)
+        from ... import jobs
+
+        jobs.say(line)  # above the progress bar
 
     def _report(self, steps: int, local_steps: int, elapsed: float, updates: int, state: _EnvState, stats: dict,
                 final: bool = False) -> dict:
@@ -409,6 +413,7 @@ class DDPPOTrainer:
                     eps = list(state.episodes)
                     bar.set_postfix_str(", ".join(
                         [f"{(steps - before) / max(time.perf_counter() - t0, 1e-9):.0f} steps/s"]
+                        + [f"{state.finished:,} episodes" + (" (rank 0)" if w.size > 1 else "")]
                         + ([f"train SR {np.mean([e[2] for e in eps]):.2f}"] if eps else [])
                         + ([f"val SR {self.last_val[0]:.2f} SPL {self.last_val[1]:.3f}"] if self.last_val else [])),
                         refresh=False)
