@@ -19,6 +19,8 @@ AUDIO_FULL_SCALE = 4.0
 
 
 HEADS = ("kemar", "sphere")
+MAX_RAYS = 1_000_000  # rays of a traced tail: 500x the default, minutes per room; beyond it, a typo
+MAX_N_FFT = 65_536  # samples: 1.4 s at 48 kHz, longer than any step's audio
 
 
 def check_head(head) -> str:
@@ -123,11 +125,18 @@ class AudioConfig:
         object.__setattr__(self, "sample_rate", int(self.sample_rate))
         check_choice("tail", self.tail, ("traced", "parametric", "raytraced"))
         check_int("ism_order", self.ism_order, low=0, high=10)
-        check_int("rays", self.rays, low=1)
-        for name in ("n_fft", "hop_length", "win_length", "pool"):
+        check_int("rays", self.rays, low=1, high=MAX_RAYS)
+        check_int("n_fft", self.n_fft, low=1, high=MAX_N_FFT)
+        for name in ("hop_length", "win_length", "pool"):
             check_int(name, getattr(self, name), low=1)
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length must be <= n_fft ({self.n_fft}), got {self.win_length}")
+        # a hop longer than the window skips audio; a pool wider than the spectrum's bins leaves none
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"hop_length must be <= n_fft ({self.n_fft}) samples, got {self.hop_length}")
+        if self.pool > self.n_fft // 2 + 1:
+            raise ValueError(f"pool must be <= the spectrogram's {self.n_fft // 2 + 1} frequency bins (n_fft // 2 + 1), "
+                             f"got {self.pool}")
         check_number("rir_seconds", self.rir_seconds, low=0.01, high=10.0, unit="s")
         check_number("step_seconds", self.step_seconds, low=0.01, high=10.0, unit="s")
         check_number("speed_of_sound", self.speed_of_sound, low=100.0, high=2000.0, unit="m/s")
@@ -140,7 +149,9 @@ class AudioConfig:
         check_choice("emitter", self.emitter, ("cardioid", "omni"))
         check_number("chirp_seconds", self.chirp_seconds, low=0.0, high=1.0, low_open=True, unit="s")
         check_number("chirp_low_hz", self.chirp_low_hz, low=0.0, unit="Hz")
-        check_number("chirp_high_hz", self.chirp_high_hz, low=0.0, low_open=True, unit="Hz")
+        # no supported sample rate holds a frequency above half the highest one (24 kHz)
+        check_number("chirp_high_hz", self.chirp_high_hz, low=0.0, low_open=True, high=max(SUPPORTED_SAMPLE_RATES) / 2,
+                     unit="Hz")
         if self.chirp_high_hz <= self.chirp_low_hz:
             raise ValueError(f"chirp_high_hz ({self.chirp_high_hz}) must be above chirp_low_hz ({self.chirp_low_hz})")
         if self.step_samples < self.n_fft:

@@ -48,12 +48,30 @@ def load_head(config: AudioConfig | str | None = None):
             head = SphericalHead(config.head_radius, config.speed_of_sound)
         elif config.head == "kemar":
             head = MeasuredHead.kemar(config.sample_rate)
-        elif config.head.lower().endswith(".sofa"):
-            head = MeasuredHead.from_sofa(config.head, config.sample_rate)
         else:
-            head = MeasuredHead.from_npz(config.head, config.sample_rate)
+            head = _load_file(config.head, config.sample_rate)
         _heads[key] = head
     return head
+
+
+def _load_file(path: str, sample_rate: int) -> MeasuredHead:
+    """A measured head from a .sofa or .npz file; anything wrong with the file is one ValueError
+    (one line) naming it, never a KeyError or a parser's report from inside."""
+    try:
+        if path.lower().endswith(".sofa"):
+            return MeasuredHead.from_sofa(path, sample_rate)
+        return MeasuredHead.from_npz(path, sample_rate)
+    except FileNotFoundError:
+        raise
+    except (KeyError, ValueError, OSError, EOFError, TypeError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        text = lines[0].strip("'\"")
+        if path in text:
+            if len(lines) == 1 and isinstance(exc, ValueError):
+                raise  # already one sentence naming the file (e.g. a SofaError)
+            raise ValueError(text) from exc
+        kind = "SOFA" if path.lower().endswith(".sofa") else ".npz (hrir, sample_rate, azimuth_deg, elevation_deg)"
+        raise ValueError(f"head {path!r} is not a usable {kind} HRIR set: {text}") from exc
 
 
 __all__ = ["head_identity", "load_head"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 SOFA_CONVENTION = "SimpleFreeFieldHRIR"
+MIN_RATE, MAX_RATE = 1_000.0, 768_000.0  # Hz: the audio sample rates an HRIR set can be measured at
 
 
 class SofaError(ValueError):
@@ -37,8 +38,9 @@ def _read_sofa(f, where: str):
         ir = np.asarray(f["Data.IR"], dtype=np.float64)
         fs = np.asarray(f["Data.SamplingRate"], dtype=np.float64).reshape(-1)
         pos = np.asarray(f["SourcePosition"], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SofaError(f"{where}: malformed {SOFA_CONVENTION} file, non-numeric data ({exc})") from exc
+    except (TypeError, ValueError, OSError) as exc:  # h5py raises OSError for text it cannot convert
+        raise SofaError(f"{where}: malformed {SOFA_CONVENTION} file, non-numeric data in Data.IR, Data.SamplingRate or "
+                        f"SourcePosition ({exc})") from exc
     if ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[0] < 1 or ir.shape[2] < 2:
         raise SofaError(f"{where}: malformed, Data.IR must be (measurements M, 2 receivers, taps N), got {ir.shape}")
     m = ir.shape[0]
@@ -50,8 +52,9 @@ def _read_sofa(f, where: str):
         raise SofaError(f"{where}: malformed, Data.IR contains NaN or inf")
     if not np.isfinite(pos).all():
         raise SofaError(f"{where}: malformed, SourcePosition contains NaN or inf")
-    if not (np.isfinite(fs).all() and (fs > 0).all()):
-        raise SofaError(f"{where}: malformed, Data.SamplingRate must be positive, got {fs[:4]}")
+    if not (np.isfinite(fs).all() and ((fs >= MIN_RATE) & (fs <= MAX_RATE)).all()):
+        raise SofaError(f"{where}: malformed, Data.SamplingRate must be an audio rate between {MIN_RATE:g} and "
+                        f"{MAX_RATE:g} Hz, got {fs[:4]}")
     if np.ptp(fs) > 0:
         raise SofaError(f"{where}: Data.SamplingRate differs between measurements ({fs.min():g}..{fs.max():g} Hz)")
     units_fs = _text(f["Data.SamplingRate"].attrs.get("Units", "hertz")).strip().lower()
@@ -73,11 +76,13 @@ def _read_sofa(f, where: str):
                             f"({el.min():g}..{el.max():g}; units {units or 'unspecified'!r})")
     else:
         raise SofaError(f"{where}: SourcePosition Type {kind!r}; expected 'spherical' or 'cartesian'")
+    _check_directions(where, az, el)
     if "Data.Delay" in f:
         delay = np.asarray(f["Data.Delay"], dtype=np.float64)
-        if delay.size not in (2, 2 * m) or not np.isfinite(delay).all() or (delay < 0).any():
-            raise SofaError(f"{where}: malformed, Data.Delay must be (1, 2) or ({m}, 2) non-negative samples, "
-                            f"got shape {delay.shape}")
+        if delay.size not in (2, 2 * m) or not np.isfinite(delay).all() or (delay < 0).any() or (delay > fs[0]).any():
+            raise SofaError(f"{where}: malformed, Data.Delay must be (1, 2) or ({m}, 2) non-negative samples of at most "
+                            f"one second ({fs[0]:g}), got shape {delay.shape} with values "
+                            f"{delay.min() if delay.size else None!r}..{delay.max() if delay.size else None!r}")
         delay = np.broadcast_to(np.round(delay.reshape(-1, 2)).astype(np.int64), (m, 2))
         if delay.any():
             ir = np.concatenate([ir, np.zeros((m, 2, int(delay.max())))], axis=2)
@@ -92,6 +97,18 @@ def _read_sofa(f, where: str):
     meta = {str(k): _text(v) for k, v in f.attrs.items()
             if isinstance(v, (str, bytes, np.bytes_)) or (isinstance(v, np.ndarray) and v.dtype.kind in "SUO")}
     return ir, float(fs[0]), az, el, dist, meta
+
+
+def _check_directions(where: str, az_deg: np.ndarray, el_deg: np.ndarray) -> None:
+    """The measured directions must span the sphere: at least 4 distinct ones, not all in one
+    plane (a horizontal ring, or one elevation), or no direction between them can be interpolated."""
+    az, el = np.radians(az_deg), np.radians(el_deg)
+    d = np.unique(np.round(np.c_[np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 9), axis=0)
+    flat = len(d) < 4 or np.linalg.svd(d - d.mean(axis=0), compute_uv=False)[-1] < 1e-6
+    if flat:
+        raise SofaError(f"{where}: SourcePosition holds {len(d)} distinct directions, "
+                        f"{'all in one plane' if len(d) >= 4 else 'fewer than 4'}: a measured head needs directions "
+                        "spanning the sphere (use a full HRIR set)")
 
 
 __all__ = ["SOFA_CONVENTION", "SofaError"]

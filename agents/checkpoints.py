@@ -23,6 +23,7 @@ works as well.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from what a user may pass: the folder itself, a file in it
     (``policy.pt``, ``meta.json``), a run folder (its ``checkpoints/latest``), or the name of a
     shipped agent."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"checkpoint must be a checkpoint folder, a run folder, a file in one (policy.pt, meta.json) "
+                         f"or a shipped agent's name ({', '.join(pretrained_agents()) or 'none'}), got {path!r}")
     p = Path(path)
     if p.is_file() and p.name in ("policy.pt", "meta.json", "optimizer.pt"):
         return p.parent
@@ -103,7 +109,7 @@ def read_meta(path: str | Path) -> dict:
                                 f"or a shipped agent's name ({shipped})")
     try:
         meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(meta_path)!r} is corrupt ({exc}); use another checkpoint of the run") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
@@ -117,6 +123,23 @@ def read_meta(path: str | Path) -> dict:
     return meta
 
 
+# budgets of a policy's shape: far above any earshot agent (4 actions, hidden 128-512, 128x128
+# images), far below what would exhaust memory when the policy is built
+MAX_ACTIONS = 1024
+MAX_HIDDEN = 16_384
+MAX_OBSERVATION_VALUES = 10_000_000
+
+
+def _is_dtype(text: str) -> bool:
+    import numpy as np
+
+    try:
+        np.dtype(text)
+    except TypeError:
+        return False
+    return True
+
+
 def _is_int(x, low: int = 0) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= low
 
@@ -126,12 +149,15 @@ def meta_problem(meta: dict) -> str | None:
     read (their types and ranges), or None."""
     from .kinds import AGENT_KINDS
 
-    if not isinstance(meta.get("task"), str) or not meta["task"]:
-        return f"'task' must be an env id string, got {meta.get('task')!r}"
+    from ..av_env import ENV_IDS
+    from ..av_env.config import FLAT_KWARGS
+
+    if not isinstance(meta.get("task"), str) or meta["task"] not in ENV_IDS:
+        return f"'task' must be an earshot env id ({', '.join(ENV_IDS)}), got {meta.get('task')!r}"
     if meta.get("agent") not in AGENT_KINDS:
         return f"'agent' must be one of {sorted(AGENT_KINDS)}, got {meta.get('agent')!r}"
-    if not _is_int(meta.get("actions"), 1):
-        return f"'actions' must be a positive integer, got {meta.get('actions')!r}"
+    if not _is_int(meta.get("actions"), 1) or meta["actions"] > MAX_ACTIONS:
+        return f"'actions' must be an integer between 1 and {MAX_ACTIONS}, got {meta.get('actions')!r}"
     if not _is_int(meta.get("steps"), 0):
         return f"'steps' must be an integer >= 0, got {meta.get('steps')!r}"
     obs = meta.get("observation")
@@ -141,11 +167,20 @@ def meta_problem(meta: dict) -> str | None:
         if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], list)
                 and all(_is_int(n, 0) for n in spec[0]) and isinstance(spec[1], str)):
             return f"'observation'[{key!r}] must be [shape (a list of integers), dtype], got {spec!r}"
+        if not _is_dtype(spec[1]):
+            return f"'observation'[{key!r}] has dtype {spec[1]!r}, which is not a numpy dtype"
+        if math.prod(spec[0]) > MAX_OBSERVATION_VALUES:
+            return (f"'observation'[{key!r}] has shape {spec[0]}: {math.prod(spec[0])} values, more than "
+                    f"{MAX_OBSERVATION_VALUES} (an observation of any earshot env is far smaller)")
     policy = meta.get("policy")
-    if not isinstance(policy, dict) or not _is_int(policy.get("hidden"), 1) or not _is_int(policy.get("gru_hidden", 0), 0):
-        return f"'policy' must hold integer 'hidden' (>= 1) and 'gru_hidden' (>= 0), got {policy!r}"
+    if (not isinstance(policy, dict) or not _is_int(policy.get("hidden"), 1) or not _is_int(policy.get("gru_hidden", 0), 0)
+            or policy["hidden"] > MAX_HIDDEN or policy.get("gru_hidden", 0) > MAX_HIDDEN):
+        return f"'policy' must hold integer 'hidden' (1 to {MAX_HIDDEN}) and 'gru_hidden' (0 to {MAX_HIDDEN}), got {policy!r}"
     if not isinstance(meta.get("env_kwargs", {}), dict):
         return f"'env_kwargs' must be an object of env arguments, got {meta.get('env_kwargs')!r}"
+    unknown = sorted(set(meta.get("env_kwargs", {})) - set(FLAT_KWARGS))
+    if unknown:
+        return f"'env_kwargs' has unknown env arguments {unknown}; the env takes {sorted(FLAT_KWARGS)}"
     for name in ("simulator", "imitation"):
         if meta.get(name) is not None and not isinstance(meta[name], dict):
             return f"{name!r} must be an object or absent, got {meta[name]!r}"
@@ -214,10 +249,16 @@ def load_policy(path: str | Path, observation_space, action_space, device: str =
 def load_weights(policy, path: str | Path) -> None:
     """Load a checkpoint's ``policy.pt`` into ``policy`` (shaped as its meta.json says); one clear
     error when the weights do not fit."""
+    file = resolve_checkpoint(path) / "policy.pt"
+    state = load_tensors(file)
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(file)!r} holds a {type(state).__name__}, not a state dict of named tensors; use another "
+                         "checkpoint of the run")
     try:
-        policy.load_state_dict(load_tensors(resolve_checkpoint(path) / "policy.pt"))
+        policy.load_state_dict(state)
     except RuntimeError as exc:
-        raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({exc})") from exc
+        detail = " ".join(str(exc).split())  # torch's report spans lines: one sentence
+        raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({detail})") from exc
 
 
 def simulator_record(env) -> dict | None:

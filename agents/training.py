@@ -97,6 +97,13 @@ class TrainConfig:
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
                 raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")
+        from ..av_env import ENV_IDS
+        from ..av_env.config import EnvConfig
+
+        try:  # every env argument checked now (cheap: no scene is built), not in the workers later
+            EnvConfig.from_kwargs(ENV_IDS[self.task], **kwargs)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"argument --env-kwargs: {exc}") from None
         if self.kind.recurrent and self.minibatches > self.n_envs:
             raise ValueError(f"argument --minibatches: a recurrent policy's minibatches are whole env sequences: at "
                              f"most --n-envs ({self.n_envs}), got {self.minibatches}")

@@ -24,6 +24,7 @@ import numpy as np
 from ..acoustics import AudioConfig
 from ..acoustics.config import check_head
 from ..scenes.checks import check_bool, check_choice, check_int, check_number
+from ..scenes.loading import check_load_arguments
 from ..scenes.lru import BUDGETS
 from ..scenes.render import BACKENDS
 from ..scenes.splits import SPLITS
@@ -239,6 +240,10 @@ class EpisodeConfig:
             unknown = sorted(set(self.mesh_kwargs) - set(MESH_KWARGS))
             if unknown:
                 raise ValueError(f"mesh_kwargs has unknown keys {unknown}; earshot.scenes.load_scene takes {sorted(MESH_KWARGS)}")
+            try:  # the values too, now rather than when the first mesh is read
+                check_load_arguments(**self.mesh_kwargs)
+            except ValueError as exc:
+                raise ValueError(f"mesh_kwargs: {exc}") from None
         s = self.scene_shard
         if s is not None and not (isinstance(s, (tuple, list)) and len(s) == 2
                                   and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in s)

@@ -96,7 +96,8 @@ class AVNavEnv(gym.Env):
 
         tail_store = resolve_tail_store(c.acoustics.tail_cache)  # None: the per-user folder; False: none
         self.source = EpisodeSource(c.episodes, c.task, self.task_obj,
-                                    c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0, tail_store)
+                                    c.motion.turn_angle_deg if c.motion.motion == "grid" else 90.0, tail_store,
+                                    grid=c.motion.motion == "grid")
         self.echoes = self.task_obj.echoes if c.sensors.echoes is None else bool(c.sensors.echoes)
         if self.echoes:
             from ..acoustics.echo import chirp

@@ -13,7 +13,8 @@ from ..scenes.refs import build_scene_and_graph, is_procedural, procedural_seed,
 from ..scenes.splits import split_of
 from ..scenes.store import SceneCache
 from .config import EpisodeConfig
-from .episodes import Episode, EpisodeList, check_episode, generate_episodes, read_episode_file, save_episodes
+from .episodes import (Episode, EpisodeList, check_episode, check_episode_fields, check_episode_ids, generate_episodes,
+                       read_episode_file, save_episodes)
 from .simulator import SceneContext
 from .tasks import TASKS, Task
 
@@ -48,11 +49,13 @@ class EpisodeSource:
         tail_store: traced tails on disk for the scenes' acoustics (``acoustics.tail_store``).
     """
 
-    def __init__(self, config: EpisodeConfig, task_name: str, task: Task, heading_step_deg: float, tail_store=None):
+    def __init__(self, config: EpisodeConfig, task_name: str, task: Task, heading_step_deg: float, tail_store=None,
+                 grid: bool = True):
         self.config = config
         self.tail_store = tail_store  # given to every scene context's SceneAcoustics
         self.task_name, self.task = task_name, task
         self.heading_step_deg = heading_step_deg
+        self.grid = bool(grid)  # grid motion: loaded start headings must be multiples of the turn angle
         self.contexts: LRU[SceneContext] = LRU(config.scene_memory, on_evict=lambda _, ctx: ctx.close())
         self.scene_cache = SceneCache(config.scene_cache) if config.scene_cache is not None else None
         self.mesh_kwargs = dict(config.mesh_kwargs or {})
@@ -108,6 +111,9 @@ class EpisodeSource:
             raise ValueError(f"episodes must be an episode file path or a list of earshot.av_env.Episode, got {type(episodes).__name__}")
         if not eps:
             raise ValueError(f"{source} holds no episodes")
+        for e in eps:  # every field first (cheap), before any scene is built
+            check_episode_fields(e, source, self.heading_step_deg if self.grid else None)
+        check_episode_ids(eps, source)
         for e in eps:
             seed = procedural_seed(e.scene)
             if seed is not None and split_of(seed) != split:

@@ -76,12 +76,97 @@ def read_episode_file(path: str | os.PathLike) -> tuple[list[Episode], dict]:
         version = data.get("version") if isinstance(data, dict) else None
         raise ValueError(f"episodes file {str(path)!r} has version {version!r}, expected {EPISODE_FILE_VERSION} "
                          "(with split and spacing): regenerate it with env.unwrapped.save_episodes")
-    try:
-        episodes = [Episode(**e) for e in data["episodes"]]
-        header = {"split": str(data["split"]), "spacing": float(data["spacing"])}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"episodes file {str(path)!r} is malformed ({type(exc).__name__}: {exc}): regenerate it") from exc
-    return episodes, header
+    source = f"episodes file {str(path)!r}"
+    for key, kind in (("split", str), ("spacing", (int, float)), ("episodes", list)):
+        value = data.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{source} is malformed: {key!r} must be a {_KIND_NAMES[key]}, got {value!r}: regenerate it")
+    episodes = []
+    for i, e in enumerate(data["episodes"]):
+        if not isinstance(e, dict):
+            raise ValueError(f"{source} is malformed: 'episodes'[{i}] must be an object of Episode fields, got {e!r}: "
+                             "regenerate it")
+        try:
+            episodes.append(Episode(**e))
+        except TypeError as exc:  # a missing or unknown field: the message names it
+            raise ValueError(f"{source} is malformed: 'episodes'[{i}]: {exc}: regenerate it") from exc
+    return episodes, {"split": data["split"], "spacing": float(data["spacing"])}
+
+
+_KIND_NAMES = {"split": "split name", "spacing": "number (NavGraph spacing, m)", "episodes": "list of episodes"}
+_MAX_SOUND_SECONDS = 3600.0  # an hour: longer than any episode (500 steps of 1 s)
+
+
+def check_episode_fields(episode: Episode, source: str = "episodes", heading_step_deg: float | None = None) -> None:
+    """Raise ValueError naming the field when an episode's fields have the wrong type or a
+    meaningless value: ids and names that are not strings, nodes that are not integers >= 0,
+    a non-finite or out-of-range heading, distance or sound duration, an unknown sound or
+    category, malformed distractors. ``heading_step_deg`` (grid motion: the turn angle): the
+    start heading must be a multiple of it, or the agent could never face the goal's direction.
+    Node ranges and the stored distance are checked against the scene by ``check_episode``."""
+    import math
+    import numbers
+
+    from ..acoustics import sound_names
+    from ..scenes import CATEGORIES
+    from ..scenes.refs import PROCEDURAL
+
+    where = f"{source}: episode {episode.episode_id!r}" if isinstance(episode.episode_id, str) else source
+
+    def bad(field_name: str, rule: str, value) -> ValueError:
+        return ValueError(f"{where}: {field_name} must be {rule}, got {value!r}")
+
+    def is_number(v) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+
+    def is_node(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+
+    if not isinstance(episode.episode_id, str) or not episode.episode_id:
+        raise bad("episode_id", "a non-empty string", episode.episode_id)
+    if not isinstance(episode.scene, str) or not episode.scene:
+        raise bad("scene", "'procedural:<seed>' or a mesh path (a string)", episode.scene)
+    if episode.scene.startswith(PROCEDURAL) and not episode.scene[len(PROCEDURAL):].isdigit():
+        raise bad("scene", "'procedural:<seed>' with an integer seed >= 0 or a mesh path", episode.scene)
+    if not isinstance(episode.scene_hash, str) or not episode.scene_hash:
+        raise bad("scene_hash", "the scene's content hash (a string)", episode.scene_hash)
+    for name in ("start_node", "goal_node"):
+        if not is_node(getattr(episode, name)):
+            raise bad(name, "a NavGraph node index (an integer >= 0)", getattr(episode, name))
+    h = episode.start_heading
+    if not is_number(h) or abs(float(h)) > 2 * math.pi + 1e-6:
+        raise bad("start_heading", "finite radians in [-2π, 2π]", h)
+    if heading_step_deg is not None:
+        steps = math.degrees(float(h)) / heading_step_deg
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(f"{where}: start_heading {math.degrees(float(h)):.4g}° is not a multiple of the turn angle "
+                             f"{heading_step_deg:g}°: in grid motion the agent could never face the goal's direction; "
+                             "pass the turn_angle_deg the file was made with, or regenerate it")
+    g = episode.geodesic_distance
+    if not is_number(g) or g < 0:
+        raise bad("geodesic_distance", "a finite distance >= 0 (m)", g)
+    known = sound_names()
+    if not isinstance(episode.sound, str) or episode.sound not in known:
+        raise bad("sound", f"a built-in sound name ({', '.join(sorted(known))})", episode.sound)
+    if episode.category is not None and (not isinstance(episode.category, str) or episode.category not in CATEGORIES):
+        raise bad("category", f"None or one of {', '.join(CATEGORIES)}", episode.category)
+    s = episode.sound_seconds
+    if s is not None and (not is_number(s) or not 0 < s <= _MAX_SOUND_SECONDS):
+        raise bad("sound_seconds", f"None (plays forever) or seconds in (0, {_MAX_SOUND_SECONDS:g}]", s)
+    d = episode.distractors
+    if not isinstance(d, (list, tuple)) or not all(
+            isinstance(x, (list, tuple)) and len(x) == 2 and is_node(x[0]) and isinstance(x[1], str) and x[1] in known
+            for x in d):
+        raise bad("distractors", "a list of [node (an integer >= 0), built-in sound name] pairs", d)
+
+
+def check_episode_ids(episodes: Sequence[Episode], source: str = "episodes") -> None:
+    """Raise ValueError when two episodes share an episode_id (they must be unique)."""
+    seen: set = set()
+    for e in episodes:
+        if e.episode_id in seen:
+            raise ValueError(f"{source}: episode_id {e.episode_id!r} appears twice; episode ids must be unique")
+        seen.add(e.episode_id)
 
 
 def load_episodes(path: str | os.PathLike) -> list[Episode]:
@@ -98,8 +183,11 @@ def check_episode(episode: Episode, scene, graph) -> None:
             f"{episode.scene!r} now has hash {scene.content_hash[:12]}…: regenerate the episode file for this scene"
         )
     nodes = [episode.start_node, episode.goal_node] + [d[0] for d in episode.distractors]
-    if any(not isinstance(n, int) for n in nodes) or max(nodes) >= len(graph) or min(nodes) < 0:
-        raise ValueError(f"episode {episode.episode_id!r} refers to nodes outside the scene's NavGraph ({len(graph)} nodes)")
+    if any(not isinstance(n, (int, np.integer)) or isinstance(n, bool) for n in nodes) or max(nodes) >= len(graph) \
+            or min(nodes) < 0:
+        raise ValueError(f"episode {episode.episode_id!r} refers to nodes outside the scene's NavGraph ({len(graph)} nodes): "
+                         f"start_node {episode.start_node!r}, goal_node {episode.goal_node!r}, distractors' nodes "
+                         f"{[d[0] for d in episode.distractors]!r}")
     actual = float(graph.distances_from(episode.start_node)[episode.goal_node])
     if not abs(actual - episode.geodesic_distance) <= 1e-6 * max(1.0, actual):
         raise ValueError(

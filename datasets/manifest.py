@@ -23,6 +23,10 @@ def manifest_path(out: Path) -> Path:
 
 def read_manifest(out) -> dict:
     """The manifest of dataset folder ``out`` (ValueError naming the problem when unreadable)."""
+    import os
+
+    if not isinstance(out, (str, os.PathLike)) or not str(out):
+        raise ValueError(f"a dataset must be given as its folder's path, got {out!r}")
     path = manifest_path(Path(out))
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} does not exist: {str(out)!r} is not an earshot dataset folder "
@@ -36,7 +40,70 @@ def read_manifest(out) -> dict:
     if manifest.get("version") != VERSION:
         raise ValueError(f"{str(path)!r} has dataset format version {manifest.get('version')!r}; this earshot reads "
                          f"version {VERSION}: regenerate it with this version")
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise ValueError(f"{str(path)!r} is malformed: {problem}; regenerate the dataset (or restore the manifest the "
+                         "generation wrote)")
     return manifest
+
+
+def _is_int(x, low: int = 0) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with the fields of a manifest that reading and resuming rely on (their
+    types, ranges and consistency: shards within the sample count, in order, not overlapping,
+    offsets rising within the shard's bytes), or None. Shard names are checked as paths by
+    ``shard_path``."""
+    import re
+
+    for key in ("config", "audio_config", "schema"):
+        if not isinstance(manifest.get(key), dict):
+            return f"{key!r} must be an object, got {manifest.get(key)!r}"
+    for suffix, entry in manifest["schema"].items():
+        if not (isinstance(suffix, str) and suffix.endswith(".npy") and len(suffix) > 4 and isinstance(entry, dict)
+                and isinstance(entry.get("dtype"), str) and isinstance(entry.get("shape"), list)
+                and all(_is_int(n) for n in entry["shape"])):
+            return f"'schema' must map '<field>.npy' to {{'dtype', 'shape'}}, got {suffix!r}: {entry!r}"
+    if not _is_int(manifest.get("samples"), 1):
+        return f"'samples' must be an integer >= 1, got {manifest.get('samples')!r}"
+    if not _is_int(manifest.get("shard_count"), 1):
+        return f"'shard_count' must be an integer >= 1, got {manifest.get('shard_count')!r}"
+    if not isinstance(manifest.get("complete"), bool):
+        return f"'complete' must be true or false, got {manifest.get('complete')!r}"
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        return f"'shards' must be a list of shard entries, got {shards!r}"
+    ranges = []
+    for i, e in enumerate(shards):
+        where = f"'shards'[{i}]"
+        if not isinstance(e, dict):
+            return f"{where} (a shard entry) must be an object, got {e!r}"
+        if not _is_int(e.get("index")) or e["index"] >= manifest["shard_count"]:
+            return f"{where}['index'] must be an integer in 0..{manifest['shard_count'] - 1}, got {e.get('index')!r}"
+        for key, low in (("first_sample", 0), ("samples", 1), ("bytes", 0)):
+            if not _is_int(e.get(key), low):
+                return f"{where}[{key!r}] must be an integer >= {low}, got {e.get(key)!r}"
+        if e["first_sample"] + e["samples"] > manifest["samples"]:
+            return (f"{where}['first_sample'] {e['first_sample']} + its {e['samples']} samples go past the dataset's "
+                    f"{manifest['samples']} samples")
+        if not isinstance(e.get("sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", e["sha256"]):
+            return f"{where}['sha256'] must be 64 hex digits, got {e.get('sha256')!r}"
+        off = e.get("offsets")
+        if not (isinstance(off, list) and len(off) == e["samples"] + 1 and all(_is_int(o) for o in off)
+                and all(a < b for a, b in zip(off, off[1:])) and off[-1] <= e["bytes"]):
+            return (f"{where}['offsets'] must be {e['samples'] + 1} rising integer byte offsets within its "
+                    f"{e['bytes']} bytes, got {off!r}")
+        ranges.append((e["first_sample"], e["first_sample"] + e["samples"], e["index"], i))
+    indices = [r[2] for r in ranges]
+    if len(set(indices)) != len(indices):
+        return f"two shard entries have the same 'index' ({sorted(indices)})"
+    ranges.sort()
+    for (_, end, _, i), (start, _, _, j) in zip(ranges, ranges[1:]):
+        if start < end:
+            return f"'shards'[{j}]['first_sample'] {start} overlaps the samples of 'shards'[{i}] (up to {end - 1})"
+    return None
 
 
 def new_manifest(spec: DatasetSpec) -> dict:
@@ -139,5 +206,5 @@ def verify(out) -> list[str]:
     return problems
 
 
-__all__ = ["FORMAT", "MANIFEST", "VERSION", "check_shard", "shard_path", "differences", "manifest_path", "new_manifest", "read_manifest",
+__all__ = ["FORMAT", "MANIFEST", "VERSION", "check_shard", "manifest_problem", "shard_path", "differences", "manifest_path", "new_manifest", "read_manifest",
            "verify", "write_manifest"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import textwrap
 from pathlib import Path
@@ -31,8 +32,8 @@ def _typed(name: str, kind, low, high, nonempty):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if kind is float and value != value:  # NaN
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+        if kind is float and not math.isfinite(value):  # NaN or ±inf: never a meaningful setting
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
         if kind is str and nonempty and not value.strip():
             raise argparse.ArgumentTypeError("must not be empty")
         if (low is not None and value < low) or (high is not None and value > high):

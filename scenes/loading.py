@@ -43,6 +43,9 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
         FileNotFoundError: the file does not exist.
         ValueError: unsupported extension, unreadable or empty file, or no walkable floor.
     """
+    floor_height = check_load_arguments(up_axis=up_axis, scale=scale, materials=materials,
+                                        default_material=default_material, floor_height=floor_height,
+                                        name=name)["floor_height"]
     path = _check_file(path, up_axis, scale)
     try:
         loaded = trimesh.load(str(path), force="scene", process=False)
@@ -52,7 +55,7 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
     mesh, colors, names = _flatten(loaded, path, up_axis, scale, default)
     face_materials, table = _material_table(names, colors, dict(materials or {}), default)
 
-    floor = detect_floor_height(mesh) if floor_height is None else check_number("floor_height", floor_height, unit="m")
+    floor = detect_floor_height(mesh) if floor_height is None else floor_height
     if floor is None:
         raise ValueError(
             f"scene file {str(path)!r} has no walkable floor: no horizontal surface of at least "
@@ -62,9 +65,38 @@ def load_scene(path: str | os.PathLike, up_axis: str = "z", scale: float = 1.0, 
     return Scene(mesh, face_materials, table, face_colors=colors, floor_height=floor, name=name or path.stem)
 
 
+def check_load_arguments(up_axis: str = "z", scale: float = 1.0, materials: dict | None = None,
+                         default_material: "str | Material" = DEFAULT_MATERIAL_NAME, floor_height: float | None = None,
+                         name: str | None = None) -> dict:
+    """``load_scene``'s arguments other than the path, checked (types, finite, ranges; built-in
+    material names); returns them with ``floor_height`` as a float. Envs check their
+    ``mesh_kwargs`` with it when they are made, before any mesh is read."""
+    if not isinstance(up_axis, str) or up_axis not in ("z", "y"):
+        raise ValueError(f"up_axis must be 'z' or 'y', got {up_axis!r}")
+    check_number("scale", scale, low=0.0, low_open=True, unit="metres per file unit")
+    if materials is not None and not isinstance(materials, dict):
+        raise ValueError(f"materials must be a dict from the file's material names to built-in material names or "
+                         f"Materials, got {materials!r}")
+    if not isinstance(default_material, (str, Material)):
+        raise ValueError(f"default_material must be a built-in material name or a Material, got {default_material!r}")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"name must be a string or None, got {name!r}")
+    for key, value in (materials or {}).items():
+        try:
+            get_material(value)
+        except ValueError as exc:
+            raise ValueError(f"materials[{key!r}]: {exc}") from None
+    floor_height = None if floor_height is None else check_number("floor_height", floor_height, low=-_MAX_EXTENT,
+                                                                   high=_MAX_EXTENT, unit="m")
+    return {"up_axis": up_axis, "scale": scale, "materials": materials, "default_material": default_material,
+            "floor_height": floor_height, "name": name}
+
+
 def _check_file(path, up_axis: str, scale: float) -> Path:
     """``path`` as a Path, after checking it names a non-empty mesh file of a supported kind and
     that ``up_axis`` and ``scale`` are valid."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"path must be the path of a .glb, .gltf, .obj or .ply file, got {path!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"scene file {str(path)!r} does not exist")
@@ -73,10 +105,6 @@ def _check_file(path, up_axis: str, scale: float) -> Path:
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise ValueError(f"cannot load {path.name!r}: unsupported extension {ext!r}; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
-    if up_axis not in ("z", "y"):
-        raise ValueError(f"up_axis must be 'z' or 'y', got {up_axis!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
     if path.stat().st_size == 0:
         raise ValueError(f"scene file {str(path)!r} is empty (0 bytes)")
     return path
@@ -109,6 +137,10 @@ def _flatten(loaded, path: Path, up_axis: str, scale: float, default: Material):
     if up_axis == "y":
         v = trimesh.transformations.transform_points(v, _Y_UP_TO_Z_UP)
     v = v * float(scale)
+    extent = float(np.ptp(v, axis=0).max()) if np.isfinite(v).all() else np.inf
+    if extent > _MAX_EXTENT:
+        raise ValueError(f"scene file {str(path)!r} spans {extent:.3g} m after scale={scale!r}, more than {_MAX_EXTENT:g} m: "
+                         "no indoor scene is that large; check scale (e.g. 0.01 for centimetres, 0.001 for millimetres)")
     mesh = trimesh.Trimesh(v, f, process=False)
     colors = np.concatenate(face_colors)
     names = np.concatenate(face_mat_names)
@@ -141,6 +173,9 @@ def _material_table(names: np.ndarray, colors: np.ndarray, materials: dict, defa
 
 
 _MIN_FLOOR_AREA = 1.0  # m²
+# m: the largest extent a scene may have after scaling. Buildings, campuses and the largest
+# scanned spaces (Gibson, HM3D: < 100 m) fit easily; a model in millimetres read as metres does not.
+_MAX_EXTENT = 2000.0
 _FLOOR_HEADROOM = 1.0  # m of free space above a surface for it to count as floor
 
 

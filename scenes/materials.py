@@ -149,7 +149,7 @@ def get_material(name_or_material: "str | Material") -> Material:
     if isinstance(name_or_material, Material):
         return name_or_material
     library = material_library()
-    if name_or_material not in library:
+    if not isinstance(name_or_material, str) or name_or_material not in library:
         raise ValueError(
             f"unknown material {name_or_material!r}; built-in materials are: {', '.join(sorted(library))} "
             "(or pass a earshot.scenes.Material)"
