@@ -135,14 +135,22 @@ def write_results(out: Path, rows: list[dict], summary: dict) -> None:
     write_json_atomic(out / "summary.json", summary)
 
 
-def format_table(results: dict[str, dict]) -> str:
-    """A table a person can read: one row per agent, mean ± 95% CI per metric."""
-    width = max(len("agent"), *(len(n) for n in results)) + 2
-    head = f"{'agent':<{width}}" + "".join(f"{k:>18}" for k in METRICS)
+_HEADS = {"distance_to_goal": "distance (m)"}
+
+
+def format_table(results: dict[str, dict], columns: int = 100) -> str:
+    """A table a person can read, at most ``columns`` wide: one row per agent, mean ± 95% CI per
+    metric; an agent name too long for its column gets a line of its own above its row."""
+    cell = 15  # "  0.183 ± 0.033"
+    width = min(max(len("agent"), *(len(n) for n in results)) + 2, columns - cell * len(METRICS))
+    head = f"{'agent':<{width}}" + "".join(f"{_HEADS.get(k, k):>{cell}}" for k in METRICS)
     lines = [head, "-" * len(head)]
     for name, s in results.items():
-        cells = "".join(f"{s[k]['mean']:>10.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
-        lines.append(f"{name:<{width}}{cells}")
+        cells = "".join(f"{s[k]['mean']:>{cell - 8}.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
+        if len(name) > width - 1:
+            lines += [name, " " * width + cells]
+        else:
+            lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
 
 

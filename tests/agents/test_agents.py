@@ -399,3 +399,13 @@ def test_stable_baselines3_trains_on_the_envs():
     spec.loader.exec_module(example)
     success = example.main(steps=128, workers=1, episodes=1)
     assert success in (0.0, 1.0)
+
+
+def test_the_results_table_fits_in_100_columns():
+    from earshot.agents.evaluation import format_table
+
+    row = {k: {"mean": 12.345, "ci95": 0.123} for k in METRICS}
+    names = ["oracle", "ppo @ 100,000 imitation + 2,000,000 PPO steps (sampled, T=0.5)"]
+    table = format_table({n: row for n in names})
+    assert max(len(line) for line in table.splitlines()) <= 100, table
+    assert all(n in table for n in names) and table.count("12.345 ± 0.123") == 2 * len(METRICS)
