@@ -3,8 +3,10 @@ in one place (``BUDGETS``). Nothing in earshot caches without a bound."""
 
 from __future__ import annotations
 
+import math
+import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Callable, Generic, Hashable, TypeVar
 
 V = TypeVar("V")
@@ -54,6 +56,15 @@ class Budgets:
 
     Per-scene acoustic state (room statistics, ray casters, image sources, traced fields) lives
     in one ``earshot.acoustics.scene_acoustics.SceneAcoustics`` per scene, freed with it.
+
+    **One memory setting.** ``nominal_mb()`` adds up what the budgets stand for (each count
+    times its item's size above; a kept scene counted at 5 MB with its per-scene caches as they
+    typically fill): ~770 MB by default. ``within(mb)`` scales every count (and
+    ``cache_memory_mb``) by the same factor so that the nominal figure is ``mb``. Setting the
+    environment variable ``EARSHOT_MEMORY_MB`` before earshot is imported does that for the
+    process: ``EARSHOT_MEMORY_MB=256 python scripts/train.py ...``. Caches held per env
+    (a simulator's RIRs and spectra) count once per env in the process; the disk budget is not
+    memory and is left alone.
     """
 
     scenes: int = 64
@@ -73,7 +84,55 @@ class Budgets:
     cache_disk_mb: float = 4096.0
 
 
-BUDGETS = Budgets()
+    def nominal_mb(self) -> float:
+        """MB the caches stand for when full (see the class docstring)."""
+        return sum(getattr(self, name) * mb for name, mb in ITEM_MB.items()) + self.cache_memory_mb
+
+    def within(self, memory_mb: float) -> "Budgets":
+        """These budgets scaled so that ``nominal_mb()`` is at most ``memory_mb`` (every count
+        at least 1, or its ``MIN_COUNTS`` floor)."""
+        if isinstance(memory_mb, bool) or not isinstance(memory_mb, (int, float)) or not math.isfinite(memory_mb) \
+                or memory_mb < MIN_MEMORY_MB:
+            raise ValueError(f"the memory budget must be a number of MB >= {MIN_MEMORY_MB:g}, got {memory_mb!r}")
+        def scaled(scale: float) -> "Budgets":
+            counts = {f.name: max(MIN_COUNTS.get(f.name, 1), int(getattr(self, f.name) * scale)) for f in fields(self)
+                      if f.name not in ("cache_memory_mb", "cache_disk_mb")}
+            return replace(self, **counts, cache_memory_mb=self.cache_memory_mb * scale)
+
+        lo, hi = 0.0, memory_mb / self.nominal_mb()  # the largest scale whose total fits (bisection)
+        if scaled(hi).nominal_mb() <= memory_mb:
+            return scaled(hi)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if scaled(mid).nominal_mb() <= memory_mb else (lo, mid)
+        return scaled(lo)
+
+
+# MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
+ITEM_MB = {"scenes": 5.0, "rirs": 0.003, "rendered_rirs": 1.3, "step_spectra": 0.25, "step_spectrograms": 0.0135,
+           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 12.0}
+# below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
+# renders use, the noise bank beside the STFT window), so a budget never goes lower
+MIN_COUNTS = {"heading_banks": 4, "head_grids": 3, "noise_banks": 2}
+MEMORY_ENV = "EARSHOT_MEMORY_MB"
+MIN_MEMORY_MB = 128.0
+
+
+def _budgets_from_environment() -> Budgets:
+    value = os.environ.get(MEMORY_ENV, "").strip()
+    if not value:
+        return Budgets()
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = None
+    if mb is None or not math.isfinite(mb) or mb < MIN_MEMORY_MB:
+        raise ValueError(f"{MEMORY_ENV}={value!r}: set it to a number of MB >= {MIN_MEMORY_MB:g} "
+                         f"(the caches' memory budget; default {Budgets().nominal_mb():.0f}), or unset it")
+    return Budgets().within(mb)
+
+
+BUDGETS = _budgets_from_environment()
 
 
 class LRU(Generic[V]):
