@@ -142,7 +142,8 @@ def test_eight_connectivity_has_diagonals():
 def test_topdown_map_marks_agent_goal_and_path(apartment_graph):
     g = apartment_graph
     a, b = 0, int(np.argmax(g.distances_from(0)))
-    img = g.topdown_map(agent=g.positions[a], heading=0.0, goal=g.positions[b], path=g.shortest_path(a, b))
+    img = g.topdown_map(agent=g.positions[a], heading=0.0, goal=g.positions[b], path=g.shortest_path(a, b),
+                        legend=False)  # the legend has a red goal disc too (see tests/av_env/test_visualize.py)
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     (x0, y0, _), (x1, y1, _) = g.scene.bounds
     assert img.shape[1] >= (x1 - x0) * 30 and img.shape[0] >= (y1 - y0) * 30
