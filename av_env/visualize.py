@@ -215,8 +215,10 @@ def step_line(env, step: dict | None = None) -> str:
     step = step or {}
     parts = [f"step {u.sim.steps}/{u.max_steps}"]
     action = step.get("action")
-    parts.append("start" if u.sim.steps == 0 else
-                 f"action {_ACTIONS.get(int(action), action) if action is not None else '-'}")
+    if u.sim.steps == 0:
+        parts.append("start")
+    elif action is not None:  # unknown between a waypoint agent's decisions
+        parts.append(f"action {_ACTIONS.get(int(action), action)}")
     parts.append(f"distance to goal {u.distance_to_goal():.2f} m")
     if step.get("reward") is not None:
         parts.append(f"reward {step['reward']:+.2f}")
@@ -244,7 +246,8 @@ def compose_frames(env, panels=(), step: dict | None = None, n: int = 1, layout:
               ("depth (m)", np.concatenate([_fit(depth_image(depth), h), _colorbar_cached(h)], axis=1)),
               ("top-down map", _map_panel(env, h))]
     for k, panel in enumerate(panels):
-        images.append((f"panel {k + 1}", _fit(panel(), h)))
+        name = getattr(panel, "__name__", "") or f"panel {k + 1}"
+        images.append((f"agent: {name.replace('_', ' ')}", _fit(panel(), h)))
     hearing = None
     if u.uses_audio:
         if u.last_audio is None:  # sensors without audio: hear it for people only
