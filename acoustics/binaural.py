@@ -137,12 +137,11 @@ class DirectionalRIR:
             m, gains, dirs = m[keep], self.gains[keep], self.directions[keep]
             length = int(min(self.n_samples, (m.max() + 1 if len(m) else 1) + 64))
             size = _grid_size(length + 2 * _PRE)
-            freqs = np.fft.rfftfreq(size, 1 / fs)
-            bw = band_weights(freqs)
+            freqs, bw, bins = _grid_tables(size, fs)
             spectra = gains @ bw  # (K, F) zero-phase band gains
             # exp(-2πi (m + PRE) f / size) read from a table of the size-th roots of unity
             # (the exponent is an integer modulo size: exact, and no complex exp per element)
-            phase = _roots_of_unity(size)[np.outer(m + _PRE, np.arange(len(freqs))) % size]
+            phase = _roots_of_unity(size)[np.outer(m + _PRE, bins) % size]
             arrivals = spectra * phase
             # group arrivals by direction so the HRTF is evaluated per group: the first arrival
             # alone (its exact direction sets the ITD), reflections in ~25° cells
@@ -160,8 +159,11 @@ class DirectionalRIR:
             # sums per group as segment sums over the arrivals sorted by group
             order = np.argsort(group, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(group[order]) > 0]) if len(group) else np.zeros(0, np.int64)
-            group_spec = np.add.reduceat(arrivals[order], starts, axis=0) if len(group) else \
-                np.zeros((0, len(freqs)), np.complex128)
+            # (row sums in order, as reduceat adds them, at half its cost on these (K, F) arrays)
+            group_spec = np.empty((len(starts), len(freqs)), np.complex128)
+            sorted_arrivals = np.take(arrivals, order, axis=0)
+            for g, (a, b) in enumerate(zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist())):
+                np.sum(sorted_arrivals[a:b], axis=0, out=group_spec[g])
             weighted = dirs * np.abs(gains).sum(axis=1, keepdims=True)
             group_dir = np.add.reduceat(weighted[order], starts, axis=0) if len(group) else np.zeros((0, 3))
             norm = np.linalg.norm(group_dir, axis=1, keepdims=True)
@@ -411,6 +413,23 @@ def _lead_samples(head, sample_rate: int) -> int:
     else:
         lead = getattr(head, "max_lead", HEAD_RADIUS / SPEED_OF_SOUND)
     return int(np.ceil(lead * sample_rate)) + 1
+
+
+_grids: LRU = LRU(16)
+
+
+def _grid_tables(size: int, fs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frequencies (F,), octave band weights (6, F), bin numbers (F,)) of the rfft grid of
+    ``size`` at ``fs``, kept for the few grids renders use (a few hundred kB)."""
+    key = (int(size), int(fs))
+    hit = _grids.get(key)
+    if hit is None:
+        freqs = np.fft.rfftfreq(size, 1 / fs)
+        hit = (freqs, band_weights(freqs), np.arange(len(freqs)))
+        for array in hit:
+            array.flags.writeable = False  # shared by every render on this grid
+        _grids[key] = hit
+    return hit
 
 
 def _grid_size(n: int) -> int:

@@ -263,7 +263,8 @@ class AVNavEnv(gym.Env):
             "success": float(success),
             "spl": metrics.spl(success, shortest, sim.path_length),
             "softspl": metrics.softspl(distance, self.start_distance, self.start_distance, sim.path_length),
-            "sna": metrics.sna(success, self._oracle_action_count(), sim.steps),
+            # a failed episode's SNA is 0 whatever the oracle's count: walked only on success
+            "sna": metrics.sna(success, self._oracle_action_count(), sim.steps) if success else 0.0,
             "distance_to_goal": distance,
             "normalized_distance_to_goal": metrics.normalized_distance_to_goal(distance, self.start_distance),
             "num_steps": sim.steps,
