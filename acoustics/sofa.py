@@ -53,7 +53,7 @@ def _read_sofa(f, where: str):
     if not np.isfinite(pos).all():
         raise SofaError(f"{where}: malformed, SourcePosition contains NaN or inf")
     if not (np.isfinite(fs).all() and ((fs >= MIN_RATE) & (fs <= MAX_RATE)).all()):
-        raise SofaError(f"{where}: malformed, Data.SamplingRate must be an audio rate between {MIN_RATE:g} and "
+        raise SofaError(f"{where}: malformed, Data.SamplingRate must be positive, an audio rate between {MIN_RATE:g} and "
                         f"{MAX_RATE:g} Hz, got {fs[:4]}")
     if np.ptp(fs) > 0:
         raise SofaError(f"{where}: Data.SamplingRate differs between measurements ({fs.min():g}..{fs.max():g} Hz)")
@@ -106,9 +106,9 @@ def _check_directions(where: str, az_deg: np.ndarray, el_deg: np.ndarray) -> Non
     d = np.unique(np.round(np.c_[np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 9), axis=0)
     flat = len(d) < 4 or np.linalg.svd(d - d.mean(axis=0), compute_uv=False)[-1] < 1e-6
     if flat:
-        raise SofaError(f"{where}: SourcePosition holds {len(d)} distinct directions, "
-                        f"{'all in one plane' if len(d) >= 4 else 'fewer than 4'}: a measured head needs directions "
-                        "spanning the sphere (use a full HRIR set)")
+        raise SofaError(f"{where}: the measured directions do not span the sphere: SourcePosition holds {len(d)} "
+                        f"distinct directions, {'all in one plane' if len(d) >= 4 else 'fewer than 4'} (use a full "
+                        "HRIR set)")
 
 
 __all__ = ["SOFA_CONVENTION", "SofaError"]
