@@ -68,8 +68,10 @@ def run_demo(config: DemoConfig) -> None:
     max_depth = max(float(depth.max()) for _, depth in views)
     strip = np.hstack([np.vstack([rgb, depth_to_rgb(depth, max_depth)]) for rgb, depth in views])
     start_heading = float(np.arctan2(*(graph.positions[path[1]] - graph.positions[path[0]])[1::-1]))
-    topdown = graph.topdown_map(agent=graph.positions[far], heading=start_heading, goal=graph.positions[goal], path=path,
-                               pixels_per_meter=60)
+    topdown = graph.topdown_map(agent=graph.positions[far], heading=start_heading, goal=graph.positions[goal],
+                               shortest_path=path, pixels_per_meter=60,
+                               title=f"{config.split} apartment {seed}: shortest path "
+                                     f"{float(graph.distances_from(far)[goal]):.1f} m")
 
     strip_path = save_png(strip, out / "rgbd_strip.png")
     map_path = save_png(topdown, out / "topdown.png")
