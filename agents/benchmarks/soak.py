@@ -38,6 +38,9 @@ class SoakConfig:
     resolution: int = option(32, "image width and height in pixels", low=8, high=512)
     renderer: str = option("raycast", "renderer backend", choices=("auto", "raycast", "gl"))
     out: str = option("outputs/soak", "output folder", nonempty=True)
+    one_env: bool = option(False, "instead: one AudioGoal env (grid) cycling over all the train scenes, as a "
+                                  "training run's env does, its resident memory sampled every 1,000 steps "
+                                  "(rss.csv): what the caches' budget (EARSHOT_MEMORY_MB) bounds")
 
 
 def scene_plan(n_scenes: int) -> list[tuple[str, int]]:
@@ -111,9 +114,57 @@ def soak_scene(index: int, split: str, seed: int, steps: int, action_seed: int, 
     return record
 
 
+def soak_one_env(cfg: SoakConfig) -> int:
+    """``cfg.steps`` uniformly random actions (STOP included) of one AudioGoal env over
+    ``cfg.scenes`` train scenes, resets counted; writes ``rss.csv`` (steps, seconds, resident MB,
+    scenes met) and ``summary.json`` (with the caches' nominal budget) under ``cfg.out``."""
+    import gymnasium as gym
+    import numpy as np
+
+    from ... import av_env  # noqa: F401  (registers the ids)
+    from ...scenes.lru import BUDGETS
+
+    out = Path(cfg.out)
+    save_config(cfg, out)
+    env = gym.make("earshot/AudioGoal-v0", split="train", scenes=cfg.scenes, resolution=cfg.resolution,
+                   renderer=cfg.renderer)
+    rng = np.random.default_rng(cfg.seed)
+    rows, errors, episodes, met = [], 0, 0, set()
+    start = time.perf_counter()
+    env.reset(seed=cfg.seed)
+    rows.append((0, 0.0, rss_mb(), 1))
+    try:
+        with progress_bar(cfg.steps, unit="step", desc="soak (one env)") as bar:
+            for step in range(1, cfg.steps + 1):
+                _, reward, terminated, truncated, _ = env.step(int(rng.integers(4)))
+                if not np.isfinite(reward):
+                    errors += 1
+                if terminated or truncated:
+                    episodes += 1
+                    env.reset()
+                    met.add(env.unwrapped.episode.scene)
+                if step % 1000 == 0:
+                    rows.append((step, round(time.perf_counter() - start, 1), round(rss_mb(), 1), len(met)))
+                    bar.update(1000)
+    finally:
+        env.close()
+    rss = [r[2] for r in rows]
+    summary = {"steps": rows[-1][0], "episodes": episodes, "scenes_met": len(met), "non_finite_rewards": errors,
+               "seconds": round(time.perf_counter() - start, 1), "caches_nominal_mb": round(BUDGETS.nominal_mb(), 1),
+               "rss_mb_start": rss[0], "rss_mb_peak": max(rss), "rss_mb_end": rss[-1],
+               "rss_mb_above_start_peak": round(max(rss) - rss[0], 1)}
+    write_text_atomic(out / "rss.csv", "steps,seconds,rss_mb,scenes_met\n" + "".join(",".join(map(str, r)) + "\n"
+                                                                                  for r in rows))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 1 if errors else 0
+
+
 def run_soak(cfg: SoakConfig) -> int:
     """Soak as configured; writes ``summary.json`` and ``scenes.jsonl`` under ``cfg.out``; 1 on
     any exception or an interruption, else 0."""
+    if cfg.one_env:
+        return soak_one_env(cfg)
     out = Path(cfg.out)
     save_config(cfg, out)
     plan = scene_plan(cfg.scenes)
@@ -160,4 +211,4 @@ def run_soak(cfg: SoakConfig) -> int:
     return 1 if errors or interrupted else 0
 
 
-__all__ = ["MOTIONS", "TASK_IDS", "SoakConfig", "rss_mb", "run_soak", "scene_plan", "soak_scene"]
+__all__ = ["MOTIONS", "TASK_IDS", "SoakConfig", "rss_mb", "run_soak", "scene_plan", "soak_one_env", "soak_scene"]
