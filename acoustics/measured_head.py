@@ -72,7 +72,8 @@ KEMAR_PATH = DATA_DIR / "kemar.npz"
 ONSET_CUTOFF_HZ = 1500.0
 ONSET_THRESHOLD = 0.1  # of the low-passed HRIR's peak magnitude (−20 dB)
 _ONSET_FINE_RATE = 352_800.0
-_MAX_GRID = 4096  # FFT grids up to this size get a table of responses (``grid_responses``)
+_MAX_GRID = 2048  # FFT grids up to this size get a table of responses (``grid_responses``); larger ones
+# (a far source's long early part: ~5% of renders) take the FFT path
 _EQ_FLOOR_DB = 40.0  # the diffuse-field equaliser divides by at least this far below the peak
 
 
@@ -389,13 +390,7 @@ class MeasuredHead:
         mixed += rows[:, 2] * w32[:, 2]
         # back to the interpolated onset: exp(2πi (anchor − τ) f_j), f_j = j fs / size, as the
         # product of a fine (j mod B) and a coarse (j − j mod B) table of B and F / B exponentials
-        n_bins = size // 2 + 1
-        block = 32
-        theta = (2 * np.pi * self.sample_rate / size) * (self._anchor - tau)  # (G, 2) radians per bin
-        fine = np.exp(1j * theta[..., None] * np.arange(block))
-        coarse = np.exp(1j * theta[..., None] * np.arange(0, n_bins + block - 1, block))
-        rot = (coarse[..., :, None] * fine[..., None, :]).reshape(*theta.shape, -1)[..., :n_bins]
-        return mixed * rot
+        return mixed * _phase_ramps((2 * np.pi * self.sample_rate / size) * (self._anchor - tau), size // 2 + 1)
 
     def _grid_table(self, size: int) -> np.ndarray:
         """(M, 2, size // 2 + 1) complex64: the delay-aligned HRIRs' spectra on the FFT grid of
@@ -407,7 +402,7 @@ class MeasuredHead:
             # direction the rotation back restores its HRIR exactly
             freqs = np.fft.rfftfreq(size, 1 / self.sample_rate)
             spectra = scipy.fft.rfft(self.ir, n=size, axis=2)
-            spectra *= np.exp(-2j * np.pi * (self._anchor - self.onsets)[..., None] * freqs)
+            spectra *= _phase_ramps(-(2 * np.pi * self.sample_rate / size) * (self._anchor - self.onsets), len(freqs))
             spectra *= self._correction(freqs, True, True)[None]
             table = tables[size] = spectra.astype(np.complex64)
         return table
@@ -527,6 +522,15 @@ class MeasuredHead:
     def __repr__(self) -> str:
         return (f"MeasuredHead({self.name!r}, {len(self.ir)} directions, {self.n_taps} taps at "
                 f"{self.sample_rate:g} Hz, elevation {self._el_range[0]:g}..{self._el_range[1]:g} deg)")
+
+
+def _phase_ramps(theta: np.ndarray, n_bins: int, block: int = 32) -> np.ndarray:
+    """(..., n_bins) complex exp(i θ j) for j = 0..n_bins − 1, per element θ of ``theta``: the
+    product of a fine (j mod block) and a coarse (j − j mod block) table of exponentials, so
+    only ~2·sqrt(n_bins) complex exponentials per θ are evaluated (error ~1e-15)."""
+    fine = np.exp(1j * theta[..., None] * np.arange(block))
+    coarse = np.exp(1j * theta[..., None] * np.arange(0, n_bins + block - 1, block))
+    return (coarse[..., :, None] * fine[..., None, :]).reshape(*theta.shape, -1)[..., :n_bins]
 
 
 def _dtft(h: np.ndarray, fs: float, freqs: np.ndarray) -> np.ndarray:

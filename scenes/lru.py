@@ -42,7 +42,8 @@ class Budgets:
             grid, per (RIR length, sample rate, head) (1.5 MB each at 16 kHz): 8 covers every
             heading of a grid-motion env.
         head_grids: a measured head's delay-aligned responses on one FFT grid, per grid size
-            the renderers use (complex64; KEMAR: ~6 MB at 1,024 points, ~12 MB at 2,048).
+            the renderers use (complex64; KEMAR: 3–12 MB, 512 to 2,048 points; renders use ~5
+            sizes, larger grids are not kept): 6 ≈ 40 MB.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         image_sources: image-source lists kept per scene for its most recent sources (a few
             kB each at order 3).
@@ -59,7 +60,7 @@ class Budgets:
 
     **One memory setting.** ``nominal_mb()`` adds up what the budgets stand for (each count
     times its item's size above; a kept scene counted at 5 MB with its per-scene caches as they
-    typically fill): ~770 MB by default. ``within(mb)`` scales every count (and
+    typically fill): ~760 MB by default. ``within(mb)`` scales every count (and
     ``cache_memory_mb``) by the same factor so that the nominal figure is ``mb``. Setting the
     environment variable ``EARSHOT_MEMORY_MB`` before earshot is imported does that for the
     process: ``EARSHOT_MEMORY_MB=256 python scripts/train.py ...``. Caches held per env
@@ -76,7 +77,7 @@ class Budgets:
     tail_decays: int = 64
     noise_banks: int = 4
     heading_banks: int = 8
-    head_grids: int = 4
+    head_grids: int = 6
     dijkstra_rows: int = 4096
     image_sources: int = 64
     energy_fields: int = 16
@@ -110,10 +111,10 @@ class Budgets:
 
 # MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
 ITEM_MB = {"scenes": 5.0, "rirs": 0.003, "rendered_rirs": 1.3, "step_spectra": 0.25, "step_spectrograms": 0.0135,
-           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 12.0}
+           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 7.0}
 # below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
 # renders use, the noise bank beside the STFT window), so a budget never goes lower
-MIN_COUNTS = {"heading_banks": 4, "head_grids": 3, "noise_banks": 2}
+MIN_COUNTS = {"heading_banks": 4, "head_grids": 5, "noise_banks": 2}
 MEMORY_ENV = "EARSHOT_MEMORY_MB"
 MIN_MEMORY_MB = 128.0
 
