@@ -231,19 +231,21 @@ def generate_episodes(scene_ref: str, scene, graph, count: int, rng: np.random.G
 class EpisodeList(Sequence):
     """The episodes of many scenes, ``per_scene`` each, generated the first time a scene's
     episodes are asked for (``make(scene_index) -> list``): building a scene costs ~0.3 s, so an
-    env over 1,000 scenes starts at once and pays only for the scenes it visits."""
+    env over 1,000 scenes starts at once and pays only for the scenes it visits. The lists of the
+    most recently visited scenes are kept (``BUDGETS.scenes`` × 4; ``make`` is deterministic, so
+    a list dropped and made again is the same), so memory does not grow with the scenes met."""
 
     def __init__(self, scene_refs: list[str], per_scene: int, make):
+        from ..scenes.lru import BUDGETS, LRU
+
         self.scene_refs, self.per_scene, self._make = list(scene_refs), int(per_scene), make
-        self._made: dict[int, list[Episode]] = {}
+        self._made: LRU = LRU(4 * BUDGETS.scenes)
 
     def __len__(self) -> int:
         return len(self.scene_refs) * self.per_scene
 
     def of_scene(self, k: int) -> list[Episode]:
-        if k not in self._made:
-            self._made[k] = self._make(k)
-        return self._made[k]
+        return self._made.get_or_create(k, lambda: self._make(k))
 
     def __getitem__(self, i):
         if isinstance(i, slice):

@@ -24,7 +24,7 @@ class Budgets:
     Attributes:
         scenes: scene contexts an env keeps (Scene + NavGraph + renderer; 1–5 MB each).
         rirs: source → receiver RIRs a simulator keeps as parameters (arrivals and tail
-            parameters; a few kB each): 20,000 ≈ 60 MB.
+            parameters; ~5 kB each with their objects): 20,000 ≈ 100 MB.
         rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
             split into head-shadow parts for headings off the 45° grid; 0.2–1.3 MB each at 16 kHz): 32 ≤ 40 MB.
         step_spectra: spectra of binaural RIRs per (source, position, heading) for the step
@@ -60,7 +60,7 @@ class Budgets:
 
     **One memory setting.** ``nominal_mb()`` adds up what the budgets stand for (each count
     times its item's size above; a kept scene counted at 5 MB with its per-scene caches as they
-    typically fill): ~760 MB by default. ``within(mb)`` scales every count (and
+    typically fill): ~800 MB by default. ``within(mb)`` scales every count (and
     ``cache_memory_mb``) by the same factor so that the nominal figure is ``mb``. Setting the
     environment variable ``EARSHOT_MEMORY_MB`` before earshot is imported does that for the
     process: ``EARSHOT_MEMORY_MB=256 python scripts/train.py ...``. Caches held per env
@@ -110,7 +110,7 @@ class Budgets:
 
 
 # MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
-ITEM_MB = {"scenes": 5.0, "rirs": 0.003, "rendered_rirs": 1.3, "step_spectra": 0.25, "step_spectrograms": 0.0135,
+ITEM_MB = {"scenes": 5.0, "rirs": 0.005, "rendered_rirs": 1.3, "step_spectra": 0.25, "step_spectrograms": 0.0135,
            "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 7.0}
 # below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
 # renders use, the noise bank beside the STFT window), so a budget never goes lower
