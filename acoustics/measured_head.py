@@ -283,17 +283,17 @@ class MeasuredHead:
         d = np.atleast_2d(np.asarray(directions, dtype=np.float64))
         if d.ndim != 2 or d.shape[1] != 3:
             raise ValueError(f"directions must be (G, 3) vectors, got {d.shape}")
-        norm = np.linalg.norm(d, axis=1, keepdims=True)
-        if not (np.isfinite(d).all() and (norm > 0).all()):
+        norm = np.sqrt(np.einsum("gi,gi->g", d, d))[:, None]
+        if not (np.isfinite(norm).all() and norm.min(initial=1.0) > 0):  # NaN or inf in d makes its norm so
             raise ValueError("directions must be finite, non-zero vectors")
         d = d / norm
-        el = np.degrees(np.arcsin(np.clip(d[:, 2], -1, 1)))
         lo, hi = self._el_range
-        out = (el < lo - 1e-9) | (el > hi + 1e-9)
+        # elevation out of the measured range, tested on its sine (monotonic): the arcsin only where clamped
+        out = (d[:, 2] < np.sin(np.radians(lo - 1e-9))) | (d[:, 2] > np.sin(np.radians(hi + 1e-9)))
         if out.any():
+            el = np.degrees(np.arcsin(np.clip(d[out, 2], -1, 1)))
             az = np.degrees(np.arctan2(d[out, 1], d[out, 0]))
-            d = d.copy()
-            d[out] = _unit(az, np.clip(el[out], lo, hi))
+            d[out] = _unit(az, np.clip(el, lo, hi))
         return d
 
     def weights(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
