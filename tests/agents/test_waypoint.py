@@ -181,13 +181,16 @@ def test_a_short_masked_ppo_run_trains_and_evaluates(tmp_path):
     assert summary["agent"].startswith("waypoint") and 0.0 <= summary["spl"]["mean"] <= 1.0
     rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
     assert len(rows) == 4  # the same fixed episodes as flat agents, counted in primitive steps
-    # the video has a frame per primitive step (and the start), with the agent's map as a panel
+    # the video holds each primitive step (and the start) for its second of audio: FPS frames
+    # (a 1 s step at 10 frames per second), with the agent's map as a panel
     import imageio.v2 as imageio
+
+    from earshot.av_env.visualize import FPS
 
     first = dict(zip(rows[0].split(","), rows[1].split(",")))
     video = tmp_path / "eval" / "videos" / f"episode_{int(first['episode']):05d}.mp4"
     frames = sum(1 for _ in imageio.get_reader(video))
-    assert frames == int(first["num_steps"]) + 1
+    assert frames == (int(first["num_steps"]) + 1) * round(FPS * 1.0)  # AudioGoal's steps last 1 s
 
 
 def test_dagger_warm_start_works_for_the_waypoint_agent():
