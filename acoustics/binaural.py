@@ -177,39 +177,44 @@ class DirectionalRIR:
             self._cache["first_sample"] = int(m.min()) if len(m) else self.n_samples
         return self._cache["early"]
 
-    def _tail_envelope(self) -> tuple[np.ndarray, int, int]:
-        """(6, n - start) amplitude envelope per band and direction from ``start``, the first
-        sample of the tail (zero before it), and the noise bank offset of this RIR."""
+    def _tail_envelope(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """The tail's amplitude envelope per band and direction: (decay (6, n − start) from
+        ``start``, the first sample of the tail (zero before it; a view of the decay shared by the
+        receivers of a cell), ramped (6, k): its first k samples times the onset ramp, which
+        replace the decay's there), ``start``, and the noise bank offset of this RIR."""
         if "envelope" in self._cache:
             return self._cache["envelope"]
         fs, n = self.sample_rate, self.n_samples
-        # the onset ramp, evaluated where it is neither 0 nor 1 (a few ms of the n samples)
+        # the onset ramp, evaluated where it is neither 0 nor 1 (a few ms of the n samples): 0
+        # before lo, the smoothstep over [lo, hi), 1 from hi on
         lo = min(n, max(0, int(np.floor(self.tail_onset * fs)) - 1))
         hi = min(n, max(lo, int(np.ceil(self.tail_full * fs)) + 2))
-        ramp = np.zeros(n)
-        ramp[hi:] = 1.0
         part = np.clip((np.arange(lo, hi) / fs - self.tail_onset) / max(self.tail_full - self.tail_onset, 1e-6), 0, 1)
-        ramp[lo:hi] = part * part * (3 - 2 * part)  # smoothstep
+        part = part * part * (3 - 2 * part)  # smoothstep
         # the decay (without the onset ramp) is shared by every receiver of a cell: cached
         key = (self.tail_times.tobytes(), self.tail_level.tobytes(), self.tail_rt60.tobytes(), n, fs)
         decay = _decays.get(key)
         if decay is None:
             env = self.tail_envelope(np.arange(n) / fs)
             decay = _decays[key] = np.sqrt(np.maximum(env, 0.0) / _TAIL_DIRECTIONS).astype(np.float32)  # directions add energies
-        start = int(np.argmax(ramp > 0)) if ramp[-1] > 0 else n
-        amp = decay[:, start:].copy()
+            decay.flags.writeable = False
+        positive = np.flatnonzero(part > 0)
+        start = lo + int(positive[0]) if len(positive) else (hi if hi < n else n)
         ends = max(hi, start) - start  # samples of the ramp after start
-        amp[:, :ends] *= np.sqrt(ramp[start:start + ends]).astype(np.float32)[None]
-        self._cache["envelope"] = (amp, start, int(self.seed % n))
+        ramped = decay[:, start:start + ends] * np.sqrt(part[start - lo:start - lo + ends]).astype(np.float32)[None]
+        self._cache["envelope"] = (decay[:, start:], ramped, start, int(self.seed % n))
         return self._cache["envelope"]
 
-    def _shaped(self, bank: np.ndarray) -> np.ndarray:
-        """(K, n) float32: the rows of ``bank`` (K, 6, 2n) read at this RIR's offset and shaped
-        by its band envelopes (zero before the tail starts)."""
+    def _enveloped(self, bank: np.ndarray) -> np.ndarray:
+        """(K, n) float32: the rows of ``bank`` (K, 6, 2n) read at this RIR's offset, shaped by
+        its band envelopes and summed over the bands (zero before the tail starts)."""
         n = self.n_samples
-        amp, start, offset = self._tail_envelope()
+        decay, ramped, start, offset = self._tail_envelope()
         out = np.zeros((len(bank), n), np.float32)
-        out[:, start:] = np.einsum("kbt,bt->kt", bank[:, :, offset + start:offset + n], amp)
+        out[:, start:] = np.einsum("kbt,bt->kt", bank[:, :, offset + start:offset + n], decay)
+        k = ramped.shape[1]
+        if k:  # the onset ramp's samples
+            out[:, start:start + k] = np.einsum("kbt,bt->kt", bank[:, :, offset + start:offset + start + k], ramped)
         return out
 
     def _tail_setup(self):
@@ -219,7 +224,7 @@ class DirectionalRIR:
         if "tail" not in self._cache:
             n = self.n_samples
             size, freqs, bank = _noise_bank(n, self.sample_rate)
-            signals = self._shaped(bank)
+            signals = self._enveloped(bank)
             azimuths = 2 * np.pi * (np.arange(_TAIL_DIRECTIONS) + 0.5) / _TAIL_DIRECTIONS
             self._cache["tail"] = (size, freqs, signals, azimuths)
         return self._cache["tail"]
@@ -230,7 +235,7 @@ class DirectionalRIR:
         shadow filters are applied to the bank before the (slowly varying) envelopes."""
         key = ("shadow", head.radius, head.c)
         if key not in self._cache:
-            pq = self._shaped(_shadow_bank(self.n_samples, self.sample_rate, head))  # P rows, then Q rows
+            pq = self._enveloped(_shadow_bank(self.n_samples, self.sample_rate, head))  # P rows, then Q rows
             self._cache[key] = (pq[:_TAIL_DIRECTIONS], pq[_TAIL_DIRECTIONS:])
         return self._cache[key]
 
@@ -292,9 +297,7 @@ class DirectionalRIR:
             bank = _heading_bank(n, self.sample_rate, head, heading)
         if bank is not None:
             # one RIR's tail: a band-weighted sum of 2 x 6 rows of the process-wide bank
-            amp, start, offset = self._tail_envelope()
-            out = np.zeros((2, n), np.float32)
-            out[:, start:] = np.einsum("ebt,bt->et", bank[:, :, offset + start:offset + n], amp)
+            out = self._enveloped(bank)
             if hasattr(head, "diffuse_coherence"):
                 out.flags.writeable = False  # shared by every heading's render of this RIR
                 self._cache["diffuse_tail"] = (head, out)
