@@ -159,11 +159,14 @@ class DirectionalRIR:
             # sums per group as segment sums over the arrivals sorted by group
             order = np.argsort(group, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(group[order]) > 0]) if len(group) else np.zeros(0, np.int64)
-            # (row sums in order, as reduceat adds them, at half its cost on these (K, F) arrays)
-            group_spec = np.empty((len(starts), len(freqs)), np.complex128)
+            # each group's first row, then its other rows added in order (the sums reduceat makes,
+            # at a fraction of its cost: most groups hold one arrival)
             sorted_arrivals = np.take(arrivals, order, axis=0)
-            for g, (a, b) in enumerate(zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist())):
-                np.sum(sorted_arrivals[a:b], axis=0, out=group_spec[g])
+            group_spec = np.take(sorted_arrivals, starts, axis=0)
+            later = np.ones(len(order), bool)
+            later[starts] = False
+            for j in np.flatnonzero(later).tolist():
+                group_spec[group[order[j]]] += sorted_arrivals[j]
             weighted = dirs * np.abs(gains).sum(axis=1, keepdims=True)
             group_dir = np.add.reduceat(weighted[order], starts, axis=0) if len(group) else np.zeros((0, 3))
             norm = np.linalg.norm(group_dir, axis=1, keepdims=True)
