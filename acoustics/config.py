@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
@@ -165,9 +166,10 @@ class AudioConfig:
     def step_samples(self) -> int:
         return int(round(self.step_seconds * self.sample_rate))
 
-    @property
+    @functools.cached_property
     def config_hash(self) -> str:
-        """SHA-256 hex digest of the fields that change an RIR (cache key)."""
+        """SHA-256 hex digest of the fields that change an RIR (cache key); computed once (the
+        config is frozen)."""
         keys = ("sample_rate", "rir_seconds", "ism_order", "tail", "rays", "speed_of_sound", "head_radius",
                 "include_furniture", "source_radius")
         fields = {k: getattr(self, k) for k in keys}

@@ -190,21 +190,18 @@ def _box_crossings(img: np.ndarray, cel: np.ndarray, rec: np.ndarray, lo: np.nda
     the real box, in order (NaN past the path's reflections), and which axis each plane is
     normal to; invalid where a crossing is not strictly inside the segment."""
     n_pairs = len(img)
-    # reflection planes between each image's cell and the real room (cell 0), per axis
-    crossings_t = np.full((n_pairs, 3 * k_max), np.nan)
-    crossings_axis = np.zeros((n_pairs, 3 * k_max), np.int64)
-    for axis in range(3):
-        n = cel[:, axis]
-        for j in range(k_max):
-            # cell n > 0: planes lo + (1..n)·L; cell n < 0: planes lo + (0, -1, .., n+1)·L
-            index = np.where(n > 0, j + 1, -j)
-            used = np.abs(n) > j
-            plane = lo[axis] + index * size[axis]
-            denom = rec[:, axis] - img[:, axis]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = (plane - img[:, axis]) / denom
-            crossings_t[:, axis * k_max + j] = np.where(used, t, np.nan)
-            crossings_axis[:, axis * k_max + j] = axis
+    # reflection planes between each image's cell and the real room (cell 0), per axis and j
+    # (all at once, (P, 3, k_max), column axis * k_max + j as before)
+    n = cel[:, :, None]
+    j = np.arange(k_max)
+    # cell n > 0: planes lo + (1..n)·L; cell n < 0: planes lo + (0, -1, .., n+1)·L
+    index = np.where(n > 0, j + 1, -j)
+    plane = lo[None, :, None] + index * size[None, :, None]
+    denom = (rec - img)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (plane - img[:, :, None]) / denom
+    crossings_t = np.where(np.abs(n) > j, t, np.nan).reshape(n_pairs, 3 * k_max)
+    crossings_axis = np.broadcast_to(np.repeat(np.arange(3), k_max), (n_pairs, 3 * k_max))
     used = ~np.isnan(crossings_t)
     valid = np.all(~used | ((crossings_t > 1e-9) & (crossings_t < 1 - 1e-9)), axis=1)
 
