@@ -645,14 +645,20 @@ def test_table_is_large_and_covers_every_area():
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case, ctx, capsys, caplog):
+def assert_clear(case, ctx, capsys, caplog) -> None:
+    """The case gets its one clear error (or works, for the values that must), with what it
+    printed to stderr and logged as evidence."""
     def stderr():
         return capsys.readouterr().err
 
     with caplog.at_level(logging.WARNING):
         clear, detail = check_case(case, ctx, stderr)
     assert clear, detail
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, ctx, capsys, caplog):
+    assert_clear(case, ctx, capsys, caplog)
 
 
 if __name__ == "__main__":  # a tally, for comparing versions of the code
