@@ -11,9 +11,11 @@ A run folder holds ``config.json`` (the resolved options), ``tb/`` (TensorBoard:
 losses, ``rollout/…`` episode stats, ``time/steps_per_s``, ``imitation/…`` and ``eval/…`` on the
 val split), ``checkpoints/step_NNNNNNNNNN/`` (the newest few), ``checkpoints/latest/``,
 ``checkpoints/best/`` (the best val SPL so far, with a console line per val evaluation) and
-(after a warm start) ``checkpoints/imitation/`` (``earshot.agents.checkpoints``), and
-``eval.csv``. Training an existing run folder again resumes from its newest checkpoint (weights,
-optimizer, step and update counters), with the same or another number of ranks.
+(after a warm start) ``checkpoints/imitation/`` (``earshot.agents.checkpoints``), ``eval.csv``
+and ``videos/val_step_NNNNNNNNNN.mp4`` (one val episode filmed per evaluation, also a small GIF
+in TensorBoard's ``eval/video``; ``--no-eval-videos``: none). Training an existing run folder
+again resumes from its newest checkpoint (weights, optimizer, step and update counters), with
+the same or another number of ranks.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class TrainConfig:
                                                    "between decisions (~5.5x the samples at the same primitive steps)")
     eval_every: int = option(50_000, "rank 0 evaluates on the val split every this many steps (0: never)", low=0)
     eval_episodes: int = option(20, "val episodes per evaluation", low=1)
+    eval_videos: bool = option(True, "each val evaluation also films one val episode: RUN/videos/val_step_N.mp4 "
+                                     "and a small GIF in TensorBoard (eval/video)")
     checkpoint_every: int = option(50_000, "write a checkpoint every this many steps (and at the end)", low=1)
     keep_checkpoints: int = option(2, "step_ checkpoints kept (the newest; latest/ is a copy of the newest)", low=1)
     preempt: bool = option(False, "DD-PPO's straggler preemption: a rank stops collecting once --sync-fraction of the "
