@@ -47,6 +47,27 @@ SECTIONS = {"scenes": bench_scenes, "render": bench_render, "acoustics": bench_a
             "echo": bench_echo, "waypoint": bench_waypoint}
 
 
+def format_results(rows: list[dict], width: int = 100) -> str:
+    """The results as a table within ``width`` columns: name, value, reference and ratio on one
+    line (a name too long for its column on a line of its own), what the reference is and the
+    details wrapped and indented below."""
+    import textwrap
+
+    lines = [f"{'benchmark':<40} {'value':>18} {'reference':>18} {'ratio':>8}",
+             "    (what the reference is; details)", "-" * min(width, 87)]
+    for r in rows:
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        name = r["name"]
+        if len(name) > 40:
+            lines.append(name[:width])
+            name = ""
+        lines.append(f"{name:<40} {_fmt(r['value'], r['unit']):>18} {_fmt(r['reference_value'], r['reference_unit']):>18} "
+                     f"{ratio:>8}")
+        lines.extend(textwrap.wrap(f"{r['reference']}; {r['detail']}", width=width, initial_indent="    ",
+                                   subsequent_indent="    "))
+    return "\n".join(lines)
+
+
 def _fmt(v, unit=""):
     if v is None:
         return "n/a"
@@ -74,11 +95,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
         "config": cfg.__dict__,
         "results": rows,
     }
-    print(f"{'benchmark':<34} {'value':>18} {'reference':>18} {'ratio':>8}  reference is")
-    for r in rows:
-        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        print(f"{r['name']:<34} {_fmt(r['value'], r['unit']):>18} {_fmt(r['reference_value'], r['reference_unit']):>18} "
-              f"{ratio:>8}  {r['reference']}; {r['detail']}")
+    print(format_results(rows))
     out = Path(cfg.out)
     write_text_atomic(out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.resolve()}")
