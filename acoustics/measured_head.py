@@ -399,7 +399,9 @@ class MeasuredHead:
         """(M, 2, size // 2 + 1) complex64: the delay-aligned HRIRs' spectra on the FFT grid of
         ``size``, centred and equalised (``_correction``), kept for the last
         ``BUDGETS.head_grids`` sizes (~6 MB at 1,024 points for KEMAR)."""
-        tables = self.__dict__.setdefault("_grid_tables", LRU(BUDGETS.head_grids))
+        tables = self.__dict__.get("_grid_tables")
+        if tables is None:
+            tables = self.__dict__["_grid_tables"] = LRU(BUDGETS.head_grids)
         table = tables.get(size)
         if table is None:
             # aligned on this grid (the measured HRIRs delayed by anchor − onset): at a measured
