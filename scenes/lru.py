@@ -25,8 +25,9 @@ class Budgets:
         scenes: scene contexts an env keeps (Scene + NavGraph + renderer; 1–5 MB each).
         rirs: source → receiver RIRs a simulator keeps as parameters (arrivals and tail
             parameters; ~5 kB each with their objects): 20,000 ≈ 100 MB.
-        rendered_rirs: of those, how many keep their rendering caches (early spectra, tail noise
-            split into head-shadow parts for headings off the 45° grid; 0.2–1.3 MB each at 16 kHz): 32 ≤ 40 MB.
+        rendered_rirs: of those, how many keep their rendering caches (early spectra, the
+            measured head's diffuse tail, the sphere's head-shadow parts for headings off the 45°
+            grid; ~0.4 MB each at 16 kHz with KEMAR, measured): 96 ≈ 40 MB.
         step_spectra: spectra of binaural RIRs per (source, position, heading) for the step
             convolution (complex64, 256 kB each at 16 kHz, 1 s): 512 ≈ 128 MB. The warm state
             of an env is this many (position, heading) pairs.
@@ -70,7 +71,7 @@ class Budgets:
 
     scenes: int = 64
     rirs: int = 20_000
-    rendered_rirs: int = 32
+    rendered_rirs: int = 96
     step_spectra: int = 512
     step_spectrograms: int = 2048
     source_segments: int = 128
@@ -110,7 +111,7 @@ class Budgets:
 
 
 # MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
-ITEM_MB = {"scenes": 5.0, "rirs": 0.005, "rendered_rirs": 1.3, "step_spectra": 0.25, "step_spectrograms": 0.0135,
+ITEM_MB = {"scenes": 5.0, "rirs": 0.005, "rendered_rirs": 0.4, "step_spectra": 0.25, "step_spectrograms": 0.0135,
            "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 7.0}
 # below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
 # renders use, the noise bank beside the STFT window), so a budget never goes lower
