@@ -289,7 +289,8 @@ class DirectionalRIR:
         noise through the head, which turn with it."""
         n = self.n_samples
         bank = None
-        if hasattr(head, "diffuse_coherence"):  # a measured head: the same tail at every heading
+        measured = hasattr(head, "diffuse_coherence")
+        if measured:  # a measured head: the same tail at every heading
             kept = self._cache.get("diffuse_tail")
             if kept is not None and kept[0] is head:
                 return kept[1]
@@ -301,7 +302,7 @@ class DirectionalRIR:
         if bank is not None:
             # one RIR's tail: a band-weighted sum of 2 x 6 rows of the process-wide bank
             out = self._enveloped(bank)
-            if hasattr(head, "diffuse_coherence"):
+            if measured:
                 out.flags.writeable = False  # shared by every heading's render of this RIR
                 self._cache["diffuse_tail"] = (head, out)
             return out

@@ -343,11 +343,8 @@ class MeasuredHead:
         idx, w = self.weights(directions)
         tau = np.einsum("gk,gke->ge", w, self.onsets[idx])
         spec = np.einsum("gk,gkef->gef", w, self._aligned[idx])
-        # back to the mixed onset: exp(2πi (anchor − τ) f) on the uniform grid as running products
-        rot = np.empty(spec.shape, np.complex128)
-        rot[..., 0] = 1.0
-        rot[..., 1:] = np.exp(2j * np.pi * (self._anchor - tau) * self._bins[1])[..., None]
-        spec *= np.cumprod(rot, axis=2)
+        # back to the mixed onset: exp(2πi (anchor − τ) f) on the set's uniform grid
+        spec *= _phase_ramps(2 * np.pi * self._bins[1] * (self._anchor - tau), spec.shape[-1])
         return scipy.fft.irfft(spec, n=self._size, axis=2)[:, :, : self.n_taps]
 
     def responses(self, directions: np.ndarray, freqs: np.ndarray, centred: bool = True,
