@@ -52,6 +52,7 @@ import numpy as np
 from ..cli import option
 from ..files import atomic_path, write_json_atomic, write_text_atomic
 from ..scenes import NavGraph, generate_apartment, split_seeds
+from ..scenes.lru import LRU
 from .config import AUDIO_FULL_SCALE, AudioConfig
 from .cues import FEATURES
 from .features import excerpt_fft_size, excerpt_spectrum, hear_excerpts
@@ -186,14 +187,17 @@ def room_index(scene, xy) -> int:
 
 
 # ---------------------------------------------------------------------------- samples
-_actives: dict = {}
+_sounds: LRU = LRU(32)
 
 
-def _active(sound: str, sample_rate: int, window: int) -> np.ndarray:
-    key = (sound, sample_rate, window)
-    if key not in _actives:
-        _actives[key] = active_starts(make_sound(sound, sample_rate), window)
-    return _actives[key]
+def _sound(sound: str, sample_rate: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(one period of the built-in ``sound``, the starts of its ``window``-sample excerpts where it
+    is heard sounding: ``sounds.active_starts``), made once per process for the few sounds used."""
+    def make():
+        wave = make_sound(sound, sample_rate)
+        return wave, active_starts(wave, window)
+
+    return _sounds.get_or_create((sound, sample_rate, window), make)
 
 
 def _scene_rng(seed: int, split: str, scene_seed: int) -> np.random.Generator:
@@ -240,7 +244,7 @@ def scene_samples(scene_seed: int, split: str, cfg: LocalisationConfig, audio: A
                 heading = float(rng.uniform(0, 2 * np.pi))
                 sound = sounds[int(rng.integers(len(sounds)))]
                 # a moment when the source is heard sounding (acoustics.sounds.active_starts)
-                active = _active(sound, audio.sample_rate, n)
+                active = _sound(sound, audio.sample_rate, n)[1]
                 draws.append((heading, sound, int(active[int(rng.integers(len(active)))])))
             kind, direction = classify_rir(rir, src, ear, rooms[r_node] == rooms[s], c)
             if kind in drops:
@@ -248,7 +252,7 @@ def scene_samples(scene_seed: int, split: str, cfg: LocalisationConfig, audio: A
                 continue
             heard_rir = rir_part(rir, cfg.rir_part)
             for heading, sound, offset in draws:
-                wave = make_sound(sound, audio.sample_rate)
+                wave = _sound(sound, audio.sample_rate, n)[0]
                 binaural = np.stack([heard_rir.binaural(heading, hrtf=h) for h in heads.values()])  # (heads, 2, m)
                 m = binaural.shape[-1]
                 if size is None:
