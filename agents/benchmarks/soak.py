@@ -132,7 +132,8 @@ def soak_one_env(cfg: SoakConfig) -> int:
     rows, errors, episodes, met = [], 0, 0, set()
     start = time.perf_counter()
     env.reset(seed=cfg.seed)
-    rows.append((0, 0.0, rss_mb(), 1))
+    met.add(env.unwrapped.episode.scene)
+    rows.append((0, 0.0, round(rss_mb(), 1), len(met)))
     try:
         with progress_bar(cfg.steps, unit="step", desc="soak (one env)") as bar:
             for step in range(1, cfg.steps + 1):
