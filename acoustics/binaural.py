@@ -269,11 +269,10 @@ class DirectionalRIR:
         out = np.zeros((2, self.n_samples))
         length, size, freqs, _, group_spec, group_dir = self._early_setup()
         if len(group_spec):
-            if hasattr(head, "grid_responses"):  # a measured head: its responses kept on this grid
-                h = head.grid_responses(group_dir @ to_head.T, size)  # (G, 2, F)
+            if hasattr(head, "mix_grid_responses"):  # a measured head: its responses kept on this grid
+                spec = head.mix_grid_responses(group_dir @ to_head.T, size, group_spec)
             else:
-                h = head.responses(group_dir @ to_head.T, freqs)
-            spec = np.einsum("gf,gef->ef", group_spec, h)
+                spec = np.einsum("gf,gef->ef", group_spec, head.responses(group_dir @ to_head.T, freqs))
             out[:, :length] = scipy.fft.irfft(spec, n=size, axis=1)[:, _PRE:_PRE + length]
             # the nearer ear may hear the first sound up to a head radius ahead of the centre
             out[:, : max(self._cache["first_sample"] - _lead_samples(head, self.sample_rate), 0)] = 0.0

@@ -59,6 +59,7 @@ import functools
 from fractions import Fraction
 from pathlib import Path
 
+import numba
 import numpy as np
 import scipy.fft
 from scipy.signal import resample_poly
@@ -371,26 +372,39 @@ class MeasuredHead:
         (centred, equalised) on an FFT grid of ``size`` >= the set's own grid, the renderers'
         fast path. The measured responses, delay-aligned, are kept on that grid (one table per
         size, the last few sizes), so a direction costs its three corners' rows, a weighted sum
-        and the rotation back to its interpolated onset: no FFT per direction. The same
+        and the rotation back to its interpolated onset (one compiled pass, ``_mix_grid``): no
+        FFT per direction. The same
         interpolation as ``hrirs``; the fractional onset shift acts on this grid instead of the
-        set's own (its band-limited tails are not cut at the set's length: differences ~1e-4 of
-        the peak)."""
+        set's own, whose circular shift wraps the shifted responses' band-limited tails and
+        ``hrirs`` then cuts them at the set's length (KEMAR at 16 kHz, 200 random directions:
+        impulse responses differ by 0.6% of the peak at the median, 6% at most)."""
         size = int(size)
         if not self._size <= size <= _MAX_GRID:
             return self.responses(directions, np.fft.rfftfreq(size, 1 / self.sample_rate))
         idx, w = self.weights(directions)
+        out = np.zeros((len(idx), 2, size // 2 + 1), np.complex64)
+        _mix_grid(self._grid_table(size), idx, w, self._grid_phase(idx, w, size), np.zeros((0, 1), np.complex128), out)
+        return out
+
+    def mix_grid_responses(self, directions: np.ndarray, size: int, spectra: np.ndarray) -> np.ndarray:
+        """(2, size // 2 + 1) complex128: Σ_g ``spectra``[g] · ``grid_responses(directions, size)``[g]
+        for (G, size // 2 + 1) ``spectra`` (what a renderer needs: each arrival group's spectrum
+        through the head's response for its direction, summed), in one compiled pass without
+        the (G, 2, F) responses. Grids outside the tables' range go through ``responses``."""
+        size = int(size)
+        spectra = np.ascontiguousarray(spectra, dtype=np.complex128)
+        if not self._size <= size <= _MAX_GRID:
+            return np.einsum("gf,gef->ef", spectra, self.responses(directions, np.fft.rfftfreq(size, 1 / self.sample_rate)))
+        idx, w = self.weights(directions)
+        out = np.zeros((1, 2, size // 2 + 1), np.complex128)
+        _mix_grid(self._grid_table(size), idx, w, self._grid_phase(idx, w, size), spectra, out)
+        return out[0]
+
+    def _grid_phase(self, idx: np.ndarray, w: np.ndarray, size: int) -> np.ndarray:
+        """(G, 2) radians per bin of the rotation from the table's common onset back to each
+        direction's interpolated onset τ (the weighted mean of its corners'): 2π fs / size · (anchor − τ)."""
         tau = np.einsum("gk,gke->ge", w, self.onsets[idx])
-        rows = self._grid_table(size)[idx]  # (G, 3, 2, F): the corners' equalised, aligned responses
-        w32 = w.astype(np.float32)[:, :, None, None]
-        mixed = rows[:, 0] * w32[:, 0]
-        mixed += rows[:, 1] * w32[:, 1]
-        mixed += rows[:, 2] * w32[:, 2]
-        # back to the interpolated onset: exp(2πi (anchor − τ) f_j), f_j = j fs / size, as the
-        # product of a fine (j mod B) and a coarse (j − j mod B) table of B and F / B exponentials
-        # (in single precision, as the table: relative error ~1e-7)
-        mixed *= _phase_ramps((2 * np.pi * self.sample_rate / size) * (self._anchor - tau), size // 2 + 1,
-                              dtype=np.complex64)
-        return mixed
+        return (2 * np.pi * self.sample_rate / size) * (self._anchor - tau)
 
     def _grid_table(self, size: int) -> np.ndarray:
         """(M, 2, size // 2 + 1) complex64: the delay-aligned HRIRs' spectra on the FFT grid of
@@ -526,6 +540,50 @@ class MeasuredHead:
         return (f"MeasuredHead({self.name!r}, {len(self.ir)} directions, {self.n_taps} taps at "
                 f"{self.sample_rate:g} Hz, elevation {self._el_range[0]:g}..{self._el_range[1]:g} deg)")
 
+
+@numba.njit(cache=True, nogil=True)
+def _mix_grid(table, idx, w, theta, spectra, out):  # pragma: no cover (compiled)
+    """Barycentric mixes of the rows of ``table`` (M, 2, F) at ``idx`` (G, 3) with weights ``w``
+    (G, 3), each ear rotated by exp(i θ j) at bin j (``theta`` (G, 2) radians per bin). With
+    ``spectra`` (G, F) the mixes are multiplied by them and summed over G into ``out`` (1, 2, F);
+    with an empty ``spectra`` they are written to ``out`` (G, 2, F). The rotation is the product
+    of a fine (j mod 32) and a coarse (j − j mod 32) exponential, each from cos/sin (error ~1e-15)."""
+    n_bins = table.shape[2]
+    n_blocks = (n_bins + 31) // 32
+    summed = spectra.shape[0] > 0
+    zr, zi = np.empty(n_blocks * 32), np.empty(n_blocks * 32)
+    fr, fi = np.empty(32), np.empty(32)
+    acc_r, acc_i = np.zeros((2, n_bins)), np.zeros((2, n_bins))
+    for g in range(idx.shape[0]):
+        w0, w1, w2 = w[g, 0], w[g, 1], w[g, 2]
+        for e in range(2):
+            th = theta[g, e]
+            for k in range(32):
+                fr[k], fi[k] = np.cos(th * k), np.sin(th * k)
+            for b in range(n_blocks):
+                cr, ci = np.cos(th * 32 * b), np.sin(th * 32 * b)
+                for k in range(32):
+                    zr[b * 32 + k] = cr * fr[k] - ci * fi[k]
+                    zi[b * 32 + k] = cr * fi[k] + ci * fr[k]
+            ta, tb, tc = table[idx[g, 0], e], table[idx[g, 1], e], table[idx[g, 2], e]
+            if summed:
+                sp = spectra[g]
+                for j in range(n_bins):
+                    hr = w0 * ta[j].real + w1 * tb[j].real + w2 * tc[j].real
+                    hi = w0 * ta[j].imag + w1 * tb[j].imag + w2 * tc[j].imag
+                    pr, pi = hr * zr[j] - hi * zi[j], hr * zi[j] + hi * zr[j]
+                    sr, si = sp[j].real, sp[j].imag
+                    acc_r[e, j] += sr * pr - si * pi
+                    acc_i[e, j] += sr * pi + si * pr
+            else:
+                for j in range(n_bins):
+                    hr = w0 * ta[j].real + w1 * tb[j].real + w2 * tc[j].real
+                    hi = w0 * ta[j].imag + w1 * tb[j].imag + w2 * tc[j].imag
+                    out[g, e, j] = complex(hr * zr[j] - hi * zi[j], hr * zi[j] + hi * zr[j])
+    if summed:
+        for e in range(2):
+            for j in range(n_bins):
+                out[0, e, j] = complex(acc_r[e, j], acc_i[e, j])
 
 def _phase_ramps(theta: np.ndarray, n_bins: int, block: int = 32, dtype=np.complex128) -> np.ndarray:
     """(..., n_bins) ``dtype`` exp(i θ j) for j = 0..n_bins − 1, per element θ of ``theta``: the

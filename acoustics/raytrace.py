@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from ..scenes import Scene
@@ -232,7 +233,6 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     n_cells = _n_cells(scene)
     n_bins = int(np.ceil(seconds / BIN_S)) + 1
     source_cell = int(cell_of(acoustics, src[None])[0])
-    cells = _CellLookup(acoustics)
     exclude_everywhere = not scene.rooms  # the mesh image sources cover every cell
 
     pos = np.tile(src, (n_rays, 1)).astype(np.float32)
@@ -242,57 +242,38 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     scattered = np.zeros(n_rays, np.float32)  # share of each ray's energy scattered so far
     stop = float(energy[0].max()) * 10 ** (-_STOP_DB / 10)
     max_dist = seconds * c
+    origin, raster = _cell_raster(acoustics)
+    raster = np.ascontiguousarray(raster, dtype=np.int64)
 
-    hist = np.zeros(N_BANDS * n_cells * n_bins)  # (band, cell, bin), flat
+    hist = np.zeros((N_BANDS, n_cells * n_bins))  # (band, cell x bin)
     time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
     hit_faces = np.zeros(len(normals), bool)
+    faded_at = np.empty(n_rays)
     total_length, total_hits, bounce, max_bounces = 0.0, 0, 0, 10**9
     dropped_at, dropped_energy = [], []  # when rays stopped, and (at most) what they still carried
-    # every array describes the rays still in flight (compacted as rays stop)
-    while len(pos):
+    n = n_rays  # the rays still in flight: the first n rows of every array
+    while n:
         if bounce == 10:
             max_bounces = int(_BOUNCE_MARGIN * max_dist * total_hits / max(total_length, 1e-9)) + 20
         if bounce >= max_bounces:
             # the last few rays (caught in a nook under furniture, bouncing every few cm) would
-            # cost as many iterations as all the others: after 1.5× the bounces of a typical ray
+            # cost as many iterations as all the others: after 1.5x the bounces of a typical ray
             # they stop, and count as missing energy in the reliability test below
-            dropped_at.append(travelled / c)
-            dropped_energy.append(energy.astype(np.float64))
+            dropped_at.append(travelled[:n] / c)
+            dropped_energy.append(energy[:n].astype(np.float64))
             break
-        t, face = caster.intersect(pos, direction)
-        hit = face >= 0
-        if not hit.all():  # escaped (open mesh): the energy leaves the scene
-            pos, direction, energy, travelled, scattered = pos[hit], direction[hit], energy[hit], travelled[hit], scattered[hit]
-            t, face = t[hit], face[hit]
-            if not len(pos):
-                break
-        t = np.minimum(t.astype(np.float64), np.maximum(max_dist - travelled, 0.0))
-        _deposit(cells, hist, time_in_cell, (pos, direction, energy, travelled, scattered), t, c,
-                 bounce < ism_order, exclude_everywhere, source_cell)
-
-        total_length += float(t.sum())
-        total_hits += len(pos)
-        if exclude_everywhere:
-            hit_faces[face] = True
-        travelled += t
-        pos += direction * t[:, None].astype(np.float32)
-        s_face = np.take(scattering, face)
-        direction, n = _bounce(direction, np.take(normals, face, axis=0), s_face, np.take(tangents, face, axis=0),
-                               np.take(bitangents, face, axis=0), rng)
-        # the share of the ray's energy no longer in the specular (image-source) part
-        scattered = 1 - (1 - scattered) * (1 - s_face)
-        pos += n * np.float32(_OFFSET)
-        energy *= np.take(reflect, face, axis=0)
+        t, face = caster.intersect(pos[:n], direction[:n])
+        u = rng.random((n, 2), dtype=np.float32)
+        n, faded, length, hits = _advance(
+            pos, direction, energy, travelled, scattered, t, face, u, reflect, scattering, tangents, bitangents,
+            normals, hist, time_in_cell, hit_faces, faded_at, origin, raster, c * BIN_S, c, max_dist, stop,
+            bounce < ism_order, exclude_everywhere, source_cell)
+        total_length += length
+        total_hits += hits
+        if faded:
+            dropped_at.append(faded_at[:faded].copy())
+            dropped_energy.append(np.full((faded, N_BANDS), stop))  # at most this each
         bounce += 1
-        faded = _row_max(energy) < stop
-        if faded.any():
-            dropped_at.append(travelled[faded] / c)
-            dropped_energy.append(np.full((int(faded.sum()), N_BANDS), stop))  # at most this each
-        go = ~faded & (travelled < max_dist - 1e-9)
-        if not go.all():
-            keep = np.flatnonzero(go)
-            pos, direction, energy = np.take(pos, keep, axis=0), np.take(direction, keep, axis=0), np.take(energy, keep, axis=0)
-            travelled, scattered = np.take(travelled, keep), np.take(scattered, keep)
     hist = hist.reshape(N_BANDS, n_cells, n_bins).transpose(1, 0, 2)
 
     if scene.rooms:
@@ -308,93 +289,91 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
 
 
-class _CellLookup:
-    """``cell_of`` for one trace: the raster read once, points looked up without the per-call
-    scene lookup and checks (the same float64 arithmetic, so the same cells)."""
+@numba.njit(cache=True, nogil=True)
+def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, reflect, scattering, tangents,
+             bitangents, normals, hist, time_in_cell, hit_faces, dropped, origin, raster, piece, c, max_dist,
+             stop, scattered_only, everywhere, source_cell):  # pragma: no cover (compiled)
+    """One bounce of every ray in flight, compiled: each ray's next segment (to its hit ``t_hit``,
+    ``face``) deposited into ``hist`` (band, cell × bin) piece by piece (no piece longer than one
+    bin; with ``everywhere`` its time into ``time_in_cell``), the ray moved to the hit and
+    reflected (the specular direction pulled towards a Lambertian one, Malley's method, drawn from
+    ``u`` (R, 2) uniforms, by the face's scattering), its energy reduced by the face's reflection.
+    With ``scattered_only`` (before ``ism_order`` reflections, where the image sources are
+    rendered) only the scattered share of a ray's energy belongs to the tail: in the source's
+    cell, or ``everywhere``.
 
-    def __init__(self, acoustics: SceneAcoustics):
-        self.origin, raster = _cell_raster(acoustics)
-        self.flat = np.ascontiguousarray(raster).reshape(-1)
-        self.nx, self.ny = raster.shape
-
-    def __call__(self, xy: np.ndarray) -> np.ndarray:
-        """(N,) cells of points given by their (N, 2) x and y."""
-        ij = np.floor((xy.astype(np.float64) - self.origin) / _RASTER).astype(np.int64)
-        i = np.clip(ij[:, 0], 0, self.nx - 1)
-        j = np.clip(ij[:, 1], 0, self.ny - 1)
-        i *= self.ny
-        i += j
-        return self.flat[i]
-
-
-def _row_max(a: np.ndarray) -> np.ndarray:
-    """``a.max(axis=1)`` of an (R, B) array with few columns, column by column: the same values
-    (a maximum rounds nothing), ~10x faster than numpy's reduction over a 6-long axis."""
-    out = a[:, 0].copy()
-    for b in range(1, a.shape[1]):
-        np.maximum(out, a[:, b], out=out)
-    return out
-
-
-def _deposit(cells: _CellLookup, hist: np.ndarray, time_in_cell: np.ndarray, rays: tuple, t: np.ndarray,
-             c: float, scattered_only: bool, everywhere: bool, source_cell: int) -> None:
-    """Add the energy × time of the rays' next segments (``t`` (R,) m long) to ``hist`` (band,
-    cell, bin; flat), piece by piece (no piece longer than one bin), and, ``everywhere`` (no
-    rooms), their time to ``time_in_cell`` (K,). ``rays`` = (positions, directions, band
-    energies, distances travelled, scattered shares). With ``scattered_only`` (before
-    ``ism_order`` reflections, where the image sources are rendered) only the scattered share of
-    a ray's energy belongs to the tail: in the source's cell, or ``everywhere``."""
-    pos, direction, energy, travelled, scattered = rays
-    n_cells = len(time_in_cell)
-    n_bins = len(hist) // (N_BANDS * n_cells)
-    piece = c * BIN_S  # m
-    k = np.maximum(np.ceil(t / piece).astype(np.int64), 1)
-    # row gathers by np.take: the same values as fancy indexing, several times faster on these sizes
-    if (k == 1).all():
-        seg, along = None, 0.5 * t
-        dwell = t / c
-        at_pos, at_dir, at_energy, at_travelled, at_scattered = pos, direction, energy, travelled, scattered
-    else:
-        seg = np.repeat(np.arange(len(pos)), k)
-        k_seg = np.take(k, seg)
-        along = (np.arange(len(seg)) - np.take(np.cumsum(k) - k, seg) + 0.5) / k_seg * np.take(t, seg)
-        dwell = np.take(t / k / c, seg)
-        at_pos, at_dir = np.take(pos, seg, axis=0), np.take(direction, seg, axis=0)
-        at_energy, at_travelled, at_scattered = np.take(energy, seg, axis=0), np.take(travelled, seg), np.take(scattered, seg)
-    # the cell needs x and y only (the same values as the first two columns of the 3-D points)
-    cell = cells(at_pos[:, :2] + at_dir[:, :2] * along[:, None].astype(np.float32))
-    if everywhere:  # the ergodic volume estimate is needed without rooms only
-        time_in_cell += np.bincount(cell, dwell, minlength=n_cells)
-    share = dwell
-    if scattered_only:
-        share = dwell * np.where(everywhere | (cell == source_cell), at_scattered, 1.0)
-    when = (at_travelled + along) / c
-    flat = cell * n_bins + np.minimum((when / BIN_S).astype(np.int64), n_bins - 1)
-    # one bincount per band (each band has its own part of hist): the same sums, in the same order,
-    # as one bincount over (piece, band) pairs, without building their (pieces x 6) index
-    size = n_cells * n_bins
-    for b in range(N_BANDS):
-        hist[b * size:(b + 1) * size] += np.bincount(flat, at_energy[:, b] * share, minlength=size)
-
-
-def _bounce(direction: np.ndarray, n: np.ndarray, s_face: np.ndarray, tangents: np.ndarray, bitangents: np.ndarray,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(new directions (R, 3), normals on the side the rays came from (R, 3)) of rays arriving in
-    ``direction`` (R, 3) float32 at faces of normals ``n``, scattering ``s_face`` (R,) and frames
-    (``tangents``, ``bitangents``), each (R, 3) float32: the specular reflection pulled towards a
-    Lambertian direction by s (pyroomacoustics' model)."""
-    side = np.where(np.einsum("ij,ij->i", direction, n) > 0, np.float32(-1), np.float32(1))
-    n *= side[:, None]  # the normal on the side the ray came from
-    direction -= (2 * np.einsum("ij,ij->i", direction, n))[:, None] * n  # specular
-    # scattering: the new direction leans towards a Lambertian (cosine-weighted, Malley's
-    # method) one by the surface's scattering coefficient s
-    u = rng.random((len(direction), 2), dtype=np.float32)
-    r, phi = np.sqrt(u[:, 0]), np.float32(2 * np.pi) * u[:, 1]
-    lambert = (tangents * (r * np.cos(phi))[:, None] + bitangents * (r * np.sin(phi))[:, None]
-               + n * np.sqrt(np.maximum(1 - u[:, :1], 0)))
-    direction += s_face[:, None] * (lambert - direction)
-    direction /= np.maximum(np.sqrt(np.einsum("ij,ij->i", direction, direction)), 1e-12)[:, None]
-    return direction, n
+    Rays that escaped (``face`` < 0) are dropped; rays whose every band fell under ``stop`` have
+    their time written to ``dropped``; rays past ``max_dist`` end. The rays still in flight are
+    compacted to the front of the arrays, in order. Returns (rays in flight, rays faded, metres
+    travelled, hits)."""
+    n_bins = hist.shape[1] // len(time_in_cell)
+    nx, ny = raster.shape
+    n_bands = energy.shape[1]
+    kept, faded, length, hits = 0, 0, 0.0, 0
+    for i in range(len(face)):
+        f = face[i]
+        if f < 0:  # escaped (open mesh): the energy leaves the scene
+            continue
+        t = min(np.float64(t_hit[i]), max(max_dist - travelled[i], 0.0))
+        k = max(int(np.ceil(t / piece)), 1)
+        dwell = t / k / c
+        for j in range(k):
+            along = (j + 0.5) / k * t
+            a32 = np.float32(along)
+            x = np.float64(pos[i, 0] + direction[i, 0] * a32)
+            y = np.float64(pos[i, 1] + direction[i, 1] * a32)
+            ci = min(max(int(np.floor((x - origin[0]) / _RASTER)), 0), nx - 1)
+            cj = min(max(int(np.floor((y - origin[1]) / _RASTER)), 0), ny - 1)
+            cell = raster[ci, cj]
+            if everywhere:
+                time_in_cell[cell] += dwell
+            share = dwell
+            if scattered_only and (everywhere or cell == source_cell):
+                share = dwell * scattered[i]
+            b = min(int((travelled[i] + along) / c / BIN_S), n_bins - 1)
+            at = cell * n_bins + b
+            for band in range(n_bands):
+                hist[band, at] += energy[i, band] * share
+        length += t
+        hits += 1
+        if everywhere:
+            hit_faces[f] = True
+        travelled[i] += t
+        t32 = np.float32(t)
+        # the normal on the side the ray came from, the specular direction, then the pull of a
+        # cosine-weighted (Lambertian) direction by the face's scattering s
+        n0, n1, n2 = normals[f, 0], normals[f, 1], normals[f, 2]
+        d0, d1, d2 = direction[i, 0], direction[i, 1], direction[i, 2]
+        if d0 * n0 + d1 * n1 + d2 * n2 > 0:
+            n0, n1, n2 = -n0, -n1, -n2
+        dn = np.float32(2) * (d0 * n0 + d1 * n1 + d2 * n2)
+        d0, d1, d2 = d0 - dn * n0, d1 - dn * n1, d2 - dn * n2
+        r = np.sqrt(u[i, 0])
+        phi = np.float32(2 * np.pi) * u[i, 1]
+        rc, rs, up = r * np.cos(phi), r * np.sin(phi), np.sqrt(max(np.float32(1) - u[i, 0], np.float32(0)))
+        s = scattering[f]
+        d0 += s * (tangents[f, 0] * rc + bitangents[f, 0] * rs + n0 * up - d0)
+        d1 += s * (tangents[f, 1] * rc + bitangents[f, 1] * rs + n1 * up - d1)
+        d2 += s * (tangents[f, 2] * rc + bitangents[f, 2] * rs + n2 * up - d2)
+        norm = max(np.sqrt(d0 * d0 + d1 * d1 + d2 * d2), np.float32(1e-12))
+        off = np.float32(_OFFSET)
+        pos[kept, 0] = pos[i, 0] + direction[i, 0] * t32 + n0 * off
+        pos[kept, 1] = pos[i, 1] + direction[i, 1] * t32 + n1 * off
+        pos[kept, 2] = pos[i, 2] + direction[i, 2] * t32 + n2 * off
+        direction[kept, 0], direction[kept, 1], direction[kept, 2] = d0 / norm, d1 / norm, d2 / norm
+        scattered[kept] = np.float32(1) - (np.float32(1) - scattered[i]) * (np.float32(1) - s)
+        top = np.float32(0)
+        for band in range(n_bands):
+            e = energy[i, band] * reflect[f, band]
+            energy[kept, band] = e
+            top = max(top, e)
+        travelled[kept] = travelled[i]
+        if top < stop:
+            dropped[faded] = travelled[i] / c
+            faded += 1
+        elif travelled[i] < max_dist - 1e-9:
+            kept += 1
+    return kept, faded, length, hits
 
 
 def _reliable_bins(hist: np.ndarray, dropped_at: list, dropped_energy: list, seconds: float) -> np.ndarray:
@@ -435,7 +414,9 @@ def _late_rt60(hist: np.ndarray) -> float:
     ok = y[half] > 0
     if ok.sum() < 2:
         return float("nan")
-    slope = np.polyfit(t[half][ok], 10 * np.log10(y[half][ok]), 1)[0]
+    x, level = t[half][ok], 10 * np.log10(y[half][ok])
+    x = x - x.mean()
+    slope = float(x @ (level - level.mean()) / (x @ x))  # the least-squares line's slope
     return float(-60.0 / slope) if slope < 0 else float("nan")
 
 
@@ -449,6 +430,7 @@ def _knots(density: np.ndarray, valid: np.ndarray, seconds: float):
     final = np.full((n_cells, n_bands), np.nan)
     start = np.zeros(n_cells)
     edges = np.r_[times[0], (times[1:] + times[:-1]) / 2, times[-1] + 0.025]
+    padded = np.zeros((n_bands, n_bins + 1))
     for k in range(n_cells):
         total = density[k].sum(axis=0)
         if total.max() <= 0:
@@ -456,16 +438,16 @@ def _knots(density: np.ndarray, valid: np.ndarray, seconds: float):
         # the peak of the 20 ms running mean, so one lucky bin does not set it
         smooth = np.convolve(total, np.ones(5) / 5, mode="same")
         start[k] = int(np.argmax(smooth)) * BIN_S
+        # each knot's mean over its bins [i0, i1) from the running sums (every band at once)
+        lo = np.maximum(edges[:-1], start[k])
+        i0, i1 = (lo / BIN_S).astype(np.int64), np.ceil(edges[1:] / BIN_S).astype(np.int64)
+        np.cumsum(density[k], axis=1, out=padded[:, 1:])
+        i0c, i1c = np.minimum(i0, n_bins), np.minimum(i1, n_bins)
+        means = (padded[:, i1c] - padded[:, i0c]) / np.maximum(i1 - i0, 1)  # (6, J)
+        ok = (times >= start[k] - 1e-9)[None] & (i1 > i0)[None] & (i1[None] <= valid[k][:, None])
+        levels[k] = np.where(ok, means, np.nan).T
         for b in range(n_bands):
-            end = int(valid[k, b])
-            for j, t in enumerate(times):
-                lo = max(edges[j], start[k])
-                hi = edges[j + 1]
-                i0, i1 = int(lo / BIN_S), int(np.ceil(hi / BIN_S))
-                if t < start[k] - 1e-9 or i1 > end or i1 <= i0:
-                    continue
-                levels[k, j, b] = density[k, b, i0:i1].mean()
-            final[k, b] = _late_rt60(density[k, b, int(start[k] / BIN_S):end])
+            final[k, b] = _late_rt60(density[k, b, int(start[k] / BIN_S):int(valid[k, b])])
     return times, levels, final, start
 
 
