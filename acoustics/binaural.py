@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.fft
 
@@ -137,12 +138,7 @@ class DirectionalRIR:
             m, gains, dirs = m[keep], self.gains[keep], self.directions[keep]
             length = int(min(self.n_samples, (m.max() + 1 if len(m) else 1) + 64))
             size = _grid_size(length + 2 * _PRE)
-            freqs, bw, bins = _grid_tables(size, fs)
-            spectra = gains @ bw  # (K, F) zero-phase band gains
-            # exp(-2πi (m + PRE) f / size) read from a table of the size-th roots of unity
-            # (the exponent is an integer modulo size: exact, and no complex exp per element)
-            phase = _roots_of_unity(size)[np.outer(m + _PRE, bins) % size]
-            arrivals = spectra * phase
+            freqs, bw, _ = _grid_tables(size, fs)
             # group arrivals by direction so the HRTF is evaluated per group: the first arrival
             # alone (its exact direction sets the ITD), reflections in ~25° cells
             keys = np.round(dirs * 2.5).astype(np.int64)
@@ -156,25 +152,22 @@ class DirectionalRIR:
             else:
                 group = np.zeros(0, np.int64)
             group = group.reshape(-1)
-            # sums per group as segment sums over the arrivals sorted by group
-            order = np.argsort(group, kind="stable")
-            starts = np.flatnonzero(np.r_[True, np.diff(group[order]) > 0]) if len(group) else np.zeros(0, np.int64)
-            # each group's first row, then its other rows added in order (the sums reduceat makes,
-            # at a fraction of its cost: most groups hold one arrival)
-            sorted_arrivals = np.take(arrivals, order, axis=0)
-            group_spec = np.take(sorted_arrivals, starts, axis=0)
-            later = np.ones(len(order), bool)
-            later[starts] = False
-            for j in np.flatnonzero(later).tolist():
-                group_spec[group[order[j]]] += sorted_arrivals[j]
+            n_groups = int(group.max()) + 1 if len(group) else 0
+            # each arrival's zero-phase band gains delayed by m + PRE samples, summed per group
+            # and in all (compiled: no (K, F) arrays)
+            total = np.zeros(len(freqs), np.complex128)
+            group_spec = np.zeros((n_groups, len(freqs)), np.complex128)
+            _arrival_spectra(np.ascontiguousarray(gains, np.float64), bw, m + _PRE, _roots_of_unity(size), group,
+                             group_spec, total)
             weighted = dirs * np.abs(gains).sum(axis=1, keepdims=True)
-            group_dir = np.add.reduceat(weighted[order], starts, axis=0) if len(group) else np.zeros((0, 3))
+            group_dir = np.zeros((n_groups, 3))
+            np.add.at(group_dir, group, weighted)
             norm = np.linalg.norm(group_dir, axis=1, keepdims=True)
             group_dir /= np.maximum(norm, 1e-12)
             # a source at the listener's own position has no direction: heard from above (the
             # median plane, no interaural difference)
             group_dir[norm[:, 0] < 1e-12] = (0.0, 0.0, 1.0)
-            self._cache["early"] = (length, size, freqs, arrivals.sum(axis=0), group_spec, group_dir)
+            self._cache["early"] = (length, size, freqs, total, group_spec, group_dir)
             # nothing is heard before the first sound arrives: the zero-phase band filters of
             # later arrivals ring slightly ahead of them, and that must not precede it
             self._cache["first_sample"] = int(m.min()) if len(m) else self.n_samples
@@ -436,6 +429,31 @@ def _grid_tables(size: int, fs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
             array.flags.writeable = False  # shared by every render on this grid
         _grids[key] = hit
     return hit
+
+
+@numba.njit(cache=True, nogil=True)
+def _arrival_spectra(gains, bw, shift, roots, group, group_spec, total):  # pragma: no cover (compiled)
+    """Adds each arrival's spectrum on the rfft grid of ``len(roots)`` points, its zero-phase
+    band gains ``gains`` (K, 6) through the band weights ``bw`` (6, F) delayed by ``shift`` (K,)
+    whole samples (exp(−2πi shift·j / size) read from ``roots``, the size-th roots of unity:
+    exact, the exponent taken modulo size), to its group's row of ``group_spec`` (G, F) (rows
+    ``group`` (K,)) and to ``total`` (F,)."""
+    size = roots.shape[0]
+    n_bins = bw.shape[1]
+    for a in range(gains.shape[0]):
+        step = shift[a] % size
+        at = 0
+        row = group[a]
+        for j in range(n_bins):
+            amp = 0.0
+            for b in range(bw.shape[0]):
+                amp += gains[a, b] * bw[b, j]
+            value = amp * roots[at]
+            group_spec[row, j] += value
+            total[j] += value
+            at += step
+            if at >= size:
+                at -= size
 
 
 def _grid_size(n: int) -> int:

@@ -12,6 +12,7 @@ Both paths compute the same numbers (float32; agreement to ~1e-5 relative). torc
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..scenes.lru import BUDGETS, LRU
@@ -187,14 +188,15 @@ def spectrogram(audio, config: AudioConfig | None = None, backend: str = "auto",
 
     x = np.asarray(audio, np.float32)
     lead = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    pad = cfg.n_fft // 2
-    padded = np.pad(flat, ((0, 0), (pad, pad)), mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, :: cfg.hop_length]
-    spec = np.abs(scipy.fft.rfft(frames * _window(cfg.n_fft, cfg.win_length), axis=-1))  # (B, T, F)
-    # pooled in the FFT's own (B, T, F) layout (contiguous), then turned to (B, F, T)
-    pooled = _avg_pool_ceil(np.log1p(spec), cfg.pool).transpose(0, 2, 1)
-    pooled = pooled.reshape(*lead, *pooled.shape[-2:]).astype(np.float32)
+    flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    n_frames = flat.shape[-1] // cfg.hop_length + 1
+    frames = np.empty((len(flat), n_frames, cfg.n_fft), np.float32)
+    _windowed_frames(flat, cfg.hop_length, _window(cfg.n_fft, cfg.win_length), frames)
+    spec = scipy.fft.rfft(frames, axis=-1)  # (B, T, F) complex64
+    k = cfg.pool
+    pooled = np.empty((len(flat), -(-spec.shape[2] // k), -(-n_frames // k)), np.float32)
+    _pool(np.log1p(np.abs(spec)), k, pooled)  # (B, F', T')
+    pooled = pooled.reshape(*lead, *pooled.shape[-2:])
     return np.moveaxis(pooled, -3, -1) if len(lead) >= 1 else pooled
 
 
@@ -223,24 +225,50 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
     return _windows[(n_fft, win_length)]
 
 
-def _avg_pool_ceil(x: np.ndarray, k: int) -> np.ndarray:
-    """Average pooling k x k over the last two axes of (B, P, Q) ``x``, keeping partial edge
-    windows (ceil mode): window sums by k strided additions per axis (the k-th rows of each
-    window added in order), divided by each window's bin count. (A matrix product did the same,
-    but a multi-threaded BLAS took ~10 ms instead of ~0.1 ms whenever another process kept the
-    other core busy; ``np.add.reduceat`` took 0.15 ms on a spectrogram, this 0.03 ms.)"""
-    _, p, q = x.shape
-    x = x.astype(np.float32, copy=False)
-    rows = x[:, 0::k].copy()
-    for j in range(1, k):
-        part = x[:, j::k]
-        rows[:, : part.shape[1]] += part
-    sums = rows[:, :, 0::k].copy()
-    for j in range(1, k):
-        part = rows[:, :, j::k]
-        sums[:, :, : part.shape[2]] += part
-    ps, qs = np.arange(0, p, k), np.arange(0, q, k)
-    counts = (np.minimum(ps + k, p) - ps)[:, None] * (np.minimum(qs + k, q) - qs)[None, :]
-    return sums / counts.astype(np.float32)
+@numba.njit(cache=True, nogil=True)
+def _windowed_frames(x, hop, window, out):  # pragma: no cover (compiled)
+    """``out`` (B, T, n_fft): the frames of ``x`` (B, N) every ``hop`` samples, centred (frame t
+    starts at t·hop − n_fft/2) with reflect padding at both ends (torch.stft's ``center=True``,
+    ``pad_mode="reflect"``; N > n_fft/2), times ``window`` (n_fft,)."""
+    n = x.shape[1]
+    n_fft = window.shape[0]
+    pad = n_fft // 2
+    for b in range(x.shape[0]):
+        for t in range(out.shape[1]):
+            start = t * hop - pad
+            if start >= 0 and start + n_fft <= n:  # inside the signal
+                for i in range(n_fft):
+                    out[b, t, i] = x[b, start + i] * window[i]
+            else:
+                for i in range(n_fft):
+                    j = start + i
+                    if j < 0:
+                        j = -j
+                    elif j >= n:
+                        j = 2 * (n - 1) - j
+                    out[b, t, i] = x[b, j] * window[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pool(x, k, out):  # pragma: no cover (compiled)
+    """``out`` (B, ceil(F / k), ceil(T / k)): ``x`` (B, T, F) averaged over k x k windows of
+    (F, T), keeping partial edge windows (ceil mode: each divided by the bins it holds), as
+    torch's ``avg_pool2d(..., ceil_mode=True)`` on x turned to (B, F, T)."""
+    n_t, n_f = x.shape[1], x.shape[2]
+    n_fo, n_to = out.shape[1], out.shape[2]
+    for b in range(x.shape[0]):
+        out[b] = 0
+        for t in range(n_t):
+            row = x[b, t]
+            to = t // k
+            for fo in range(n_fo):
+                acc = np.float32(0)
+                for f in range(fo * k, min(fo * k + k, n_f)):
+                    acc += row[f]
+                out[b, fo, to] += acc
+        for fo in range(n_fo):
+            rows = min(n_f - fo * k, k)
+            for to in range(n_to):
+                out[b, fo, to] /= rows * min(n_t - to * k, k)
 
 

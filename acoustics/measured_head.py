@@ -63,7 +63,7 @@ import numba
 import numpy as np
 import scipy.fft
 from scipy.signal import resample_poly
-from scipy.spatial import ConvexHull, SphericalVoronoi, cKDTree
+from scipy.spatial import ConvexHull, SphericalVoronoi
 
 from ..scenes.lru import BUDGETS, LRU
 from .sofa import SOFA_CONVENTION, SofaError, _read_sofa
@@ -264,7 +264,6 @@ class MeasuredHead:
         rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
         fits = rank < self._around.shape[1]
         self._around[corners[order][fits], rank[fits]] = owners[order][fits]
-        self._tree = cKDTree(self.directions)
 
     def _align(self) -> None:
         """Spectra of the HRIRs shifted so that every ear's onset sits at ``self._anchor`` seconds."""
@@ -307,20 +306,8 @@ class MeasuredHead:
         # this also resolves coplanar facets, such as the flat bottom of KEMAR's -40° ring).
         # Candidates: the facets around the nearest measured direction (a Delaunay facet holds
         # the point in all but rare obtuse cases: 3 in 200,000 random directions for KEMAR);
-        # every facet where none of them holds it.
-        _, near = self._tree.query(d)
-        cand = self._around[near]  # (G, C)
-        w_c = np.einsum("gi,gcij->gcj", d, self._inverse[np.maximum(cand, 0)]).min(axis=2)
-        w_c[cand < 0] = -np.inf
-        best = np.argmax(w_c, axis=1)
-        facet = cand[np.arange(len(d)), best]
-        missed = np.flatnonzero(w_c[np.arange(len(d)), best] < -1e-9)
-        for lo in range(0, len(missed), 256):
-            rows = missed[lo:lo + 256]
-            w_all = np.einsum("gi,tij->gtj", d[rows], self._inverse)  # (g, T, 3)
-            facet[rows] = np.argmax(w_all.min(axis=2), axis=1)
-        w = np.maximum(np.einsum("gi,gij->gj", d, self._inverse[facet]), 0.0)
-        w /= w.sum(axis=1, keepdims=True)
+        # every facet where none of them holds it. Compiled (``_barycentric``).
+        facet, w = _barycentric(d, self.directions, self._around, self._inverse)
         return self._simplices[facet], w
 
     def delays(self, directions: np.ndarray) -> np.ndarray:
@@ -539,6 +526,51 @@ class MeasuredHead:
     def __repr__(self) -> str:
         return (f"MeasuredHead({self.name!r}, {len(self.ir)} directions, {self.n_taps} taps at "
                 f"{self.sample_rate:g} Hz, elevation {self._el_range[0]:g}..{self._el_range[1]:g} deg)")
+
+
+@numba.njit(cache=True, nogil=True)
+def _barycentric(d, directions, around, inverse):  # pragma: no cover (compiled)
+    """(facet (G,), weights (G, 3)) of unit directions ``d`` (G, 3) on the triangulation of the
+    measured ``directions`` (M, 3) whose facets have the inverse corner matrices ``inverse``
+    (T, 3, 3) (barycentric weights w = d @ inverse[t]) and whose facets around each measured
+    direction are ``around`` (M, C) (-1 padded): the candidate facets are those around the
+    nearest measured direction, every facet when none of them holds d (all weights >= -1e-9);
+    the facet whose smallest weight is largest wins, its weights clipped at 0 and normalised."""
+    n = d.shape[0]
+    facet = np.zeros(n, np.int64)
+    w = np.zeros((n, 3))
+    for g in range(n):
+        x, y, z = d[g, 0], d[g, 1], d[g, 2]
+        near, best_dot = 0, -np.inf
+        for m in range(directions.shape[0]):  # the nearest = the largest dot product
+            dot = x * directions[m, 0] + y * directions[m, 1] + z * directions[m, 2]
+            if dot > best_dot:
+                near, best_dot = m, dot
+        best, best_min = -1, -np.inf
+        for c in range(around.shape[1]):
+            t = around[near, c]
+            if t < 0:
+                continue
+            low = np.inf
+            for j in range(3):
+                low = min(low, x * inverse[t, 0, j] + y * inverse[t, 1, j] + z * inverse[t, 2, j])
+            if low > best_min:
+                best, best_min = t, low
+        if best_min < -1e-9:  # rare: no facet around the nearest direction holds d
+            for t in range(inverse.shape[0]):
+                low = np.inf
+                for j in range(3):
+                    low = min(low, x * inverse[t, 0, j] + y * inverse[t, 1, j] + z * inverse[t, 2, j])
+                if low > best_min:
+                    best, best_min = t, low
+        facet[g] = best
+        total = 0.0
+        for j in range(3):
+            w[g, j] = max(x * inverse[best, 0, j] + y * inverse[best, 1, j] + z * inverse[best, 2, j], 0.0)
+            total += w[g, j]
+        for j in range(3):
+            w[g, j] /= total
+    return facet, w
 
 
 @numba.njit(cache=True, nogil=True)

@@ -82,6 +82,7 @@ class Simulator:
         self.echo_config: AudioConfig | None = None  # set by the env when echoes are observed
         self._echo_rirs: LRU = LRU(BUDGETS.rirs)
         self._echoes: LRU = LRU(BUDGETS.step_spectrograms)
+        self._frame: tuple | None = None  # (pose key, rgb, depth) of the last frame rendered
 
     # ------------------------------------------------------------------ episode state
     def close(self) -> None:
@@ -92,6 +93,7 @@ class Simulator:
         self._conv.clear_rirs()
         self._echo_rirs.clear()
         self._echoes.clear()
+        self._frame = None
 
     def reset(self, ctx: SceneContext, node: int, heading: float) -> None:
         self.ctx = ctx
@@ -166,8 +168,13 @@ class Simulator:
     # ------------------------------------------------------------------ sensors
     def rgbd(self) -> tuple[np.ndarray, np.ndarray]:
         """rgb uint8 (H, W, 3) and depth float32 (H, W, 1) in [0, 1] (``scenes.render.camera.depth_observation``)."""
-        rgb, depth = self.ctx.renderer.render(self.position, self.heading)
-        return rgb, depth_observation(depth)
+        # a pose seen by the last frame (STOP, a blocked step, the reset after an episode that
+        # ended where it stood) is not rendered again: the renderers are deterministic
+        key = (self.ctx.ref, self.position.tobytes(), self.heading)
+        if self._frame is None or self._frame[0] != key:
+            rgb, depth = self.ctx.renderer.render(self.position, self.heading)
+            self._frame = (key, rgb, depth_observation(depth))
+        return self._frame[1].copy(), self._frame[2].copy()
 
     def audio(self) -> np.ndarray:
         """(2, step_samples) float32: every sounding source heard at the ears this step."""
