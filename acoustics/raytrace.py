@@ -243,9 +243,9 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     stop = float(energy[0].max()) * 10 ** (-_STOP_DB / 10)
     max_dist = seconds * c
     origin, raster = _cell_raster(acoustics)
-    raster = np.ascontiguousarray(raster, dtype=np.int64)
+    raster = np.ascontiguousarray(raster, dtype=np.int32)
 
-    hist = np.zeros((N_BANDS, n_cells * n_bins))  # (band, cell x bin)
+    hist = np.zeros((n_cells * n_bins, N_BANDS))  # (cell x bin, band): a piece's six bands side by side
     time_in_cell = np.zeros(n_cells)  # ray-seconds, for the ergodic volume estimate
     hit_faces = np.zeros(len(normals), bool)
     faded_at = np.empty(n_rays)
@@ -274,7 +274,7 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
             dropped_at.append(faded_at[:faded].copy())
             dropped_energy.append(np.full((faded, N_BANDS), stop))  # at most this each
         bounce += 1
-    hist = hist.reshape(N_BANDS, n_cells, n_bins).transpose(1, 0, 2)
+    hist = np.ascontiguousarray(hist.reshape(n_cells, n_bins, N_BANDS).transpose(0, 2, 1))
 
     if scene.rooms:
         volume = np.array([st.volume for st in room_stats(acoustics, c)])
@@ -294,7 +294,7 @@ def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, refle
              bitangents, normals, hist, time_in_cell, hit_faces, dropped, origin, raster, piece, c, max_dist,
              stop, scattered_only, everywhere, source_cell):  # pragma: no cover (compiled)
     """One bounce of every ray in flight, compiled: each ray's next segment (to its hit ``t_hit``,
-    ``face``) deposited into ``hist`` (band, cell × bin) piece by piece (no piece longer than one
+    ``face``) deposited into ``hist`` (cell × bin, band) piece by piece (no piece longer than one
     bin; with ``everywhere`` its time into ``time_in_cell``), the ray moved to the hit and
     reflected (the specular direction pulled towards a Lambertian one, Malley's method, drawn from
     ``u`` (R, 2) uniforms, by the face's scattering), its energy reduced by the face's reflection.
@@ -306,7 +306,7 @@ def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, refle
     their time written to ``dropped``; rays past ``max_dist`` end. The rays still in flight are
     compacted to the front of the arrays, in order. Returns (rays in flight, rays faded, metres
     travelled, hits)."""
-    n_bins = hist.shape[1] // len(time_in_cell)
+    n_bins = hist.shape[0] // len(time_in_cell)
     nx, ny = raster.shape
     n_bands = energy.shape[1]
     kept, faded, length, hits = 0, 0, 0.0, 0
@@ -333,7 +333,7 @@ def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, refle
             b = min(int((travelled[i] + along) / c / BIN_S), n_bins - 1)
             at = cell * n_bins + b
             for band in range(n_bands):
-                hist[band, at] += energy[i, band] * share
+                hist[at, band] += energy[i, band] * share
         length += t
         hits += 1
         if everywhere:
