@@ -16,6 +16,7 @@ bounding box as the reflecting box.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..scenes import Scene
@@ -152,124 +153,147 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
     reflection point, or the receiver)."""
     acoustics = scene_acoustics(scene)
     scene = acoustics.scene
-    size = hi - lo
-    n_pairs = len(img)
+    lo = np.asarray(lo, np.float64)
+    size = np.asarray(hi, np.float64) - lo
     k_max = max(order, 1)
-    valid, t_sorted, axis_sorted = _box_crossings(img, cel, rec, lo, size, k_max)
-    is_refl = ~np.isnan(t_sorted)
-    unfolded = img[:, None, :] + np.nan_to_num(t_sorted)[..., None] * (rec - img)[:, None, :]
-    points = _fold(unfolded, lo, size)  # (P, k_max, 3) real reflection points
+    f64 = [np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64), (len(img), 3))) for v in (src, img, rec)]
+    cel = np.ascontiguousarray(cel, dtype=np.int64).reshape(-1, 3)
+    valid, axis, is_refl, points, distance, direction, first, origins, dirs, check = _unfold(
+        f64[0], f64[1], cel, f64[2], lo, size, k_max)
 
-    # path vertices: source, reflections (in order), receiver; unused reflections repeat the previous vertex
-    verts = np.empty((n_pairs, k_max + 2, 3))
-    verts[:, 0] = src
-    for j in range(k_max):
-        verts[:, j + 1] = np.where(is_refl[:, j, None], points[:, j], verts[:, j])
-    verts[:, -1] = rec
-
-    gains = np.ones((n_pairs, N_BANDS))
-    blocked, n_obstructed = _leg_obstruction(acoustics, verts, valid)
+    # every leg must be free of walls; one through furniture costs OBSTRUCTION_GAIN
+    n_legs = k_max + 1
+    blocked = np.zeros(len(check), bool)
+    furniture = np.zeros(len(check), bool)
+    if check.any():
+        blocked[check] = structure_caster(acoustics).first_hit_distance(origins[check], dirs[check]) < 1.0
+        furniture[check] = scene.ray_caster.first_hit_distance(origins[check], dirs[check]) < 1.0
+    blocked = blocked.reshape(-1, n_legs).any(axis=1)
+    n_obstructed = (furniture.reshape(-1, n_legs) & ~blocked[:, None]).sum(axis=1)
     valid &= ~blocked
-    gains *= OBSTRUCTION_GAIN[None] ** n_obstructed[:, None]
-    _reflect_on_surfaces(scene, points, axis_sorted, is_refl, lo, size, valid, gains)
+    gains = OBSTRUCTION_GAIN[None] ** n_obstructed[:, None]
 
-    distance = np.linalg.norm(rec - img, axis=1)
-    last = np.where(is_refl[:, :, None], points, np.nan)
-    arrive_from = verts[:, 0].copy()
-    for j in range(k_max):
-        arrive_from = np.where(is_refl[:, j, None], last[:, j], arrive_from)
-    direction = arrive_from - rec
-    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-    first = np.where(is_refl[:, :1], points[:, 0], rec)
+    # every reflection point must land on a real surface, whose material sets the reflection
+    # coefficient: probed from _SURFACE_PROBE inside the box, along the plane's normal (all the
+    # reflections of the paths still valid in one Embree call)
+    rows, js = np.nonzero(is_refl & valid[:, None])
+    if len(rows):
+        ax = axis[rows, js]
+        p = points[rows, js]
+        pick = np.arange(len(p))
+        inward = np.zeros((len(p), 3))
+        inward[pick, ax] = np.where(p[pick, ax] > lo[ax] + size[ax] / 2, -1.0, 1.0)
+        t, face = scene.ray_caster.intersect(p + inward * _SURFACE_PROBE, -inward)
+        ok = np.abs(t - _SURFACE_PROBE) <= _SURFACE_TOLERANCE
+        valid[rows[~ok]] = False
+        # the specular part: what is neither absorbed nor scattered (the ray-traced tail has the scattered rest)
+        absorption, scattering = _material_arrays(scene)
+        mat = scene.face_materials[face[ok]]
+        np.multiply.at(gains, rows[ok], np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None]))
     return valid, distance, gains, direction, first
 
 
-def _box_crossings(img: np.ndarray, cel: np.ndarray, rec: np.ndarray, lo: np.ndarray, size: np.ndarray, k_max: int):
-    """(valid (P,), t (P, k_max), axes (P, k_max)): where along each image → receiver line (0 at
-    the image, 1 at the receiver) it crosses the reflection planes between the image's cell and
-    the real box, in order (NaN past the path's reflections), and which axis each plane is
-    normal to; invalid where a crossing is not strictly inside the segment."""
-    n_pairs = len(img)
-    # reflection planes between each image's cell and the real room (cell 0), per axis and j
-    # (all at once, (P, 3, k_max), column axis * k_max + j as before)
-    n = cel[:, :, None]
-    j = np.arange(k_max)
-    # cell n > 0: planes lo + (1..n)·L; cell n < 0: planes lo + (0, -1, .., n+1)·L
-    index = np.where(n > 0, j + 1, -j)
-    plane = lo[None, :, None] + index * size[None, :, None]
-    denom = (rec - img)[:, :, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (plane - img[:, :, None]) / denom
-    crossings_t = np.where(np.abs(n) > j, t, np.nan).reshape(n_pairs, 3 * k_max)
-    crossings_axis = np.broadcast_to(np.repeat(np.arange(3), k_max), (n_pairs, 3 * k_max))
-    used = ~np.isnan(crossings_t)
-    valid = np.all(~used | ((crossings_t > 1e-9) & (crossings_t < 1 - 1e-9)), axis=1)
-
-    order_idx = np.argsort(np.where(used, crossings_t, np.inf), axis=1)[:, :k_max]
-    t_sorted = np.take_along_axis(crossings_t, order_idx, axis=1)
-    axis_sorted = np.take_along_axis(crossings_axis, order_idx, axis=1)
-    return valid, t_sorted, axis_sorted
+def _material_arrays(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """(absorption (K, 6), scattering (K,)) of the scene's materials."""
+    return (np.array([m.absorption for m in scene.materials], np.float64),
+            np.array([m.scattering for m in scene.materials], np.float64))
 
 
-def _leg_obstruction(acoustics: SceneAcoustics, verts: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(blocked (P,), obstructed legs (P,)) of paths through ``verts`` (P, L + 1, 3) (only the
-    ``valid`` ones are checked): a leg must be free of walls; one through furniture costs
-    OBSTRUCTION_GAIN."""
-    scene = acoustics.scene
-    n_pairs, n_legs = len(verts), verts.shape[1] - 1
-    structure = structure_caster(acoustics)
-    a, b = verts[:, :-1].reshape(-1, 3), verts[:, 1:].reshape(-1, 3)
-    leg = b - a
-    length = np.linalg.norm(leg, axis=1)
-    real_leg = length > 1e-6
-    eps = 1e-4
-    unit = np.where(real_leg[:, None], leg / np.maximum(length, 1e-12)[:, None], 0.0)
-    origins = a + unit * eps
-    dirs = leg - 2 * unit * eps
-    check = real_leg & np.repeat(valid, n_legs)
-    blocked = np.zeros(len(a), bool)
-    furniture = np.zeros(len(a), bool)
-    if check.any():
-        t_struct = structure.first_hit_distance(origins[check], dirs[check])
-        t_all = scene.ray_caster.first_hit_distance(origins[check], dirs[check])
-        blocked[check] = t_struct < 1.0
-        furniture[check] = t_all < 1.0
-    blocked = blocked.reshape(n_pairs, n_legs).any(axis=1)
-    n_obstructed = (furniture & ~blocked.repeat(n_legs)).reshape(n_pairs, n_legs).sum(axis=1)
-    return blocked, n_obstructed
+@numba.njit(cache=True, nogil=True)
+def _unfold(src, img, cel, rec, lo, size, k_max):  # pragma: no cover (compiled)
+    """Per path (row): the image → receiver line crosses the reflection planes between the
+    image's cell ``cel`` and the real box (lo, lo + size) at line parameters t (0 at the image, 1
+    at the receiver), taken in order; the path is valid when every crossing lies strictly inside
+    the segment. Folding each crossing back into the box gives the real reflection points; the
+    path's vertices are the source, its reflections and the receiver.
 
+    Returns valid (P,), the plane axis of each reflection (P, k), whether reflection j exists
+    (P, k), the reflection points (P, k, 3), the path length |rec − img| (P,), the unit arrival
+    direction at the receiver (P, 3) (towards the last reflection, or the source), the first
+    vertex after the source (P, 3), and per leg (P·(k + 1) rows: vertex j → j + 1) a ray origin
+    a few 0.1 mm past its start, a direction spanning it to as far before its end (t < 1 hits
+    lie on the leg) and whether it is to be checked (a real leg of a valid path)."""
+    n = img.shape[0]
+    n_legs = k_max + 1
+    valid = np.ones(n, np.bool_)
+    axis = np.zeros((n, k_max), np.int64)
+    is_refl = np.zeros((n, k_max), np.bool_)
+    points = np.zeros((n, k_max, 3))
+    distance = np.empty(n)
+    direction = np.empty((n, 3))
+    first = np.empty((n, 3))
+    origins = np.zeros((n * n_legs, 3))
+    dirs = np.zeros((n * n_legs, 3))
+    check = np.zeros(n * n_legs, np.bool_)
+    ts = np.empty(3 * k_max)
+    axs = np.empty(3 * k_max, np.int64)
+    verts = np.empty((k_max + 2, 3))
+    for r in range(n):
+        # the crossings, in (axis, j) order, then sorted by t (insertion sort: stable)
+        count = 0
+        for a in range(3):
+            c = cel[r, a]
+            span = rec[r, a] - img[r, a]
+            for j in range(k_max):
+                if abs(c) <= j:
+                    break
+                index = j + 1 if c > 0 else -j
+                t = (lo[a] + index * size[a] - img[r, a]) / span if span != 0 else np.nan
+                if not (t > 1e-9 and t < 1 - 1e-9):
+                    valid[r] = False
+                at = count
+                while at > 0 and ts[at - 1] > t:
+                    ts[at] = ts[at - 1]
+                    axs[at] = axs[at - 1]
+                    at -= 1
+                ts[at] = t
+                axs[at] = a
+                count += 1
+        for e in range(3):
+            verts[0, e] = src[r, e]
+        for j in range(k_max):
+            if j < count:
+                is_refl[r, j] = True
+                axis[r, j] = axs[j]
+                t = ts[j]
+                for e in range(3):
+                    # folded back into the box
+                    u = (img[r, e] + t * (rec[r, e] - img[r, e]) - lo[e]) % (2 * size[e])
+                    points[r, j, e] = lo[e] + (u if u <= size[e] else 2 * size[e] - u)
+                    verts[j + 1, e] = points[r, j, e]
+            else:
+                for e in range(3):
+                    verts[j + 1, e] = verts[j, e]
+        for e in range(3):
+            verts[k_max + 1, e] = rec[r, e]
+        d2 = 0.0
+        for e in range(3):
+            d2 += (rec[r, e] - img[r, e]) ** 2
+        distance[r] = np.sqrt(d2)
+        last = min(count, k_max)  # the vertex heard from: the last reflection, or the source
+        norm = 0.0
+        for e in range(3):
+            direction[r, e] = verts[last, e] - rec[r, e]
+            norm += direction[r, e] ** 2
+        norm = max(np.sqrt(norm), 1e-12)
+        for e in range(3):
+            direction[r, e] /= norm
+            first[r, e] = points[r, 0, e] if count > 0 else rec[r, e]
+        for leg in range(n_legs):
+            row = r * n_legs + leg
+            length = 0.0
+            for e in range(3):
+                length += (verts[leg + 1, e] - verts[leg, e]) ** 2
+            length = np.sqrt(length)
+            if length > 1e-6:
+                check[row] = valid[r]
+                for e in range(3):
+                    step = verts[leg + 1, e] - verts[leg, e]
+                    unit = step / length
+                    origins[row, e] = verts[leg, e] + unit * 1e-4
+                    dirs[row, e] = step - 2 * unit * 1e-4
+    return valid, axis, is_refl, points, distance, direction, first, origins, dirs, check
 
-def _reflect_on_surfaces(scene: Scene, points: np.ndarray, axis_sorted: np.ndarray, is_refl: np.ndarray, lo: np.ndarray,
-                         size: np.ndarray, valid: np.ndarray, gains: np.ndarray) -> None:
-    """Every reflection point (``points`` (P, k, 3), on box planes normal to ``axis_sorted``)
-    must land on a real surface, whose material sets the reflection coefficient: paths that miss
-    are marked in ``valid`` (P,), the others' band ``gains`` (P, 6) multiplied, in place."""
-    k_max = points.shape[1]
-    absorption = np.array([m.absorption for m in scene.materials])
-    scattering = np.array([m.scattering for m in scene.materials])
-    for j in range(k_max):
-        sel = valid & is_refl[:, j]
-        if not sel.any():
-            continue
-        axis = axis_sorted[sel, j]
-        p = points[sel, j]
-        centre_side = (p[np.arange(len(p)), axis] > (lo[axis] + size[axis] / 2))
-        inward = np.zeros((len(p), 3))
-        inward[np.arange(len(p)), axis] = np.where(centre_side, -1.0, 1.0)
-        t, face = scene.ray_caster.intersect(p + inward * _SURFACE_PROBE, -inward)
-        ok = np.abs(t - _SURFACE_PROBE) <= _SURFACE_TOLERANCE
-        idx = np.flatnonzero(sel)
-        valid[idx[~ok]] = False
-        good = idx[ok]
-        # the specular part: what is neither absorbed nor scattered (the ray-traced tail has the scattered rest)
-        mat = scene.face_materials[face[ok]]
-        gains[good] *= np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None])
-
-
-def _fold(x: np.ndarray, lo: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Fold unfolded image-space points back into the box [lo, lo + size]."""
-    u = np.mod(x - lo, 2 * size)
-    return lo + np.where(u <= size, u, 2 * size - u)
 
 
 # ---------------------------------------------------------------------------------------------
