@@ -73,8 +73,8 @@ KEMAR_PATH = DATA_DIR / "kemar.npz"
 ONSET_CUTOFF_HZ = 1500.0
 ONSET_THRESHOLD = 0.1  # of the low-passed HRIR's peak magnitude (−20 dB)
 _ONSET_FINE_RATE = 352_800.0
-_MAX_GRID = 2048  # FFT grids up to this size get a table of responses (``grid_responses``); larger ones
-# (a far source's long early part: ~5% of renders) take the FFT path
+_MAX_GRID = 3072  # FFT grids up to this size get a table of responses (``grid_responses``); larger ones
+# (a far source's very long early part: rare) take the FFT path
 _EQ_FLOOR_DB = 40.0  # the diffuse-field equaliser divides by at least this far below the peak
 
 

@@ -43,8 +43,8 @@ class Budgets:
             grid, per (RIR length, sample rate, head) (1.5 MB each at 16 kHz): 8 covers every
             heading of a grid-motion env.
         head_grids: a measured head's delay-aligned responses on one FFT grid, per grid size
-            the renderers use (complex64; KEMAR: 3–12 MB, 512 to 2,048 points; renders use ~5
-            sizes, larger grids are not kept): 6 ≈ 40 MB.
+            the renderers use (complex64; KEMAR: 3–17.5 MB, 512 to 3,072 points; renders use ~5
+            sizes, larger grids are not kept): 6 ≈ 50 MB.
         dijkstra_rows: shortest-path rows a NavGraph keeps (16 bytes per node each).
         image_sources: image-source lists kept per scene for its most recent sources (a few
             kB each at order 3).
@@ -112,7 +112,7 @@ class Budgets:
 
 # MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
 ITEM_MB = {"scenes": 5.0, "rirs": 0.005, "rendered_rirs": 0.4, "step_spectra": 0.25, "step_spectrograms": 0.0135,
-           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 7.0}
+           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 8.5}
 # below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
 # renders use, the noise bank beside the STFT window), so a budget never goes lower
 MIN_COUNTS = {"heading_banks": 4, "head_grids": 5, "noise_banks": 2}
