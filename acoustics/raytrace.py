@@ -263,9 +263,8 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
             dropped_energy.append(energy[:n].astype(np.float64))
             break
         t, face = caster.intersect(pos[:n], direction[:n])
-        u = rng.random((n, 2), dtype=np.float32)
         n, faded, length, hits = _advance(
-            pos, direction, energy, travelled, scattered, t, face, u, reflect, scattering, tangents, bitangents,
+            pos, direction, energy, travelled, scattered, t, face, _lambertian(rng, n), reflect, scattering, tangents, bitangents,
             normals, hist, time_in_cell, hit_faces, faded_at, origin, raster, c * BIN_S, c, max_dist, stop,
             bounce < ism_order, exclude_everywhere, source_cell)
         total_length += length
@@ -289,15 +288,28 @@ def _trace(acoustics: SceneAcoustics, src: np.ndarray, n_rays: int, seconds: flo
     return EnergyField(density, BIN_S, valid, times, levels, final, start, volume, source_cell)
 
 
+
+def _lambertian(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 3) float32 cosine-weighted directions in a face's (tangent, bitangent, normal) frame
+    (Malley's method: a uniform point of the unit disk lifted to the hemisphere)."""
+    u = rng.random((n, 2), dtype=np.float32)
+    r, phi = np.sqrt(u[:, 0]), np.float32(2 * np.pi) * u[:, 1]
+    out = np.empty((n, 3), np.float32)
+    np.multiply(r, np.cos(phi), out=out[:, 0])
+    np.multiply(r, np.sin(phi), out=out[:, 1])
+    np.sqrt(np.maximum(np.float32(1) - u[:, 0], np.float32(0)), out=out[:, 2])
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
-def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, reflect, scattering, tangents,
+def _advance(pos, direction, energy, travelled, scattered, t_hit, face, lambert, reflect, scattering, tangents,
              bitangents, normals, hist, time_in_cell, hit_faces, dropped, origin, raster, piece, c, max_dist,
              stop, scattered_only, everywhere, source_cell):  # pragma: no cover (compiled)
     """One bounce of every ray in flight, compiled: each ray's next segment (to its hit ``t_hit``,
     ``face``) deposited into ``hist`` (cell × bin, band) piece by piece (no piece longer than one
     bin; with ``everywhere`` its time into ``time_in_cell``), the ray moved to the hit and
-    reflected (the specular direction pulled towards a Lambertian one, Malley's method, drawn from
-    ``u`` (R, 2) uniforms, by the face's scattering), its energy reduced by the face's reflection.
+    reflected (the specular direction pulled towards the Lambertian one ``lambert`` (R, 3): its
+    components along the face's tangent, bitangent and normal, by the face's scattering), its energy reduced by the face's reflection.
     With ``scattered_only`` (before ``ism_order`` reflections, where the image sources are
     rendered) only the scattered share of a ray's energy belongs to the tail: in the source's
     cell, or ``everywhere``.
@@ -322,8 +334,9 @@ def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, refle
             a32 = np.float32(along)
             x = np.float64(pos[i, 0] + direction[i, 0] * a32)
             y = np.float64(pos[i, 1] + direction[i, 1] * a32)
-            ci = min(max(int(np.floor((x - origin[0]) / _RASTER)), 0), nx - 1)
-            cj = min(max(int(np.floor((y - origin[1]) / _RASTER)), 0), ny - 1)
+            # (a truncation: below the raster's origin it gives 0 or less, clipped to 0 as a floor is)
+            ci = min(max(int((x - origin[0]) / _RASTER), 0), nx - 1)
+            cj = min(max(int((y - origin[1]) / _RASTER), 0), ny - 1)
             cell = raster[ci, cj]
             if everywhere:
                 time_in_cell[cell] += dwell
@@ -348,9 +361,7 @@ def _advance(pos, direction, energy, travelled, scattered, t_hit, face, u, refle
             n0, n1, n2 = -n0, -n1, -n2
         dn = np.float32(2) * (d0 * n0 + d1 * n1 + d2 * n2)
         d0, d1, d2 = d0 - dn * n0, d1 - dn * n1, d2 - dn * n2
-        r = np.sqrt(u[i, 0])
-        phi = np.float32(2 * np.pi) * u[i, 1]
-        rc, rs, up = r * np.cos(phi), r * np.sin(phi), np.sqrt(max(np.float32(1) - u[i, 0], np.float32(0)))
+        rc, rs, up = lambert[i, 0], lambert[i, 1], lambert[i, 2]
         s = scattering[f]
         d0 += s * (tangents[f, 0] * rc + bitangents[f, 0] * rs + n0 * up - d0)
         d1 += s * (tangents[f, 1] * rc + bitangents[f, 1] * rs + n1 * up - d1)
