@@ -131,13 +131,6 @@ def _detour(door: _Opening, q: np.ndarray, nxt: np.ndarray, via_p: np.ndarray):
     return np.where(lit, via_edge - straight, via_p - straight), lit, straight
 
 
-def _bend_gain(q: np.ndarray, p: np.ndarray, nxt: np.ndarray, door: _Opening, c: float) -> np.ndarray:
-    """(6,) gain of the bend at p (in ``door``) of the path q → p → nxt."""
-    q, p, nxt = (np.atleast_2d(v) for v in (q, p, nxt))
-    detour, lit, _ = _detour(door, q, nxt, np.linalg.norm(p - q, axis=1) + np.linalg.norm(nxt - p, axis=1))
-    return edge_gain(detour, lit, c)[0]
-
-
 def door_chains(scene: Scene | SceneAcoustics, source: np.ndarray, s_room: int, c: float) -> dict[tuple[int, int], tuple]:
     """For each (door k, room e it leads into) reachable from the source room: (Q, L, G), the
     last point before door k (the source, or the previous door's point), the path length to Q and
@@ -161,18 +154,27 @@ def door_chains(scene: Scene | SceneAcoustics, source: np.ndarray, s_room: int, 
         q, length, gain = states.pop((k, e, sid))
         best[(k, e)] = (q, length, gain)
         door = openings[k]
+        nexts = []  # (door j, the room it leads into) not settled yet
         for j, nxt in enumerate(openings):
             if j == k or e not in nxt.rooms:
                 continue
             e2 = nxt.rooms[1] if nxt.rooms[0] == e else nxt.rooms[0]
             if (j, e2) in best or e2 == s_room:
                 continue
-            centre_j = nxt.center.copy()
-            p = door.point(e, centre_j[None], q)[0]
-            g = gain * _bend_gain(q, p, centre_j, door, c)
-            new_length = length + float(np.linalg.norm(p - q))
-            states[(j, e2, counter)] = (p, new_length, g)
-            heapq.heappush(heap, (new_length + float(np.linalg.norm(centre_j - p)), j, e2, counter))
+            nexts.append((j, e2))
+        if not nexts:
+            continue
+        # the bends towards every next door at once
+        centres = np.array([openings[j].center for j, _ in nexts], np.float64)
+        points = door.point(e, centres, q)
+        to_p = np.linalg.norm(points - q, axis=1)
+        from_p = np.linalg.norm(centres - points, axis=1)
+        detour, lit, _ = _detour(door, np.broadcast_to(q, centres.shape), centres, to_p + from_p)
+        bends = edge_gain(detour, lit, c)
+        for i, (j, e2) in enumerate(nexts):
+            new_length = length + float(to_p[i])
+            states[(j, e2, counter)] = (points[i], new_length, gain * bends[i])
+            heapq.heappush(heap, (new_length + float(from_p[i]), j, e2, counter))
             counter += 1
     return best
 

@@ -256,19 +256,20 @@ def _pool(x, k, out):  # pragma: no cover (compiled)
     torch's ``avg_pool2d(..., ceil_mode=True)`` on x turned to (B, F, T)."""
     n_t, n_f = x.shape[1], x.shape[2]
     n_fo, n_to = out.shape[1], out.shape[2]
+    acc = np.empty(n_fo, np.float32)
     for b in range(x.shape[0]):
-        out[b] = 0
-        for t in range(n_t):
-            row = x[b, t]
-            to = t // k
+        for to in range(n_to):
+            acc[:] = 0
+            t1 = min(to * k + k, n_t)
+            for t in range(to * k, t1):
+                row = x[b, t]
+                fo, filled = 0, 0
+                for f in range(n_f):  # bins f of output row f // k, without a division per bin
+                    acc[fo] += row[f]
+                    filled += 1
+                    if filled == k:
+                        fo, filled = fo + 1, 0
             for fo in range(n_fo):
-                acc = np.float32(0)
-                for f in range(fo * k, min(fo * k + k, n_f)):
-                    acc += row[f]
-                out[b, fo, to] += acc
-        for fo in range(n_fo):
-            rows = min(n_f - fo * k, k)
-            for to in range(n_to):
-                out[b, fo, to] /= rows * min(n_t - to * k, k)
+                out[b, fo, to] = acc[fo] / ((min(n_f - fo * k, k)) * (t1 - to * k))
 
 
