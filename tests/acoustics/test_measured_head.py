@@ -150,6 +150,35 @@ def test_interpolation_is_exact_at_measured_directions(kemar):
                                np.fft.rfft(kemar.ir[idx], n=1024, axis=2), atol=1e-9)
 
 
+def test_barycentric_weights_rebuild_the_direction_from_its_triangle(kemar):
+    """The compiled lookup: every direction gets the triangle its ray crosses (weights >= 0,
+    summing to 1, whose corners' weighted sum points along the direction) and a measured
+    direction gets itself with weight 1."""
+    d = np.random.default_rng(3).normal(size=(5000, 3))
+    d = kemar.clamp(d)
+    idx, w = kemar.weights(d)
+    assert (w >= 0).all() and np.allclose(w.sum(axis=1), 1.0)
+    rebuilt = np.einsum("gk,gki->gi", w, kemar.directions[idx])
+    rebuilt /= np.linalg.norm(rebuilt, axis=1, keepdims=True)
+    assert np.abs(rebuilt - d).max() < 1e-9
+    idx, w = kemar.weights(kemar.directions)
+    own = np.take_along_axis(idx, np.argmax(w, axis=1)[:, None], axis=1)[:, 0]
+    assert (own == np.arange(len(kemar.directions))).all() and np.allclose(w.max(axis=1), 1.0)
+
+
+def test_mixing_arrival_groups_through_the_head_equals_summing_their_responses(kemar):
+    """``mix_grid_responses`` (one compiled pass) is the sum over groups of each group's
+    spectrum times ``grid_responses`` of its direction, on tabled grids and past them."""
+    rng = np.random.default_rng(4)
+    head = kemar.at_rate(16000)
+    d = rng.normal(size=(9, 3))
+    for size in (768, 1536, 3072, 6144):
+        spectra = rng.normal(size=(9, size // 2 + 1)) + 1j * rng.normal(size=(9, size // 2 + 1))
+        expected = np.einsum("gf,gef->ef", spectra, head.grid_responses(d, size))
+        mixed = head.mix_grid_responses(d, size, spectra)
+        assert np.abs(mixed - expected).max() < 1e-5 * np.abs(expected).max()
+
+
 def test_turning_the_head_changes_the_response_smoothly(kemar):
     az = np.arange(0.0, 60.0, 0.05)
     for el in (0.0, 5.0):
