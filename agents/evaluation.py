@@ -87,6 +87,31 @@ def baseline_actor(name: str, env, seed: int = 0):
     return act
 
 
+def audio_keys() -> frozenset[str]:
+    """Every observation key that carries what the agent hears: the waveform and each audio feature."""
+    from ..acoustics.cues import FEATURES
+
+    return frozenset({"audiogoal", *(name.replace("-", "_") for name in FEATURES)})
+
+
+class constant_audio_actor:
+    """``actor`` fed observations whose audio keys hold the first values it was given (the
+    listening ablation: sound, but none that changes with the agent's pose or the goal); its
+    ``reset()`` between episodes passes through, the constant sound stays for the whole run."""
+
+    def __init__(self, actor):
+        self.actor, self.keys, self.first = actor, audio_keys(), {}
+
+    def reset(self) -> None:
+        if hasattr(self.actor, "reset"):
+            self.actor.reset()
+
+    def __call__(self, obs):
+        if not self.first:
+            self.first = {k: np.array(v, copy=True) for k, v in obs.items() if k in self.keys}
+        return self.actor({k: (self.first[k] if k in self.first else v) for k, v in obs.items()})
+
+
 def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: Path | None = None,
                  progress: bool = False, agent: str = DEFAULT_AGENT) -> list[dict]:
     """Run ``actor`` on the env's episodes ``indices``; a dict of metrics per episode. The first
@@ -169,6 +194,8 @@ class EvalConfig:
     out: str = option("outputs/eval", "output folder", nonempty=True)
     videos: int = option(0, "record this many episodes as MP4", low=0)
     deterministic: bool = option(False, "argmax actions instead of sampled ones")
+    constant_audio: bool = option(False, "the ablation that shows whether an agent listens: every audio observation "
+                                         "replaced by the first one of the run (a real but constant sound)")
     temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
                                      "own distribution", low=0.01, high=100.0)
     compare: bool = option(False, "also run the random and oracle baselines on the same episodes "
@@ -190,12 +217,15 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
                    episodes_per_scene=config.episodes_per_scene, agent=agent)
     try:
         actor = actor_for(env)
+        if config.constant_audio:
+            actor = constant_audio_actor(actor)
         rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
                             progress=config.progress, agent=agent)
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
-               "deterministic": config.deterministic, "temperature": config.temperature}
+               "deterministic": config.deterministic, "temperature": config.temperature,
+               "constant_audio": config.constant_audio}
     write_results(out, rows, summary)
     return summary
 

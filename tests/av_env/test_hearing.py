@@ -81,3 +81,31 @@ def test_the_shipped_agent_is_evaluated_with_the_head_it_was_trained_with():
 
     meta = read_meta(resolve_checkpoint("audiogoal"))
     assert meta["env_kwargs"]["head"] == "sphere"
+
+
+def test_the_constant_audio_ablation_feeds_the_agent_one_unchanging_sound():
+    """``evaluate --constant-audio``: the actor sees the run's first audio observation at every
+    step (the ablation that shows whether an agent listens); every other key passes through."""
+    from earshot.agents.evaluation import audio_keys, constant_audio_actor
+
+    seen = []
+    act = constant_audio_actor(lambda obs: seen.append(obs) or 1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        act({"spectrogram": rng.random((65, 26, 2)), "onset_cues": rng.random(8), "depth": rng.random((4, 4, 1))})
+    assert {"spectrogram", "onset_cues", "audiogoal", "binaural_cues", "gcc_phat"} <= audio_keys()
+    for obs in seen[1:]:
+        np.testing.assert_array_equal(obs["spectrogram"], seen[0]["spectrogram"])
+        np.testing.assert_array_equal(obs["onset_cues"], seen[0]["onset_cues"])
+    assert not np.array_equal(seen[1]["depth"], seen[0]["depth"])
+
+
+def test_the_shipped_agent_needs_its_audio(tmp_path):
+    """With the audio held constant the shipped agent's SPL collapses (it navigates by ear)."""
+    from earshot.agents.evaluation import EvalConfig, evaluate
+
+    common = dict(checkpoint="audiogoal", split="test", episodes=6, progress=False)
+    heard = next(iter(evaluate(EvalConfig(**common, out=str(tmp_path / "a"))).values()))
+    deaf = next(iter(evaluate(EvalConfig(**common, constant_audio=True, out=str(tmp_path / "b"))).values()))
+    assert deaf["constant_audio"] and not heard["constant_audio"]
+    assert deaf["spl"]["mean"] < 0.5 * heard["spl"]["mean"]
