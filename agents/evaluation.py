@@ -87,20 +87,14 @@ def baseline_actor(name: str, env, seed: int = 0):
     return act
 
 
-def audio_keys() -> frozenset[str]:
-    """Every observation key that carries what the agent hears: the waveform and each audio feature."""
-    from ..acoustics.cues import FEATURES
-
-    return frozenset({"audiogoal", *(name.replace("-", "_") for name in FEATURES)})
-
-
 class constant_audio_actor:
-    """``actor`` fed observations whose audio keys hold the first values it was given (the
-    listening ablation: sound, but none that changes with the agent's pose or the goal); its
-    ``reset()`` between episodes passes through, the constant sound stays for the whole run."""
+    """``actor`` fed observations whose audio ``keys`` (an env's ``observer.audio_keys``) hold
+    the first values it was given (the listening ablation: sound, but none that changes with the
+    agent's pose or the goal); its ``reset()`` between episodes passes through, the constant
+    sound stays for the whole run."""
 
-    def __init__(self, actor):
-        self.actor, self.keys, self.first = actor, audio_keys(), {}
+    def __init__(self, actor, keys):
+        self.actor, self.keys, self.first = actor, frozenset(keys), {}
 
     def reset(self) -> None:
         if hasattr(self.actor, "reset"):
@@ -218,7 +212,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
     try:
         actor = actor_for(env)
         if config.constant_audio:
-            actor = constant_audio_actor(actor)
+            actor = constant_audio_actor(actor, env.unwrapped.observer.audio_keys)
         rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
                             progress=config.progress, agent=agent)
     finally:

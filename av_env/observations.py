@@ -55,6 +55,11 @@ class Observer:
         self.last_audio: np.ndarray | None = None
         self.spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed audio features by (key, audio_key())
 
+    @property
+    def audio_keys(self) -> frozenset[str]:
+        """The observed keys that carry the sound heard: the waveform and each audio feature."""
+        return frozenset(k for k in self.keys if k == "audiogoal" or k in self.cue_keys)
+
     def observe(self, sim: Simulator, episode) -> dict:
         """The observation, computing only the observed keys: no rendering without rgb or depth,
         no audio without an audio key."""
