@@ -138,7 +138,7 @@ class DirectionalRIR:
             m, gains, dirs = m[keep], self.gains[keep], self.directions[keep]
             length = int(min(self.n_samples, (m.max() + 1 if len(m) else 1) + 64))
             size = _grid_size(length + 2 * _PRE)
-            freqs, bw, _ = _grid_tables(size, fs)
+            freqs, bw = _grid_tables(size, fs)
             # group arrivals by direction so the HRTF is evaluated per group: the first arrival
             # alone (its exact direction sets the ITD), reflections in ~25° cells
             keys = np.round(dirs * 2.5).astype(np.int64)
@@ -417,14 +417,14 @@ def _lead_samples(head, sample_rate: int) -> int:
 _grids: LRU = LRU(16)
 
 
-def _grid_tables(size: int, fs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frequencies (F,), octave band weights (6, F), bin numbers (F,)) of the rfft grid of
-    ``size`` at ``fs``, kept for the few grids renders use (a few hundred kB)."""
+def _grid_tables(size: int, fs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies (F,), octave band weights (6, F)) of the rfft grid of ``size`` at ``fs``,
+    kept for the few grids renders use (a few hundred kB)."""
     key = (int(size), int(fs))
     hit = _grids.get(key)
     if hit is None:
         freqs = np.fft.rfftfreq(size, 1 / fs)
-        hit = (freqs, band_weights(freqs), np.arange(len(freqs)))
+        hit = (freqs, band_weights(freqs))
         for array in hit:
             array.flags.writeable = False  # shared by every render on this grid
         _grids[key] = hit

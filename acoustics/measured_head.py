@@ -529,6 +529,15 @@ class MeasuredHead:
 
 
 @numba.njit(cache=True, nogil=True)
+def _smallest_weight(x, y, z, inverse, t):  # pragma: no cover (compiled)
+    """The smallest barycentric weight of direction (x, y, z) in facet ``t`` (``inverse`` (T, 3, 3))."""
+    low = np.inf
+    for j in range(3):
+        low = min(low, x * inverse[t, 0, j] + y * inverse[t, 1, j] + z * inverse[t, 2, j])
+    return low
+
+
+@numba.njit(cache=True, nogil=True)
 def _barycentric(d, directions, around, inverse):  # pragma: no cover (compiled)
     """(facet (G,), weights (G, 3)) of unit directions ``d`` (G, 3) on the triangulation of the
     measured ``directions`` (M, 3) whose facets have the inverse corner matrices ``inverse``
@@ -549,18 +558,13 @@ def _barycentric(d, directions, around, inverse):  # pragma: no cover (compiled)
         best, best_min = -1, -np.inf
         for c in range(around.shape[1]):
             t = around[near, c]
-            if t < 0:
-                continue
-            low = np.inf
-            for j in range(3):
-                low = min(low, x * inverse[t, 0, j] + y * inverse[t, 1, j] + z * inverse[t, 2, j])
-            if low > best_min:
-                best, best_min = t, low
+            if t >= 0:
+                low = _smallest_weight(x, y, z, inverse, t)
+                if low > best_min:
+                    best, best_min = t, low
         if best_min < -1e-9:  # rare: no facet around the nearest direction holds d
             for t in range(inverse.shape[0]):
-                low = np.inf
-                for j in range(3):
-                    low = min(low, x * inverse[t, 0, j] + y * inverse[t, 1, j] + z * inverse[t, 2, j])
+                low = _smallest_weight(x, y, z, inverse, t)
                 if low > best_min:
                     best, best_min = t, low
         facet[g] = best
@@ -616,6 +620,7 @@ def _mix_grid(table, idx, w, theta, spectra, out):  # pragma: no cover (compiled
         for e in range(2):
             for j in range(n_bins):
                 out[0, e, j] = complex(acc_r[e, j], acc_i[e, j])
+
 
 def _phase_ramps(theta: np.ndarray, n_bins: int, block: int = 32, dtype=np.complex128) -> np.ndarray:
     """(..., n_bins) ``dtype`` exp(i θ j) for j = 0..n_bins − 1, per element θ of ``theta``: the

@@ -166,8 +166,9 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
     blocked = np.zeros(len(check), bool)
     furniture = np.zeros(len(check), bool)
     if check.any():
-        blocked[check] = structure_caster(acoustics).first_hit_distance(origins[check], dirs[check]) < 1.0
-        furniture[check] = scene.ray_caster.first_hit_distance(origins[check], dirs[check]) < 1.0
+        o, d = origins[check], dirs[check]
+        blocked[check] = structure_caster(acoustics).first_hit_distance(o, d) < 1.0
+        furniture[check] = scene.ray_caster.first_hit_distance(o, d) < 1.0
     blocked = blocked.reshape(-1, n_legs).any(axis=1)
     n_obstructed = (furniture.reshape(-1, n_legs) & ~blocked[:, None]).sum(axis=1)
     valid &= ~blocked
