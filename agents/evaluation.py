@@ -23,6 +23,7 @@ TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal
          "earshot/MovingSource-v0")
 METRICS = ("success", "spl", "softspl", "sna", "distance_to_goal")
 BASELINES = ("random", "forward", "oracle")
+STARTS = ("any", "goal-room", "other-room")  # where the episodes start: anywhere, in the goal's room, in another
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
@@ -47,22 +48,38 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     return agent_kind(agent).wrap(env)
 
 
-def episode_order(env, episodes: int) -> list[int]:
+def episode_order(env, episodes: int, start: str = "any") -> list[int]:
     """Indices of ``episodes`` episodes of ``env``'s fixed list, taken round robin over its scenes
     (one episode of each scene, then a second, ...): the same list for every agent. Scene k
     contributes its episodes from the k-th on, so consecutive scenes give episodes of
     consecutive geodesic-distance bins (the generator cycles through 1–3, 3–6, 6–10 and > 10 m)
-    rather than every scene its easiest one."""
-    groups = list(env.unwrapped.source.indices_by_scene().values())
+    rather than every scene its easiest one. ``start`` (``STARTS``) keeps only the episodes that
+    start in the goal's room (``goal-room``) or in another room (``other-room``), in that order."""
+    if start not in STARTS:
+        raise ValueError(f"unknown start {start!r}; starts are: {', '.join(STARTS)}")
+    source = env.unwrapped.source
+    groups = list(source.indices_by_scene().values())
     order = []
     depth = 0
     while len(order) < episodes and any(depth < len(g) for g in groups):
-        order += [g[(k + depth) % len(g)] for k, g in enumerate(groups) if depth < len(g)]
+        row = [g[(k + depth) % len(g)] for k, g in enumerate(groups) if depth < len(g)]
+        if start != "any":
+            row = [i for i in row if _starts_as(source, i, start)]
+        order += row
         depth += 1
     if len(order) < episodes:
-        raise ValueError(f"the env has {len(order)} episodes, fewer than the {episodes} asked for; "
+        which = {"any": "", "goal-room": " starting in the goal's room", "other-room": " starting in another room"}[start]
+        raise ValueError(f"the env has {len(order)} episodes{which}, fewer than the {episodes} asked for; "
                          "raise episodes_per_scene or scenes")
     return order[:episodes]
+
+
+def _starts_as(source, index: int, start: str) -> bool:
+    same = source.starts_in_goal_room(index)
+    if same is None:
+        raise ValueError(f"episode {index} is in a scene without rooms ({source.episodes[index].scene}): "
+                         "--start goal-room/other-room needs procedural scenes; use --start any")
+    return same == (start == "goal-room")
 
 
 def baseline_actor(name: str, env, seed: int = 0):
@@ -128,8 +145,10 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
                 obs, _, terminated, truncated, info = env.step(actor(obs))
                 if terminated or truncated:
                     break
+        same = env.unwrapped.source.starts_in_goal_room(index)
         rows.append({"episode": index, "scene": env.unwrapped.episode.scene,
                      "geodesic_distance": round(float(env.unwrapped.episode.geodesic_distance), 3),
+                     "start_room": "" if same is None else ("goal" if same else "other"),
                      **{k: float(info[k]) for k in METRICS}, "num_steps": int(info["num_steps"])})
     return rows
 
@@ -183,6 +202,8 @@ class EvalConfig:
     split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
     episodes: int = option(50, "episodes to run", low=1)
     episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
+    start: str = option("any", "where the episodes start: any, in the goal's room (goal-room) or in another room "
+                               "(other-room; the hard case: no direct sound)", choices=STARTS)
     sounds: str = option("heard", "sounds of the episodes: heard (training sounds) or unheard (held out)",
                          choices=("heard", "unheard"))
     out: str = option("outputs/eval", "output folder", nonempty=True)
@@ -207,17 +228,19 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
                  agent: str = DEFAULT_AGENT) -> dict:
     """Run ``actor_for(env)`` on the fixed episodes of ``config`` in the env of agent kind
     ``agent``; write ``out/episodes.csv`` and ``out/summary.json``; return the summary."""
+    # a start filter takes the scenes' next episodes (each scene has one per distance bin) in place of those it skips
     env = eval_env(config.task, config.split, config.episodes, env_kwargs, sounds=config.sounds,
                    episodes_per_scene=config.episodes_per_scene, agent=agent)
     try:
         actor = actor_for(env)
         if config.constant_audio:
             actor = constant_audio_actor(actor, env.unwrapped.observer.audio_keys)
-        rows = run_episodes(env, actor, episode_order(env, config.episodes), videos=videos, video_dir=out / "videos",
+        rows = run_episodes(env, actor, episode_order(env, config.episodes, config.start), videos=videos, video_dir=out / "videos",
                             progress=config.progress, agent=agent)
     finally:
         env.close()
-    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "sounds": config.sounds,
+    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "start": config.start,
+               "sounds": config.sounds,
                "deterministic": config.deterministic, "temperature": config.temperature,
                "constant_audio": config.constant_audio}
     write_results(out, rows, summary)
@@ -290,8 +313,9 @@ def evaluate(config: EvalConfig) -> dict:
             if b != config.baseline:
                 results[b] = evaluate_one(config, b, lambda env, b=b: baseline_actor(b, env, config.seed), env_kwargs,
                                           out / "baselines" / b, 0)
-    print(f"\n{config.task}, {config.split} split, {config.sounds} sounds, {config.episodes} episodes "
-          "(mean ± 95% CI):")
+    where = {"any": "", "goal-room": ", starting in the goal's room", "other-room": ", starting in another room"}
+    print(f"\n{config.task}, {config.split} split{where[config.start]}, {config.sounds} sounds, {config.episodes} "
+          "episodes (mean ± 95% CI):")
     print(format_table(results))
     print(f"\nwrote {out / 'episodes.csv'} and {out / 'summary.json'}"
           + (f", videos in {out / 'videos'}" if config.videos else ""))

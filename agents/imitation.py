@@ -59,7 +59,10 @@ class ImitationConfig:
     over all data so far in minibatches of ``batch_size`` states (Adam at ``learning_rate``,
     the value loss weighted ``vf_coef``, returns discounted by ``gamma``); a recurrent policy
     is fitted on sequences of ``sequence_length`` states. ``every_primitive``: also label the
-    states an agent passes through between its decisions (the waypoint agent's walks)."""
+    states an agent passes through between its decisions (the waypoint agent's walks).
+    ``greedy``: the share of episodes in which the policy, where it acts, takes its argmax
+    action rather than a sampled one, so that the states an argmax policy runs into (a blocked
+    step repeated, a turn in place) are labelled too and it learns to leave them."""
 
     steps: int
     rounds: int = 6
@@ -72,19 +75,42 @@ class ImitationConfig:
     every_primitive: bool = True
     gamma: float = 0.99
     sequence_length: int = 64
+    greedy: float = 0.0
 
 
 def _store_dtype(x: np.ndarray):
     return np.uint8 if x.dtype == np.uint8 else np.float16  # float maps are in [0, 1] or small vectors
 
 
-class _Dataset:
-    """Every labelled state so far, in the order visited: observations (stored compactly),
-    labels, whether each began an episode, and the decision each belongs to (a state between
-    decisions: the one it follows)."""
+class _Buffer:
+    """A growable array of rows of one shape and dtype (allocated for ``capacity`` rows, grown
+    by half when full): the observations of one key, without a list of small arrays to stack
+    into a second copy before every fit."""
 
-    def __init__(self):
-        self.obs: dict[str, list] = {}
+    def __init__(self, row: np.ndarray, capacity: int):
+        self.array = np.empty((max(1, capacity), *row.shape), row.dtype)
+        self.size = 0
+
+    def append(self, row: np.ndarray) -> None:
+        if self.size == len(self.array):
+            grown = np.empty((len(self.array) + len(self.array) // 2 + 1, *self.array.shape[1:]), self.array.dtype)
+            grown[:self.size] = self.array
+            self.array = grown
+        self.array[self.size] = row
+        self.size += 1
+
+    def view(self) -> np.ndarray:
+        return self.array[:self.size]
+
+
+class _Dataset:
+    """Every labelled state so far, in the order visited: observations (stored compactly, in
+    arrays allocated for ``capacity`` states), labels, whether each began an episode, and the
+    decision each belongs to (a state between decisions: the one it follows)."""
+
+    def __init__(self, capacity: int = 1024):
+        self.capacity = capacity
+        self.obs: dict[str, _Buffer] = {}
         self.labels: list[int] = []
         self.masks: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
@@ -94,7 +120,11 @@ class _Dataset:
 
     def record(self, o: dict, label: Label, decision: int, start: bool = False) -> None:
         for k, v in o.items():
-            self.obs.setdefault(k, []).append(np.asarray(v, dtype=_store_dtype(np.asarray(v))))
+            v = np.asarray(v)
+            v = v.astype(_store_dtype(v), copy=False)
+            if k not in self.obs:
+                self.obs[k] = _Buffer(v, self.capacity)
+            self.obs[k].append(v)
         self.labels.append(label.action)
         self.owner.append(decision)
         self.starts.append(bool(start))
@@ -122,9 +152,11 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     rng = np.random.default_rng([config.seed, world.rank])
     sampling = torch.Generator(device=device).manual_seed(config.seed * 1000 + world.rank)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
-    data = _Dataset()
-    between: list[tuple] = []  # the states between decisions of the current step, labelled
+    if not 0.0 <= config.greedy <= 1.0:
+        raise ValueError(f"imitation greedy share must be in [0, 1], got {config.greedy}")
     steps = -(-config.steps // world.size)  # this rank's share
+    data = _Dataset(capacity=steps + 64)  # one state per primitive step (grows for the states between decisions)
+    between: list[tuple] = []  # the states between decisions of the current step, labelled
     with contextlib.ExitStack() as stack:
         if config.every_primitive and not policy.recurrent:
             stack.enter_context(kind.labelling_between_decisions(env, lambda o, label: between.append((o, label))))
@@ -164,8 +196,9 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
              config: ImitationConfig, rng: np.random.Generator, sampling, device, bar, ranks: int):
     """One DAgger round's env steps, up to ``round_end`` primitive steps in all: each decision's
     state labelled by the oracle, the oracle acting with probability beta^r, else the policy
-    (sampled, its recurrent state carried); the states between decisions labelled as they are
-    passed. Returns the next observation (after a reset) and the round's row of stats."""
+    (sampled, or its argmax in a ``greedy`` share of the episodes; its recurrent state carried);
+    the states between decisions labelled as they are passed. Returns the next observation
+    (after a reset) and the round's row of stats."""
     import torch
 
     p_oracle = config.beta ** r
@@ -175,6 +208,7 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
     carried = None  # the label of the state the last walk ended in (collected between decisions): the next decision's
     policy.eval()
     hidden, start = policy.initial_state(1, device), True
+    greedy = _greedy_episode(config, rng)
     while totals["steps"] < round_end:
         label = carried if carried is not None else kind.oracle_label(env)
         decision = firsts + len(rewards)  # this step's index among all decisions
@@ -183,7 +217,8 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         if policy.recurrent or not oracle_acts:  # a recurrent policy steps every state, to keep its state
             masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
             batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
-            action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling)
+            action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling,
+                                              deterministic=greedy)
         action = label.action if oracle_acts else int(action[0])
         start = False
         between.clear()
@@ -202,12 +237,19 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
             episodes += 1
             obs, _ = env.reset()
             start = True
+            greedy = _greedy_episode(config, rng)
         if bar is not None:
             bar.update(primitive * ranks)
     # the round's unfinished episode: returns so far (no bootstrap)
     data.returns += _discounted(rewards[ep_start - firsts:], config.gamma)
     obs, _ = env.reset()
     return obs, {"round": r, "oracle_share": p_oracle, "episodes": episodes, "successes": successes}
+
+
+def _greedy_episode(config: ImitationConfig, rng: np.random.Generator) -> bool:
+    """Whether the policy acts by argmax in the episode now starting (no draw when it never does,
+    so runs without it keep their random stream)."""
+    return config.greedy > 0 and bool(rng.random() < config.greedy)
 
 
 def _discounted(rewards: list[float], gamma: float) -> list[float]:
@@ -243,7 +285,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
 
     from .ddppo.distributed import all_gather_floats, all_sum, average_gradients
 
-    arrays = {k: np.stack(v) for k, v in data.obs.items()}
+    arrays = {k: v.view() for k, v in data.obs.items()}
     labels = np.asarray(data.labels)
     returns = np.asarray(data.returns, np.float32)[data.owner]
     starts = np.asarray(data.starts, bool)

@@ -69,6 +69,12 @@ class TrainConfig:
                                      "shortest-path oracle (waypoint: the waypoint oracle) before PPO (see "
                                      "earshot.agents.imitation; 0: none)", low=0)
     imitation_rounds: int = option(6, "DAgger rounds of the warm start", low=1)
+    imitation_beta: float = option(0.5, "DAgger: in round r the oracle acts with probability beta^r (round 0: the "
+                                        "oracle only); lower hands over to the policy sooner, e.g. after --init",
+                                   low=0.0, high=1.0)
+    imitation_greedy: float = option(0.0, "DAgger: share of episodes in which the policy acts by its argmax instead of "
+                                          "sampling, so the states an argmax policy loops in are labelled too",
+                                     low=0.0, high=1.0)
     imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
                                       "fewer decisions per primitive step, so it needs more to see as many batches)",
                                    low=1)

@@ -126,6 +126,18 @@ class EpisodeSource:
             check_episode(e, ctx.scene, ctx.graph)
         return eps
 
+    def starts_in_goal_room(self, index: int) -> bool | None:
+        """Whether episode ``index`` starts in the room of its goal (a start in a doorway counts
+        in the room whose centre is nearest); None for a scene without rooms (a user's mesh)."""
+        from ..acoustics.geometry import room_of
+
+        e = self.episodes[index]
+        ctx = self.context(e.scene)
+        if not ctx.scene.rooms:
+            return None
+        positions = ctx.graph.positions
+        return room_of(ctx.scene, positions[e.start_node]) == room_of(ctx.scene, positions[e.goal_node])
+
     def save(self, path) -> Path:
         """Write the episodes (with the split and spacing) to reload with ``episodes=path``."""
         return save_episodes(path, self.episodes, split=self.config.split, spacing=self.config.spacing)

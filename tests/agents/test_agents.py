@@ -70,7 +70,7 @@ def test_train_resume_and_evaluate(tmp_path, agent):
         assert set(summary[k]) == {"mean", "ci95"} and np.isfinite(summary[k]["mean"])
     assert summary["episodes"] == 2 and len(results) == 1
     rows = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
-    assert len(rows) == 3 and rows[0].startswith("episode,scene,geodesic_distance,success,spl")
+    assert len(rows) == 3 and rows[0].startswith("episode,scene,geodesic_distance,start_room,success,spl")
     assert list((tmp_path / "eval" / "videos").glob("*.mp4"))
 
 
@@ -84,6 +84,41 @@ def test_oracle_scores_one_and_random_scores_low_on_the_same_episodes(tmp_path):
     a = [r.split(",")[0] for r in (tmp_path / "o" / "episodes.csv").read_text().splitlines()[1:]]
     b = [r.split(",")[0] for r in (tmp_path / "o" / "baselines" / "random" / "episodes.csv").read_text().splitlines()[1:]]
     assert a == b and len(a) == 8
+
+
+def test_start_in_another_room_keeps_only_episodes_whose_start_and_goal_rooms_differ(tmp_path):
+    """--start other-room / goal-room run only episodes whose start lies in another room than the
+    goal / in the goal's room (checked here on the rooms' rectangles), the oracle still scores 1,
+    and episodes.csv says each episode's start room."""
+    import csv
+
+    from earshot.agents.evaluation import episode_order, eval_env
+
+    env = eval_env("earshot/AudioGoal-v0", "val", 6)
+    try:
+        source = env.unwrapped.source
+        rooms = {}
+        for start in ("other-room", "goal-room"):
+            for index in episode_order(env, 6, start):
+                e = source.episodes[index]
+                ctx = source.context(e.scene)
+                a, b = (ctx.scene.room_at(ctx.graph.positions[n]) for n in (e.start_node, e.goal_node))
+                if a >= 0 and b >= 0:  # neither in a doorway: the rectangles decide
+                    assert (a != b) == (start == "other-room"), (start, index, a, b)
+                rooms.setdefault(start, []).append(e.geodesic_distance)
+        assert np.mean(rooms["other-room"]) > np.mean(rooms["goal-room"])  # other rooms lie farther
+        with pytest.raises(ValueError, match="fewer than the 1000 asked for"):
+            episode_order(env, 1000, "other-room")
+        with pytest.raises(ValueError, match="unknown start 'hall'"):
+            episode_order(env, 2, "hall")
+    finally:
+        env.close()
+    results = _evaluate(tmp_path / "far", "--baseline", "oracle", "--split", "val", "--start", "other-room",
+                        "--episodes", "4")
+    assert results["oracle"]["spl"]["mean"] == pytest.approx(1.0)
+    rows = list(csv.DictReader((tmp_path / "far" / "episodes.csv").open()))
+    assert [r["start_room"] for r in rows] == ["other"] * 4
+    assert json.loads((tmp_path / "far" / "summary.json").read_text())["start"] == "other-room"
 
 
 class _Evil:
