@@ -58,6 +58,9 @@ class TrainConfig:
     clip_range: float = option(0.1, "PPO clip (AV-Nav: 0.1)", low=0.0)
     ent_coef: float = option(0.2, "entropy bonus (AV-Nav: 0.2; keeps the policy from collapsing onto STOP)", low=0.0)
     vf_coef: float = option(0.5, "value loss weight", low=0.0)
+    anchor_coef: float = option(0.0, "PPO: weight of KL(anchor || policy), the anchor being the policy PPO starts from "
+                                     "(this run's warm start, else --init): PPO may improve on it but not forget it "
+                                     "(0: none)", low=0.0)
     max_grad_norm: float = option(0.5, "gradient clipping (of the gradient averaged over the ranks)", low=0.0)
     stop_prior: float = option(0.0, "initial probability of STOP (0: uniform over the actions); 0.02 makes the first "
                                     "episodes ~50 steps long", low=0.0, high=0.99)

@@ -137,6 +137,14 @@ class ActorCritic(nn.Module):
         return action, dist.log_prob(action), value, hidden
 
     @torch.no_grad()
+    def log_policy(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
+        """(log-probabilities ``[B, A]`` of every action, next hidden state) of one step of ``B``
+        envs (the anchor's distribution that PPO's KL term compares with)."""
+        x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
+        dist, _ = self._heads(x[0], masks)
+        return dist.logits, hidden  # Categorical keeps its logits normalised: log-probabilities
+
+    @torch.no_grad()
     def value(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` of one step of observations (``starts`` ``[B]``)."""
         x, _ = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)

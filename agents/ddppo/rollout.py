@@ -6,7 +6,9 @@ Step ``t`` holds the observation the policy acted on, whether it was the first o
 the reward (a truncated episode's reward already carries ``gamma * V(final observation)``, as
 SB3 bootstraps time limits) and whether the episode ended after it (``dones``). Slot ``T`` holds
 the observation after the last step, for bootstrapping. ``hidden`` is the GRU state before step
-0, so minibatches of whole per-env sequences can be replayed through time (BPTT).
+0, so minibatches of whole per-env sequences can be replayed through time (BPTT). With an
+anchor (PPO's KL term), ``anchor`` holds the anchor policy's log-probabilities of every action
+at each step.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Rollout:
     """Storage of one rollout of ``n_envs`` envs, up to ``n_steps`` steps."""
 
     def __init__(self, obs_space, n_steps: int, n_envs: int, n_actions: int, hidden: torch.Tensor,
-                 masked: bool = False, device="cpu"):
+                 masked: bool = False, device="cpu", anchored: bool = False):
         self.n_steps, self.n_envs, self.device = n_steps, n_envs, device
         self.obs = {k: torch.zeros((n_steps + 1, n_envs, *s.shape), dtype=_dtype(s), device=device)
                     for k, s in obs_space.spaces.items()}
@@ -32,6 +34,7 @@ class Rollout:
         self.rewards = torch.zeros(n_steps, n_envs, device=device)
         self.dones = torch.zeros(n_steps, n_envs, dtype=torch.bool, device=device)
         self.masks = torch.ones(n_steps, n_envs, n_actions, dtype=torch.bool, device=device) if masked else None
+        self.anchor = torch.zeros(n_steps, n_envs, n_actions, device=device) if anchored else None
         self.hidden = hidden.detach().clone()  # the GRU state before step 0
         self.steps = 0  # steps stored
         self.returns = self.advantages = None
@@ -42,14 +45,17 @@ class Rollout:
             self.obs[k][t] = torch.as_tensor(v, device=self.device)
         self.starts[t] = torch.as_tensor(starts, device=self.device)
 
-    def add(self, action, log_prob, value, reward, done, masks=None) -> None:
-        """Step ``steps``'s action, log-probability, value, reward and end of episode."""
+    def add(self, action, log_prob, value, reward, done, masks=None, anchor=None) -> None:
+        """Step ``steps``'s action, log-probability, value, reward and end of episode (and the
+        anchor's log-probabilities)."""
         t = self.steps
         self.actions[t], self.log_probs[t], self.values[t] = action, log_prob, value
         self.rewards[t] = torch.as_tensor(reward, dtype=torch.float32, device=self.device)
         self.dones[t] = torch.as_tensor(done, device=self.device)
         if self.masks is not None:
             self.masks[t] = torch.as_tensor(masks, device=self.device)
+        if self.anchor is not None:
+            self.anchor[t] = anchor
         self.steps += 1
 
     def obs_at(self, t: int) -> dict:
@@ -81,6 +87,8 @@ class Rollout:
                   "returns": self.returns, "advantages": adv, "starts": self.starts[:t_max]}
         if self.masks is not None:
             fields["masks"] = self.masks[:t_max]
+        if self.anchor is not None:
+            fields["anchor"] = self.anchor[:t_max]
         obs = {k: v[:t_max] for k, v in self.obs.items()}
         if recurrent:
             if n > self.n_envs:

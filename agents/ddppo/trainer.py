@@ -37,6 +37,7 @@ class _EnvState:
         self.returns = np.zeros(len(starts))
         self.lengths = np.zeros(len(starts), dtype=int)
         self.episodes = collections.deque(maxlen=100)  # (return, length, success, spl) of finished episodes
+        self.anchor_hidden = hidden  # the anchor policy's GRU state (PPO's KL term)
         self.primitive = 0  # primitive env steps taken (a macro action takes several)
         self.finished = 0  # episodes finished by this rank's envs in this launch
 
@@ -175,6 +176,29 @@ class DDPPOTrainer:
         if c.eval_every:
             self._evaluate(policy, 0, 0)
 
+    def _anchor(self, policy: ActorCritic) -> ActorCritic:
+        """The frozen policy PPO's KL term keeps close to: this run's warm start (``imitation/``),
+        else ``--init``'s weights; read by rank 0 and sent to every rank (also on resuming)."""
+        import copy
+
+        c = self.config
+        source = self.run_dir / "checkpoints" / "imitation"
+        if not (source / "policy.pt").is_file():
+            if not c.init:
+                raise ValueError("--anchor-coef keeps PPO close to the policy it starts from, and this run has none: "
+                                 "give a warm start (--imitation-steps N) or --init CHECKPOINT, or --anchor-coef 0")
+            source = c.init
+        anchor = copy.deepcopy(policy)
+        if self.world.rank == 0:
+            checkpoints.load_weights(anchor, source)
+        broadcast_module(anchor, self.world)
+        anchor.eval()
+        for p in anchor.parameters():
+            p.requires_grad_(False)
+        if self.world.rank == 0:
+            print(f"PPO anchored to {source} (KL weight {c.anchor_coef:g})", flush=True)
+        return anchor
+
     def _check_resumable(self, meta: dict, policy) -> None:
         saved = meta.get("config", {})
         keys = ("task", "agent", "env_kwargs", "hidden") + (("gru_hidden",) if policy.recurrent else ())
@@ -227,20 +251,26 @@ class DDPPOTrainer:
         values = policy.value(obs, starts, hidden[:, idx]).cpu().numpy()
         rewards[idx] += self.config.gamma * values
 
-    def collect(self, policy, envs, state: _EnvState, preemption: Preemption, update: int, generator) -> Rollout:
-        """This rank's rollout of update ``update`` (``n_steps`` steps, fewer when preempted)."""
+    def collect(self, policy, envs, state: _EnvState, preemption: Preemption, update: int, generator,
+                anchor: ActorCritic | None = None) -> Rollout:
+        """This rank's rollout of update ``update`` (``n_steps`` steps, fewer when preempted); with
+        an ``anchor`` policy, its log-probabilities at every step too."""
         c, dev = self.config, self.world.device
         rollout = Rollout(envs[0].observation_space, c.n_steps, len(envs), policy.n_actions, state.hidden,
-                          masked=self.kind.masked, device=dev)
+                          masked=self.kind.masked, device=dev, anchored=anchor is not None)
         rollout.set_obs(0, state.obs, state.starts)
         t = 0
         while not preemption.should_stop(update, t):
             masks = self._masks(envs)
             action, log_prob, value, hidden = policy.act(rollout.obs_at(t), rollout.starts[t], state.hidden, masks,
                                                          generator)
+            anchor_logp = None
+            if anchor is not None:
+                anchor_logp, state.anchor_hidden = anchor.log_policy(rollout.obs_at(t), rollout.starts[t],
+                                                                     state.anchor_hidden, masks)
             obs, rewards, dones, finals = self._step_envs(envs, action.cpu().numpy(), state)
             self._bootstrap(policy, finals, hidden, rewards)
-            rollout.add(action, log_prob, value, rewards, dones, masks)
+            rollout.add(action, log_prob, value, rewards, dones, masks, anchor_logp)
             state.obs, state.starts, state.hidden = obs, dones, hidden
             t += 1
             rollout.set_obs(t, obs, dones)
@@ -251,21 +281,25 @@ class DDPPOTrainer:
 
     # ------------------------------------------------------------------ update
     def update(self, policy, optimizer, rollout: Rollout, generator: torch.Generator) -> dict:
-        """PPO epochs over ``rollout``, each minibatch's gradient averaged over the ranks."""
+        """PPO epochs over ``rollout``, each minibatch's gradient averaged over the ranks; with an
+        anchor, plus ``anchor_coef`` × KL(anchor || policy) at the rollout's states."""
         c = self.config
         totals = collections.Counter()
         for _ in range(c.n_epochs):
             for batch in rollout.minibatches(c.minibatches, policy.recurrent, generator):
                 optimizer.zero_grad()
                 if batch["actions"].numel():
-                    log_prob, entropy, value = policy.evaluate(batch["obs"], batch["starts"], batch["hidden"],
-                                                               batch["actions"], batch.get("masks"))
-                    ratio = torch.exp(log_prob - batch["log_probs"])
+                    dist, value = policy.sequence(batch["obs"], batch["starts"], batch["hidden"], batch.get("masks"))
+                    ratio = torch.exp(dist.log_prob(batch["actions"]) - batch["log_probs"])
                     adv = batch["advantages"]
                     pg = -torch.min(ratio * adv, ratio.clamp(1 - c.clip_range, 1 + c.clip_range) * adv).mean()
                     vf = torch.nn.functional.mse_loss(value, batch["returns"])
-                    ent = entropy.mean()
-                    (pg + c.vf_coef * vf - c.ent_coef * ent).backward()
+                    ent = dist.entropy().mean()
+                    loss = pg + c.vf_coef * vf - c.ent_coef * ent
+                    if "anchor" in batch:
+                        loss = loss + c.anchor_coef * (kl := anchor_kl(batch["anchor"], dist.logits))
+                        totals.update(anchor_kl=kl.item())
+                    loss.backward()
                     totals.update(policy_loss=pg.item(), value_loss=vf.item(), entropy=ent.item(), n=1)
                 average_gradients(policy.parameters(), self.world)
                 if c.max_grad_norm > 0:
@@ -457,6 +491,7 @@ class DDPPOTrainer:
                 save_config(c, self.run_dir)
             steps, updates = self._start(policy, optimizer, envs)
             print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
+            anchor = self._anchor(policy) if c.anchor_coef > 0 and steps < c.total_steps else None
             state = self._reset(envs, updates, policy.initial_state(len(envs), w.device))
             # counters of this launch only (a torchrun restart reuses its store and the update numbers)
             launch = broadcast_object(os.urandom(8).hex(), w)
@@ -472,7 +507,7 @@ class DDPPOTrainer:
                 t0 = time.perf_counter()
                 before_primitive = state.primitive
                 policy.eval()
-                rollout = self.collect(policy, envs, state, preemption, updates, self._generator(0, updates))
+                rollout = self.collect(policy, envs, state, preemption, updates, self._generator(0, updates), anchor)
                 t1 = time.perf_counter()
                 policy.train()
                 stats = self.update(policy, optimizer, rollout, self._generator(1, updates))
@@ -517,6 +552,13 @@ class DDPPOTrainer:
         finally:
             for env in envs:
                 env.close()
+
+
+def anchor_kl(anchor_logp: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """Mean KL(anchor || policy) from both log-probabilities ``[..., A]`` (an action the anchor
+    never takes, e.g. a masked one, adds nothing)."""
+    p = anchor_logp.exp()
+    return torch.where(p > 0, p * (anchor_logp - logp), torch.zeros_like(p)).sum(-1).mean()
 
 
 def train(config, **kwargs) -> dict:

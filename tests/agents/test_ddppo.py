@@ -392,3 +392,46 @@ def test_ppo_learns_a_contextual_bandit(tmp_path, agent):
     good = torch.where(x[:, 0] > 0, 1, 2)
     p_good = dist.probs[0].gather(1, good[:, None]).mean().item()
     assert meta["steps"] >= 6000 and p_good >= 0.4, p_good  # uniform: 0.25
+
+
+def _bandit_policy(checkpoint, agent: str):
+    """(the probabilities ``[256, 4]`` of a bandit checkpoint's policy on fixed fresh observations,
+    the rewarded actions)."""
+    _, weights, _ = load(checkpoint)
+    policy = ActorCritic(Bandit.observation_space, 4, 16, 16 if agent == "recurrent-ppo" else 0)
+    policy.load_state_dict(weights)
+    x = torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (256, 2)).astype(np.float32))
+    with torch.no_grad():
+        dist, _ = policy.sequence({"pointgoal_with_gps_compass": x[None]}, torch.ones(1, 256, dtype=torch.bool),
+                                  policy.initial_state(256))
+    return dist.probs[0], torch.where(x[:, 0] > 0, 1, 2)
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
+def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
+    """--anchor-coef: PPO from a policy that mostly STOPs (the anchor, via --init) with a strong KL
+    term stays near it, while the same run without the term learns the bandit and leaves it; the
+    term's value is logged; a run with nothing to anchor to is one clear error."""
+    from earshot.agents.ddppo.trainer import anchor_kl
+
+    common = dict(n_envs=2, n_steps=64, agent=agent, hidden=16, gru_hidden=16, device="cpu", log_every=1000,
+                  eval_every=0, progress=False, ent_coef=0.01, learning_rate=1e-3)
+    start = DDPPOTrainer(TrainConfig(run_dir=str(tmp_path / "start"), total_steps=128, stop_prior=0.7,
+                                     **{**common, "learning_rate": 1e-9}),
+                         make_env=lambda shard: Bandit(), world=World()).train()["checkpoint"]
+    anchor_p, good = _bandit_policy(start, agent)
+    assert anchor_p[:, 0].mean() == pytest.approx(0.7, abs=0.05)
+    out = {}
+    for coef in (0.0, 5.0):
+        config = TrainConfig(run_dir=str(tmp_path / f"kl{coef:g}"), total_steps=4000, init=str(start),
+                             anchor_coef=coef, **common)
+        p, _ = _bandit_policy(DDPPOTrainer(config, make_env=lambda shard: Bandit(), world=World()).train()["checkpoint"],
+                              agent)
+        out[coef] = (anchor_kl(anchor_p.log(), p.log()).item(), p.gather(1, good[:, None]).mean().item())
+    (kl_free, good_free), (kl_anchored, good_anchored) = out[0.0], out[5.0]
+    assert good_free > good_anchored + 0.1, out  # both started at 0.1
+    assert kl_anchored < kl_free / 10, out
+    assert anchor_kl(anchor_p.log(), anchor_p.log()).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="--anchor-coef keeps PPO close to the policy it starts from"):
+        DDPPOTrainer(TrainConfig(run_dir=str(tmp_path / "none"), total_steps=64, anchor_coef=1.0, **common),
+                     make_env=lambda shard: Bandit(), world=World()).train()
