@@ -76,11 +76,20 @@ def test_head_is_a_flat_env_argument_for_sounds_and_echoes():
         gym.make("earshot/AudioGoal-v0", head="kemar2", **FAST)
 
 
-def test_the_shipped_agent_is_evaluated_with_the_head_it_was_trained_with():
-    from earshot.agents.checkpoints import read_meta, resolve_checkpoint
+def test_the_shipped_agent_is_evaluated_in_the_simulator_it_was_trained_in():
+    """The shipped agent's meta.json records the simulator it was trained in, and the env that
+    evaluate.py builds from its env settings is that simulator (head, acoustics, features, sensors,
+    motion): no setting differs."""
+    from earshot.agents.checkpoints import read_meta, resolve_checkpoint, simulator_differences
+    from earshot.agents.evaluation import eval_env
 
     meta = read_meta(resolve_checkpoint("audiogoal"))
-    assert meta["env_kwargs"]["head"] == "sphere"
+    assert meta["simulator"]["audio"]["head"] == "kemar" and meta["simulator"]["audio"]["tail"] == "traced"
+    env = eval_env(meta["task"], "test", 1, meta["env_kwargs"], agent=meta["agent"])
+    try:
+        assert simulator_differences(meta, env) == []
+    finally:
+        env.close()
 
 
 def test_the_constant_audio_ablation_feeds_the_agent_one_unchanging_sound():
