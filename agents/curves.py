@@ -82,7 +82,10 @@ def plot_learning_curves(runs: list[str], labels: list[str], out: str | Path, sm
                ylabel="steps (rollout/ep_len_mean)")
     val_ax.set(title="val split (sampled actions); step 0 = after the warm start", xlabel="PPO env steps",
                ylabel="SR / SPL", ylim=(0, 1))
-    imi_ax.set(title="DAgger warm start, per round (the oracle acts with probability 0.5^round)",
+    if not val_ax.lines:  # runs trained with --eval-every 0: say so rather than leave an empty frame
+        val_ax.text(0.5, 0.5, "no val evaluations in these runs (--eval-every 0)", ha="center", va="center",
+                    transform=val_ax.transAxes, color="0.4")
+    imi_ax.set(title="DAgger warm start, per round (the oracle acts with probability beta^round)",
                xlabel="imitation env steps (samples so far)", ylabel="rate", ylim=(0, 1.02))
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
