@@ -279,6 +279,13 @@ def simulator_record(env) -> dict | None:
     return json.loads(json.dumps(record, default=str))
 
 
+def imitation_steps_of(meta: dict) -> int:
+    """Every DAgger step behind a checkpoint: its own warm start's and those of the checkpoints it
+    was initialised from (``init.imitation_steps``)."""
+    own = (meta.get("imitation") or {}).get("steps", 0)
+    return int(own) + int((meta.get("init") or {}).get("imitation_steps", 0) or 0)
+
+
 def simulator_differences(meta: dict, env) -> list[str]:
     """How the simulator of ``env`` differs from the one a checkpoint was trained in, one line
     per differing setting (empty: the same; one line when the checkpoint records none)."""
@@ -311,5 +318,5 @@ def _to_cpu(value):
 
 
 __all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "simulator_differences", "simulator_record", "load_latest", "load_policy", "load_tensors", "load_weights",
-           "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
+           "imitation_steps_of", "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
            "save_run_checkpoint", "step_dirs"]

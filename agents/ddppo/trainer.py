@@ -144,6 +144,7 @@ class DDPPOTrainer:
         checkpoints.check_compatible(src, policy.env_space, policy.n_actions)
         checkpoints.load_weights(policy, c.init)
         self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
+                             "imitation_steps": checkpoints.imitation_steps_of(src),
                              "training_command": src.get("training_command")}
         if src.get("imitation"):
             self.meta["imitation"] = src["imitation"]

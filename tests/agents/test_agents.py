@@ -389,6 +389,16 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path, gru):
     latest = train(cfg)["checkpoint"]
     meta = json.loads((latest / "meta.json").read_text())
     assert meta["steps"] == 64 and meta["imitation"]["steps"] == 64
+    # more DAgger from that policy (--init): the checkpoint counts the imitation steps behind both, and evaluate says so
+    more = parse_config(TrainConfig, "", [
+        "--task", "earshot/PointGoal-v0", "--agent", "ppo", "--total-steps", "0", "--imitation-steps", "32",
+        "--imitation-rounds", "2", "--imitation-greedy", "0.5", "--n-envs", "1", "--scenes", "2", "--eval-every", "0",
+        "--run-dir", str(tmp_path / "more"), "--env-kwargs", json.dumps(kw), "--no-progress", "--hidden", "32",
+        "--init", str(tmp_path / "run" / "checkpoints" / "imitation")])
+    meta = json.loads((train(more)["checkpoint"] / "meta.json").read_text())
+    assert meta["imitation"]["steps"] == 32 and meta["init"]["imitation_steps"] == 64
+    summary = _evaluate(tmp_path / "more_eval", "--checkpoint", str(tmp_path / "more"), "--no-progress")
+    assert "ppo @ 96 imitation + 0 PPO steps (sampled)" in summary
     # its learning curves: both DAgger rounds and the PPO episodes are read back and drawn
     from earshot.agents.curves import plot_learning_curves, scalars
 
