@@ -150,13 +150,6 @@ class ActorCritic(nn.Module):
         x, _ = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
         return self.value_head(x[0]).squeeze(-1)
 
-    def evaluate(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, actions: torch.Tensor,
-                 masks: torch.Tensor | None = None):
-        """(log-probs, entropies, values), each ``[T, B]``, of ``actions`` ``[T, B]`` taken on
-        the sequences ``obs`` from ``hidden`` (gradients flow, through time for the GRU)."""
-        dist, value = self.sequence(obs, starts, hidden, masks)
-        return dist.log_prob(actions), dist.entropy(), value
-
     def sequence(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
         """(action distribution, values ``[T, B]``) along the sequences ``obs`` ``[T, B, ...]``
         from ``hidden`` (gradients flow; the imitation loss and the PPO loss both use it)."""

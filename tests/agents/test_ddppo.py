@@ -146,7 +146,8 @@ def test_rollout_replay_matches_acting():
     batches = list(rollout.minibatches(3, recurrent=True, generator=torch.Generator().manual_seed(1)))
     assert len(batches) == 3 and all(b["actions"].shape == (steps, 1) for b in batches)
     for b in batches:
-        log_prob, _, value = policy.evaluate(b["obs"], b["starts"], b["hidden"], b["actions"])
+        dist, value = policy.sequence(b["obs"], b["starts"], b["hidden"])  # what PPO's update replays
+        log_prob = dist.log_prob(b["actions"])
         assert torch.allclose(log_prob, b["log_probs"], atol=1e-5) and torch.allclose(value, b["values"], atol=1e-5)
 
 
