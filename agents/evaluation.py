@@ -23,7 +23,9 @@ TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal
          "earshot/MovingSource-v0")
 METRICS = ("success", "spl", "softspl", "sna", "distance_to_goal")
 BASELINES = ("random", "forward", "oracle")
-STARTS = ("any", "goal-room", "other-room")  # where the episodes start: anywhere, in the goal's room, in another
+# where the episodes start (``--start``), and how a message says it
+_START_PHRASES = {"any": "", "goal-room": "starting in the goal's room", "other-room": "starting in another room"}
+STARTS = tuple(_START_PHRASES)
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
@@ -68,7 +70,7 @@ def episode_order(env, episodes: int, start: str = "any") -> list[int]:
         order += row
         depth += 1
     if len(order) < episodes:
-        which = {"any": "", "goal-room": " starting in the goal's room", "other-room": " starting in another room"}[start]
+        which = f" {_START_PHRASES[start]}" if start != "any" else ""
         raise ValueError(f"the env has {len(order)} episodes{which}, fewer than the {episodes} asked for; "
                          "raise episodes_per_scene or scenes")
     return order[:episodes]
@@ -251,7 +253,7 @@ def _checkpoint_run(config: EvalConfig):
     """(name, actor_for, env_kwargs, agent) of the checkpoint being evaluated."""
     import torch
 
-    from .checkpoints import load_policy, read_meta
+    from .checkpoints import imitation_steps_of, load_policy, read_meta
 
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
@@ -273,9 +275,7 @@ def _checkpoint_run(config: EvalConfig):
         return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
 
     steps = f"{meta['steps']:,} steps"  # in primitive actions, whatever the kind
-    if meta.get("imitation") or (meta.get("init") or {}).get("imitation_steps"):
-        from .checkpoints import imitation_steps_of
-
+    if imitation_steps_of(meta):
         steps = f"{imitation_steps_of(meta):,} imitation + {meta['steps']:,} PPO steps"
     mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
@@ -315,8 +315,8 @@ def evaluate(config: EvalConfig) -> dict:
             if b != config.baseline:
                 results[b] = evaluate_one(config, b, lambda env, b=b: baseline_actor(b, env, config.seed), env_kwargs,
                                           out / "baselines" / b, 0)
-    where = {"any": "", "goal-room": ", starting in the goal's room", "other-room": ", starting in another room"}
-    print(f"\n{config.task}, {config.split} split{where[config.start]}, {config.sounds} sounds, {config.episodes} "
+    where = f", {_START_PHRASES[config.start]}" if config.start != "any" else ""
+    print(f"\n{config.task}, {config.split} split{where}, {config.sounds} sounds, {config.episodes} "
           "episodes (mean ± 95% CI):")
     print(format_table(results))
     print(f"\nwrote {out / 'episodes.csv'} and {out / 'summary.json'}"
