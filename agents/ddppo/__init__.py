@@ -11,6 +11,7 @@ fraction of the ranks has finished its rollout. Rank 0 writes atomic, resumable 
 - ``policy.ActorCritic``: the AV-Nav extractor + optional GRU + actor/critic heads, action masks;
 - ``rollout.Rollout``: storage, GAE, minibatches (whole env sequences for the GRU);
 - ``distributed``: the world, gradient averaging, broadcasts, ``Preemption``;
+- ``anchor``: PPO's optional KL term towards the policy it started from (``--anchor-coef``);
 
 Checkpoints are ``earshot.agents.checkpoints``'s (one format for every agent kind).
 

@@ -23,6 +23,7 @@ import torch
 
 from ...cli import save_config
 from .. import checkpoints
+from .anchor import anchor_kl, load_anchor
 from .distributed import (Preemption, World, all_gather_floats, all_sum, average_gradients, broadcast_module,
                           broadcast_object, close_world, init_world, parameter_hash)
 from .policy import ActorCritic
@@ -176,29 +177,6 @@ class DDPPOTrainer:
         self._checkpoint(policy, optimizer, 0, 0)
         if c.eval_every:
             self._evaluate(policy, 0, 0)
-
-    def _anchor(self, policy: ActorCritic) -> ActorCritic:
-        """The frozen policy PPO's KL term keeps close to: this run's warm start (``imitation/``),
-        else ``--init``'s weights; read by rank 0 and sent to every rank (also on resuming)."""
-        import copy
-
-        c = self.config
-        source = self.run_dir / "checkpoints" / "imitation"
-        if not (source / "policy.pt").is_file():
-            if not c.init:
-                raise ValueError("--anchor-coef keeps PPO close to the policy it starts from, and this run has none: "
-                                 "give a warm start (--imitation-steps N) or --init CHECKPOINT, or --anchor-coef 0")
-            source = c.init
-        anchor = copy.deepcopy(policy)
-        if self.world.rank == 0:
-            checkpoints.load_weights(anchor, source)
-        broadcast_module(anchor, self.world)
-        anchor.eval()
-        for p in anchor.parameters():
-            p.requires_grad_(False)
-        if self.world.rank == 0:
-            print(f"PPO anchored to {source} (KL weight {c.anchor_coef:g})", flush=True)
-        return anchor
 
     def _check_resumable(self, meta: dict, policy) -> None:
         saved = meta.get("config", {})
@@ -492,7 +470,11 @@ class DDPPOTrainer:
                 save_config(c, self.run_dir)
             steps, updates = self._start(policy, optimizer, envs)
             print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
-            anchor = self._anchor(policy) if c.anchor_coef > 0 and steps < c.total_steps else None
+            anchor = None
+            if c.anchor_coef > 0 and steps < c.total_steps:
+                anchor, source = load_anchor(policy, self.run_dir, c.init, w)
+                if w.rank == 0:
+                    print(f"PPO anchored to {source} (KL weight {c.anchor_coef:g})", flush=True)
             state = self._reset(envs, updates, policy.initial_state(len(envs), w.device))
             # counters of this launch only (a torchrun restart reuses its store and the update numbers)
             launch = broadcast_object(os.urandom(8).hex(), w)
@@ -553,13 +535,6 @@ class DDPPOTrainer:
         finally:
             for env in envs:
                 env.close()
-
-
-def anchor_kl(anchor_logp: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
-    """Mean KL(anchor || policy) from both log-probabilities ``[..., A]`` (an action the anchor
-    never takes, e.g. a masked one, adds nothing)."""
-    p = anchor_logp.exp()
-    return torch.where(p > 0, p * (anchor_logp - logp), torch.zeros_like(p)).sum(-1).mean()
 
 
 def train(config, **kwargs) -> dict:

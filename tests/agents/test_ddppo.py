@@ -413,7 +413,7 @@ def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
     """--anchor-coef: PPO from a policy that mostly STOPs (the anchor, via --init) with a strong KL
     term stays near it, while the same run without the term learns the bandit and leaves it; the
     term's value is logged; a run with nothing to anchor to is one clear error."""
-    from earshot.agents.ddppo.trainer import anchor_kl
+    from earshot.agents.ddppo.anchor import anchor_kl
 
     common = dict(n_envs=2, n_steps=64, agent=agent, hidden=16, gru_hidden=16, device="cpu", log_every=1000,
                   eval_every=0, progress=False, ent_coef=0.01, learning_rate=1e-3)
