@@ -17,11 +17,11 @@ from .hrtf import SphericalHead
 from .measured_head import MeasuredHead, SofaError, SofaHRTF
 from .rir import DirectionalRIR, band_weights, compute_rir, compute_rirs, tail_vs_raytraced
 from .scene_acoustics import SceneAcoustics, scene_acoustics
-from .sounds import SOUNDS, load_sound, make_sound, sound_names
+from .sounds import SOUNDS, is_sound_name, load_sound, make_sound, sound_names, sound_variants
 
 __all__ = [
     "AudioConfig", "DirectionalRIR", "MeasuredHead", "RIRCache", "SOUNDS", "SceneAcoustics", "SofaError", "SofaHRTF",
     "SphericalHead", "band_weights", "compute_rir", "compute_rirs", "convolve", "hear", "load_head", "load_sound",
     "make_sound", "scene_acoustics",
-    "sound_names", "spectrogram", "tail_vs_raytraced",
+    "is_sound_name", "sound_names", "sound_variants", "spectrogram", "tail_vs_raytraced",
 ]

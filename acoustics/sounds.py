@@ -174,26 +174,93 @@ def sound_names(split: str | None = None) -> list[str]:
     return [n for n, s in SOUNDS.items() if split is None or s.split == split]
 
 
+# Variants of a built-in sound, "<name>~<k>" (k = 0, 1, ...): training on many variants of the
+# heard sounds teaches an agent to hear where a sound comes from and how near it is whatever its
+# spectrum, rhythm and loudness, rather than for ten fixed clips. Variant k of a sound is
+# deterministic (its draws are seeded by its full name) and differs from the sound in
+#   pitch:    every frequency (and the tempo) scaled by 2^u, u ~ U(-1, 1) (an octave either way),
+#   colour:   a spectral tilt of s dB per octave around 1 kHz, s ~ U(-6, 6),
+#   rhythm:   with probability 1/2, gated on/off m times per period (m in 1..4, duty U(0.3, 0.8)),
+#   level:    a peak of 0.5 x 10^(g/20), g ~ U(-9, 0) dB.
+# A variant is of its sound's split: the unheard sounds are never varied into the heard set's.
+_VARIANT_SEP = "~"
+VARIANT_PITCH_OCTAVES = 1.0
+VARIANT_TILT_DB_PER_OCTAVE = 6.0
+VARIANT_LEVEL_DB = (-9.0, 0.0)
+
+
+def split_sound_name(name: str) -> tuple[str, int | None]:
+    """("telephone", 3) for "telephone~3", ("telephone", None) for "telephone"; ValueError for a
+    name that is neither a built-in sound nor a variant of one."""
+    base, sep, k = name.partition(_VARIANT_SEP) if isinstance(name, str) else (None, "", "")
+    if base not in SOUNDS or (sep and not (k.isdigit() and str(int(k)) == k)):
+        raise ValueError(f"unknown sound {name!r}; built-in sounds are: {', '.join(SOUNDS)}, or a variant "
+                         f"'<sound>{_VARIANT_SEP}<k>' of one (k = 0, 1, ...)")
+    return base, (int(k) if sep else None)
+
+
+def is_sound_name(name) -> bool:
+    """Whether ``name`` is a built-in sound or a variant of one (``make_sound`` can make it)."""
+    try:
+        split_sound_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def sound_variants(names: list[str], count: int) -> list[str]:
+    """``count`` variants of each sound in ``names`` ("telephone~0", ..., "telephone~<count-1>")."""
+    return [f"{split_sound_name(n)[0]}{_VARIANT_SEP}{k}" for n in names for k in range(count)]
+
+
+def _seed(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
+def _vary(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """One period of a looping sound varied in pitch, colour and rhythm (module comment), still
+    looping seamlessly (every change is periodic in the period), and its level in dB."""
+    from scipy.signal import resample
+
+    u = rng.uniform(-VARIANT_PITCH_OCTAVES, VARIANT_PITCH_OCTAVES)
+    n = max(int(round(len(x) / 2.0 ** u)), 16)
+    y = resample(x, n)  # Fourier resampling: periodic, and band-limited when it raises the pitch
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(n, 1 / sample_rate)
+    tilt = rng.uniform(-VARIANT_TILT_DB_PER_OCTAVE, VARIANT_TILT_DB_PER_OCTAVE)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    y = np.fft.irfft(spec * 10.0 ** (tilt * octaves / 20.0), n)
+    if rng.random() < 0.5:
+        m, duty = int(rng.integers(1, 5)), rng.uniform(0.3, 0.8)
+        phase = (np.arange(n) / n * m + rng.random()) % 1.0
+        ramp = max(int(0.005 * sample_rate), 1) / (n / m)  # 5 ms fades: no clicks at the gate's edges
+        y = y * np.clip(np.minimum(phase, duty - phase) / ramp, 0.0, 1.0)
+    return y, rng.uniform(*VARIANT_LEVEL_DB)
+
+
 def make_sound(name: str, sample_rate: int, seconds: float | None = None) -> np.ndarray:
     """(n,) float32 samples of a built-in sound, peak-normalised to 0.5, deterministic.
 
-    ``seconds`` defaults to one period of the sound; longer requests loop it seamlessly.
+    ``name`` may be a variant "<sound>~<k>" (see ``sound_variants``): the sound changed in pitch,
+    colour, rhythm and level, with a peak of 0.5 or less. ``seconds`` defaults to one period of
+    the sound; longer requests loop it seamlessly.
     """
     from ..scenes.checks import check_int, check_number
 
-    if not isinstance(name, str) or name not in SOUNDS:
-        raise ValueError(f"unknown sound {name!r}; built-in sounds are: {', '.join(SOUNDS)}")
+    base, variant = split_sound_name(name)
     check_int("sample_rate", sample_rate, low=1_000, high=384_000)
     if seconds is not None:
         check_number("seconds", seconds, low=0.0, high=3600.0, low_open=True, unit="s")
-    spec = SOUNDS[name]
+    spec = SOUNDS[base]
     period_n = int(round(spec.period * sample_rate))
     t = np.arange(period_n) / sample_rate
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    x = spec.make(t, np.random.default_rng(seed))
+    x = spec.make(t, np.random.default_rng(_seed(base)))
+    level_db = 0.0
+    if variant is not None:
+        x, level_db = _vary(x, sample_rate, np.random.default_rng(_seed(name)))
     x = x - x.mean()
-    x = 0.5 * x / (np.abs(x).max() + 1e-12)
-    n = period_n if seconds is None else int(round(seconds * sample_rate))
+    x = 0.5 * 10.0 ** (level_db / 20.0) * x / (np.abs(x).max() + 1e-12)
+    n = len(x) if seconds is None else int(round(seconds * sample_rate))
     return np.resize(x, n).astype(np.float32)
 
 

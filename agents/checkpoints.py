@@ -261,6 +261,45 @@ def load_weights(policy, path: str | Path) -> None:
         raise ValueError(f"{str(path)!r}: its weights do not fit the policy its meta.json describes ({detail})") from exc
 
 
+def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
+    """Start ``policy`` from a checkpoint's weights (``--init``): the observation keys the
+    policy has and the checkpoint had not (an opt-in sensor such as ``last_action``), which start
+    with zero weight into the layer after the extractor, so that the policy acts exactly as the
+    checkpoint's until training teaches it to use them. Every other key must match in shape;
+    one clear error otherwise."""
+    import numpy as np
+    import torch
+
+    want = {k: tuple(v[0]) for k, v in meta["observation"].items()}
+    have = {k: tuple(s.shape) for k, s in policy.env_space.spaces.items()}
+    added = sorted(set(have) - set(want))
+    if not added or any(have.get(k) != shape for k, shape in want.items()) or int(meta["actions"]) != policy.n_actions:
+        check_compatible(meta, policy.env_space, policy.n_actions)  # the same keys: they must match, or its error
+        load_weights(policy, path)
+        return []
+    state = load_tensors(resolve_checkpoint(path) / "policy.pt")
+    sizes = policy.extractor.feature_sizes
+    edges = np.cumsum([0] + list(sizes.values()))
+    kept = np.concatenate([np.arange(edges[i], edges[i + 1]) for i, k in enumerate(sizes) if k not in added])
+    own = policy.state_dict()
+    new_prefixes = tuple(f"extractor.encoders.{k}." for k in added)
+    unknown = sorted(set(state) - set(own))
+    missing = sorted(n for n in set(own) - set(state) if not n.startswith(new_prefixes))
+    if unknown or missing:
+        raise ValueError(f"{str(path)!r}: its weights do not fit this policy (unexpected {unknown}, missing {missing})")
+    for name, value in state.items():
+        target = own[name]
+        if value.shape == target.shape:
+            target.copy_(value)
+        elif value.ndim == 2 and target.shape == (value.shape[0], int(edges[-1])) and value.shape[1] == len(kept):
+            target.zero_()  # the layer reading the features: the new keys' columns stay zero
+            target[:, torch.as_tensor(kept)] = value
+        else:
+            raise ValueError(f"{str(path)!r}: {name} has shape {tuple(value.shape)}, this policy's "
+                             f"{tuple(target.shape)}: the checkpoint was made with another policy size")
+    return added
+
+
 def simulator_record(env) -> dict | None:
     """What a checkpoint records of the simulator it was trained in (JSON values): earshot's
     version, the audio settings (acoustics, head, features), the echo settings, the sensors and

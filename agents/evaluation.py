@@ -26,6 +26,9 @@ BASELINES = ("random", "forward", "oracle")
 # where the episodes start (``--start``), and how a message says it
 _START_PHRASES = {"any": "", "goal-room": "starting in the goal's room", "other-room": "starting in another room"}
 STARTS = tuple(_START_PHRASES)
+# the training env's sound settings, which an evaluation replaces by its own (--sounds): the
+# sounds trained on and their variants (a training augmentation, never evaluated on)
+_TRAINING_SOUNDS = ("sounds", "sound_variants")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
@@ -33,7 +36,8 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
-    bins. ``env_kwargs`` are the training env's (its ``sounds`` replaced by ``sounds``); it is
+    bins. ``env_kwargs`` are the training env's (its ``sounds`` and ``sound_variants`` replaced
+    by ``sounds``); it is
     wrapped as the agent kind ``agent`` acts in it (``AgentKind.wrap``; the waypoint agent's
     ``WaypointEnv`` runs the same episodes, primitive steps counted in every metric). Baselines
     act in the env as a flat agent does."""
@@ -43,7 +47,7 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     from earshot.av_env.episodes import DISTANCE_BINS
     from earshot.scenes import split_seeds
 
-    kwargs = {k: v for k, v in (env_kwargs or {}).items() if k != "sounds"}
+    kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_SOUNDS}
     n_scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
     env = gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)

@@ -196,7 +196,11 @@ class EpisodeConfig:
         split: "train", "val" or "test" (held out).
         scenes: a count (the split's first procedural apartments), seeds of the split and/or mesh
             paths, one mesh path, or a split file (.json) of mesh paths per split.
-        sounds: "heard", "unheard", "all" or a list of built-in sound names.
+        sounds: "heard", "unheard", "all" or a list of built-in sound names (or variants of them,
+            "<sound>~<k>": ``acoustics.sounds.sound_variants``).
+        sound_variants: each sound of ``sounds`` stands for this many variants of itself (pitch,
+            colour, rhythm and level drawn per variant, ``acoustics.sounds``), one drawn per
+            generated episode: a training augmentation; 0 = the sounds as they are.
         episodes: an episode file (``env.save_episodes``) or a list of ``Episode``; None: made per
             scene on its first visit.
         episodes_per_scene: episodes made per scene.
@@ -213,6 +217,7 @@ class EpisodeConfig:
     split: str = "train"
     scenes: object = 2
     sounds: object = "heard"
+    sound_variants: int = 0
     episodes: object = None
     episodes_per_scene: int = 50
     spacing: float = 0.5
@@ -232,6 +237,7 @@ class EpisodeConfig:
                                                     high=1000.0, unit="m"))
         _set(self, "spacing", check_number("spacing", self.spacing, low=0.0, high=5.0, low_open=True, unit="m"))
         _set(self, "episodes_per_scene", check_int("episodes_per_scene", self.episodes_per_scene, low=1, high=100_000))
+        _set(self, "sound_variants", check_int("sound_variants", self.sound_variants, low=0, high=100_000))
         _set(self, "episodes_per_visit", check_int("episodes_per_visit", self.episodes_per_visit, low=1))
         _set(self, "scene_memory", check_int("scene_memory", self.scene_memory, low=1))
         if self.mesh_kwargs is not None:
@@ -309,7 +315,7 @@ FLAT_KWARGS: dict[str, tuple[str, str]] = {
                                    "camera_height")},
     **{k: ("motion", k) for k in ("motion", "turn_angle_deg", "forward_step")},
     **{k: ("acoustics", k) for k in ("audio_config", "echo_config", "rir_cache", "tail_cache", "head")},
-    **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "episodes", "episodes_per_scene", "spacing",
+    **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "sound_variants", "episodes", "episodes_per_scene", "spacing",
                                     "max_steps", "success_distance", "episodes_per_visit", "scene_memory",
                                     "scene_shard", "scene_cache", "mesh_kwargs")},
     **{k: ("task_options", k) for k in ("p_move", "num_distractors", "failed_stop_reward")},

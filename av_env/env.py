@@ -43,6 +43,9 @@ class AVNavEnv(gym.Env):
     and by task ``spectrogram`` float32 (F, T, 2) or ``audiogoal`` float32 (2, N) (binaural, all
     sources mixed), ``pointgoal_with_gps_compass`` float32 (2,) = (distance m, angle rad
     counter-clockwise from the heading), ``category`` float32 one-hot over ``earshot.scenes.CATEGORIES``.
+    Opt-in (only when ``sensors`` names it): ``last_action`` float32 (6,), the action just taken
+    one-hot (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT, none yet) and 1 when it was a blocked
+    MOVE_FORWARD (a collision), as habitat's policies are given the previous action.
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.
@@ -58,7 +61,8 @@ class AVNavEnv(gym.Env):
     ``AVNavEnv(task, config=EnvConfig(...))``, or the flat keyword arguments below, which
     ``EnvConfig.from_kwargs`` maps onto the configs (``earshot.av_env.config``): task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
     ``{"train": [...], "val": [...], "test": [...]}`` of mesh paths), sounds
-    ("heard"/"unheard"/list), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
+    ("heard"/"unheard"/list), sound_variants (a training augmentation: that many variants of each
+    sound, ``earshot.acoustics.sounds``), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram" default, "waveform", "binaural-cues", "gcc-phat",
     "onset-cues", or several joined by "+"), head ("kemar" default, "sphere" or a SOFA file),
     max_steps, success_distance,
@@ -196,8 +200,9 @@ class AVNavEnv(gym.Env):
         action = self._check_action(action)
         sim = self.sim
         terminated = action == Action.STOP
+        sim.last_action, sim.blocked = action, False
         if action == Action.MOVE_FORWARD:
-            sim.move_forward()
+            sim.blocked = not sim.move_forward()
         elif action in (Action.TURN_LEFT, Action.TURN_RIGHT):
             sim.turn(1 if action == Action.TURN_LEFT else -1)
         sim.steps += 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..acoustics import sound_names
+from ..acoustics import is_sound_name, sound_names, sound_variants
 from ..scenes.lru import LRU
 from ..scenes.refs import build_scene_and_graph, is_procedural, procedural_seed, resolve_scene_refs
 from ..scenes.splits import split_of
@@ -20,7 +20,8 @@ from .tasks import TASKS, Task
 
 
 def resolve_sounds(sounds) -> list[str]:
-    """The built-in sound names ``sounds`` stands for ("heard", "unheard", "all" or a list)."""
+    """The built-in sound names ``sounds`` stands for ("heard", "unheard", "all" or a list of
+    built-in sounds and variants "<sound>~<k>" of them)."""
     if isinstance(sounds, str):
         if sounds == "all":
             return sound_names()
@@ -32,10 +33,10 @@ def resolve_sounds(sounds) -> list[str]:
     names = list(sounds)
     if not names:
         raise ValueError("sounds must name at least one sound, got an empty list")
-    known = set(sound_names())
-    unknown = [s for s in names if not isinstance(s, str) or s not in known]
+    unknown = [s for s in names if not is_sound_name(s)]
     if unknown:
-        raise ValueError(f"sounds has unknown names {unknown}; built-in sounds are {sorted(known)}")
+        raise ValueError(f"sounds has unknown names {unknown}; built-in sounds are {sorted(sound_names())}, "
+                         "or variants '<sound>~<k>' of them")
     return names
 
 
@@ -60,6 +61,8 @@ class EpisodeSource:
         self.scene_cache = SceneCache(config.scene_cache) if config.scene_cache is not None else None
         self.mesh_kwargs = dict(config.mesh_kwargs or {})
         self.sound_list = resolve_sounds(config.sounds)
+        if config.sound_variants:
+            self.sound_list = sound_variants(self.sound_list, config.sound_variants)
         self.scene_refs = resolve_scene_refs(config.scenes, config.split, config.spacing)
         if config.scene_shard is not None:
             index, count = int(config.scene_shard[0]), int(config.scene_shard[1])

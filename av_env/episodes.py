@@ -107,7 +107,7 @@ def check_episode_fields(episode: Episode, source: str = "episodes", heading_ste
     import math
     import numbers
 
-    from ..acoustics import sound_names
+    from ..acoustics import is_sound_name, sound_names
     from ..scenes import CATEGORIES
     from ..scenes.refs import PROCEDURAL
 
@@ -146,8 +146,9 @@ def check_episode_fields(episode: Episode, source: str = "episodes", heading_ste
     if not is_number(g) or g < 0:
         raise bad("geodesic_distance", "a finite distance >= 0 (m)", g)
     known = sound_names()
-    if not isinstance(episode.sound, str) or episode.sound not in known:
-        raise bad("sound", f"a built-in sound name ({', '.join(sorted(known))})", episode.sound)
+    if not is_sound_name(episode.sound):
+        raise bad("sound", f"a built-in sound name ({', '.join(sorted(known))}) or a variant '<sound>~<k>' of one",
+                  episode.sound)
     if episode.category is not None and (not isinstance(episode.category, str) or episode.category not in CATEGORIES):
         raise bad("category", f"None or one of {', '.join(CATEGORIES)}", episode.category)
     s = episode.sound_seconds
@@ -155,7 +156,7 @@ def check_episode_fields(episode: Episode, source: str = "episodes", heading_ste
         raise bad("sound_seconds", f"None (plays forever) or seconds in (0, {_MAX_SOUND_SECONDS:g}]", s)
     d = episode.distractors
     if not isinstance(d, (list, tuple)) or not all(
-            isinstance(x, (list, tuple)) and len(x) == 2 and is_node(x[0]) and isinstance(x[1], str) and x[1] in known
+            isinstance(x, (list, tuple)) and len(x) == 2 and is_node(x[0]) and is_sound_name(x[1])
             for x in d):
         raise bad("distractors", "a list of [node (an integer >= 0), built-in sound name] pairs", d)
 

@@ -17,6 +17,19 @@ from .simulator import AUDIO_FULL_SCALE, Simulator
 from .tasks import Task
 
 
+LAST_ACTION = "last_action"  # opt-in key: only observed when the sensors name it
+N_ACTIONS = 4
+
+
+def last_action_vector(last_action: int | None, blocked: bool) -> np.ndarray:
+    """(N_ACTIONS + 2,) float32: the action just taken one-hot (index N_ACTIONS: none yet), then
+    1.0 when it was a blocked MOVE_FORWARD."""
+    v = np.zeros(N_ACTIONS + 2, np.float32)
+    v[N_ACTIONS if last_action is None else int(last_action)] = 1.0
+    v[-1] = float(blocked)
+    return v
+
+
 class Observer:
     """The observation spaces of a task under a sensor config, and each step's observation.
 
@@ -49,6 +62,8 @@ class Observer:
             shape = echo_spectrogram(np.zeros((2, echo_config.step_samples), np.float32), echo_config).shape
             obs["echo"] = spaces.Box(0.0, 1.0, shape, np.float32)
         obs.update(task.observation_spaces())
+        if sensors.sensors is not None and LAST_ACTION in sensors.sensors:
+            obs[LAST_ACTION] = spaces.Box(0.0, 1.0, (N_ACTIONS + 2,), np.float32)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
@@ -86,6 +101,8 @@ class Observer:
                 value = self.spectrograms[cue_key] = audio_feature(name, self.last_audio, self.cfg)
             obs[key] = value.copy()
         obs.update(self.task.observe(sim, episode))
+        if LAST_ACTION in wanted:
+            obs[LAST_ACTION] = last_action_vector(sim.last_action, sim.blocked)
         return {k: obs[k] for k in wanted}
 
     def close(self) -> None:

@@ -75,7 +75,9 @@ class Simulator:
         # parameters for many, rendering caches (0.2–1.3 MB each) for the most recent few
         self._rirs: LRU = LRU(BUDGETS.rirs)
         self._rendered: LRU = LRU(BUDGETS.rendered_rirs, on_evict=lambda _, rir: rir.drop_render_cache())
-        self._sounds: dict[str, np.ndarray] = {}
+        # the sounds' samples (one period, 0.1–1.5 MB): bounded, as training on sound variants
+        # meets hundreds of them
+        self._sounds: LRU = LRU(BUDGETS.sounds)
         self._conv = StepConvolver(audio_config.step_samples, audio_config.rir_samples, BUDGETS.step_spectra,
                                    BUDGETS.source_segments)
         self.rir_computations = 0  # pairs computed (not found in memory or on disk)
@@ -102,6 +104,8 @@ class Simulator:
         self.heading = float(heading)
         self.steps = 0
         self.collisions = 0
+        self.last_action: int | None = None  # the action just taken (None before the first)
+        self.blocked = False  # whether it was a MOVE_FORWARD that hit something
         self.path_length = 0.0
         self.trajectory = [self.position.copy()]
         self.sources = []
@@ -111,10 +115,9 @@ class Simulator:
         return self.ctx.graph
 
     def add_source(self, node: int, sound: str, seconds: float | None = None) -> SoundSource:
-        if sound not in self._sounds:
-            self._sounds[sound] = make_sound(sound, self.cfg.sample_rate)
+        audio = self._sounds.get_or_create(sound, lambda: make_sound(sound, self.cfg.sample_rate))
         until = np.inf if seconds is None else seconds / self.cfg.step_seconds
-        source = SoundSource(int(node), sound, self._sounds[sound], until)
+        source = SoundSource(int(node), sound, audio, until)
         self.sources.append(source)
         return source
 

@@ -35,6 +35,8 @@ class Budgets:
             position, heading), so a revisit at the same point of the loop costs no audio work
             (13.5 kB each at 16 kHz): 2048 ≈ 28 MB.
         source_segments: spectra of source sound segments (128 kB each): 128 ≈ 16 MB.
+        sounds: a simulator's sources' samples, one period each (0.1–1.5 MB at 16 kHz; sound
+            variants meet hundreds): 32 ≈ 16 MB.
         tail_decays: band envelopes of late tails, shared by the receivers of a room pair
             (384 kB each at 16 kHz, 1 s): 64 ≈ 25 MB.
         noise_banks: per (RIR length, sample rate, head) tables: the tails' band-filtered noise
@@ -75,6 +77,7 @@ class Budgets:
     step_spectra: int = 512
     step_spectrograms: int = 2048
     source_segments: int = 128
+    sounds: int = 32
     tail_decays: int = 64
     noise_banks: int = 4
     heading_banks: int = 8
@@ -112,7 +115,7 @@ class Budgets:
 
 # MB one item of each budget stands for (16 kHz, 1 s RIRs, KEMAR): the figures of the docstring
 ITEM_MB = {"scenes": 5.0, "rirs": 0.005, "rendered_rirs": 0.4, "step_spectra": 0.25, "step_spectrograms": 0.0135,
-           "source_segments": 0.125, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 8.5}
+           "source_segments": 0.125, "sounds": 0.5, "tail_decays": 0.375, "noise_banks": 6.0, "heading_banks": 1.5, "head_grids": 8.5}
 # below these counts a cache thrashes on every step (a grid env's 4 headings, the few FFT grids
 # renders use, the noise bank beside the STFT window), so a budget never goes lower
 MIN_COUNTS = {"heading_banks": 4, "head_grids": 5, "noise_banks": 2}

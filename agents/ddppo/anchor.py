@@ -27,7 +27,7 @@ def load_anchor(policy: ActorCritic, run_dir: Path, init: str, world: World) -> 
         source = init
     anchor = copy.deepcopy(policy)
     if world.rank == 0:
-        checkpoints.load_weights(anchor, source)
+        checkpoints.load_init_weights(anchor, source, checkpoints.read_meta(source))
     broadcast_module(anchor, world)
     anchor.eval()
     for p in anchor.parameters():

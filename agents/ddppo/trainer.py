@@ -142,16 +142,16 @@ class DDPPOTrainer:
         if src["agent"] != c.agent or src["policy"] != mine:
             raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
                              f"this run a {c.agent!r} one with {mine}")
-        checkpoints.check_compatible(src, policy.env_space, policy.n_actions)
-        checkpoints.load_weights(policy, c.init)
+        added = checkpoints.load_init_weights(policy, c.init, src)
         self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
                              "imitation_steps": checkpoints.imitation_steps_of(src),
-                             "training_command": src.get("training_command")}
+                             "training_command": src.get("training_command"), "added_observations": added}
         if src.get("imitation"):
             self.meta["imitation"] = src["imitation"]
         if self.world.rank == 0:
             print(f"initialised from {c.init} ({src['steps']:,} PPO steps"
-                  + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")"), flush=True)
+                  + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")")
+                  + (f"; new observations {added} start with zero weight" if added else ""), flush=True)
 
     def _warm_start(self, policy, optimizer, env) -> None:
         """DAgger from the kind's oracle, every rank on its own env; then the warm-started

@@ -95,3 +95,45 @@ def test_torch_and_numpy_paths_agree():
                                rtol=1e-3, atol=1e-3)
     with pytest.raises(ValueError, match="backend"):
         spectrogram(audio, backend="jax")
+
+
+def _centroid(x, fs):
+    power = np.abs(np.fft.rfft(x)) ** 2
+    return float((power * np.fft.rfftfreq(len(x), 1 / fs)).sum() / power.sum())
+
+
+def test_sound_variants_change_pitch_colour_rhythm_and_level_deterministically():
+    from earshot.acoustics import is_sound_name, sound_variants
+    from earshot.acoustics.sounds import SOUNDS as specs
+
+    fs = 16_000
+    names = sound_variants(["alarm"], 40)
+    assert names[:2] == ["alarm~0", "alarm~1"] and len(set(names)) == 40 and all(is_sound_name(n) for n in names)
+    base = make_sound("alarm", fs)  # a 3 kHz tone: a variant's tone sits at 3 kHz x 2^u, u in [-1, 1]
+    peaks, periods, levels = [], [], []
+    for name in names:
+        x = make_sound(name, fs)
+        np.testing.assert_array_equal(x, make_sound(name, fs))
+        assert x.dtype == np.float32 and np.all(np.isfinite(x)) and 0.5 * 10 ** (-9 / 20) - 1e-6 <= np.abs(x).max() <= 0.5 + 1e-6
+        spectrum = np.abs(np.fft.rfft(x))
+        peak = np.fft.rfftfreq(len(x), 1 / fs)[spectrum.argmax()]
+        # resampling scales the period by 1 / 2^u: the tone's frequency times the period stays 3 kHz x 0.5 s
+        assert peak * len(x) / fs == pytest.approx(3000 * 0.5, rel=0.01)
+        peaks.append(peak), periods.append(len(x) / fs), levels.append(np.abs(x).max())
+        looped = make_sound(name, fs, seconds=2 * len(x) / fs)  # loops: the second period repeats the first
+        np.testing.assert_array_equal(looped[len(x):], x)
+    assert 1500 * 0.99 <= min(peaks) < 2400 and 3700 < max(peaks) <= 6000 * 1.01  # pitch spread over both octaves
+    assert np.ptp(levels) > 0.1 and len(set(np.round(periods, 4))) > 30
+    assert not np.array_equal(make_sound("alarm~0", fs)[: len(base)], base)
+    # the spectral tilt: a broadband sound's colour moves both ways
+    centroids = [_centroid(make_sound(f"water~{k}", fs), fs) for k in range(20)]
+    water = _centroid(make_sound("water", fs), fs)
+    assert min(centroids) < 0.8 * water and max(centroids) > 1.2 * water
+    # the rhythm: some variants of a steady sound are gated (silent stretches), some are not
+    gated = [np.mean(np.abs(make_sound(f"siren~{k}", fs)) < 1e-4) > 0.1 for k in range(20)]
+    assert 3 <= sum(gated) <= 17
+    for bad in ["alarm~", "alarm~-1", "alarm~01", "kazoo~1", "alarm~1~2", 7]:
+        assert not is_sound_name(bad)
+        with pytest.raises(ValueError, match="unknown sound"):
+            make_sound(bad, fs)
+    assert set(specs) <= {n.split("~")[0] for n in sound_variants(list(specs), 1)}

@@ -436,3 +436,46 @@ def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
     with pytest.raises(ValueError, match="--anchor-coef keeps PPO close to the policy it starts from"):
         DDPPOTrainer(TrainConfig(run_dir=str(tmp_path / "none"), total_steps=64, anchor_coef=1.0, **common),
                      make_env=lambda shard: Bandit(), world=World()).train()
+
+
+def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns_on(tmp_path):
+    """--init from a checkpoint trained without ``last_action``: the new key's weights into the
+    GRU start at zero, so the policy acts exactly as the checkpoint's (same logits, same GRU
+    state over a whole episode) and training then goes on; a key of another shape is refused."""
+    from earshot.agents import checkpoints
+    from earshot.cli import parse_config
+
+    old = _run_in_process(tmp_path / "old", "gru", total=64)["checkpoint"]
+    sensors = ["depth", "pointgoal_with_gps_compass", "last_action"]
+    kwargs = {**json.loads(ENV_KWARGS), "sensors": sensors}
+    env = gym.make("earshot/PointGoal-v0", scenes=2, **kwargs)
+    meta = read_meta(old)
+    policy = ActorCritic(env.observation_space, 4, 16, 16)
+    assert checkpoints.load_init_weights(policy, old, meta) == ["last_action"]
+    small_env = gym.make("earshot/PointGoal-v0", scenes=2, **json.loads(ENV_KWARGS))
+    small, _ = checkpoints.load_policy(old, small_env.observation_space, small_env.action_space)
+    obs, _ = env.reset(seed=3)
+    h_new = h_old = policy.initial_state(1)
+    for t in range(15):
+        x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+        starts = torch.tensor([t == 0])
+        a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
+        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != "last_action"}, starts, h_old,
+                                                  deterministic=True)
+        assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
+        assert torch.allclose(h_new, h_old)
+        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary last_action
+        if term or trunc:
+            break
+    config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(tmp_path / "new"), "--agent", "recurrent-ppo",
+                                            "--total-steps", "64", "--init", str(old),
+                                            "--env-kwargs", json.dumps(kwargs)])
+    out = DDPPOTrainer(config, world=World()).train()
+    new_meta, weights, _ = load(out["checkpoint"])
+    assert new_meta["init"]["added_observations"] == ["last_action"] and "last_action" in new_meta["observation"]
+    assert any(k.startswith("extractor.encoders.last_action.") for k in weights)
+    wider = {**json.loads(ENV_KWARGS), "resolution": 40}
+    config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(tmp_path / "bad"), "--agent", "recurrent-ppo",
+                                            "--total-steps", "64", "--init", str(old), "--env-kwargs", json.dumps(wider)])
+    with pytest.raises(ValueError, match="trained on observations"):
+        DDPPOTrainer(config, world=World()).train()

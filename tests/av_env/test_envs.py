@@ -508,3 +508,43 @@ def test_rss_stays_flat_over_many_resets_across_scenes(renderer, monkeypatch):
     env.close()
     growth = samples[-1] - samples[1]  # after 80 resets the shared banks and budgets have filled
     assert growth < 25.0, samples
+
+
+def test_sound_variants_are_drawn_per_episode_from_the_heard_sounds_only():
+    from earshot.acoustics import sound_names
+    from earshot.agents.evaluation import eval_env
+
+    heard = set(sound_names("heard"))
+    env = gym.make("earshot/AudioGoal-v0", scenes=2, episodes_per_scene=30, sound_variants=50, resolution=32).unwrapped
+    sounds = [e.sound for e in env.episodes]
+    bases = {s.split("~")[0] for s in sounds}
+    assert all("~" in s for s in sounds) and bases <= heard and len(set(sounds)) > 40
+    env.reset(seed=0)
+    assert env.sim.sources[0].sound == env.episode.sound
+    np.testing.assert_array_equal(env.sim.sources[0].audio, av_env.simulator.make_sound(env.episode.sound, 16_000))
+    # an evaluation of a checkpoint trained with variants plays the sounds it asks for, never variants
+    ev = eval_env("earshot/AudioGoal-v0", "val", 4, {"sound_variants": 50, "resolution": 32}, sounds="unheard").unwrapped
+    assert {e.sound for e in ev.episodes} <= set(sound_names("unheard"))
+    with pytest.raises(ValueError, match="sound_variants"):
+        gym.make("earshot/AudioGoal-v0", scenes=1, sound_variants=-1)
+    with pytest.raises(ValueError, match="unknown names"):
+        gym.make("earshot/AudioGoal-v0", scenes=1, sounds=["alarm~x"])
+
+
+def test_last_action_sensor_reports_the_action_and_each_blocked_step():
+    env = _make("earshot/AudioGoal-v0", sensors=["depth", "spectrogram", "last_action"]).unwrapped
+    assert "last_action" not in _make("earshot/AudioGoal-v0").observation_space.spaces  # opt-in only
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["last_action"], [0, 0, 0, 0, 1, 0])  # nothing done yet
+    rng = np.random.default_rng(0)
+    blocked = 0
+    for _ in range(60):
+        action = int(rng.choice([1, 1, 1, 2, 3]))
+        collisions = env.sim.collisions
+        obs, *_ = env.step(action)
+        assert env.observation_space.contains(obs)
+        assert obs["last_action"][:5].argmax() == action and obs["last_action"][:5].sum() == 1
+        hit = env.sim.collisions > collisions  # the simulator counted a collision: the flag says so
+        assert obs["last_action"][5] == float(hit)
+        blocked += hit
+    assert 0 < blocked < 60
