@@ -178,14 +178,6 @@ def rir_part(rir, part: str):
                    tail_onset=1e3, tail_full=1e3, _cache={})
 
 
-def room_index(scene, xy) -> int:
-    """The first room whose rectangle holds ``xy`` (-1: none)."""
-    for i, r in enumerate(scene.rooms):
-        if r.contains(np.asarray(xy)[:2])[0]:
-            return i
-    return -1
-
-
 # ---------------------------------------------------------------------------- samples
 _sounds: LRU = LRU(32)
 
@@ -215,7 +207,7 @@ def scene_samples(scene_seed: int, split: str, cfg: LocalisationConfig, audio: A
     scene = generate_apartment(int(scene_seed))
     graph = NavGraph.build(scene, spacing=0.5)
     pos = graph.positions
-    rooms = np.array([room_index(scene, p) for p in pos])
+    rooms = np.array([scene.room_at(p) for p in pos])
     sounds = sound_names("heard")
     c = audio.speed_of_sound
     meta = {k: [] for k in ("kind", "azimuth", "heading", "distance", "sound", "offset", "src", "rec")}

@@ -198,11 +198,7 @@ class Scene:
     def room_at(self, position) -> int:
         """Index of the room containing ``position`` (xy), or -1 (also for scenes without rooms)."""
         xy = np.asarray(position, dtype=np.float64).reshape(-1)[:2]
-        for i, room in enumerate(self.rooms):
-            x0, y0, x1, y1 = room.bounds
-            if x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1:
-                return i
-        return -1
+        return next((i for i, room in enumerate(self.rooms) if room.contains(xy)[0]), -1)
 
     @cached_property
     def normals_face_air(self) -> bool:

@@ -121,14 +121,19 @@ class ActorCritic(nn.Module):
             self.action_head.bias.zero_()
             self.action_head.bias[0] = float(np.log(stop_prior * (self.n_actions - 1) / (1.0 - stop_prior)))
 
+    def _step(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
+        """(action distribution, values ``[B]``, next hidden state) of one step of ``B`` envs."""
+        x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
+        dist, value = self._heads(x[0], masks)
+        return dist, value, hidden
+
     @torch.no_grad()
     def act(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None,
             generator: torch.Generator | None = None, deterministic: bool = False, temperature: float = 1.0):
         """One step of ``B`` envs (``obs`` ``[B, ...]``, ``starts`` ``[B]``): (actions, log-probs,
         values, next hidden state); actions sampled with ``generator`` (None: torch's global
         generator) from softmax(logits / ``temperature``), or the argmax when ``deterministic``."""
-        x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
-        dist, value = self._heads(x[0], None if masks is None else masks)
+        dist, value, hidden = self._step(obs, starts, hidden, masks)
         if deterministic:
             action = dist.probs.argmax(-1)
         else:
@@ -140,15 +145,13 @@ class ActorCritic(nn.Module):
     def log_policy(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
         """(log-probabilities ``[B, A]`` of every action, next hidden state) of one step of ``B``
         envs (the anchor's distribution that PPO's KL term compares with)."""
-        x, hidden = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
-        dist, _ = self._heads(x[0], masks)
+        dist, _, hidden = self._step(obs, starts, hidden, masks)
         return dist.logits, hidden  # Categorical keeps its logits normalised: log-probabilities
 
     @torch.no_grad()
     def value(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` of one step of observations (``starts`` ``[B]``)."""
-        x, _ = self._core({k: v[None] for k, v in obs.items()}, starts[None], hidden)
-        return self.value_head(x[0]).squeeze(-1)
+        return self._step(obs, starts, hidden)[1]
 
     def sequence(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
         """(action distribution, values ``[T, B]``) along the sequences ``obs`` ``[T, B, ...]``

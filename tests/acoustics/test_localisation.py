@@ -8,7 +8,7 @@ import pytest
 
 from earshot.acoustics import AudioConfig, compute_rirs
 from earshot.acoustics.localisation import (LocalisationConfig, azimuth_bin, bootstrap_ci, classify_rir, front_back,
-                                            relative_azimuth, rir_part, room_index, run_localisation,
+                                            relative_azimuth, rir_part, run_localisation,
                                             sample_labels, scene_samples)
 from earshot.scenes import NavGraph, generate_apartment
 
@@ -68,7 +68,7 @@ def nlos_pairs():
     scene = generate_apartment(7)
     graph = NavGraph.build(scene)
     pos = graph.positions
-    rooms = np.array([room_index(scene, p) for p in pos])
+    rooms = np.array([scene.room_at(p) for p in pos])
     src = pos[0] + [0, 0, CFG.source_height]
     other = np.flatnonzero(rooms != rooms[0])[::5]
     ears = pos[other] + [0, 0, CFG.ear_height]
@@ -78,7 +78,7 @@ def nlos_pairs():
 
 def test_same_room_pairs_have_a_direct_path(apartment, apartment_graph):
     pos = apartment_graph.positions
-    rooms = np.array([room_index(apartment, p) for p in pos])
+    rooms = np.array([apartment.room_at(p) for p in pos])
     same = np.flatnonzero((rooms == rooms[0]) & (np.linalg.norm(pos[:, :2] - pos[0, :2], axis=1) > 0.9))[:12]
     src = pos[0] + [0, 0, CFG.source_height]
     ears = pos[same] + [0, 0, CFG.ear_height]
