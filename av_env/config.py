@@ -198,9 +198,9 @@ class EpisodeConfig:
             paths, one mesh path, or a split file (.json) of mesh paths per split.
         sounds: "heard", "unheard", "all" or a list of built-in sound names (or variants of them,
             "<sound>~<k>": ``acoustics.sounds.sound_variants``).
-        sound_variants: each sound of ``sounds`` stands for this many variants of itself (pitch,
-            colour, rhythm and level drawn per variant, ``acoustics.sounds``), one drawn per
-            generated episode: a training augmentation; 0 = the sounds as they are.
+        sound_variants: a training augmentation: half the generated episodes play one of this
+            many variants of their sound (pitch, colour, rhythm and level drawn per variant,
+            ``acoustics.sounds``), the other half the sound itself; 0 = the sounds as they are.
         episodes: an episode file (``env.save_episodes``) or a list of ``Episode``; None: made per
             scene on its first visit.
         episodes_per_scene: episodes made per scene.

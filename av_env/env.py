@@ -61,8 +61,8 @@ class AVNavEnv(gym.Env):
     ``AVNavEnv(task, config=EnvConfig(...))``, or the flat keyword arguments below, which
     ``EnvConfig.from_kwargs`` maps onto the configs (``earshot.av_env.config``): task, split ("train"/"val"/"test"), scenes (count, list of seeds / mesh paths, or a split file
     ``{"train": [...], "val": [...], "test": [...]}`` of mesh paths), sounds
-    ("heard"/"unheard"/list), sound_variants (a training augmentation: that many variants of each
-    sound, ``earshot.acoustics.sounds``), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
+    ("heard"/"unheard"/list), sound_variants (a training augmentation: half the episodes play one of
+    that many variants of their sound, ``earshot.acoustics.sounds``), motion ("grid"/"continuous"), turn_angle_deg, forward_step,
     resolution, hfov_deg, audio ("spectrogram" default, "waveform", "binaural-cues", "gcc-phat",
     "onset-cues", or several joined by "+"), head ("kemar" default, "sphere" or a SOFA file),
     max_steps, success_distance,

@@ -61,8 +61,9 @@ class EpisodeSource:
         self.scene_cache = SceneCache(config.scene_cache) if config.scene_cache is not None else None
         self.mesh_kwargs = dict(config.mesh_kwargs or {})
         self.sound_list = resolve_sounds(config.sounds)
-        if config.sound_variants:
-            self.sound_list = sound_variants(self.sound_list, config.sound_variants)
+        if config.sound_variants:  # half the episodes play a sound itself, half one of its variants
+            n = config.sound_variants
+            self.sound_list = self.sound_list * n + sound_variants(self.sound_list, n)
         self.scene_refs = resolve_scene_refs(config.scenes, config.split, config.spacing)
         if config.scene_shard is not None:
             index, count = int(config.scene_shard[0]), int(config.scene_shard[1])
