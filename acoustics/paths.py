@@ -188,16 +188,19 @@ def trace_image_paths(scene: Scene | SceneAcoustics, src: np.ndarray, img: np.nd
         ok = np.abs(t - _SURFACE_PROBE) <= _SURFACE_TOLERANCE
         valid[rows[~ok]] = False
         # the specular part: what is neither absorbed nor scattered (the ray-traced tail has the scattered rest)
-        absorption, scattering = _material_arrays(scene)
+        absorption, scattering = _material_arrays(acoustics)
         mat = scene.face_materials[face[ok]]
         np.multiply.at(gains, rows[ok], np.sqrt((1.0 - absorption[mat]) * (1.0 - scattering[mat])[:, None]))
     return valid, distance, gains, direction, first
 
 
-def _material_arrays(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-    """(absorption (K, 6), scattering (K,)) of the scene's materials."""
-    return (np.array([m.absorption for m in scene.materials], np.float64),
-            np.array([m.scattering for m in scene.materials], np.float64))
+def _material_arrays(acoustics: SceneAcoustics) -> tuple[np.ndarray, np.ndarray]:
+    """(absorption (K, 6), scattering (K,)) of the scene's materials, built once per scene."""
+    if acoustics.materials is None:
+        materials = acoustics.scene.materials
+        acoustics.materials = (np.array([m.absorption for m in materials], np.float64),
+                               np.array([m.scattering for m in materials], np.float64))
+    return acoustics.materials
 
 
 @numba.njit(cache=True, nogil=True)

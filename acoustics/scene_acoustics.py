@@ -56,6 +56,7 @@ class SceneAcoustics:
         trace_origins: {(cell, source height): traced-tail origin (3,) or None}.
         energy_fields: LRU {(source, rays, seconds, order, c, seed text): raytrace.EnergyField}.
         ray_frames: per-face reflection tables of the ray tracer, or None.
+        materials: (absorption (K, 6), scattering (K,)) of the scene's materials, or None.
     """
 
     def __init__(self, scene: Scene, budgets: Budgets = BUDGETS, tail_store=None):
@@ -95,6 +96,7 @@ class SceneAcoustics:
         self.trace_origins: dict[tuple, Any] = {}
         self.energy_fields: LRU = LRU(self.budgets.energy_fields)
         self.ray_frames: tuple | None = None
+        self.materials: tuple | None = None
 
     def close(self) -> None:
         """Free everything (as ``clear()``); an env's scene context calls it on eviction."""
