@@ -279,8 +279,9 @@ def _checkpoint_run(config: EvalConfig):
         return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
 
     steps = f"{meta['steps']:,} steps"  # in primitive actions, whatever the kind
-    if imitation_steps_of(meta):
-        steps = f"{imitation_steps_of(meta):,} imitation + {meta['steps']:,} PPO steps"
+    imitation = imitation_steps_of(meta)
+    if imitation:
+        steps = f"{imitation:,} imitation + {meta['steps']:,} PPO steps"
     mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
 

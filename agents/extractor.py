@@ -102,7 +102,7 @@ class AVNavExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 128, vector_hidden: int = 32):
         if not isinstance(observation_space, gym.spaces.Dict):
             raise ValueError(f"AVNavExtractor needs a Dict observation space, got {type(observation_space).__name__}")
-        encoders, permute, total, sizes = {}, {}, 0, {}
+        encoders, permute, sizes = {}, {}, {}
         for key in sorted(observation_space.spaces):
             space = observation_space.spaces[key]
             shape = tuple(space.shape or ())
@@ -123,8 +123,7 @@ class AVNavExtractor(BaseFeaturesExtractor):
                 raise ValueError(f"observation {key!r} of shape {shape} has no encoder (maps are 3-D, vectors 1-D)")
             encoders[key] = enc
             sizes[key] = size
-            total += size
-        super().__init__(observation_space, features_dim=total)
+        super().__init__(observation_space, features_dim=sum(sizes.values()))
         self.encoders = nn.ModuleDict(encoders)
         self._permute = permute
         self.feature_sizes = sizes  # features per key, in the order forward() concatenates them

@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from ..acoustics import AudioConfig
 from ..acoustics.cues import FEATURE_RANGES, audio_feature, feature_shape, scale_spectrogram, spectrogram_bound
+from ..scenes import Action
 from ..scenes.lru import BUDGETS, LRU
 from .config import SensorConfig
 from .simulator import AUDIO_FULL_SCALE, Simulator
@@ -18,7 +19,7 @@ from .tasks import Task
 
 
 LAST_ACTION = "last_action"  # opt-in key: only observed when the sensors name it
-N_ACTIONS = 4
+N_ACTIONS = len(Action)
 
 
 def last_action_vector(last_action: int | None, blocked: bool) -> np.ndarray:
