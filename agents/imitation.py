@@ -62,7 +62,11 @@ class ImitationConfig:
     states an agent passes through between its decisions (the waypoint agent's walks).
     ``greedy``: the share of episodes in which the policy, where it acts, takes its argmax
     action rather than a sampled one, so that the states an argmax policy runs into (a blocked
-    step repeated, a turn in place) are labelled too and it learns to leave them."""
+    step repeated, a turn in place) are labelled too and it learns to leave them.
+    ``stop_penalty``: weight of a second actor loss, -log(1 - p(STOP)) on every state the oracle
+    does not stop in (``false_stop_loss``): a STOP away from the goal ends the episode as a
+    failure, which costs far more than any other wrong action, so the STOP probability there is
+    pushed down harder than cross-entropy alone does (primitive actions only)."""
 
     steps: int
     rounds: int = 6
@@ -76,6 +80,7 @@ class ImitationConfig:
     gamma: float = 0.99
     sequence_length: int = 64
     greedy: float = 0.0
+    stop_penalty: float = 0.0
 
 
 def _store_dtype(x: np.ndarray):
@@ -154,6 +159,11 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     if not 0.0 <= config.greedy <= 1.0:
         raise ValueError(f"imitation greedy share must be in [0, 1], got {config.greedy}")
+    if not (config.stop_penalty >= 0.0 and math.isfinite(config.stop_penalty)):
+        raise ValueError(f"imitation stop penalty must be a finite number >= 0, got {config.stop_penalty}")
+    if config.stop_penalty and kind.macro_actions:
+        raise ValueError(f"the imitation stop penalty applies to primitive actions (STOP is action 0), not to the "
+                         f"{kind.name} agent")
     steps = -(-config.steps // world.size)  # this rank's share
     data = _Dataset(capacity=steps + 64)  # one state per primitive step (grows for the states between decisions)
     between: list[tuple] = []  # the states between decisions of the current step, labelled
@@ -277,6 +287,16 @@ def _batches(data: _Dataset, config: ImitationConfig, recurrent: bool, rng: np.r
     return out
 
 
+def false_stop_loss(logits, labels):
+    """Per state, -log(1 - p(STOP)) where the oracle's action ``labels`` is not STOP (action 0),
+    else 0: the log-loss of a STOP pressed away from the goal, from the policy's ``logits``
+    (..., n_actions), computed stably as logsumexp(all) - logsumexp(all but STOP)."""
+    import torch
+
+    moving = torch.logsumexp(logits[..., 1:], dim=-1)
+    return (torch.logsumexp(logits, dim=-1) - moving) * (labels != 0)
+
+
 def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.random.Generator, device,
          world) -> tuple[float, float]:
     """Epochs of minibatch cross-entropy (+ value regression) over all data so far; (last
@@ -314,6 +334,8 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                     actor_loss = -(soft * logp).sum(dim=-1).mean()
                 else:
                     actor_loss = -dist.log_prob(actions).mean()
+                    if config.stop_penalty:
+                        actor_loss = actor_loss + config.stop_penalty * false_stop_loss(dist.logits, actions).mean()
                 value_loss = torch.nn.functional.mse_loss(values, torch.as_tensor(returns[idx], device=device))
                 loss = actor_loss + config.vf_coef * value_loss
                 loss.backward()

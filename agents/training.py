@@ -78,6 +78,9 @@ class TrainConfig:
     imitation_greedy: float = option(0.0, "DAgger: share of episodes in which the policy acts by its argmax instead of "
                                           "sampling, so the states an argmax policy loops in are labelled too",
                                      low=0.0, high=1.0)
+    imitation_stop_penalty: float = option(0.0, "DAgger: weight of an extra loss -log(1 - p(STOP)) on the states the "
+                                                "oracle does not stop in (a STOP away from the goal fails the "
+                                                "episode; earshot.agents.imitation; 0: none)", low=0.0)
     imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
                                       "fewer decisions per primitive step, so it needs more to see as many batches)",
                                    low=1)
@@ -107,6 +110,9 @@ class TrainConfig:
             raise ValueError("argument --total-steps: 0 trains nothing; give PPO steps, or --imitation-steps for the "
                              "warm start alone")
         self.kind.check_options(kwargs, self.stop_prior)
+        if self.imitation_stop_penalty and self.kind.macro_actions:
+            raise ValueError(f"argument --imitation-stop-penalty: applies to primitive actions (STOP is action 0), "
+                             f"not to --agent {self.agent}")
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
                 raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")

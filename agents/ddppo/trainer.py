@@ -161,6 +161,7 @@ class DDPPOTrainer:
         c = self.config
         settings = ImitationConfig(c.imitation_steps, rounds=c.imitation_rounds, epochs=c.imitation_epochs,
                                    beta=c.imitation_beta, greedy=c.imitation_greedy, seed=c.seed,
+                                   stop_penalty=c.imitation_stop_penalty,
                                    every_primitive=c.imitation_every_primitive, gamma=c.gamma)
         t = time.perf_counter()
         out = imitate(self.kind, policy, env, settings, world=self.world, logger=self._log, progress=c.progress)

@@ -410,6 +410,57 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path, gru):
         parse_config(TrainConfig, "", ["--total-steps", "0"])
 
 
+def test_stop_penalty_lowers_stop_away_from_the_goal_more_than_at_it():
+    """``--imitation-stop-penalty``: its loss is -log(1 - p(STOP)) on the states the oracle does
+    not stop in and 0 where it does; DAgger on PointGoal with it leaves a policy whose STOP
+    probability on val states away from the goal is several times lower than without it (the
+    same data, seeds and fit), while STOP stays several times likelier at the goal than away."""
+    from earshot.agents.imitation import ImitationConfig, false_stop_loss, imitate
+    from earshot.agents.kinds import AGENT_KINDS
+
+    logits = torch.tensor([[2.0, 0.0, 1.0, -1.0], [0.5, 0.5, 0.5, 0.5], [-3.0, 1.0, 0.0, 0.0]])
+    p_stop = torch.softmax(logits, -1)[:, 0]
+    loss = false_stop_loss(logits, torch.tensor([1, 0, 3]))
+    assert torch.allclose(loss, torch.stack([-torch.log1p(-p_stop[0]), torch.tensor(0.0), -torch.log1p(-p_stop[2])]))
+
+    kw = dict(resolution=64, sensors=["depth", "pointgoal_with_gps_compass"])
+
+    def stop_probs(policy):  # mean p(STOP) on the oracle's path: (away from the goal, at it)
+        env = gym.make("earshot/PointGoal-v0", split="val", scenes=2, **kw)
+        obs, _ = env.reset(seed=1)
+        away, at = [], []
+        for _ in range(300):
+            expert = env.unwrapped.oracle_action()
+            (at if expert == 0 else away).append(float(_first_probs(policy, obs)[0]))
+            obs, _, term, trunc, _ = env.step(expert)
+            if term or trunc:
+                obs, _ = env.reset()
+        env.close()
+        assert len(at) >= 10
+        return np.mean(away), np.mean(at)
+
+    torch.set_num_threads(1)
+    probs = {}
+    for penalty in (0.0, 5.0):
+        env = gym.make("earshot/PointGoal-v0", split="train", scenes=3, **kw)
+        policy = _policy(env, 0, hidden=32)
+        imitate(AGENT_KINDS["ppo"], policy, env, ImitationConfig(1000, rounds=2, epochs=10, batch_size=64,
+                                                                 learning_rate=1e-3, stop_penalty=penalty),
+                progress=False)
+        env.close()
+        probs[penalty] = stop_probs(policy)
+    (away0, at0), (away5, at5) = probs[0.0], probs[5.0]
+    print(f"p(STOP) away / at the goal: no penalty {away0:.4f} / {at0:.3f}, penalty 5 {away5:.4f} / {at5:.3f}")
+    assert away5 < away0 / 3, probs
+    assert at5 > 5 * away5 and at5 / away5 >= 0.8 * at0 / away0, probs
+    with pytest.raises(ValueError, match="stop penalty"):
+        imitate(AGENT_KINDS["waypoint"], policy, None, ImitationConfig(10, stop_penalty=1.0), progress=False)
+    with pytest.raises(SystemExit):
+        parse_config(TrainConfig, "", ["--agent", "waypoint", "--imitation-steps", "10", "--imitation-stop-penalty", "1"])
+    with pytest.raises(SystemExit):
+        parse_config(TrainConfig, "", ["--imitation-steps", "10", "--imitation-stop-penalty", "-1"])
+
+
 def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
     from earshot.agents.actors import PolicyActor
 
