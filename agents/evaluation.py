@@ -32,7 +32,7 @@ _TRAINING_SOUNDS = ("sounds", "sound_variants")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
-             episodes_per_scene: int = 1, agent: str = DEFAULT_AGENT):
+             episodes_per_scene: int = 1, agent: str = DEFAULT_AGENT, meshes: tuple = (), up_axis: str = "z"):
     """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
@@ -40,7 +40,8 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     by ``sounds``); it is
     wrapped as the agent kind ``agent`` acts in it (``AgentKind.wrap``; the waypoint agent's
     ``WaypointEnv`` runs the same episodes, primitive steps counted in every metric). Baselines
-    act in the env as a flat agent does."""
+    act in the env as a flat agent does. ``meshes``: the episodes are on these mesh files (read
+    with ``up_axis``) instead of the split's apartments, spread over them the same way."""
     import gymnasium as gym
 
     import earshot.av_env  # noqa: F401  (registers the ids in this process)
@@ -48,9 +49,14 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     from earshot.scenes import split_seeds
 
     kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_SOUNDS}
-    n_scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
+    if meshes:
+        scenes = [str(m) for m in meshes][: -(-episodes // episodes_per_scene)]
+        kwargs["mesh_kwargs"] = {**(kwargs.get("mesh_kwargs") or {}), "up_axis": up_axis}
+    else:
+        scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
+    n_scenes = len(scenes) if meshes else scenes
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
-    env = gym.make(task, split=split, scenes=n_scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
+    env = gym.make(task, split=split, scenes=scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
     return agent_kind(agent).wrap(env)
 
 
@@ -208,6 +214,10 @@ class EvalConfig:
     split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
     episodes: int = option(50, "episodes to run", low=1)
     episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
+    meshes: tuple = option((), "your mesh files (.glb/.obj/.ply) to run the episodes on instead of the split's "
+                               "apartments (spread over them as over scenes; --split picks the sounds' and "
+                               "episodes' seeds only)", metavar="MESH")
+    up_axis: str = option("z", "up axis of --meshes (y for glTF/Replica)", choices=("z", "y"))
     start: str = option("any", "where the episodes start: any, in the goal's room (goal-room) or in another room "
                                "(other-room; the hard case: no direct sound)", choices=STARTS)
     sounds: str = option("heard", "sounds of the episodes: heard (training sounds) or unheard (held out)",
@@ -236,7 +246,8 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
     ``agent``; write ``out/episodes.csv`` and ``out/summary.json``; return the summary."""
     # a start filter takes the scenes' next episodes (each scene has one per distance bin) in place of those it skips
     env = eval_env(config.task, config.split, config.episodes, env_kwargs, sounds=config.sounds,
-                   episodes_per_scene=config.episodes_per_scene, agent=agent)
+                   episodes_per_scene=config.episodes_per_scene, agent=agent, meshes=config.meshes,
+                   up_axis=config.up_axis)
     try:
         actor = actor_for(env)
         if config.constant_audio:
@@ -245,7 +256,8 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
                             progress=config.progress, agent=agent)
     finally:
         env.close()
-    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split, "start": config.start,
+    summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split,
+               **({"meshes": list(config.meshes), "up_axis": config.up_axis} if config.meshes else {}), "start": config.start,
                "sounds": config.sounds,
                "deterministic": config.deterministic, "temperature": config.temperature,
                "constant_audio": config.constant_audio}
@@ -321,6 +333,8 @@ def evaluate(config: EvalConfig) -> dict:
                 results[b] = evaluate_one(config, b, lambda env, b=b: baseline_actor(b, env, config.seed), env_kwargs,
                                           out / "baselines" / b, 0)
     where = f", {_START_PHRASES[config.start]}" if config.start != "any" else ""
+    if config.meshes:
+        where += f", on {len(config.meshes)} mesh{'es' if len(config.meshes) > 1 else ''} ({', '.join(Path(m).name for m in config.meshes)})"
     print(f"\n{config.task}, {config.split} split{where}, {config.sounds} sounds, {config.episodes} "
           "episodes (mean ± 95% CI):")
     print(format_table(results))

@@ -20,10 +20,11 @@ from pathlib import Path
 from .files import write_text_atomic
 
 
-def option(default, help: str = "", *, choices=None, low=None, high=None, nonempty: bool = False):
-    """A dataclass field with its command-line help and allowed values."""
+def option(default, help: str = "", *, choices=None, low=None, high=None, nonempty: bool = False, metavar=None):
+    """A dataclass field with its command-line help and allowed values (a tuple default: one or
+    more strings on the command line)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low,
-                                                        "high": high, "nonempty": nonempty})
+                                                        "high": high, "nonempty": nonempty, "metavar": metavar})
 
 
 def _typed(name: str, kind, low, high, nonempty):
@@ -135,12 +136,17 @@ def parse_config(cls, description: str, argv=None):
         help_text = f"{text}{allowed} (default: {default if default != '' else repr('')})".lstrip("; ")
         if kind is bool:
             parser.add_argument(flag, dest=f.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
+        elif kind is tuple:  # one or more values (strings), e.g. --meshes a.glb b.ply
+            help_text = f"{text} (default: none)" if not default else help_text
+            parser.add_argument(flag, dest=f.name, default=default, nargs="+", type=_typed(f.name, str, None, None, True),
+                                metavar=meta.get("metavar") or f.name.upper(), help=help_text)
         else:
             converter = _typed(f.name, kind if kind in (int, float, str) else str, meta.get("low"), meta.get("high"),
                                meta.get("nonempty", False))
             parser.add_argument(flag, dest=f.name, default=default, type=converter, choices=meta.get("choices"),
                                 help=help_text)
-    config = cls(**vars(parser.parse_args(argv)))
+    values = vars(parser.parse_args(argv))
+    config = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     check = getattr(config, "check", None)
     if check is not None:
         try:

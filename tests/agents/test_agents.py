@@ -86,6 +86,41 @@ def test_oracle_scores_one_and_random_scores_low_on_the_same_episodes(tmp_path):
     assert a == b and len(a) == 8
 
 
+def test_evaluate_on_user_meshes(tmp_path, capsys):
+    """--meshes runs the episodes on the user's mesh files (a y-up apartment and an L-shaped room),
+    spread over them: the oracle walks every shortest path (SPL 1), the episodes' scenes are the
+    meshes, the summary records them, and a missing file is one clear error."""
+    import trimesh
+
+    from earshot.acoustics.reference import L_OUTLINE
+    from earshot.scenes import generate_apartment, polygon_room_mesh
+
+    mesh = generate_apartment(7).mesh
+    v = np.asarray(mesh.vertices)
+    home = tmp_path / "home.ply"
+    trimesh.Trimesh(np.c_[v[:, 0], v[:, 2], -v[:, 1]], mesh.faces, process=False).export(home)
+    l_room = tmp_path / "l.ply"
+    polygon_room_mesh(L_OUTLINE, 2.8).export(l_room)
+    mesh.export(tmp_path / "home_z.glb")  # z-up, as the L-shaped room
+    home_z = tmp_path / "home_z.glb"
+    results = _evaluate(tmp_path / "both", "--baseline", "oracle", "--meshes", str(home_z), str(l_room), "--episodes", "4")
+    scenes = [r.split(",")[1] for r in (tmp_path / "both" / "episodes.csv").read_text().splitlines()[1:]]
+    assert sorted(set(scenes)) == sorted({str((tmp_path / "home_z.glb").resolve()), str(l_room.resolve())})
+    assert len(scenes) == 4 and results["oracle"]["spl"]["mean"] == pytest.approx(1.0)
+    results = _evaluate(tmp_path / "o", "--baseline", "oracle", "--meshes", str(home), "--up-axis", "y",
+                        "--episodes", "6", "--compare")
+    assert results["oracle"]["spl"]["mean"] == pytest.approx(1.0) and results["random"]["spl"]["mean"] < 0.5
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["meshes"] == [str(home)] and summary["up_axis"] == "y"
+    scenes = {r.split(",")[1] for r in (tmp_path / "o" / "episodes.csv").read_text().splitlines()[1:]}
+    assert scenes == {str(home.resolve())}, scenes
+    results = _evaluate(tmp_path / "l", "--baseline", "oracle", "--meshes", str(l_room), "--episodes", "4")
+    assert results["oracle"]["success"]["mean"] == 1.0
+    assert "on 1 mesh (l.ply)" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="missing.glb"):
+        _evaluate(tmp_path / "m", "--baseline", "oracle", "--meshes", str(tmp_path / "missing.glb"), "--episodes", "2")
+
+
 def test_start_in_another_room_keeps_only_episodes_whose_start_and_goal_rooms_differ(tmp_path):
     """--start other-room / goal-room run only episodes whose start lies in another room than the
     goal / in the goal's room (checked here on the rooms' rectangles), the oracle still scores 1,
