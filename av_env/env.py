@@ -45,7 +45,10 @@ class AVNavEnv(gym.Env):
     counter-clockwise from the heading), ``category`` float32 one-hot over ``earshot.scenes.CATEGORIES``.
     Opt-in (only when ``sensors`` names it): ``last_action`` float32 (6,), the action just taken
     one-hot (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT, none yet) and 1 when it was a blocked
-    MOVE_FORWARD (a collision), as habitat's policies are given the previous action.
+    MOVE_FORWARD (a collision), as habitat's policies are given the previous action;
+    ``visits`` float32 (1,), how many earlier steps of the episode ended where the agent stands,
+    log(1 + n) / log(65) capped at 1 (from the agent's own pose, as the waypoint agent's map:
+    a policy can tell a place it keeps returning to, and leave a loop).
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.
@@ -206,6 +209,7 @@ class AVNavEnv(gym.Env):
         elif action in (Action.TURN_LEFT, Action.TURN_RIGHT):
             sim.turn(1 if action == Action.TURN_LEFT else -1)
         sim.steps += 1
+        sim.visits[sim.node] += 1
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)

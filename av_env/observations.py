@@ -31,6 +31,16 @@ def last_action_vector(last_action: int | None, blocked: bool) -> np.ndarray:
     return v
 
 
+VISITS = "visits"  # opt-in key: only observed when the sensors name it
+VISITS_CAP = 64  # the count at which the visits observation reaches 1
+
+
+def visits_value(earlier: int) -> np.ndarray:
+    """(1,) float32: log(1 + n) / log(1 + VISITS_CAP), capped at 1, for n earlier steps of the
+    episode that ended where the agent stands (0 on a first visit)."""
+    return np.array([min(np.log1p(earlier) / np.log1p(VISITS_CAP), 1.0)], np.float32)
+
+
 class Observer:
     """The observation spaces of a task under a sensor config, and each step's observation.
 
@@ -65,6 +75,8 @@ class Observer:
         obs.update(task.observation_spaces())
         if sensors.sensors is not None and LAST_ACTION in sensors.sensors:
             obs[LAST_ACTION] = spaces.Box(0.0, 1.0, (N_ACTIONS + 2,), np.float32)
+        if sensors.sensors is not None and VISITS in sensors.sensors:
+            obs[VISITS] = spaces.Box(0.0, 1.0, (1,), np.float32)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
@@ -104,6 +116,8 @@ class Observer:
         obs.update(self.task.observe(sim, episode))
         if LAST_ACTION in wanted:
             obs[LAST_ACTION] = last_action_vector(sim.last_action, sim.blocked)
+        if VISITS in wanted:
+            obs[VISITS] = visits_value(sim.visits[sim.node] - 1)
         return {k: obs[k] for k in wanted}
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +108,7 @@ class Simulator:
         self.collisions = 0
         self.last_action: int | None = None  # the action just taken (None before the first)
         self.blocked = False  # whether it was a MOVE_FORWARD that hit something
+        self.visits = collections.Counter({self.node: 1})  # steps of the episode (and its start) ended at each node
         self.path_length = 0.0
         self.trajectory = [self.position.copy()]
         self.sources = []

@@ -532,6 +532,43 @@ def test_sound_variants_are_drawn_per_episode_from_the_heard_sounds_only():
         gym.make("earshot/AudioGoal-v0", scenes=1, sounds=["alarm~x"])
 
 
+def test_visits_sensor_counts_the_steps_that_ended_where_the_agent_stands():
+    """``visits`` (opt-in): 0 at the start; each turn in place adds one step ended here
+    (log(1 + n) / log(65)); a step to a new place reads 0 again; walking back reads the steps
+    that ended there before; a blocked step counts like a turn; a reset starts afresh."""
+    from earshot.av_env.observations import VISITS_CAP
+
+    def value(n):
+        return min(np.log1p(n) / np.log1p(VISITS_CAP), 1.0)
+
+    env = _make("earshot/AudioGoal-v0", sensors=["spectrogram", "visits"]).unwrapped
+    assert "visits" not in _make("earshot/AudioGoal-v0").observation_space.spaces  # opt-in only
+    obs, _ = env.reset(seed=0)
+    assert obs["visits"][0] == 0.0
+    for n in range(1, 4):  # turning in place
+        obs, *_ = env.step(2)
+        assert obs["visits"][0] == pytest.approx(value(n)) and env.observation_space.contains(obs)
+    start, n = env.sim.node, 3
+    for _ in range(4):  # find a direction that moves
+        obs, *_ = env.step(1)
+        if env.sim.node != start:
+            break
+        n += 1
+        assert obs["visits"][0] == pytest.approx(value(n))  # blocked: still here, one more step ended here
+        obs, *_ = env.step(2)
+        n += 1
+    assert env.sim.node != start and obs["visits"][0] == 0.0  # a new place
+    assert env.sim.visits[start] == n + 1
+    env.step(2), env.step(2)  # about turn (90 degree turns), and back
+    obs, *_ = env.step(1)
+    assert env.sim.node == start and obs["visits"][0] == pytest.approx(value(n + 1))
+    for _ in range(100):
+        obs, *_ = env.step(3)
+    assert obs["visits"][0] == 1.0  # capped
+    obs, _ = env.reset(seed=1)
+    assert obs["visits"][0] == 0.0
+
+
 def test_last_action_sensor_reports_the_action_and_each_blocked_step():
     env = _make("earshot/AudioGoal-v0", sensors=["depth", "spectrogram", "last_action"]).unwrapped
     assert "last_action" not in _make("earshot/AudioGoal-v0").observation_space.spaces  # opt-in only
