@@ -49,12 +49,13 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     from earshot.scenes import split_seeds
 
     kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_SOUNDS}
+    wanted = -(-episodes // episodes_per_scene)
     if meshes:
-        scenes = [str(m) for m in meshes][: -(-episodes // episodes_per_scene)]
+        scenes = [str(m) for m in meshes][:wanted]
+        n_scenes = len(scenes)
         kwargs["mesh_kwargs"] = {**(kwargs.get("mesh_kwargs") or {}), "up_axis": up_axis}
     else:
-        scenes = min(len(split_seeds(split)), -(-episodes // episodes_per_scene))
-    n_scenes = len(scenes) if meshes else scenes
+        scenes = n_scenes = min(len(split_seeds(split)), wanted)
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
     env = gym.make(task, split=split, scenes=scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
     return agent_kind(agent).wrap(env)

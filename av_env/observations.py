@@ -41,6 +41,13 @@ def visits_value(earlier: int) -> np.ndarray:
     return np.array([min(np.log1p(earlier) / np.log1p(VISITS_CAP), 1.0)], np.float32)
 
 
+# the opt-in keys (observed only when ``sensors`` names them): their width in [0, 1] and value
+_OPT_IN = {
+    LAST_ACTION: (N_ACTIONS + 2, lambda sim: last_action_vector(sim.last_action, sim.blocked)),
+    VISITS: (1, lambda sim: visits_value(sim.visits[sim.node] - 1)),
+}
+
+
 class Observer:
     """The observation spaces of a task under a sensor config, and each step's observation.
 
@@ -73,10 +80,9 @@ class Observer:
             shape = echo_spectrogram(np.zeros((2, echo_config.step_samples), np.float32), echo_config).shape
             obs["echo"] = spaces.Box(0.0, 1.0, shape, np.float32)
         obs.update(task.observation_spaces())
-        if sensors.sensors is not None and LAST_ACTION in sensors.sensors:
-            obs[LAST_ACTION] = spaces.Box(0.0, 1.0, (N_ACTIONS + 2,), np.float32)
-        if sensors.sensors is not None and VISITS in sensors.sensors:
-            obs[VISITS] = spaces.Box(0.0, 1.0, (1,), np.float32)
+        for key, (size, _) in _OPT_IN.items():
+            if sensors.sensors is not None and key in sensors.sensors:
+                obs[key] = spaces.Box(0.0, 1.0, (size,), np.float32)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
@@ -114,10 +120,9 @@ class Observer:
                 value = self.spectrograms[cue_key] = audio_feature(name, self.last_audio, self.cfg)
             obs[key] = value.copy()
         obs.update(self.task.observe(sim, episode))
-        if LAST_ACTION in wanted:
-            obs[LAST_ACTION] = last_action_vector(sim.last_action, sim.blocked)
-        if VISITS in wanted:
-            obs[VISITS] = visits_value(sim.visits[sim.node] - 1)
+        for key, (_, value) in _OPT_IN.items():
+            if key in wanted:
+                obs[key] = value(sim)
         return {k: obs[k] for k in wanted}
 
     def close(self) -> None:
