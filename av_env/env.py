@@ -75,7 +75,9 @@ class AVNavEnv(gym.Env):
     built scenes and NavGraphs, shared likewise; see ``earshot.scenes.store``), mesh_kwargs (passed to
     ``earshot.scenes.load_scene`` for mesh paths, e.g. ``{"up_axis": "y"}``), render_mode ("rgb_array"),
     failed_stop_reward (≤ 0, default 0 as in SoundSpaces: added to the reward of a STOP away from
-    the goal, an option against policies that learn to stop at once), echoes (add the ``echo``
+    the goal, an option against policies that learn to stop at once), spl_reward (false as in
+    SoundSpaces; true: the +10 of a success is scaled by the episode's SPL, so PPO is paid for the
+    short path, not only for arriving), echoes (add the ``echo``
     observation: the spectrogram of a chirp's echoes, ``earshot.acoustics.echo``; on by default
     only for EchoDepth), echo_config (its AudioConfig; default ``acoustics.echo.ECHO_CONFIG``).
     """
@@ -213,7 +215,9 @@ class AVNavEnv(gym.Env):
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)
-        reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated)
+        spl = (metrics.spl(success, self.task_obj.shortest_distance(self.episode, self.start_distance), sim.path_length)
+               if success and self.task_obj.spl_reward else 1.0)
+        reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated, spl=spl)
         self.prev_distance = distance
         truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated

@@ -78,6 +78,7 @@ BAD_KWARGS = [
     ("p_move", NAN, V),
     ("num_distractors", 100, V),
     ("failed_stop_reward", "0", V),
+    ("spl_reward", "yes", V),
 ]
 
 

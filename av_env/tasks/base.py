@@ -14,7 +14,7 @@ from ..simulator import Simulator
 SUCCESS_REWARD = 10.0  # SoundSpaces: reward on success
 SLACK_REWARD = -0.01  # SoundSpaces: reward per step
 # parameters every task takes, with their defaults
-COMMON_PARAMETERS: dict[str, object] = {"failed_stop_reward": 0.0}
+COMMON_PARAMETERS: dict[str, object] = {"failed_stop_reward": 0.0, "spl_reward": False}
 
 
 class Task:
@@ -30,7 +30,8 @@ class Task:
     - ``reset(sim, episode, rng)``: place the episode's sound sources;
     - ``after_action(sim, rng)``: the world's own motion after the agent acted (moving sources);
     - ``goal_nodes(sim, episode)``: nodes where STOP succeeds (within the success distance);
-    - ``success(stopped, distance, success_distance)``, ``reward(previous, distance, success)``;
+    - ``success(stopped, distance, success_distance)``, ``reward(previous, distance, success,
+      stopped, spl)``;
     - ``shortest_distance(episode, start_distance)``: the l of SPL;
     - ``observe(sim, episode)``, ``observation_spaces()``: the task's own observation keys;
     - ``metrics(sim, episode, success)``: extra end-of-episode metrics.
@@ -46,7 +47,7 @@ class Task:
     echoes = False  # observe the echo of a chirp by default (the env's ``echoes`` kwarg overrides)
     PARAMETERS: dict[str, object] = {}
 
-    def __init__(self, failed_stop_reward: float | None = None, **kwargs):
+    def __init__(self, failed_stop_reward: float | None = None, spl_reward: bool | None = None, **kwargs):
         allowed = {**COMMON_PARAMETERS, **self.PARAMETERS}
         unknown = sorted(k for k, v in kwargs.items() if k not in allowed and v is not None)
         if unknown:
@@ -55,6 +56,10 @@ class Task:
         # added to the reward of a STOP away from the goal (SoundSpaces: none)
         self.failed_stop_reward = check_number("failed_stop_reward", 0.0 if failed_stop_reward is None
                                                else failed_stop_reward, high=0.0)
+        # the success bonus times the episode's SPL (the metric itself) instead of the full bonus
+        if spl_reward is not None and not isinstance(spl_reward, (bool, np.bool_)):
+            raise ValueError(f"spl_reward must be true or false, got {spl_reward!r}")
+        self.spl_reward = bool(spl_reward)
 
     @property
     def num_distractors(self) -> int:
@@ -94,10 +99,14 @@ class Task:
     def success(self, stopped: bool, distance: float, success_distance: float) -> bool:
         return bool(stopped and distance <= success_distance)
 
-    def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False) -> float:
+    def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False,
+               spl: float = 1.0) -> float:
         """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success;
-        plus the task's ``failed_stop_reward`` (0 unless given) on a STOP away from the goal."""
-        out = SLACK_REWARD + (previous_distance - distance) + (SUCCESS_REWARD if success else 0.0)
+        plus the task's ``failed_stop_reward`` (0 unless given) on a STOP away from the goal. With
+        ``spl_reward`` the success bonus is 10 × ``spl``, the episode's SPL (l / max(p, l)): a
+        detour then costs reward in proportion to what it costs the metric."""
+        bonus = SUCCESS_REWARD * (spl if self.spl_reward else 1.0)
+        out = SLACK_REWARD + (previous_distance - distance) + (bonus if success else 0.0)
         return out + (self.failed_stop_reward if stopped and not success else 0.0)
 
     def shortest_distance(self, episode: Episode, start_distance: float) -> float:

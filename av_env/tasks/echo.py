@@ -14,5 +14,6 @@ class EchoDepthTask(Task):
     def success(self, stopped: bool, distance: float, success_distance: float) -> bool:
         return False
 
-    def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False) -> float:
+    def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False,
+               spl: float = 1.0) -> float:
         return 0.0

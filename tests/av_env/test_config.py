@@ -11,6 +11,7 @@ import earshot.av_env  # noqa: F401
 from earshot.av_env.config import FLAT_KWARGS, EnvConfig, EpisodeConfig, MotionConfig, SensorConfig
 from earshot.av_env.env import AVNavEnv
 from earshot.av_env.tasks import TASKS
+from earshot.av_env.tasks.base import COMMON_PARAMETERS
 
 
 def _rollout(env, steps=12, seed=3):
@@ -65,7 +66,7 @@ def test_every_flat_kwarg_lands_in_a_config_field():
         if part in parts:
             assert field_name in {f.name for f in dataclasses.fields(parts[part])}, name
         elif part == "task_options":
-            assert any(field_name in {**cls.PARAMETERS, "failed_stop_reward": 0} for cls in TASKS.values()), name
+            assert any(field_name in {**cls.PARAMETERS, **COMMON_PARAMETERS} for cls in TASKS.values()), name
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -73,6 +74,7 @@ def test_every_flat_kwarg_lands_in_a_config_field():
     ({"motion": "grid", "turn_angle_deg": 40}, "turn_angle_deg must divide 90"),
     ({"p_move": 0.5}, "p_move does not apply to the audiogoal task"),
     ({"failed_stop_reward": 2.0}, "failed_stop_reward must be <= 0"),
+    ({"spl_reward": "yes"}, "spl_reward must be true or false"),
 ])
 def test_bad_kwargs_get_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -182,6 +182,39 @@ def test_failed_stop_reward_applies_only_to_a_stop_away_from_the_goal(penalty):
     env.close()
 
 
+def test_spl_reward_scales_the_success_bonus_by_the_detour():
+    """spl_reward: the oracle's success pays the full +10; a success after a detour pays
+    10 × geodesic / walked, the walked length summed here from the agent's own positions."""
+    env = _make("earshot/AudioGoal-v0", spl_reward=True)
+    u = env.unwrapped
+    env.reset(options={"episode_index": 0})
+    while (a := u.oracle_action()) != 0:
+        env.step(a)
+    _, r, _, _, info = env.step(0)
+    assert info["success"] == 1.0 and r == pytest.approx(10.0 - 0.01)
+    env.reset(options={"episode_index": 0})
+    geodesic, walked, pos = u.distance_to_goal(), 0.0, u.sim.position.copy()
+    for _ in range(4):  # turn until a step forward leads away from the goal, and take it
+        env.step(2)
+        before = u.distance_to_goal()
+        env.step(1)
+        walked, pos = walked + float(np.linalg.norm(u.sim.position - pos)), u.sim.position.copy()
+        if u.distance_to_goal() > before:
+            break
+    while (a := u.oracle_action()) != 0:
+        env.step(a)
+        walked, pos = walked + float(np.linalg.norm(u.sim.position - pos)), u.sim.position.copy()
+    assert walked > geodesic + 0.2  # the detour was walked
+    _, r, _, _, info = env.step(0)
+    assert info["success"] == 1.0 and r == pytest.approx(10.0 * geodesic / walked - 0.01, rel=1e-5)
+    env.close()
+    # a STOP away from the goal pays no bonus either way
+    env = _make("earshot/AudioGoal-v0", spl_reward=True)
+    env.reset(options={"episode_index": 0})
+    assert env.step(0)[1] == pytest.approx(-0.01)
+    env.close()
+
+
 def test_held_out_scenes_and_sounds_never_in_training():
     train = gym.make("earshot/AudioGoal-v0", split="train", scenes=3, episodes_per_scene=10, resolution=32).unwrapped
     test_seeds = {f"procedural:{s}" for s in split_seeds("test")}
