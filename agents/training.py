@@ -57,7 +57,9 @@ class TrainConfig:
     gae_lambda: float = option(0.95, "GAE lambda", low=0.0, high=1.0)
     clip_range: float = option(0.1, "PPO clip (AV-Nav: 0.1)", low=0.0)
     ent_coef: float = option(0.2, "entropy bonus (AV-Nav: 0.2; keeps the policy from collapsing onto STOP)", low=0.0)
-    vf_coef: float = option(0.5, "value loss weight", low=0.0)
+    vf_coef: float = option(0.5, "value loss weight, in PPO and in the warm start's fit of the critic; PPO continuing a "
+                                 "warm start (--init) kept and raised SPL only at 0 (the critic as DAgger fit it, "
+                                 "the shared encoder moved by the policy loss alone; docs/agents.md)", low=0.0)
     anchor_coef: float = option(0.0, "PPO: weight of KL(anchor || policy), the anchor being the policy PPO starts from "
                                      "(this run's warm start, else --init): PPO may improve on it but not forget it "
                                      "(0: none)", low=0.0)

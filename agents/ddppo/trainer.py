@@ -146,8 +146,8 @@ class DDPPOTrainer:
         self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
                              "imitation_steps": checkpoints.imitation_steps_of(src),
                              "training_command": src.get("training_command"), "added_observations": added}
-        if src.get("imitation"):
-            self.meta["imitation"] = src["imitation"]
+        # the source's own warm start is counted once, in init.imitation_steps; "imitation" is this
+        # run's own (set by _warm_start when it runs one)
         if self.world.rank == 0:
             print(f"initialised from {c.init} ({src['steps']:,} PPO steps"
                   + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")")

@@ -434,6 +434,15 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path, gru):
     assert meta["imitation"]["steps"] == 32 and meta["init"]["imitation_steps"] == 64
     summary = _evaluate(tmp_path / "more_eval", "--checkpoint", str(tmp_path / "more"), "--no-progress")
     assert "ppo @ 96 imitation + 0 PPO steps (sampled)" in summary
+    # PPO alone from that policy (--init): its imitation steps are counted once, not again as this run's
+    ppo = parse_config(TrainConfig, "", [
+        "--task", "earshot/PointGoal-v0", "--agent", "ppo", "--total-steps", "32", "--n-envs", "1", "--scenes", "2",
+        "--eval-every", "0", "--n-steps", "16", "--run-dir", str(tmp_path / "ppo_from"), "--env-kwargs", json.dumps(kw),
+        "--no-progress", "--hidden", "32", "--init", str(tmp_path / "more")])
+    meta = json.loads((train(ppo)["checkpoint"] / "meta.json").read_text())
+    assert "imitation" not in meta and meta["init"]["imitation_steps"] == 96 and meta["steps"] == 32
+    summary = _evaluate(tmp_path / "ppo_eval", "--checkpoint", str(tmp_path / "ppo_from"), "--no-progress")
+    assert "ppo @ 96 imitation + 32 PPO steps (sampled)" in summary
     # its learning curves: both DAgger rounds and the PPO episodes are read back and drawn
     from earshot.agents.curves import plot_learning_curves, scalars
 
