@@ -215,9 +215,8 @@ class AVNavEnv(gym.Env):
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)
-        spl = (metrics.spl(success, self.task_obj.shortest_distance(self.episode, self.start_distance), sim.path_length)
-               if success and self.task_obj.spl_reward else 1.0)
-        reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated, spl=spl)
+        reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated,
+                                      spl=self._spl(success) if success else 0.0)
         self.prev_distance = distance
         truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated
@@ -269,12 +268,16 @@ class AVNavEnv(gym.Env):
                                          self.forward_step, self.distance_to_goal(), self.success_distance,
                                          sim.free_segments)
 
+    def _spl(self, success: bool) -> float:
+        """The episode's SPL so far: the task's shortest path against the length walked."""
+        shortest = self.task_obj.shortest_distance(self.episode, self.start_distance)
+        return metrics.spl(success, shortest, self.sim.path_length)
+
     def _metrics(self, success: bool, distance: float) -> dict:
         sim = self.sim
-        shortest = self.task_obj.shortest_distance(self.episode, self.start_distance)
         out = {
             "success": float(success),
-            "spl": metrics.spl(success, shortest, sim.path_length),
+            "spl": self._spl(success),
             "softspl": metrics.softspl(distance, self.start_distance, self.start_distance, sim.path_length),
             # a failed episode's SNA is 0 whatever the oracle's count: walked only on success
             "sna": metrics.sna(success, self._oracle_action_count(), sim.steps) if success else 0.0,

@@ -7,7 +7,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ...scenes.angles import wrap_angle
-from ...scenes.checks import check_number
+from ...scenes.checks import check_bool, check_number
 from ..episodes import Episode
 from ..simulator import Simulator
 
@@ -57,9 +57,7 @@ class Task:
         self.failed_stop_reward = check_number("failed_stop_reward", 0.0 if failed_stop_reward is None
                                                else failed_stop_reward, high=0.0)
         # the success bonus times the episode's SPL (the metric itself) instead of the full bonus
-        if spl_reward is not None and not isinstance(spl_reward, (bool, np.bool_)):
-            raise ValueError(f"spl_reward must be true or false, got {spl_reward!r}")
-        self.spl_reward = bool(spl_reward)
+        self.spl_reward = check_bool("spl_reward", False if spl_reward is None else spl_reward)
 
     @property
     def num_distractors(self) -> int:
