@@ -325,6 +325,14 @@ def imitation_steps_of(meta: dict) -> int:
     return int(own) + int((meta.get("init") or {}).get("imitation_steps", 0) or 0)
 
 
+def ppo_steps_of(meta: dict) -> int:
+    """Every PPO step behind a checkpoint: its own and those of the checkpoints it was initialised
+    from (``init.ppo_steps``; a checkpoint written before that key records only its source's own,
+    ``init.steps``)."""
+    init = meta.get("init") or {}
+    return int(meta.get("steps", 0)) + int(init.get("ppo_steps", init.get("steps", 0)) or 0)
+
+
 def simulator_differences(meta: dict, env) -> list[str]:
     """How the simulator of ``env`` differs from the one a checkpoint was trained in, one line
     per differing setting (empty: the same; one line when the checkpoint records none)."""
@@ -357,5 +365,5 @@ def _to_cpu(value):
 
 
 __all__ = ["FORMAT", "PRETRAINED_DIR", "check_compatible", "simulator_differences", "simulator_record", "load_latest", "load_policy", "load_tensors", "load_weights",
-           "imitation_steps_of", "make_policy", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
+           "imitation_steps_of", "make_policy", "ppo_steps_of", "pretrained_agents", "read_meta", "resolve_checkpoint", "save_checkpoint",
            "save_run_checkpoint", "step_dirs"]

@@ -270,7 +270,7 @@ def _checkpoint_run(config: EvalConfig):
     """(name, actor_for, env_kwargs, agent) of the checkpoint being evaluated."""
     import torch
 
-    from .checkpoints import imitation_steps_of, load_policy, read_meta
+    from .checkpoints import imitation_steps_of, load_policy, ppo_steps_of, read_meta
 
     torch.set_num_threads(1)
     torch.manual_seed(config.seed)
@@ -291,10 +291,11 @@ def _checkpoint_run(config: EvalConfig):
         torch.manual_seed(config.seed)  # sampled actions: the same draws whatever building the policy took
         return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
 
-    steps = f"{meta['steps']:,} steps"  # in primitive actions, whatever the kind
+    ppo = ppo_steps_of(meta)  # this run's and those of the checkpoints it started from (--init)
+    steps = f"{ppo:,} steps"  # in primitive actions, whatever the kind
     imitation = imitation_steps_of(meta)
     if imitation:
-        steps = f"{imitation:,} imitation + {meta['steps']:,} PPO steps"
+        steps = f"{imitation:,} imitation + {ppo:,} PPO steps"
     mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
 

@@ -145,9 +145,10 @@ class DDPPOTrainer:
         added = checkpoints.load_init_weights(policy, c.init, src)
         self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
                              "imitation_steps": checkpoints.imitation_steps_of(src),
+                             "ppo_steps": checkpoints.ppo_steps_of(src),
                              "training_command": src.get("training_command"), "added_observations": added}
-        # the source's own warm start is counted once, in init.imitation_steps; "imitation" is this
-        # run's own (set by _warm_start when it runs one)
+        # the source's own warm start and PPO are counted once, in init.imitation_steps and
+        # init.ppo_steps; "imitation" and "steps" are this run's own
         if self.world.rank == 0:
             print(f"initialised from {c.init} ({src['steps']:,} PPO steps"
                   + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")")

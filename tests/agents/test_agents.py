@@ -443,6 +443,16 @@ def test_imitation_warm_start_learns_the_oracles_actions(tmp_path, gru):
     assert "imitation" not in meta and meta["init"]["imitation_steps"] == 96 and meta["steps"] == 32
     summary = _evaluate(tmp_path / "ppo_eval", "--checkpoint", str(tmp_path / "ppo_from"), "--no-progress")
     assert "ppo @ 96 imitation + 32 PPO steps (sampled)" in summary
+    # DAgger again from that PPO policy (--init): its 32 PPO steps stay counted, with every imitation step
+    again = parse_config(TrainConfig, "", [
+        "--task", "earshot/PointGoal-v0", "--agent", "ppo", "--total-steps", "0", "--imitation-steps", "32",
+        "--imitation-rounds", "1", "--n-envs", "1", "--scenes", "2", "--eval-every", "0",
+        "--run-dir", str(tmp_path / "again"), "--env-kwargs", json.dumps(kw), "--no-progress", "--hidden", "32",
+        "--init", str(tmp_path / "ppo_from")])
+    meta = json.loads((train(again)["checkpoint"] / "meta.json").read_text())
+    assert meta["steps"] == 0 and meta["init"]["ppo_steps"] == 32 and meta["init"]["imitation_steps"] == 96
+    summary = _evaluate(tmp_path / "again_eval", "--checkpoint", str(tmp_path / "again"), "--no-progress")
+    assert "ppo @ 128 imitation + 32 PPO steps (sampled)" in summary
     # its learning curves: both DAgger rounds and the PPO episodes are read back and drawn
     from earshot.agents.curves import plot_learning_curves, scalars
 
