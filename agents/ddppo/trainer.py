@@ -143,16 +143,15 @@ class DDPPOTrainer:
             raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
                              f"this run a {c.agent!r} one with {mine}")
         added = checkpoints.load_init_weights(policy, c.init, src)
-        self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
-                             "imitation_steps": checkpoints.imitation_steps_of(src),
-                             "ppo_steps": checkpoints.ppo_steps_of(src),
-                             "training_command": src.get("training_command"), "added_observations": added}
+        init = self.meta["init"] = {"checkpoint": str(c.init), "steps": src["steps"],
+                                    "imitation_steps": checkpoints.imitation_steps_of(src),
+                                    "ppo_steps": checkpoints.ppo_steps_of(src),
+                                    "training_command": src.get("training_command"), "added_observations": added}
         # the source's own warm start and PPO are counted once, in init.imitation_steps and
         # init.ppo_steps; "imitation" and "steps" are this run's own
         if self.world.rank == 0:
-            print(f"initialised from {c.init} ({src['steps']:,} PPO steps"
-                  + (f", {src['imitation']['steps']:,} imitation steps)" if src.get("imitation") else ")")
-                  + (f"; new observations {added} start with zero weight" if added else ""), flush=True)
+            print(f"initialised from {c.init} ({init['imitation_steps']:,} imitation + {init['ppo_steps']:,} PPO steps "
+                  "behind it)" + (f"; new observations {added} start with zero weight" if added else ""), flush=True)
 
     def _warm_start(self, policy, optimizer, env) -> None:
         """DAgger from the kind's oracle, every rank on its own env; then the warm-started
