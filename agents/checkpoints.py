@@ -302,19 +302,22 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
 
 def simulator_record(env) -> dict | None:
     """What a checkpoint records of the simulator it was trained in (JSON values): earshot's
-    version, the audio settings (acoustics, head, features), the echo settings, the sensors and
-    the motion of ``env`` (its innermost earshot env); None for an env that is not earshot's."""
+    version, the audio settings (acoustics, head, features), the echo settings, the sensors, the
+    motion and the task's parameters (``task``: e.g. moving_source's ``distractor_mode``) of
+    ``env`` (its innermost earshot env); None for an env that is not earshot's."""
     import dataclasses
 
     from .. import __version__
     from ..av_env.env import AVNavEnv
+    from ..av_env.tasks.base import COMMON_PARAMETERS
 
     u = env.unwrapped
     if not isinstance(u, AVNavEnv):
         return None
     record = {"earshot": __version__, "audio": dataclasses.asdict(u.cfg),
               "echo": dataclasses.asdict(u.sim.echo_config) if u.echoes else None,
-              "sensors": dataclasses.asdict(u.config.sensors), "motion": dataclasses.asdict(u.config.motion)}
+              "sensors": dataclasses.asdict(u.config.sensors), "motion": dataclasses.asdict(u.config.motion),
+              "task": {k: getattr(u.task_obj, k) for k in sorted({**COMMON_PARAMETERS, **u.task_obj.PARAMETERS})}}
     return json.loads(json.dumps(record, default=str))
 
 
@@ -342,7 +345,8 @@ def simulator_differences(meta: dict, env) -> list[str]:
                 "acoustics may differ from today's defaults"]
     now = simulator_record(env)
     out = []
-    for part in ("earshot", "audio", "echo", "sensors", "motion"):
+    # the task's parameters are compared when recorded (checkpoints before 2026-12-06 lack them)
+    for part in ("earshot", "audio", "echo", "sensors", "motion") + (("task",) if "task" in trained else ()):
         a, b = trained.get(part), now.get(part)
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f"{part}.{k}: trained with {a.get(k)!r}, now {b.get(k)!r}" for k in sorted(set(a) | set(b))

@@ -28,6 +28,11 @@ class SoundSource:
     audio: np.ndarray
     until_step: float = np.inf  # silent from this step on
     destination: int | None = None  # for sources that walk
+    on: bool = True  # False: silent this step (a transient distractor)
+
+    def sounding(self, step: int) -> bool:
+        """Whether the source is heard at episode step ``step``."""
+        return self.on and step < self.until_step
 
 
 @dataclass
@@ -186,7 +191,7 @@ class Simulator:
         n = self.cfg.step_samples
         out = np.zeros((2, n), np.float32)
         for src in self.sources:
-            if self.steps >= src.until_step:
+            if not src.sounding(self.steps):
                 continue
             key = self._rir_key(src.node)
             # the binaural RIR is rendered only when its spectrum is not cached
@@ -223,7 +228,7 @@ class Simulator:
         sounding source, its sound, the position in the sound's loop and the RIR heard."""
         n = self.cfg.step_samples
         return tuple((src.sound, self._conv.segment_key(src.sound, src.audio, self.steps * n), self._rir_key(src.node))
-                     for src in self.sources if self.steps < src.until_step)
+                     for src in self.sources if src.sounding(self.steps))
 
     def _rir_key(self, source_node: int) -> tuple:
         if self.motion == "grid":

@@ -108,7 +108,7 @@ def _map_panel(env, height: int) -> np.ndarray:
     graph = sim.ctx.graph
     goal_node = sim.sources[0].node if sim.sources else u.episode.goal_node
     goal = graph.positions[goal_node]
-    sources = [graph.positions[s.node] for s in sim.sources[1:]]
+    sources = [graph.positions[s.node] for s in sim.sources[1:] if s.sounding(sim.steps)]  # those heard now
     try:
         shortest = graph.shortest_path(sim.node, u.nearest_goal())
         shortest = np.concatenate([np.asarray(sim.position)[None, :2], graph.positions[shortest][:, :2]])
