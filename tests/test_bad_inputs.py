@@ -463,6 +463,7 @@ CASES = [
     Case("env p_move 1.5", "env", lambda c: _moving(c, p_move=1.5), V, "p_move"),
     Case("env num_distractors -1", "env", lambda c: _moving(c, num_distractors=-1), V, "num_distractors"),
     Case("env num_distractors on audiogoal", "env", lambda c: _make(c, num_distractors=2), V, "num_distractors"),
+    Case("env distractor_mode", "env", lambda c: _moving(c, distractor_mode="moving"), V, "distractor_mode"),
     Case("env rir_cache is a file", "env", lambda c: _make(c, rir_cache=str(_file(c, "cache.txt"))), V, "rir_cache"),
     Case("env scene_cache is a file", "env", lambda c: _make(c, scene_cache=str(_file(c, "scenes.txt"))), V, "scene_cache"),
     Case("env scene_cache is a number", "env", lambda c: _make(c, scene_cache=3), V, "scene_cache"),

@@ -265,6 +265,57 @@ def test_semantic_sound_stops_and_moving_source_moves():
     assert u.sim.sources[0].node != start
 
 
+def _distractor_trace(env, steps=60):
+    """(on flags, nodes) of the distractors after each of ``steps`` turns (the agent stays on its node)."""
+    u = env.unwrapped
+    on, nodes = [], []
+    for _ in range(steps):
+        env.step(2)
+        on.append([s.on for s in u.sim.sources[1:]])
+        nodes.append([s.node for s in u.sim.sources[1:]])
+        assert all(n not in (u.sim.node, u.sim.sources[0].node) for n in nodes[-1])  # never on the agent or the goal
+    return np.array(on), np.array(nodes)
+
+
+def test_moving_source_distractors_transient_by_default_static_on_request():
+    env = _make("earshot/MovingSource-v0", max_steps=500)
+    env.reset(seed=3, options={"episode_index": 0})
+    u = env.unwrapped
+    assert u.task_obj.distractor_mode == "transient" and len(u.sim.sources) == 3
+    on, nodes = _distractor_trace(env)
+    # each sounds in a step with probability 1/2: 120 draws, 0.3-0.7 is beyond 4 standard deviations
+    assert 0.3 < on.mean() < 0.7
+    assert len({tuple(n) for n in nodes}) > 30  # drawn anew every step
+    # the audio is the goal's alone exactly when no distractor sounds, and more when one does
+    sim = u.sim
+    everyone = sim.sources
+    heard = sim.audio()
+    sim.sources = everyone[:1]
+    goal_only = sim.audio()
+    sim.sources = everyone
+    if on[-1].any():
+        assert np.sum((heard - goal_only) ** 2) > 0
+    else:
+        np.testing.assert_array_equal(heard, goal_only)
+    for src in everyone[1:]:
+        src.on = False
+    np.testing.assert_array_equal(sim.audio(), goal_only)
+    # the same seed draws the same distractors
+    again = _make("earshot/MovingSource-v0", max_steps=500)
+    again.reset(seed=3, options={"episode_index": 0})
+    on2, nodes2 = _distractor_trace(again)
+    np.testing.assert_array_equal(on, on2)
+    np.testing.assert_array_equal(nodes, nodes2)
+    # static: always sounding, from the episode's nodes
+    static = _make("earshot/MovingSource-v0", distractor_mode="static", max_steps=500)
+    static.reset(seed=3, options={"episode_index": 0})
+    episode_nodes = [d[0] for d in static.unwrapped.episode.distractors]
+    for _ in range(10):
+        static.step(2)
+        assert [s.node for s in static.unwrapped.sim.sources[1:]] == episode_nodes
+        assert all(s.sounding(static.unwrapped.sim.steps) for s in static.unwrapped.sim.sources[1:])
+
+
 def test_render_frame_and_video(tmp_path):
     env = _make("earshot/AudioGoal-v0", render_mode="rgb_array")
     env.reset(options={"episode_index": 1})

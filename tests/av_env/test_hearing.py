@@ -92,6 +92,24 @@ def test_the_shipped_agent_is_evaluated_in_the_simulator_it_was_trained_in():
         env.close()
 
 
+def test_a_checkpoint_records_its_task_parameters_and_a_different_one_is_reported():
+    """The record holds the task's parameters (moving_source's distractor mode among them); an
+    env built with another value is named in the differences; a record without them (written
+    before they were recorded) is compared on the rest only."""
+    from earshot.agents.checkpoints import simulator_differences, simulator_record
+
+    trained = gym.make("earshot/MovingSource-v0", distractor_mode="static", **FAST)
+    now = gym.make("earshot/MovingSource-v0", **FAST)
+    record = simulator_record(trained)
+    assert record["task"] == {"distractor_mode": "static", "failed_stop_reward": 0.0, "num_distractors": 2,
+                              "p_move": 0.3, "spl_reward": False}
+    assert simulator_differences({"simulator": record}, trained) == []
+    assert simulator_differences({"simulator": record}, now) == [
+        "task.distractor_mode: trained with 'static', now 'transient'"]
+    older = {k: v for k, v in record.items() if k != "task"}
+    assert simulator_differences({"simulator": older}, now) == []
+
+
 def test_the_constant_audio_ablation_feeds_the_agent_one_unchanging_sound():
     """``evaluate --constant-audio``: the actor sees the run's first audio observation at every
     step (the ablation that shows whether an agent listens); every other key passes through."""
