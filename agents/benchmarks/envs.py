@@ -75,7 +75,43 @@ def bench_env(cfg) -> list[dict]:
                          reference_value=kernels, reference_unit="steps/s", ratio=cold / kernels,
                          detail="first visit: RIRs computed, binaural rendered"))
         env.close()
+    rows.append(bench_moving_distractors())
     return rows
+
+
+def moving_random_policy(distractor_mode: str, steps: int = 1500, scenes: int = 20, seed: int = 0) -> float:
+    """MovingSource steps/s of a random policy (STOP in 2% of steps) over ``scenes`` train scenes
+    at 64², one process, a new env (RIRs computed as the episodes meet them)."""
+    import gymnasium as gym
+
+    from ... import av_env  # noqa: F401  (registers the ids)
+
+    env = gym.make("earshot/MovingSource-v0", split="train", scenes=scenes, resolution=64, distractor_mode=distractor_mode)
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    t = time.perf_counter()
+    for _ in range(steps):
+        action = 0 if rng.random() < 0.02 else int(rng.integers(1, 4))
+        _, _, term, trunc, _ = env.step(action)
+        if term or trunc:
+            env.reset()
+    rate = steps / (time.perf_counter() - t)
+    env.close()
+    return rate
+
+
+def bench_moving_distractors() -> dict:
+    """What MovingSource's transient distractors (the default: each sounds in half the steps
+    from a node drawn anew, an RIR not yet computed) cost against static ones, the same random
+    policy and episodes; each mode run twice, alternating, the second runs reported (the rooms'
+    traced tails then on disk for both)."""
+    rates: dict[str, float] = {}
+    for mode in ("static", "transient", "static", "transient"):
+        rates[mode] = moving_random_policy(mode)
+    return dict(section="env", name="MovingSource steps/s, random policy, transient distractors", value=rates["transient"],
+                unit="steps/s", reference="static distractors, same policy", reference_value=rates["static"],
+                reference_unit="steps/s", ratio=rates["transient"] / rates["static"],
+                detail="20 train scenes, 64², 1,500 steps; each sounding distractor is heard from a new node")
 
 
 def random_policy_run(steps: int, scenes: int, renderer: str = "auto", seed: int = 0, warm_steps: int = 0,
