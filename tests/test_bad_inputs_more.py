@@ -77,6 +77,7 @@ BAD_KWARGS = [
     ("mesh_kwargs", "y", V),
     ("p_move", NAN, V),
     ("num_distractors", 100, V),
+    ("distractor_mode", "moving", V),
     ("failed_stop_reward", "0", V),
     ("spl_reward", "yes", V),
 ]
