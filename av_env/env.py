@@ -48,7 +48,10 @@ class AVNavEnv(gym.Env):
     MOVE_FORWARD (a collision), as habitat's policies are given the previous action;
     ``visits`` float32 (1,), how many earlier steps of the episode ended where the agent stands,
     log(1 + n) / log(65) capped at 1 (from the agent's own pose, as the waypoint agent's map:
-    a policy can tell a place it keeps returning to, and leave a loop).
+    a policy can tell a place it keeps returning to, and leave a loop); ``pose`` float32 (4,),
+    the displacement from the episode's start in the start's frame (ahead, left; metres / 10,
+    clipped to ±5) and the cosine and sine of the heading relative to the start's (habitat's
+    episodic GPS + compass, as SAVi observes its pose).
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.

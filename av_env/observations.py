@@ -41,10 +41,30 @@ def visits_value(earlier: int) -> np.ndarray:
     return np.array([min(np.log1p(earlier) / np.log1p(VISITS_CAP), 1.0)], np.float32)
 
 
-# the opt-in keys (observed only when ``sensors`` names them): their width in [0, 1] and value
+POSE = "pose"  # opt-in key: only observed when the sensors name it
+POSE_SCALE = 10.0  # metres per unit of the pose observation's displacement
+POSE_BOUND = 5.0  # the displacement's bound in those units (50 m)
+
+
+def pose_vector(start_position: np.ndarray, start_heading: float, position: np.ndarray, heading: float) -> np.ndarray:
+    """(4,) float32: the agent's displacement from where the episode started, in the start's frame
+    (x ahead, y to the left, metres / ``POSE_SCALE``, clipped to ±``POSE_BOUND``), then the cosine
+    and sine of its heading relative to the start's (habitat's episodic GPS + compass, as SAVi
+    observes its pose)."""
+    d = np.asarray(position[:2], np.float64) - np.asarray(start_position[:2], np.float64)
+    c, s = np.cos(start_heading), np.sin(start_heading)
+    ahead, left = c * d[0] + s * d[1], -s * d[0] + c * d[1]
+    turn = heading - start_heading
+    xy = np.clip(np.array([ahead, left]) / POSE_SCALE, -POSE_BOUND, POSE_BOUND)
+    return np.array([xy[0], xy[1], np.cos(turn), np.sin(turn)], np.float32)
+
+
+# the opt-in keys (observed only when ``sensors`` names them): their width, bounds and value
 _OPT_IN = {
-    LAST_ACTION: (N_ACTIONS + 2, lambda sim: last_action_vector(sim.last_action, sim.blocked)),
-    VISITS: (1, lambda sim: visits_value(sim.visits[sim.node] - 1)),
+    LAST_ACTION: (N_ACTIONS + 2, 0.0, 1.0, lambda sim: last_action_vector(sim.last_action, sim.blocked)),
+    VISITS: (1, 0.0, 1.0, lambda sim: visits_value(sim.visits[sim.node] - 1)),
+    POSE: (4, np.array([-POSE_BOUND, -POSE_BOUND, -1.0, -1.0], np.float32), np.array([POSE_BOUND, POSE_BOUND, 1.0, 1.0], np.float32),
+           lambda sim: pose_vector(sim.trajectory[0], sim.start_heading, sim.position, sim.heading)),
 }
 
 
@@ -80,9 +100,9 @@ class Observer:
             shape = echo_spectrogram(np.zeros((2, echo_config.step_samples), np.float32), echo_config).shape
             obs["echo"] = spaces.Box(0.0, 1.0, shape, np.float32)
         obs.update(task.observation_spaces())
-        for key, (size, _) in _OPT_IN.items():
+        for key, (size, low, high, _) in _OPT_IN.items():
             if sensors.sensors is not None and key in sensors.sensors:
-                obs[key] = spaces.Box(0.0, 1.0, (size,), np.float32)
+                obs[key] = spaces.Box(low, high, (size,), np.float32)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
@@ -120,7 +140,7 @@ class Observer:
                 value = self.spectrograms[cue_key] = audio_feature(name, self.last_audio, self.cfg)
             obs[key] = value.copy()
         obs.update(self.task.observe(sim, episode))
-        for key, (_, value) in _OPT_IN.items():
+        for key, (*_, value) in _OPT_IN.items():
             if key in wanted:
                 obs[key] = value(sim)
         return {k: obs[k] for k in wanted}

@@ -108,6 +108,7 @@ class Simulator:
         self.node = int(node)
         self.position = ctx.graph.positions[node].copy()
         self.heading = float(heading)
+        self.start_heading = self.heading
         self.steps = 0
         self.collisions = 0
         self.last_action: int | None = None  # the action just taken (None before the first)

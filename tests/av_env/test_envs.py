@@ -316,6 +316,33 @@ def test_moving_source_distractors_transient_by_default_static_on_request():
         assert all(s.sounding(static.unwrapped.sim.steps) for s in static.unwrapped.sim.sources[1:])
 
 
+def test_pose_is_the_displacement_and_turn_from_the_start():
+    """``pose``: (0, 0, 1, 0) at the start; after k left turns of 90° and one unblocked grid step
+    of s metres, (s cos(k·90°), s sin(k·90°)) / 10 and the turn's cosine and sine."""
+    env = _make("earshot/SemanticAudioGoal-v0", sensors=["depth", "spectrogram", "category", "pose"])
+    assert env.observation_space["pose"].shape == (4,)
+    for k in range(4):
+        obs, _ = env.reset(options={"episode_index": 0})
+        np.testing.assert_allclose(obs["pose"], [0, 0, 1, 0], atol=1e-6)
+        u = env.unwrapped
+        start = u.sim.position.copy()
+        for _ in range(k):
+            obs, *_ = env.step(2)
+        turn = np.radians(90 * k)
+        np.testing.assert_allclose(obs["pose"], [0, 0, np.cos(turn), np.sin(turn)], atol=1e-6)
+        obs, *_ = env.step(1)
+        if u.sim.blocked:
+            continue
+        step = float(np.linalg.norm(u.sim.position[:2] - start[:2]))
+        assert step > 0
+        np.testing.assert_allclose(obs["pose"], [step * np.cos(turn) / 10, step * np.sin(turn) / 10,
+                                                 np.cos(turn), np.sin(turn)], atol=1e-5)
+        assert env.observation_space["pose"].contains(obs["pose"])
+        break
+    else:
+        raise AssertionError("every direction from the start was blocked")
+
+
 def test_render_frame_and_video(tmp_path):
     env = _make("earshot/AudioGoal-v0", render_mode="rgb_array")
     env.reset(options={"episode_index": 1})
