@@ -54,10 +54,15 @@ class Task:
             raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task"
                              + (f" (it takes {', '.join(allowed)})"))
         # added to the reward of a STOP away from the goal (SoundSpaces: none)
-        self.failed_stop_reward = check_number("failed_stop_reward", 0.0 if failed_stop_reward is None
-                                               else failed_stop_reward, high=0.0)
+        self.failed_stop_reward = check_number("failed_stop_reward", self.given("failed_stop_reward", failed_stop_reward),
+                                               high=0.0)
         # the success bonus times the episode's SPL (the metric itself) instead of the full bonus
-        self.spl_reward = check_bool("spl_reward", False if spl_reward is None else spl_reward)
+        self.spl_reward = check_bool("spl_reward", self.given("spl_reward", spl_reward))
+
+    def given(self, name: str, value):
+        """``value`` of the parameter ``name``, or its default (``COMMON_PARAMETERS``, the task's
+        ``PARAMETERS``) when None: not given."""
+        return {**COMMON_PARAMETERS, **self.PARAMETERS}[name] if value is None else value
 
     @property
     def num_distractors(self) -> int:

@@ -26,10 +26,9 @@ class MovingSourceTask(Task):
     def __init__(self, p_move: float | None = None, num_distractors: int | None = None,
                  distractor_mode: str | None = None, **common):
         super().__init__(**common)
-        self.p_move = check_number("p_move", 0.3 if p_move is None else p_move, low=0.0, high=1.0)
-        self._num_distractors = check_int("num_distractors", 2 if num_distractors is None else num_distractors, low=0, high=16)
-        self.distractor_mode = check_choice("distractor_mode", "transient" if distractor_mode is None else distractor_mode,
-                                            DISTRACTOR_MODES)
+        self.p_move = check_number("p_move", self.given("p_move", p_move), low=0.0, high=1.0)
+        self._num_distractors = check_int("num_distractors", self.given("num_distractors", num_distractors), low=0, high=16)
+        self.distractor_mode = check_choice("distractor_mode", self.given("distractor_mode", distractor_mode), DISTRACTOR_MODES)
 
     @property
     def num_distractors(self) -> int:
