@@ -3,7 +3,7 @@
 A checkpoint is a folder:
 
 - ``meta.json``: the format, the agent kind, task and env kwargs, the policy's settings
-  (``policy``: ``hidden``, ``gru_hidden``), env steps and updates so far, the world size that
+  (``policy``: ``hidden``, ``gru_hidden``, and ``goal_head``: true where it has one), env steps and updates so far, the world size that
   wrote it, the warm start it had, the training command and options, and the observation keys,
   shapes and actions the policy was built for;
 - ``policy.pt``: the ``ActorCritic``'s ``state_dict`` (tensors only), read with
@@ -39,7 +39,7 @@ def save_checkpoint(directory: str | Path, policy, optimizer, meta: dict) -> Pat
     values) as a checkpoint folder."""
     import torch
 
-    info = {**meta, "format": FORMAT, "policy": {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden},
+    info = {**meta, "format": FORMAT, "policy": policy_settings(policy),
             "observation": {k: [list(s.shape), str(s.dtype)] for k, s in policy.env_space.spaces.items()},
             "actions": int(policy.n_actions)}
 
@@ -50,6 +50,15 @@ def save_checkpoint(directory: str | Path, policy, optimizer, meta: dict) -> Pat
         (tmp / "meta.json").write_text(json.dumps(info, indent=2, sort_keys=True))
 
     return write_dir_atomic(Path(directory), fill)
+
+
+def policy_settings(policy) -> dict:
+    """The settings an ``ActorCritic`` is rebuilt from (``policy`` in meta.json): ``hidden``,
+    ``gru_hidden`` and, only where it has one, ``goal_head``."""
+    out = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
+    if getattr(policy, "goal_head", None) is not None:
+        out["goal_head"] = True
+    return out
 
 
 def step_dirs(run_dir: str | Path) -> list[Path]:
@@ -176,6 +185,8 @@ def meta_problem(meta: dict) -> str | None:
     if (not isinstance(policy, dict) or not _is_int(policy.get("hidden"), 1) or not _is_int(policy.get("gru_hidden", 0), 0)
             or policy["hidden"] > MAX_HIDDEN or policy.get("gru_hidden", 0) > MAX_HIDDEN):
         return f"'policy' must hold integer 'hidden' (1 to {MAX_HIDDEN}) and 'gru_hidden' (0 to {MAX_HIDDEN}), got {policy!r}"
+    if not isinstance(policy.get("goal_head", False), bool):
+        return f"'policy'['goal_head'] must be true or false, got {policy['goal_head']!r}"
     if not isinstance(meta.get("env_kwargs", {}), dict):
         return f"'env_kwargs' must be an object of env arguments, got {meta.get('env_kwargs')!r}"
     unknown = sorted(set(meta.get("env_kwargs", {})) - set(FLAT_KWARGS))
@@ -234,7 +245,8 @@ def make_policy(meta: dict, observation_space, n_actions: int):
 
     check_compatible(meta, observation_space, n_actions)
     settings = meta["policy"]
-    return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]))
+    return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]),
+                       goal_head=bool(settings.get("goal_head", False)))
 
 
 def load_policy(path: str | Path, observation_space, action_space, device: str = "cpu"):
@@ -265,8 +277,9 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     """Start ``policy`` from a checkpoint's weights (``--init``): the observation keys the
     policy has and the checkpoint had not (an opt-in sensor such as ``last_action``), which start
     with zero weight into the layer after the extractor, so that the policy acts exactly as the
-    checkpoint's until training teaches it to use them. Every other key must match in shape;
-    one clear error otherwise."""
+    checkpoint's until training teaches it to use them. A goal head (``goal_head``, an auxiliary
+    head acting never reads) that only one of them has starts fresh or is left out. Every other
+    key must match in shape; one clear error otherwise."""
     import numpy as np
     import torch
 
@@ -275,14 +288,17 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     added = sorted(set(have) - set(want))
     if not added or any(have.get(k) != shape for k, shape in want.items()) or int(meta["actions"]) != policy.n_actions:
         check_compatible(meta, policy.env_space, policy.n_actions)  # the same keys: they must match, or its error
-        load_weights(policy, path)
-        return []
+        if bool(meta["policy"].get("goal_head", False)) == (policy.goal_head is not None):
+            load_weights(policy, path)
+            return []
+        added = []  # only the goal head differs: loaded below, key by key
     state = load_tensors(resolve_checkpoint(path) / "policy.pt")
+    state = {k: v for k, v in state.items() if policy.goal_head is not None or not k.startswith("goal_head.")}
     sizes = policy.extractor.feature_sizes
     edges = np.cumsum([0] + list(sizes.values()))
     kept = np.concatenate([np.arange(edges[i], edges[i + 1]) for i, k in enumerate(sizes) if k not in added])
     own = policy.state_dict()
-    new_prefixes = tuple(f"extractor.encoders.{k}." for k in added)
+    new_prefixes = tuple(f"extractor.encoders.{k}." for k in added) + ("goal_head.",)
     unknown = sorted(set(state) - set(own))
     missing = sorted(n for n in set(own) - set(state) if not n.startswith(new_prefixes))
     if unknown or missing:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import jobs
+from ..av_env.observations import POSE_SCALE
 from .kinds import AgentKind, Label
 
 
@@ -66,7 +67,12 @@ class ImitationConfig:
     ``stop_penalty``: weight of a second actor loss, -log(1 - p(STOP)) on every state the oracle
     does not stop in (``false_stop_loss``): a STOP away from the goal ends the episode as a
     failure, which costs far more than any other wrong action, so the STOP probability there is
-    pushed down harder than cross-entropy alone does (primitive actions only)."""
+    pushed down harder than cross-entropy alone does (primitive actions only).
+    ``goal_coef``: weight of a goal-location loss (SAVi's goal descriptor as an auxiliary task):
+    the policy's goal head (``ActorCritic(goal_head=True)``) is fitted, by a smooth L1 loss, to
+    where the goal is seen from the agent in every labelled state (the env's ``goal_vector``,
+    metres / 10), so that the recurrent state is taught to keep where the sound came from after
+    it stops (primitive actions only; 0: none)."""
 
     steps: int
     rounds: int = 6
@@ -81,6 +87,7 @@ class ImitationConfig:
     sequence_length: int = 64
     greedy: float = 0.0
     stop_penalty: float = 0.0
+    goal_coef: float = 0.0
 
 
 def _store_dtype(x: np.ndarray):
@@ -119,6 +126,7 @@ class _Dataset:
         self.labels: list[int] = []
         self.masks: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
+        self.goals: list[np.ndarray] = []  # where the goal is, seen from the agent (when labelled)
         self.starts: list[bool] = []
         self.owner: list[int] = []
         self.returns: list[float] = []  # per decision
@@ -136,6 +144,8 @@ class _Dataset:
         if label.mask is not None:
             self.masks.append(label.mask)
             self.targets.append(label.targets)
+        if label.goal is not None:
+            self.goals.append(label.goal)
 
 
 def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None, logger=None,
@@ -164,6 +174,11 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     if config.stop_penalty and kind.macro_actions:
         raise ValueError(f"the imitation stop penalty applies to primitive actions (STOP is action 0), not to the "
                          f"{kind.name} agent")
+    if not (config.goal_coef >= 0.0 and math.isfinite(config.goal_coef)):
+        raise ValueError(f"imitation goal coefficient must be a finite number >= 0, got {config.goal_coef}")
+    if config.goal_coef and (kind.macro_actions or getattr(policy, "goal_head", None) is None):
+        raise ValueError("the imitation goal-location loss needs a flat agent's policy with a goal head "
+                         f"(ActorCritic(goal_head=True)); the {kind.name} agent's policy has none")
     steps = -(-config.steps // world.size)  # this rank's share
     data = _Dataset(capacity=steps + 64)  # one state per primitive step (grows for the states between decisions)
     between: list[tuple] = []  # the states between decisions of the current step, labelled
@@ -181,17 +196,20 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
             obs, row = _collect(kind, policy, env, obs, data, between, r, min(steps, (r + 1) * per_round), totals,
                                 config, rng, sampling, device, bar, world.size)
             t1 = time.perf_counter()
-            loss, accuracy = _fit(policy, optimizer, data, config, rng, device, world)
+            loss, accuracy, goal_error = _fit(policy, optimizer, data, config, rng, device, world)
             totals["collect"] += t1 - t0
             totals["fit"] += time.perf_counter() - t1
             summed = all_sum([row["episodes"], row["successes"], len(data.labels)], world)
             row = {"round": r, "oracle_share": row["oracle_share"], "samples": int(summed[2]),
                    "episodes": int(summed[0]), "success": summed[1] / max(summed[0], 1), "loss": loss,
                    "accuracy": accuracy}
+            if config.goal_coef:
+                row["goal_error_m"] = goal_error
             stats.append(row)
             if logger is not None:
-                for k in ("success", "loss", "accuracy", "oracle_share"):
-                    logger(f"imitation/{k}", row[k], row["samples"])
+                for k in ("success", "loss", "accuracy", "oracle_share", "goal_error_m"):
+                    if k in row:
+                        logger(f"imitation/{k}", row[k], row["samples"])
             if bar is not None:
                 bar.set_postfix(round=r, success=f"{row['success']:.2f}", acc=f"{accuracy:.2f}")
         if bar is not None:
@@ -298,9 +316,10 @@ def false_stop_loss(logits, labels):
 
 
 def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.random.Generator, device,
-         world) -> tuple[float, float]:
-    """Epochs of minibatch cross-entropy (+ value regression) over all data so far; (last
-    epoch's mean loss, its accuracy of the argmax action), over all ranks."""
+         world) -> tuple[float, float, float]:
+    """Epochs of minibatch cross-entropy (+ value regression, + the goal-location loss) over all
+    data so far; (last epoch's mean loss, its accuracy of the argmax action, its mean error of
+    the goal head's prediction in metres, NaN without the loss), over all ranks."""
     import torch
 
     from .ddppo.distributed import all_gather_floats, all_sum, average_gradients
@@ -311,11 +330,15 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     starts = np.asarray(data.starts, bool)
     masks = np.asarray(data.masks) if data.masks else None
     targets = np.asarray(data.targets) if data.targets else None
+    goals = np.asarray(data.goals, np.float32) if config.goal_coef else None
+    if goals is not None and len(goals) != len(labels):
+        raise ValueError(f"the goal-location loss needs every labelled state's goal: {len(goals)} of {len(labels)} "
+                         "labels carry one (the env has no goal_vector?)")
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)
         rounds = int(max(v[0] for v in all_gather_floats([len(batches)], world)))  # the most of any rank
-        total, correct, seen = 0.0, 0, 0
+        total, correct, seen, goal_error = 0.0, 0, 0, 0.0
         for i in range(rounds):
             optimizer.zero_grad()
             if i < len(batches):
@@ -326,7 +349,9 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                        for k, a in arrays.items()}
                 start_t = torch.as_tensor(starts[idx] | first, device=device)
                 m = None if masks is None else torch.as_tensor(masks[idx], device=device)
-                dist, values = policy.sequence(obs, start_t, policy.initial_state(idx.shape[1], device), m)
+                out = policy.sequence(obs, start_t, policy.initial_state(idx.shape[1], device), m,
+                                      goal=goals is not None)
+                dist, values = out[0], out[1]
                 actions = torch.as_tensor(labels[idx], device=device)
                 if targets is not None:  # cross-entropy against the oracle's near-ties
                     soft = torch.as_tensor(targets[idx], device=device)
@@ -338,6 +363,10 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                         actor_loss = actor_loss + config.stop_penalty * false_stop_loss(dist.logits, actions).mean()
                 value_loss = torch.nn.functional.mse_loss(values, torch.as_tensor(returns[idx], device=device))
                 loss = actor_loss + config.vf_coef * value_loss
+                if goals is not None:
+                    target = torch.as_tensor(goals[idx], device=device)
+                    loss = loss + config.goal_coef * torch.nn.functional.smooth_l1_loss(out[2], target)
+                    goal_error += float(torch.linalg.vector_norm(out[2].detach() - target, dim=-1).sum()) * POSE_SCALE
                 loss.backward()
                 total += float(loss.detach()) * idx.size
                 seen += idx.size
@@ -349,7 +378,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
             average_gradients(policy.parameters(), world)
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             optimizer.step()
-    total, correct, seen = all_sum([total, correct, seen], world)
+    total, correct, seen, goal_error = all_sum([total, correct, seen, goal_error], world)
     policy.eval()
-    return total / max(seen, 1), correct / max(seen, 1)
+    return total / max(seen, 1), correct / max(seen, 1), (goal_error / max(seen, 1) if goals is not None else math.nan)
 

@@ -31,12 +31,14 @@ import numpy as np
 
 class Label(NamedTuple):
     """An oracle's label of one state: the action, the allowed actions ((n,) bool, None when
-    every action is allowed) and the oracle's near-ties as a distribution ((n,) float32, None
-    when only ``action`` is right)."""
+    every action is allowed), the oracle's near-ties as a distribution ((n,) float32, None
+    when only ``action`` is right) and where the goal is seen from the agent ((2,) float32, the
+    env's ``goal_vector``; None where the kind gives none)."""
 
     action: int
     mask: np.ndarray | None = None
     targets: np.ndarray | None = None
+    goal: np.ndarray | None = None
 
 
 class AgentKind:
@@ -69,11 +71,13 @@ class AgentKind:
 
     # ------------------------------------------------------------------ oracle and acting
     def oracle_label(self, env) -> Label:
-        """The oracle's label of ``env``'s state now: the env's shortest-path oracle."""
+        """The oracle's label of ``env``'s state now: the env's shortest-path oracle, and where
+        the goal is (``goal_vector``)."""
         oracle = getattr(env.unwrapped, "oracle_action", None)
         if oracle is None:
             raise ValueError(f"the env {env.unwrapped!r} has no shortest-path oracle to imitate")
-        return Label(int(oracle()))
+        goal = getattr(env.unwrapped, "goal_vector", None)
+        return Label(int(oracle()), goal=None if goal is None else goal())
 
     @contextlib.contextmanager
     def between_decisions(self, env, callback: Callable[[], None]) -> Iterator[None]:

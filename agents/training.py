@@ -83,6 +83,11 @@ class TrainConfig:
     imitation_stop_penalty: float = option(0.0, "DAgger: weight of an extra loss -log(1 - p(STOP)) on the states the "
                                                 "oracle does not stop in (a STOP away from the goal fails the "
                                                 "episode; earshot.agents.imitation; 0: none)", low=0.0)
+    imitation_goal_coef: float = option(0.0, "DAgger: weight of a goal-location loss: a head on the policy's state "
+                                             "predicts where the goal (its sound source) is from the agent, taught "
+                                             "on every labelled state, so the GRU keeps where a sound came from "
+                                             "after it stops (SAVi's goal descriptor; flat agents; 0: none, no head)",
+                                        low=0.0)
     imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
                                       "fewer decisions per primitive step, so it needs more to see as many batches)",
                                    low=1)
@@ -112,6 +117,11 @@ class TrainConfig:
             raise ValueError("argument --total-steps: 0 trains nothing; give PPO steps, or --imitation-steps for the "
                              "warm start alone")
         self.kind.check_options(kwargs, self.stop_prior)
+        if self.imitation_goal_coef and self.kind.macro_actions:
+            raise ValueError(f"argument --imitation-goal-coef: applies to flat agents, not to --agent {self.agent}")
+        if self.imitation_goal_coef and not self.imitation_steps:
+            raise ValueError("argument --imitation-goal-coef: the goal-location loss is part of the warm start: give "
+                             "--imitation-steps too")
         if self.imitation_stop_penalty and self.kind.macro_actions:
             raise ValueError(f"argument --imitation-stop-penalty: applies to primitive actions (STOP is action 0), "
                              f"not to --agent {self.agent}")

@@ -252,6 +252,18 @@ class AVNavEnv(gym.Env):
 
     _nearest_goal = nearest_goal
 
+    def goal_vector(self) -> np.ndarray:
+        """(2,) float32: where the goal is, seen from the agent (``observations.frame_vector``:
+        ahead and to the left, metres / 10): the goal's sound source (the sounding object of a
+        semantic episode, a moving source where it is now), else the nearest goal node. Privileged,
+        as the oracle's action is: a label for training (DAgger's goal-location loss), never an
+        observation."""
+        from .observations import frame_vector
+
+        sim = self.sim
+        node = sim.sources[0].node if sim.sources else self._nearest_goal()
+        return frame_vector(sim.position, sim.heading, sim.graph.positions[node])
+
     def _oracle_action_count(self) -> int:
         """Actions the grid oracle takes from the episode's start (SNA's denominator)."""
         sim = self.sim

@@ -46,16 +46,22 @@ POSE_SCALE = 10.0  # metres per unit of the pose observation's displacement
 POSE_BOUND = 5.0  # the displacement's bound in those units (50 m)
 
 
+def frame_vector(origin: np.ndarray, heading: float, point: np.ndarray) -> np.ndarray:
+    """(2,) float32: ``point`` seen from ``origin`` facing ``heading`` (radians): (ahead, to the
+    left) in metres / ``POSE_SCALE``, clipped to ±``POSE_BOUND``."""
+    d = np.asarray(point[:2], np.float64) - np.asarray(origin[:2], np.float64)
+    c, s = np.cos(heading), np.sin(heading)
+    return np.clip(np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]]) / POSE_SCALE, -POSE_BOUND,
+                   POSE_BOUND).astype(np.float32)
+
+
 def pose_vector(start_position: np.ndarray, start_heading: float, position: np.ndarray, heading: float) -> np.ndarray:
     """(4,) float32: the agent's displacement from where the episode started, in the start's frame
-    (x ahead, y to the left, metres / ``POSE_SCALE``, clipped to ±``POSE_BOUND``), then the cosine
-    and sine of its heading relative to the start's (habitat's episodic GPS + compass, as SAVi
-    observes its pose)."""
-    d = np.asarray(position[:2], np.float64) - np.asarray(start_position[:2], np.float64)
-    c, s = np.cos(start_heading), np.sin(start_heading)
-    ahead, left = c * d[0] + s * d[1], -s * d[0] + c * d[1]
+    (``frame_vector``: x ahead, y to the left, metres / ``POSE_SCALE``, clipped to ±``POSE_BOUND``),
+    then the cosine and sine of its heading relative to the start's (habitat's episodic GPS +
+    compass, as SAVi observes its pose)."""
+    xy = frame_vector(start_position, start_heading, position)
     turn = heading - start_heading
-    xy = np.clip(np.array([ahead, left]) / POSE_SCALE, -POSE_BOUND, POSE_BOUND)
     return np.array([xy[0], xy[1], np.cos(turn), np.sin(turn)], np.float32)
 
 

@@ -550,6 +550,14 @@ CASES = [
         "--minibatches"),
     Case("train --imitation-steps -1", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--imitation-steps", "-1"]), SystemExit, "--imitation-steps"),
+    Case("train --imitation-goal-coef -1", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--imitation-steps", "10", "--imitation-goal-coef", "-1"]), SystemExit,
+         "--imitation-goal-coef"),
+    Case("train --imitation-goal-coef without a warm start", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--imitation-goal-coef", "1"]), SystemExit, "--imitation-goal-coef"),
+    Case("train --imitation-goal-coef for the waypoint agent", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--agent", "waypoint", "--imitation-steps", "10", "--imitation-goal-coef", "1"]),
+         SystemExit, "--imitation-goal-coef"),
     Case("checkpoint name that is not shipped", "agents", lambda c: _agent_checkpoint(c, "pointgoal-champion"),
          FileNotFoundError, "shipped"),
     Case("shipped agent by name ok", "agents", lambda c: _agent_checkpoint(c, "audiogoal"), None),

@@ -641,6 +641,8 @@ CHECKPOINT_CASES = [
     Case("meta.json policy gru_hidden -1", "checkpoints", lambda c: _meta(c, _policy_set(gru_hidden=-1)), V, "'policy'"),
     Case("meta.json policy gru_hidden 10**9", "checkpoints", lambda c: _meta(c, _policy_set(gru_hidden=10**9)), V,
          "'policy'"),
+    Case("meta.json policy goal_head 'yes'", "checkpoints", lambda c: _meta(c, _policy_set(goal_head="yes")), V,
+         "'goal_head'"),
     Case("meta.json env_kwargs unknown key", "checkpoints", lambda c: _meta(c, _set("env_kwargs", {"resolutoin": 64})), V,
          "'env_kwargs'"),
     Case("meta.json env_kwargs list", "checkpoints", lambda c: _meta(c, _set("env_kwargs", [["resolution", 64]])), V,

@@ -65,9 +65,13 @@ class ActorCritic(nn.Module):
         n_actions: size of the Discrete action space.
         hidden: features per visual/audio encoder of the extractor.
         gru_hidden: GRU state size; 0 for a feed-forward policy.
+        goal_head: also a linear head predicting where the goal is from the agent (``goal``:
+            (ahead, left) / 10 m, the env's ``goal_vector``), trained by DAgger's goal-location
+            loss as an auxiliary task (SAVi's goal descriptor); acting never reads it.
     """
 
-    def __init__(self, observation_space: gym.spaces.Dict, n_actions: int, hidden: int = 128, gru_hidden: int = 0):
+    def __init__(self, observation_space: gym.spaces.Dict, n_actions: int, hidden: int = 128, gru_hidden: int = 0,
+                 goal_head: bool = False):
         super().__init__()
         from ..extractor import AVNavExtractor
 
@@ -85,6 +89,7 @@ class ActorCritic(nn.Module):
         out = self.gru_hidden or features
         self.action_head = _init(nn.Linear(out, n_actions), 0.01)
         self.value_head = _init(nn.Linear(out, 1), 1.0)
+        self.goal_head = _init(nn.Linear(out, 2), 1.0) if goal_head else None
         self.n_actions = int(n_actions)
 
     @property
@@ -153,11 +158,17 @@ class ActorCritic(nn.Module):
         """Values ``[B]`` of one step of observations (``starts`` ``[B]``)."""
         return self._step(obs, starts, hidden)[1]
 
-    def sequence(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None):
+    def sequence(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor, masks: torch.Tensor | None = None,
+                 goal: bool = False):
         """(action distribution, values ``[T, B]``) along the sequences ``obs`` ``[T, B, ...]``
-        from ``hidden`` (gradients flow; the imitation loss and the PPO loss both use it)."""
+        from ``hidden`` (gradients flow; the imitation loss and the PPO loss both use it); with
+        ``goal``, also the goal head's predictions ``[T, B, 2]``."""
         x, _ = self._core(obs, starts, hidden)
-        return self._heads(x, masks)
+        if not goal:
+            return self._heads(x, masks)
+        if self.goal_head is None:
+            raise ValueError("this policy has no goal head: build it with goal_head=True")
+        return (*self._heads(x, masks), self.goal_head(x))
 
 
 def gru_sequence(gru: nn.GRU, x: torch.Tensor, starts: torch.Tensor, hidden: torch.Tensor):

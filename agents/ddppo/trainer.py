@@ -139,7 +139,8 @@ class DDPPOTrainer:
         c = self.config
         src = checkpoints.read_meta(c.init)
         mine = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
-        if src["agent"] != c.agent or src["policy"] != mine:
+        theirs = {k: src["policy"].get(k, 0) for k in mine}  # a goal head may differ (load_init_weights)
+        if src["agent"] != c.agent or theirs != mine:
             raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
                              f"this run a {c.agent!r} one with {mine}")
         added = checkpoints.load_init_weights(policy, c.init, src)
@@ -161,7 +162,7 @@ class DDPPOTrainer:
         c = self.config
         settings = ImitationConfig(c.imitation_steps, rounds=c.imitation_rounds, epochs=c.imitation_epochs,
                                    beta=c.imitation_beta, greedy=c.imitation_greedy, seed=c.seed,
-                                   stop_penalty=c.imitation_stop_penalty,
+                                   stop_penalty=c.imitation_stop_penalty, goal_coef=c.imitation_goal_coef,
                                    every_primitive=c.imitation_every_primitive, gamma=c.gamma)
         t = time.perf_counter()
         out = imitate(self.kind, policy, env, settings, world=self.world, logger=self._log, progress=c.progress)
@@ -188,6 +189,9 @@ class DDPPOTrainer:
                                  f"{getattr(self.config, key)!r}; resume with the same options or use another "
                                  "--run-dir")
         checkpoints.check_compatible(meta, policy.env_space, policy.n_actions)
+        if bool(meta.get("policy", {}).get("goal_head", False)) != (policy.goal_head is not None):
+            raise ValueError(f"{self.run_dir} was trained {'with' if policy.goal_head is None else 'without'} a goal "
+                             "head (--imitation-goal-coef); resume with the same options or use another --run-dir")
 
     def _reset(self, envs, updates: int, hidden: torch.Tensor) -> _EnvState:
         obs = [env.reset(seed=self._env_seed(k, updates))[0] for k, env in enumerate(envs)]
@@ -465,7 +469,8 @@ class DDPPOTrainer:
         try:
             self.simulator = checkpoints.simulator_record(envs[0])
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
-                                 c.gru_hidden if self.kind.recurrent else 0).to(w.device)
+                                 c.gru_hidden if self.kind.recurrent else 0,
+                                 goal_head=c.imitation_goal_coef > 0).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
             if w.rank == 0:
                 save_config(c, self.run_dir)

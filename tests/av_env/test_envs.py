@@ -343,6 +343,41 @@ def test_pose_is_the_displacement_and_turn_from_the_start():
         raise AssertionError("every direction from the start was blocked")
 
 
+def test_goal_vector_follows_the_agent_and_ends_at_zero():
+    """``goal_vector`` (DAgger's goal-location label): the sounding goal seen from the agent,
+    (ahead, left) / 10 m. Its length is the straight-line distance to the goal's node; a left
+    turn of 90° takes (a, l) to (l, −a); an unblocked grid step of s m ahead takes a to a − s;
+    it is 0 where the oracle stops. Semantic episodes: the sounding object, not another instance."""
+    for env_id in ("earshot/AudioGoal-v0", "earshot/SemanticAudioGoal-v0"):
+        env = _make(env_id)
+        env.reset(options={"episode_index": 0})
+        u = env.unwrapped
+        goal = u.sim.graph.positions[u.episode.goal_node]
+        v = u.goal_vector()
+        assert v.shape == (2,) and v.dtype == np.float32
+        np.testing.assert_allclose(10 * np.linalg.norm(v), np.linalg.norm(goal[:2] - u.sim.position[:2]), atol=1e-4)
+        env.step(2)  # left
+        np.testing.assert_allclose(u.goal_vector(), [v[1], -v[0]], atol=1e-5)
+        for _ in range(4):
+            before, at = u.goal_vector(), u.sim.position.copy()
+            env.step(1)
+            if not u.sim.blocked:
+                step = float(np.linalg.norm(u.sim.position[:2] - at[:2]))
+                np.testing.assert_allclose(u.goal_vector(), [before[0] - step / 10, before[1]], atol=1e-5)
+                break
+            env.step(2)
+        else:
+            raise AssertionError("no unblocked step in four directions")
+        for _ in range(500):  # the oracle walks to a goal node: the sounding one on AudioGoal
+            action = u.oracle_action()
+            if action == 0:
+                break
+            env.step(action)
+        if env_id == "earshot/AudioGoal-v0":
+            np.testing.assert_allclose(u.goal_vector(), [0, 0], atol=1e-6)
+        env.close()
+
+
 def test_render_frame_and_video(tmp_path):
     env = _make("earshot/AudioGoal-v0", render_mode="rgb_array")
     env.reset(options={"episode_index": 1})
