@@ -126,7 +126,7 @@ class _Dataset:
         self.labels: list[int] = []
         self.masks: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
-        self.goals: list[np.ndarray] = []  # where the goal is, seen from the agent (when labelled)
+        self.goals: list[np.ndarray] = []  # where the goal is, seen from the agent (with the goal-location loss)
         self.starts: list[bool] = []
         self.owner: list[int] = []
         self.returns: list[float] = []  # per decision
@@ -238,7 +238,7 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
     hidden, start = policy.initial_state(1, device), True
     greedy = _greedy_episode(config, rng)
     while totals["steps"] < round_end:
-        label = carried if carried is not None else kind.oracle_label(env)
+        label = carried if carried is not None else kind.oracle_label(env, goal=config.goal_coef > 0)
         decision = firsts + len(rewards)  # this step's index among all decisions
         data.record(obs, label, decision, start)
         oracle_acts = rng.random() < p_oracle
@@ -330,10 +330,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     starts = np.asarray(data.starts, bool)
     masks = np.asarray(data.masks) if data.masks else None
     targets = np.asarray(data.targets) if data.targets else None
-    goals = np.asarray(data.goals, np.float32) if config.goal_coef else None
-    if goals is not None and len(goals) != len(labels):
-        raise ValueError(f"the goal-location loss needs every labelled state's goal: {len(goals)} of {len(labels)} "
-                         "labels carry one (the env has no goal_vector?)")
+    goals = np.asarray(data.goals, np.float32) if config.goal_coef else None  # one per label (oracle_label)
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)

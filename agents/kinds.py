@@ -70,14 +70,18 @@ class AgentKind:
         suit this kind."""
 
     # ------------------------------------------------------------------ oracle and acting
-    def oracle_label(self, env) -> Label:
-        """The oracle's label of ``env``'s state now: the env's shortest-path oracle, and where
-        the goal is (``goal_vector``)."""
+    def oracle_label(self, env, goal: bool = False) -> Label:
+        """The oracle's label of ``env``'s state now: the env's shortest-path oracle, and with
+        ``goal`` where the goal is (the env's ``goal_vector``, for DAgger's goal-location loss)."""
         oracle = getattr(env.unwrapped, "oracle_action", None)
         if oracle is None:
             raise ValueError(f"the env {env.unwrapped!r} has no shortest-path oracle to imitate")
-        goal = getattr(env.unwrapped, "goal_vector", None)
-        return Label(int(oracle()), goal=None if goal is None else goal())
+        if not goal:
+            return Label(int(oracle()))
+        where = getattr(env.unwrapped, "goal_vector", None)
+        if where is None:
+            raise ValueError(f"the env {env.unwrapped!r} has no goal_vector to label the goal-location loss with")
+        return Label(int(oracle()), goal=where())
 
     @contextlib.contextmanager
     def between_decisions(self, env, callback: Callable[[], None]) -> Iterator[None]:
@@ -153,9 +157,9 @@ class Waypoint(AgentKind):
         if env_kwargs.get("motion", "grid") != "grid":
             raise ValueError("argument --env-kwargs: the waypoint agent needs motion 'grid'")
 
-    def oracle_label(self, env) -> Label:
+    def oracle_label(self, env, goal: bool = False) -> Label:
         """The waypoint oracle's choice, the allowed waypoints and the near-ties (``env`` is a
-        ``WaypointEnv``)."""
+        ``WaypointEnv``; no goal label: the goal-location loss is for flat agents)."""
         mask = np.asarray(env.action_masks())
         action, near_ties = env.oracle_label(allowed=mask)
         return Label(action, mask, near_ties)
