@@ -162,17 +162,32 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
         rows.append({"episode": index, "scene": env.unwrapped.episode.scene,
                      "geodesic_distance": round(float(env.unwrapped.episode.geodesic_distance), 3),
                      "start_room": "" if same is None else ("goal" if same else "other"),
-                     **{k: float(info[k]) for k in METRICS}, "num_steps": int(info["num_steps"])})
+                     **{k: float(info[k]) for k in METRICS}, "num_steps": int(info["num_steps"]),
+                     "ended": ending(info)})
     return rows
 
 
+def ending(info: dict) -> str:
+    """How an episode whose last ``info`` this is ended: ``success``; ``stop``, a STOP pressed away
+    from the goal (a premature STOP); or ``limit``, the step limit reached without a STOP (for an
+    agent that keeps moving: a loop, or a search that never ends)."""
+    if info["success"] >= 0.5:
+        return "success"
+    return "stop" if info["stopped"] else "limit"
+
+
 def summarize(rows: list[dict]) -> dict:
-    """Per metric: mean and the half-width of a normal 95% confidence interval (1.96 s / √n)."""
+    """Per metric: mean and the half-width of a normal 95% confidence interval (1.96 s / √n); and
+    how many episodes failed by a premature STOP and at the step limit (count and share)."""
     out = {"episodes": len(rows)}
     for k in METRICS:
         v = np.array([r[k] for r in rows], np.float64)
         ci = 1.96 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
         out[k] = {"mean": float(v.mean()), "ci95": ci}
+    # the two ways to fail: a premature STOP, or the step limit reached (an argmax policy's loops)
+    for key, end in (("premature_stops", "stop"), ("step_limit", "limit")):
+        n = sum(r["ended"] == end for r in rows)
+        out[key] = {"count": n, "share": n / len(rows) if rows else float("nan")}
     return out
 
 
@@ -191,13 +206,17 @@ _HEADS = {"distance_to_goal": "distance (m)"}
 
 def format_table(results: dict[str, dict], columns: int = 100) -> str:
     """A table a person can read, at most ``columns`` wide: one row per agent, mean ± 95% CI per
-    metric; an agent name too long for its column gets a line of its own above its row."""
+    metric, then the failures by a premature STOP / at the step limit (where the summary counts
+    them); an agent name too long for its column gets a line of its own above its row."""
     cell = 15  # "  0.183 ± 0.033"
-    width = min(max(len("agent"), *(len(n) for n in results)) + 2, columns - cell * len(METRICS))
-    head = f"{'agent':<{width}}" + "".join(f"{_HEADS.get(k, k):>{cell}}" for k in METRICS)
+    ends = 14  # "  STOPs / limit": failures by a premature STOP / at the step limit, counted
+    width = min(max(len("agent"), *(len(n) for n in results)) + 2, columns - cell * len(METRICS) - ends)
+    head = f"{'agent':<{width}}" + "".join(f"{_HEADS.get(k, k):>{cell}}" for k in METRICS) + f"{'STOPs / limit':>{ends}}"
     lines = [head, "-" * len(head)]
     for name, s in results.items():
         cells = "".join(f"{s[k]['mean']:>{cell - 8}.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
+        if "premature_stops" in s:
+            cells += f"{s['premature_stops']['count']:>{ends - 8}} / {s['step_limit']['count']}"
         if len(name) > width - 1:
             lines += [name, " " * width + cells]
         else:

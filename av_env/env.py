@@ -61,7 +61,8 @@ class AVNavEnv(gym.Env):
 
     ## Episode End
     Terminated on STOP; truncated after ``max_steps``. ``info`` then holds success, spl, softspl,
-    sna, distance_to_goal, normalized_distance_to_goal, num_steps, collisions (+ dspl).
+    sna, distance_to_goal, normalized_distance_to_goal, num_steps, collisions, stopped (1.0 when a
+    STOP ended the episode, 0.0 at the step limit) (+ dspl).
 
     ## Arguments
     ``AVNavEnv(task, config=EnvConfig(...))``, or the flat keyword arguments below, which
@@ -225,7 +226,7 @@ class AVNavEnv(gym.Env):
         self.done = terminated or truncated
         info = {"distance_to_goal": distance}
         if self.done:
-            info.update(self._metrics(success, distance))
+            info.update(self._metrics(success, distance, terminated))
         return self._observe(), float(reward), terminated, truncated, info
 
     def _check_action(self, action) -> int:
@@ -288,7 +289,7 @@ class AVNavEnv(gym.Env):
         shortest = self.task_obj.shortest_distance(self.episode, self.start_distance)
         return metrics.spl(success, shortest, self.sim.path_length)
 
-    def _metrics(self, success: bool, distance: float) -> dict:
+    def _metrics(self, success: bool, distance: float, stopped: bool) -> dict:
         sim = self.sim
         out = {
             "success": float(success),
@@ -300,6 +301,7 @@ class AVNavEnv(gym.Env):
             "normalized_distance_to_goal": metrics.normalized_distance_to_goal(distance, self.start_distance),
             "num_steps": sim.steps,
             "collisions": sim.collisions,
+            "stopped": float(stopped),
         }
         out.update(self.task_obj.metrics(sim, self.episode, success))
         return out

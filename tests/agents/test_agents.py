@@ -622,3 +622,40 @@ def test_the_results_table_fits_in_100_columns():
     table = format_table({n: row for n in names})
     assert max(len(line) for line in table.splitlines()) <= 100, table
     assert all(n in table for n in names) and table.count("12.345 ± 0.123") == 2 * len(METRICS)
+
+
+def test_evaluation_tells_a_premature_stop_from_the_step_limit():
+    """Each episode's row says how it ended, read from the env's last info (``stopped``): an agent
+    that presses STOP at once fails by a premature STOP after one step wherever the start is
+    farther than the success distance; one that only turns reaches the step limit; the oracle
+    succeeds; the summary counts the two kinds of failure and the table shows them."""
+    from earshot.agents.evaluation import (baseline_actor, episode_order, eval_env, format_table, run_episodes,
+                                           summarize)
+    from earshot.scenes import Action
+
+    def always(action):
+        act = lambda _obs: int(action)  # noqa: E731
+        act.reset = lambda: None
+        return act
+
+    env = eval_env("earshot/AudioGoal-v0", "val", 4, {"max_steps": 30, "resolution": 32})
+    try:
+        indices = episode_order(env, 4)
+        stops = run_episodes(env, always(Action.STOP), indices)
+        turns = run_episodes(env, always(Action.TURN_LEFT), indices)
+        oracle = run_episodes(env, baseline_actor("oracle", env), indices)
+        far = env.unwrapped.success_distance
+    finally:
+        env.close()
+    assert all(r["geodesic_distance"] > far for r in stops)  # the episodes start away from the goal
+    assert [(r["ended"], r["num_steps"]) for r in stops] == [("stop", 1)] * 4
+    assert [(r["ended"], r["num_steps"]) for r in turns] == [("limit", 30)] * 4
+    for r in oracle:  # 30 steps are too few for some episodes: those end at the limit, never by a STOP
+        assert r["ended"] == ("success" if r["success"] else "limit") and (r["num_steps"] == 30) == (r["ended"] == "limit")
+    assert any(r["ended"] == "success" for r in oracle)
+    s, t = summarize(stops), summarize(turns)
+    assert s["premature_stops"] == {"count": 4, "share": 1.0} and s["step_limit"]["count"] == 0
+    assert t["step_limit"] == {"count": 4, "share": 1.0} and t["premature_stops"]["count"] == 0
+    table = format_table({"stop at once": s, "turn left": t})
+    assert "STOPs / limit" in table and max(len(line) for line in table.splitlines()) <= 100
+    assert [line.split()[-3:] for line in table.splitlines() if "±" in line] == [["4", "/", "0"], ["0", "/", "4"]]
