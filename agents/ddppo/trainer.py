@@ -398,6 +398,8 @@ class DDPPOTrainer:
         summary = evaluate_on(self.config, policy)
         for k in METRICS:
             self._log(f"eval/{k}", summary[k]["mean"], steps)
+        for k in ("premature_stops", "step_limit"):  # shares of the episodes failed each way
+            self._log(f"eval/{k}", summary[k]["share"], steps)
         record_eval(self.run_dir, steps, summary)
         spl = summary["spl"]["mean"]
         self.last_val = (summary["success"]["mean"], spl)

@@ -51,7 +51,7 @@ def test_train_resume_and_evaluate(tmp_path, agent):
     acc = EventAccumulator(str(events[0].parent))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"eval/success", "eval/spl"} <= tags and any(t.startswith("train/") for t in tags)
+    assert {"eval/success", "eval/spl", "eval/premature_stops", "eval/step_limit"} <= tags and any(t.startswith("train/") for t in tags)
     # rerunning with a larger budget resumes: the step counter continues from 128
     _train(run, agent, 256, n_envs=2 if agent == "recurrent-ppo" else 1)
     assert json.loads((latest / "meta.json").read_text())["steps"] == 256
@@ -215,7 +215,8 @@ def test_best_checkpoint_follows_val_spl(pointgoal_run, tmp_path, monkeypatch, c
 
     def fake_eval(cfg, pol, split="val"):
         spl = next(spls)
-        return {**{k: {"mean": spl, "ci95": 0.0} for k in METRICS}, "episodes": 2}
+        return {**{k: {"mean": spl, "ci95": 0.0} for k in METRICS}, "episodes": 2,
+                **{k: {"count": 0, "share": 0.0} for k in ("premature_stops", "step_limit")}}
 
     monkeypatch.setattr(callbacks, "evaluate_on", fake_eval)
     (run / "eval.csv").unlink(missing_ok=True)
