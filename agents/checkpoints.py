@@ -61,6 +61,11 @@ def policy_settings(policy) -> dict:
     return out
 
 
+def has_goal_head(meta: dict) -> bool:
+    """Whether the policy of a checkpoint's ``meta`` has a goal head (``policy.goal_head``)."""
+    return bool(meta.get("policy", {}).get("goal_head", False))
+
+
 def step_dirs(run_dir: str | Path) -> list[Path]:
     """A run's ``step_`` checkpoint folders with a ``meta.json``, oldest first."""
     root = Path(run_dir) / "checkpoints"
@@ -246,7 +251,7 @@ def make_policy(meta: dict, observation_space, n_actions: int):
     check_compatible(meta, observation_space, n_actions)
     settings = meta["policy"]
     return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]),
-                       goal_head=bool(settings.get("goal_head", False)))
+                       goal_head=has_goal_head(meta))
 
 
 def load_policy(path: str | Path, observation_space, action_space, device: str = "cpu"):
@@ -288,7 +293,7 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     added = sorted(set(have) - set(want))
     if not added or any(have.get(k) != shape for k, shape in want.items()) or int(meta["actions"]) != policy.n_actions:
         check_compatible(meta, policy.env_space, policy.n_actions)  # the same keys: they must match, or its error
-        if bool(meta["policy"].get("goal_head", False)) == (policy.goal_head is not None):
+        if has_goal_head(meta) == (policy.goal_head is not None):
             load_weights(policy, path)
             return []
         added = []  # only the goal head differs: loaded below, key by key

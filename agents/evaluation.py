@@ -22,6 +22,8 @@ from .kinds import DEFAULT_AGENT, agent_kind
 TASKS = ("earshot/AudioGoal-v0", "earshot/AudioPointGoal-v0", "earshot/PointGoal-v0", "earshot/SemanticAudioGoal-v0",
          "earshot/MovingSource-v0")
 METRICS = ("success", "spl", "softspl", "sna", "distance_to_goal")
+# the summary's counts of the two ways to fail, and the episodes' ``ended`` each counts (``ending``)
+FAILURES = {"premature_stops": "stop", "step_limit": "limit"}
 BASELINES = ("random", "forward", "oracle")
 # where the episodes start (``--start``), and how a message says it
 _START_PHRASES = {"any": "", "goal-room": "starting in the goal's room", "other-room": "starting in another room"}
@@ -185,7 +187,7 @@ def summarize(rows: list[dict]) -> dict:
         ci = 1.96 * float(v.std(ddof=1)) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
         out[k] = {"mean": float(v.mean()), "ci95": ci}
     # the two ways to fail: a premature STOP, or the step limit reached (an argmax policy's loops)
-    for key, end in (("premature_stops", "stop"), ("step_limit", "limit")):
+    for key, end in FAILURES.items():
         n = sum(r["ended"] == end for r in rows)
         out[key] = {"count": n, "share": n / len(rows) if rows else float("nan")}
     return out

@@ -189,7 +189,7 @@ class DDPPOTrainer:
                                  f"{getattr(self.config, key)!r}; resume with the same options or use another "
                                  "--run-dir")
         checkpoints.check_compatible(meta, policy.env_space, policy.n_actions)
-        if bool(meta.get("policy", {}).get("goal_head", False)) != (policy.goal_head is not None):
+        if checkpoints.has_goal_head(meta) != (policy.goal_head is not None):
             raise ValueError(f"{self.run_dir} was trained {'with' if policy.goal_head is None else 'without'} a goal "
                              "head (--imitation-goal-coef); resume with the same options or use another --run-dir")
 
@@ -393,12 +393,12 @@ class DDPPOTrainer:
         if self.world.rank != 0:
             return
         from ..callbacks import evaluate_on, record_eval
-        from ..evaluation import METRICS
+        from ..evaluation import FAILURES, METRICS
 
         summary = evaluate_on(self.config, policy)
         for k in METRICS:
             self._log(f"eval/{k}", summary[k]["mean"], steps)
-        for k in ("premature_stops", "step_limit"):  # shares of the episodes failed each way
+        for k in FAILURES:  # shares of the episodes failed each way
             self._log(f"eval/{k}", summary[k]["share"], steps)
         record_eval(self.run_dir, steps, summary)
         spl = summary["spl"]["mean"]
