@@ -51,7 +51,11 @@ class AVNavEnv(gym.Env):
     a policy can tell a place it keeps returning to, and leave a loop); ``pose`` float32 (4,),
     the displacement from the episode's start in the start's frame (ahead, left; metres / 10,
     clipped to ±5) and the cosine and sine of the heading relative to the start's (habitat's
-    episodic GPS + compass, as SAVi observes its pose).
+    episodic GPS + compass, as SAVi observes its pose); ``local_map`` float32 (48, 48, 3) in
+    [0, 1], an occupancy map the agent builds from its own depth images and pose since the
+    episode began (``av_env.egomap``; 0.2 m cells, 9.6 m around it, facing up): occupied,
+    explored, and the steps that ended in each cell (log-scaled as ``visits``), memory of where
+    it has looked and been, as the waypoint agent's map and Dynamic AV-Nav's occupancy input.
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.
@@ -186,10 +190,11 @@ class AVNavEnv(gym.Env):
             index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
         ctx = self.source.context(ep.scene)
-        if ctx.renderer is None and ("rgb" in self.sensors or "depth" in self.sensors or self.render_mode):
+        if ctx.renderer is None and (self.render_mode or {"rgb", "depth", "local_map"} & set(self.sensors)):
             ctx.renderer = self.make_renderer(ctx.scene)
         self.sim.reset(ctx, ep.start_node, ep.start_heading)
         self.task_obj.reset(self.sim, ep, self.np_random)
+        self.observer.begin_episode(self.sim)
         self.done = False
         self.start_distance = self.distance_to_goal()
         self.prev_distance = self.start_distance

@@ -13,7 +13,9 @@ from ..acoustics import AudioConfig
 from ..acoustics.cues import FEATURE_RANGES, audio_feature, feature_shape, scale_spectrogram, spectrogram_bound
 from ..scenes import Action
 from ..scenes.lru import BUDGETS, LRU
+from ..scenes.render.camera import MAX_DEPTH, depth_metres
 from .config import SensorConfig
+from .egomap import LocalMap
 from .simulator import AUDIO_FULL_SCALE, Simulator
 from .tasks import Task
 
@@ -65,6 +67,8 @@ def pose_vector(start_position: np.ndarray, start_heading: float, position: np.n
     return np.array([xy[0], xy[1], np.cos(turn), np.sin(turn)], np.float32)
 
 
+LOCAL_MAP = "local_map"  # opt-in key: only observed when the sensors name it (``egomap.LocalMap``)
+
 # the opt-in keys (observed only when ``sensors`` names them): their width, bounds and value
 _OPT_IN = {
     LAST_ACTION: (N_ACTIONS + 2, 0.0, 1.0, lambda sim: last_action_vector(sim.last_action, sim.blocked)),
@@ -109,6 +113,11 @@ class Observer:
         for key, (size, low, high, _) in _OPT_IN.items():
             if sensors.sensors is not None and key in sensors.sensors:
                 obs[key] = spaces.Box(low, high, (size,), np.float32)
+        self.local_map: LocalMap | None = None
+        if sensors.sensors is not None and LOCAL_MAP in sensors.sensors:
+            obs[LOCAL_MAP] = spaces.Box(0.0, 1.0, LocalMap.shape, np.float32)
+            self.local_map = LocalMap(sensors.hfov_deg, sensors.camera_height if sensors.camera_height is not None
+                                      else audio_config.ear_height)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.spectrogram_scale = spectrogram_bound(audio_config)
@@ -120,14 +129,21 @@ class Observer:
         """The observed keys that carry the sound heard: the waveform and each audio feature."""
         return frozenset(k for k in self.keys if k == "audiogoal" or k in self.cue_keys)
 
+    def begin_episode(self, sim: Simulator) -> None:
+        """Start the episode's own state (the ``local_map``) at the agent's start."""
+        if self.local_map is not None:
+            self.local_map.begin(sim.position)
+
     def observe(self, sim: Simulator, episode) -> dict:
-        """The observation, computing only the observed keys: no rendering without rgb or depth,
-        no audio without an audio key."""
+        """The observation, computing only the observed keys: no rendering without rgb or depth
+        (or the ``local_map``, built from depth), no audio without an audio key."""
         wanted = self.keys
         obs = {}
-        if "rgb" in wanted or "depth" in wanted:
+        if "rgb" in wanted or "depth" in wanted or LOCAL_MAP in wanted:
             rgb, depth = sim.rgbd()
             obs.update(rgb=rgb, depth=depth)
+            if LOCAL_MAP in wanted:
+                obs[LOCAL_MAP] = self.local_map.observe(depth_metres(depth), sim.position, sim.heading, MAX_DEPTH)
         self.last_audio = None
         if "audiogoal" in wanted:
             obs["audiogoal"] = self.last_audio = sim.audio()  # kept for frames and videos of this step

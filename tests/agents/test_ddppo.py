@@ -438,20 +438,22 @@ def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
                      make_env=lambda shard: Bandit(), world=World()).train()
 
 
-def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns_on(tmp_path):
-    """--init from a checkpoint trained without ``last_action``: the new key's weights into the
-    GRU start at zero, so the policy acts exactly as the checkpoint's (same logits, same GRU
-    state over a whole episode) and training then goes on; a key of another shape is refused."""
+@pytest.mark.parametrize("added", ["last_action", "local_map"])
+def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns_on(tmp_path, added):
+    """--init from a checkpoint trained without an opt-in key (a vector, ``last_action``, or a
+    map with its own CNN, ``local_map``): the new key's weights into the GRU start at zero, so
+    the policy acts exactly as the checkpoint's (same logits, same GRU state over a whole
+    episode) and training then goes on; a key of another shape is refused."""
     from earshot.agents import checkpoints
     from earshot.cli import parse_config
 
     old = _run_in_process(tmp_path / "old", "gru", total=64)["checkpoint"]
-    sensors = ["depth", "pointgoal_with_gps_compass", "last_action"]
+    sensors = ["depth", "pointgoal_with_gps_compass", added]
     kwargs = {**json.loads(ENV_KWARGS), "sensors": sensors}
     env = gym.make("earshot/PointGoal-v0", scenes=2, **kwargs)
     meta = read_meta(old)
     policy = ActorCritic(env.observation_space, 4, 16, 16)
-    assert checkpoints.load_init_weights(policy, old, meta) == ["last_action"]
+    assert checkpoints.load_init_weights(policy, old, meta) == [added]
     small_env = gym.make("earshot/PointGoal-v0", scenes=2, **json.loads(ENV_KWARGS))
     small, _ = checkpoints.load_policy(old, small_env.observation_space, small_env.action_space)
     obs, _ = env.reset(seed=3)
@@ -460,11 +462,11 @@ def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns
         x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
         starts = torch.tensor([t == 0])
         a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
-        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != "last_action"}, starts, h_old,
+        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != added}, starts, h_old,
                                                   deterministic=True)
         assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
         assert torch.allclose(h_new, h_old)
-        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary last_action
+        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary the new key
         if term or trunc:
             break
     config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(tmp_path / "new"), "--agent", "recurrent-ppo",
@@ -472,8 +474,8 @@ def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns
                                             "--env-kwargs", json.dumps(kwargs)])
     out = DDPPOTrainer(config, world=World()).train()
     new_meta, weights, _ = load(out["checkpoint"])
-    assert new_meta["init"]["added_observations"] == ["last_action"] and "last_action" in new_meta["observation"]
-    assert any(k.startswith("extractor.encoders.last_action.") for k in weights)
+    assert new_meta["init"]["added_observations"] == [added] and added in new_meta["observation"]
+    assert any(k.startswith(f"extractor.encoders.{added}.") for k in weights)
     wider = {**json.loads(ENV_KWARGS), "resolution": 40}
     config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(tmp_path / "bad"), "--agent", "recurrent-ppo",
                                             "--total-steps", "64", "--init", str(old), "--env-kwargs", json.dumps(wider)])
