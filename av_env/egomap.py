@@ -141,8 +141,10 @@ class LocalMap:
     """The ``local_map`` observation of one env: a ``GeometricMap`` at ``LOCAL_MAP_CELL`` begun
     at each episode's start (``begin``), updated with every observed depth image and pose
     (``observe``), cropped to (LOCAL_MAP_SIZE, LOCAL_MAP_SIZE, 3) float32 in [0, 1]: occupied,
-    explored, visits. Depths that read the renderer's maximum (nothing within range) are left
-    out rather than mapped as a surface there."""
+    explored, visits; the agent at the centre facing up, its heading taken to the nearest 90°
+    (exact under grid motion; continuous motion's 10° turns turn the crop in quarter turns).
+    Depths that read the renderer's maximum (nothing within range) are left out rather than
+    mapped as a surface there."""
 
     shape = (LOCAL_MAP_SIZE, LOCAL_MAP_SIZE, 3)
 

@@ -53,7 +53,8 @@ class AVNavEnv(gym.Env):
     clipped to ±5) and the cosine and sine of the heading relative to the start's (habitat's
     episodic GPS + compass, as SAVi observes its pose); ``local_map`` float32 (48, 48, 3) in
     [0, 1], an occupancy map the agent builds from its own depth images and pose since the
-    episode began (``av_env.egomap``; 0.2 m cells, 9.6 m around it, facing up): occupied,
+    episode began (``av_env.egomap``; 0.2 m cells, 9.6 m around it, facing up to the nearest
+    90°): occupied,
     explored, and the steps that ended in each cell (log-scaled as ``visits``), memory of where
     it has looked and been, as the waypoint agent's map and Dynamic AV-Nav's occupancy input.
 
