@@ -217,8 +217,9 @@ def format_table(results: dict[str, dict], columns: int = 100) -> str:
     lines = [head, "-" * len(head)]
     for name, s in results.items():
         cells = "".join(f"{s[k]['mean']:>{cell - 8}.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
-        if "premature_stops" in s:
-            cells += f"{s['premature_stops']['count']:>{ends - 8}} / {s['step_limit']['count']}"
+        stops, limit = FAILURES
+        if stops in s:
+            cells += f"{s[stops]['count']:>{ends - 8}} / {s[limit]['count']}"
         if len(name) > width - 1:
             lines += [name, " " * width + cells]
         else:

@@ -134,22 +134,22 @@ class GeometricMap:
 
 LOCAL_MAP_CELL = 0.2  # metres per cell of the ``local_map`` observation
 LOCAL_MAP_SIZE = 48  # cells per side of it (9.6 m)
-LOCAL_MAP_VISITS_CAP = 64  # the visits at which its third channel reaches 1 (as the ``visits`` key)
 
 
 class LocalMap:
     """The ``local_map`` observation of one env: a ``GeometricMap`` at ``LOCAL_MAP_CELL`` begun
     at each episode's start (``begin``), updated with every observed depth image and pose
     (``observe``), cropped to (LOCAL_MAP_SIZE, LOCAL_MAP_SIZE, 3) float32 in [0, 1]: occupied,
-    explored, visits; the agent at the centre facing up, its heading taken to the nearest 90°
+    explored, visits (log-scaled to 1 at ``visits_cap``); the agent at the centre facing up, its heading taken to the nearest 90°
     (exact under grid motion; continuous motion's 10° turns turn the crop in quarter turns).
     Depths that read the renderer's maximum (nothing within range) are left out rather than
     mapped as a surface there."""
 
     shape = (LOCAL_MAP_SIZE, LOCAL_MAP_SIZE, 3)
 
-    def __init__(self, hfov_deg: float, camera_height: float):
+    def __init__(self, hfov_deg: float, camera_height: float, visits_cap: int):
         self.hfov_deg, self.camera_height = float(hfov_deg), float(camera_height)
+        self.visits_cap = int(visits_cap)
         self.map: GeometricMap | None = None
         self._last_view = None  # the pose of the last depth image mapped (a repeat adds nothing)
 
@@ -164,13 +164,11 @@ class LocalMap:
             raise RuntimeError("LocalMap.observe before begin(): the env starts the map at reset")
         view = (np.asarray(position, np.float64)[:2].tobytes(), float(heading))
         if view != self._last_view:
-            d = np.asarray(depth_m, np.float64)
-            d = d[..., 0] if d.ndim == 3 else d
-            d = np.where(d >= far - 1e-6, 0.0, d)
-            self.map.update(d, position, heading, self.hfov_deg, self.camera_height)
+            d = np.asarray(depth_m)
+            self.map.update(np.where(d >= far - 1e-6, 0.0, d), position, heading, self.hfov_deg, self.camera_height)
             self._last_view = view
         self.map.visit(position)
-        return self.map.crop(position, heading, LOCAL_MAP_SIZE, visits_cap=LOCAL_MAP_VISITS_CAP)
+        return self.map.crop(position, heading, LOCAL_MAP_SIZE, visits_cap=self.visits_cap)
 
 
-__all__ = ["CELL", "CROP", "LOCAL_MAP_CELL", "LOCAL_MAP_SIZE", "LOCAL_MAP_VISITS_CAP", "GeometricMap", "LocalMap"]
+__all__ = ["CELL", "CROP", "LOCAL_MAP_CELL", "LOCAL_MAP_SIZE", "GeometricMap", "LocalMap"]

@@ -54,9 +54,9 @@ class AVNavEnv(gym.Env):
     episodic GPS + compass, as SAVi observes its pose); ``local_map`` float32 (48, 48, 3) in
     [0, 1], an occupancy map the agent builds from its own depth images and pose since the
     episode began (``av_env.egomap``; 0.2 m cells, 9.6 m around it, facing up to the nearest
-    90°): occupied,
-    explored, and the steps that ended in each cell (log-scaled as ``visits``), memory of where
-    it has looked and been, as the waypoint agent's map and Dynamic AV-Nav's occupancy input.
+    90°): occupied, explored, and the steps that ended in each cell (log-scaled as ``visits``),
+    memory of where it has looked and been, as the waypoint agent's map and Dynamic AV-Nav's
+    occupancy input.
 
     ## Rewards
     +10 on success, −0.01 per step, plus the decrease of the geodesic distance to the goal.
@@ -191,7 +191,7 @@ class AVNavEnv(gym.Env):
             index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
         ctx = self.source.context(ep.scene)
-        if ctx.renderer is None and (self.render_mode or {"rgb", "depth", "local_map"} & set(self.sensors)):
+        if ctx.renderer is None and (self.render_mode or self.observer.renders):
             ctx.renderer = self.make_renderer(ctx.scene)
         self.sim.reset(ctx, ep.start_node, ep.start_heading)
         self.task_obj.reset(self.sim, ep, self.np_random)

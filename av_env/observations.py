@@ -117,9 +117,10 @@ class Observer:
         if sensors.sensors is not None and LOCAL_MAP in sensors.sensors:
             obs[LOCAL_MAP] = spaces.Box(0.0, 1.0, LocalMap.shape, np.float32)
             self.local_map = LocalMap(sensors.hfov_deg, sensors.camera_height if sensors.camera_height is not None
-                                      else audio_config.ear_height)
+                                      else audio_config.ear_height, VISITS_CAP)  # its visits scaled as ``visits``
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
+        self.renders = bool({"rgb", "depth", LOCAL_MAP} & set(self.keys))  # the frame is needed (the map is built from depth)
         self.spectrogram_scale = spectrogram_bound(audio_config)
         self.last_audio: np.ndarray | None = None
         self.spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed audio features by (key, audio_key())
@@ -139,7 +140,7 @@ class Observer:
         (or the ``local_map``, built from depth), no audio without an audio key."""
         wanted = self.keys
         obs = {}
-        if "rgb" in wanted or "depth" in wanted or LOCAL_MAP in wanted:
+        if self.renders:
             rgb, depth = sim.rgbd()
             obs.update(rgb=rgb, depth=depth)
             if LOCAL_MAP in wanted:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import earshot.av_env  # noqa: F401  (registers the envs)
-from earshot.av_env.egomap import LOCAL_MAP_CELL, LOCAL_MAP_SIZE, LOCAL_MAP_VISITS_CAP
+from earshot.av_env.egomap import LOCAL_MAP_CELL, LOCAL_MAP_SIZE
+from earshot.av_env.observations import VISITS_CAP
 from earshot.scenes import shoebox
 
 W, D = 4.0, 3.0  # the box's width (x) and depth (y), metres
@@ -24,7 +25,7 @@ def box_env(tmp_path_factory):
 
 
 def _visit_value(n: int) -> float:
-    return min(math.log1p(n) / math.log1p(LOCAL_MAP_VISITS_CAP), 1.0)
+    return min(math.log1p(n) / math.log1p(VISITS_CAP), 1.0)
 
 
 def _world(cells: np.ndarray, agent_cell, position, heading: float) -> np.ndarray:
