@@ -215,9 +215,9 @@ def format_table(results: dict[str, dict], columns: int = 100) -> str:
     width = min(max(len("agent"), *(len(n) for n in results)) + 2, columns - cell * len(METRICS) - ends)
     head = f"{'agent':<{width}}" + "".join(f"{_HEADS.get(k, k):>{cell}}" for k in METRICS) + f"{'STOPs / limit':>{ends}}"
     lines = [head, "-" * len(head)]
+    stops, limit = FAILURES  # the summary's keys for the two ways to fail
     for name, s in results.items():
         cells = "".join(f"{s[k]['mean']:>{cell - 8}.3f} ± {s[k]['ci95']:<5.3f}" for k in METRICS)
-        stops, limit = FAILURES
         if stops in s:
             cells += f"{s[stops]['count']:>{ends - 8}} / {s[limit]['count']}"
         if len(name) > width - 1:

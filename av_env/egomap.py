@@ -140,8 +140,9 @@ class LocalMap:
     """The ``local_map`` observation of one env: a ``GeometricMap`` at ``LOCAL_MAP_CELL`` begun
     at each episode's start (``begin``), updated with every observed depth image and pose
     (``observe``), cropped to (LOCAL_MAP_SIZE, LOCAL_MAP_SIZE, 3) float32 in [0, 1]: occupied,
-    explored, visits (log-scaled to 1 at ``visits_cap``); the agent at the centre facing up, its heading taken to the nearest 90°
-    (exact under grid motion; continuous motion's 10° turns turn the crop in quarter turns).
+    explored, visits (log-scaled to 1 at ``visits_cap``); the agent at the centre facing up,
+    its heading taken to the nearest 90° (exact under grid motion; continuous motion's 10° turns
+    turn the crop in quarter turns).
     Depths that read the renderer's maximum (nothing within range) are left out rather than
     mapped as a surface there."""
 
