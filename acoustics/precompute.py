@@ -17,6 +17,7 @@ import numpy as np
 from ..cli import option, save_config
 from ..jobs import progress_bar, run_tasks
 from ..scenes import NavGraph, split_seeds
+from ..scenes.splits import SPLITS
 from ..scenes.refs import build_scene_and_graph, procedural_ref
 
 from .cache import RIRCache
@@ -115,7 +116,7 @@ def run(jobs: list[Job], workers: int = 1, backend: str = "process", progress: "
 class PrecomputeConfig:
     """Options of ``scripts/precompute_rirs.py`` (``precompute``)."""
 
-    split: str = option("train", "which procedural split", choices=("train", "val", "test"))
+    split: str = option("train", "which procedural split", choices=tuple(SPLITS))
     scenes: int = option(1, "the first N apartments of the split", low=1, high=10_000)
     sources: int = option(0, "source nodes per scene, evenly spread (0 = every node)", low=0)
     spacing: float = option(0.5, "NavGraph spacing in metres", choices=(0.25, 0.5, 1.0))

@@ -16,6 +16,7 @@ import numpy as np
 from .. import jobs
 from ..cli import option
 from ..files import write_json_atomic, write_text_atomic
+from ..scenes.splits import SPLITS
 from .kinds import DEFAULT_AGENT, agent_kind
 
 # the navigation tasks agents are trained and evaluated on
@@ -34,7 +35,8 @@ _TRAINING_SOUNDS = ("sounds", "sound_variants")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
-             episodes_per_scene: int = 1, agent: str = DEFAULT_AGENT, meshes: tuple = (), up_axis: str = "z"):
+             episodes_per_scene: int = 1, agent: str = DEFAULT_AGENT, meshes: tuple = (), up_axis: str = "z",
+             first_scene: int = 0):
     """The env whose fixed episodes every agent is evaluated on: ``episodes`` episodes over
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
@@ -43,7 +45,8 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     wrapped as the agent kind ``agent`` acts in it (``AgentKind.wrap``; the waypoint agent's
     ``WaypointEnv`` runs the same episodes, primitive steps counted in every metric). Baselines
     act in the env as a flat agent does. ``meshes``: the episodes are on these mesh files (read
-    with ``up_axis``) instead of the split's apartments, spread over them the same way."""
+    with ``up_axis``) instead of the split's apartments, spread over them the same way.
+    ``first_scene``: the scenes are the split's (or ``meshes``') from this one on."""
     import gymnasium as gym
 
     import earshot.av_env  # noqa: F401  (registers the ids in this process)
@@ -52,12 +55,19 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
 
     kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_SOUNDS}
     wanted = -(-episodes // episodes_per_scene)
+    pool = [str(m) for m in meshes] if meshes else split_seeds(split)
+    if first_scene >= len(pool):
+        raise ValueError(f"first_scene {first_scene} is past the last of the {len(pool):,} "
+                         f"{'meshes given' if meshes else f'apartments of split {split!r}'}: use at most {len(pool) - 1}")
     if meshes:
-        scenes = [str(m) for m in meshes][:wanted]
+        scenes = pool[first_scene:first_scene + wanted]
         n_scenes = len(scenes)
         kwargs["mesh_kwargs"] = {**(kwargs.get("mesh_kwargs") or {}), "up_axis": up_axis}
-    else:
-        scenes = n_scenes = min(len(split_seeds(split)), wanted)
+    elif first_scene:
+        scenes = list(pool[first_scene:first_scene + wanted])
+        n_scenes = len(scenes)
+    else:  # a count: the split's first apartments
+        scenes = n_scenes = min(len(pool), wanted)
     per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
     env = gym.make(task, split=split, scenes=scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
     return agent_kind(agent).wrap(env)
@@ -234,7 +244,10 @@ class EvalConfig:
     baseline: str = option("", "a baseline instead of a checkpoint", choices=("", *BASELINES))
     task: str = option("", "Gymnasium id of the task (default: the checkpoint's; earshot/AudioGoal-v0 for a "
                            "baseline)", choices=("", *TASKS))
-    split: str = option("test", "split of the episodes (test: held-out scenes)", choices=("train", "val", "test"))
+    split: str = option("test", "split of the episodes (test: held-out scenes; extra: 100,000 more held-out "
+                                "apartments, see --first-scene)", choices=tuple(SPLITS))
+    first_scene: int = option(0, "start at this apartment of the split (0 = its first): other blocks of "
+                                 "--split extra, to measure an agent beyond test's 100 apartments", low=0)
     episodes: int = option(50, "episodes to run", low=1)
     episodes_per_scene: int = option(1, "episodes per scene (more scenes first: one episode each)", low=1)
     meshes: tuple = option((), "your mesh files (.glb/.obj/.ply) to run the episodes on instead of the split's "
@@ -270,7 +283,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
     # a start filter takes the scenes' next episodes (each scene has one per distance bin) in place of those it skips
     env = eval_env(config.task, config.split, config.episodes, env_kwargs, sounds=config.sounds,
                    episodes_per_scene=config.episodes_per_scene, agent=agent, meshes=config.meshes,
-                   up_axis=config.up_axis)
+                   up_axis=config.up_axis, first_scene=config.first_scene)
     try:
         actor = actor_for(env)
         if config.constant_audio:
@@ -280,6 +293,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split,
+               "first_scene": config.first_scene,
                **({"meshes": list(config.meshes), "up_axis": config.up_axis} if config.meshes else {}), "start": config.start,
                "sounds": config.sounds,
                "deterministic": config.deterministic, "temperature": config.temperature,

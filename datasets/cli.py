@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..acoustics.config import SUPPORTED_SAMPLE_RATES
 from ..cli import parser_for
+from ..scenes.splits import SPLITS
 from .generate import Progress, generate
 from .manifest import read_manifest, verify
 from .spec import ECHO_FIELDS, FIELDS, DatasetSpec
@@ -29,7 +30,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--kind", default="binaural", choices=("binaural", "echo"), help="binaural: sources heard by a "
                    "listener; echo: the echoes of a chirp the listener emits, with rgb and depth, for echo-based depth "
                    "estimation (default: binaural)")
-    g.add_argument("--split", default="train", choices=("train", "val", "test"), help="scene split (default: train)")
+    g.add_argument("--split", default="train", choices=tuple(SPLITS), help="scene split (default: train)")
     g.add_argument("--samples", type=int, default=1000, help="number of samples; >= 1. Rerunning on an existing dataset with a larger "
                    "number extends it: its full shards are kept byte for byte (default: 1000)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")

@@ -5,8 +5,14 @@
 | train | 0 … 9,999                | 10,000     |
 | val   | 1,000,000 … 1,000,099    | 100        |
 | test  | 2,000,000 … 2,000,099    | 100        |
+| extra | 3,000,000 … 3,099,999    | 100,000    |
 
 ``test`` is the held-out set: no train or val seed ever produces one of its apartments.
+``extra`` is held out the same way and is never used to train or choose anything: more unseen
+apartments than test's 100, to measure how an agent generalises beyond them (evaluate one
+block of 100 at a time with ``scripts/evaluate.py --split extra --first-scene K``). Val and
+test are each one draw of 100 apartments, and two such draws can differ by more than an
+evaluation's confidence interval suggests (docs/agents.md, "Val against test").
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ SPLITS: dict[str, range] = {
     "train": range(0, 10_000),
     "val": range(1_000_000, 1_000_100),
     "test": range(2_000_000, 2_000_100),
+    "extra": range(3_000_000, 3_100_000),
 }
 
 
 def split_seeds(split: str) -> range:
-    """The procedural apartment seeds of ``split`` ("train", "val" or "test")."""
+    """The procedural apartment seeds of ``split`` ("train", "val", "test" or "extra")."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     return SPLITS[split]

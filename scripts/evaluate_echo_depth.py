@@ -12,12 +12,13 @@ import sys
 
 from earshot.agents.echo_evaluation import evaluate_echo_depth
 from earshot.cli import parser_for
+from earshot.scenes.splits import SPLITS
 
 
 def main(argv=None) -> int:
     p = parser_for(__doc__)
     p.add_argument("--checkpoint", nargs="+", required=True, help="run folders of train_echo_depth.py (or checkpoint folders)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate on: train, val or test (default: test)")
+    p.add_argument("--split", default="test", choices=tuple(SPLITS), help="split to evaluate on: train, val, test or extra (default: test)")
     p.add_argument("--samples", type=int, default=2_000, help="samples of the split's echo dataset, >= 1 (default: 2000)")
     p.add_argument("--data", default="", help="an echo dataset folder instead of the split's (default: outputs/echo_data/...)")
     p.add_argument("--out", required=True, help="folder for summary.json (and examples.png)")

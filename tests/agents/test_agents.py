@@ -121,6 +121,29 @@ def test_evaluate_on_user_meshes(tmp_path, capsys):
         _evaluate(tmp_path / "m", "--baseline", "oracle", "--meshes", str(tmp_path / "missing.glb"), "--episodes", "2")
 
 
+def test_extra_split_and_first_scene_evaluate_other_unseen_apartments(tmp_path):
+    """--split extra --first-scene K runs the episodes on the extra split's apartments from its
+    K-th on (seeds no train, val or test apartment has), one per scene, and the oracle scores SPL 1
+    there; --first-scene 0 is the split's first apartments, as without it; a K past the split's
+    end is one clear error."""
+    import csv
+
+    from earshot.scenes import split_of, split_seeds
+
+    extra = split_seeds("extra")
+    assert len(extra) >= 100_000 and all(split_of(s) == "extra" for s in (extra[0], extra[-1]))
+    results = _evaluate(tmp_path / "k", "--baseline", "oracle", "--split", "extra", "--first-scene", "250", "--episodes", "3")
+    rows = list(csv.DictReader((tmp_path / "k" / "episodes.csv").open()))
+    assert [r["scene"] for r in rows] == [f"procedural:{extra[250 + i]}" for i in range(3)]
+    assert results["oracle"]["success"]["mean"] == 1.0 and results["oracle"]["spl"]["mean"] == pytest.approx(1.0)
+    assert results["oracle"]["first_scene"] == 250 and results["oracle"]["split"] == "extra"
+    _evaluate(tmp_path / "z", "--baseline", "oracle", "--split", "extra", "--first-scene", "0")
+    first = list(csv.DictReader((tmp_path / "z" / "episodes.csv").open()))
+    assert [r["scene"] for r in first] == [f"procedural:{extra[0]}", f"procedural:{extra[1]}"]
+    with pytest.raises(ValueError, match="first_scene 100 is past the last of the 100 apartments of split 'val'"):
+        _evaluate(tmp_path / "v", "--baseline", "oracle", "--split", "val", "--first-scene", "100")
+
+
 def test_start_in_another_room_keeps_only_episodes_whose_start_and_goal_rooms_differ(tmp_path):
     """--start other-room / goal-room run only episodes whose start lies in another room than the
     goal / in the goal's room (checked here on the rooms' rectangles), the oracle still scores 1,

@@ -129,8 +129,9 @@ def test_shoebox_spans_its_box():
 
 
 def test_splits_are_disjoint():
-    train, val, test = (set(split_seeds(s)) for s in ("train", "val", "test"))
+    train, val, test, extra = (set(split_seeds(s)) for s in ("train", "val", "test", "extra"))
     assert not (train & val) and not (train & test) and not (val & test)
+    assert not (extra & train) and not (extra & val) and not (extra & test)
     assert len(test) >= 50 and len(train) > len(test)
     assert split_of(split_seeds("test")[3]) == "test"
     with pytest.raises(ValueError, match="unknown split"):
