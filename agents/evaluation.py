@@ -59,16 +59,10 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     if first_scene >= len(pool):
         raise ValueError(f"first_scene {first_scene} is past the last of the {len(pool):,} "
                          f"{'meshes given' if meshes else f'apartments of split {split!r}'}: use at most {len(pool) - 1}")
+    scenes = list(pool[first_scene:first_scene + wanted])  # mesh paths or seeds of the split
     if meshes:
-        scenes = pool[first_scene:first_scene + wanted]
-        n_scenes = len(scenes)
         kwargs["mesh_kwargs"] = {**(kwargs.get("mesh_kwargs") or {}), "up_axis": up_axis}
-    elif first_scene:
-        scenes = list(pool[first_scene:first_scene + wanted])
-        n_scenes = len(scenes)
-    else:  # a count: the split's first apartments
-        scenes = n_scenes = min(len(pool), wanted)
-    per_scene = max(len(DISTANCE_BINS), -(-episodes // n_scenes))
+    per_scene = max(len(DISTANCE_BINS), -(-episodes // len(scenes)))
     env = gym.make(task, split=split, scenes=scenes, episodes_per_scene=per_scene, sounds=sounds, **kwargs)
     return agent_kind(agent).wrap(env)
 
