@@ -365,6 +365,12 @@ def simulator_differences(meta: dict, env) -> list[str]:
         return ["the checkpoint does not record the simulator it was trained in (it predates the record): its "
                 "acoustics may differ from today's defaults"]
     now = simulator_record(env)
+    if isinstance(trained.get("task"), dict):
+        # a task parameter added after the checkpoint was written: it trained under its default
+        from ..av_env.tasks.base import COMMON_PARAMETERS
+
+        defaults = {**COMMON_PARAMETERS, **env.unwrapped.task_obj.PARAMETERS}
+        trained = {**trained, "task": {**{k: v for k, v in defaults.items() if k in now["task"]}, **trained["task"]}}
     out = []
     # the task's parameters are compared when recorded (checkpoints before 2026-12-06 lack them)
     for part in ("earshot", "audio", "echo", "sensors", "motion") + (("task",) if "task" in trained else ()):

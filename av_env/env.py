@@ -86,7 +86,9 @@ class AVNavEnv(gym.Env):
     failed_stop_reward (≤ 0, default 0 as in SoundSpaces: added to the reward of a STOP away from
     the goal, an option against policies that learn to stop at once), spl_reward (false as in
     SoundSpaces; true: the +10 of a success is scaled by the episode's SPL, so PPO is paid for the
-    short path, not only for arriving), echoes (add the ``echo``
+    short path, not only for arriving), revisit_reward (≤ 0, default 0 as in SoundSpaces: added to
+    the reward of a move or turn that ends in a pose, place and heading, the episode has already
+    been in: a blocked step, a full turn in place, a cycle; an option against looping), echoes (add the ``echo``
     observation: the spectrogram of a chirp's echoes, ``earshot.acoustics.echo``; on by default
     only for EchoDepth), echo_config (its AudioConfig; default ``acoustics.echo.ECHO_CONFIG``).
     """
@@ -200,6 +202,7 @@ class AVNavEnv(gym.Env):
         self.start_distance = self.distance_to_goal()
         self.prev_distance = self.start_distance
         self._start_state = (self.sim.node, self.sim.heading, self._nearest_goal())  # for SNA, at the end
+        self._poses = {self._pose()}  # every pose the episode has been in (revisit_reward)
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
     def _check_open(self, what: str) -> None:
@@ -225,8 +228,11 @@ class AVNavEnv(gym.Env):
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)
+        pose = self._pose()
+        repeated = pose in self._poses
+        self._poses.add(pose)
         reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated,
-                                      spl=self._spl(success) if success else 0.0)
+                                      spl=self._spl(success) if success else 0.0, repeated=repeated)
         self.prev_distance = distance
         truncated = bool(not terminated and sim.steps >= self.max_steps)
         self.done = terminated or truncated
@@ -234,6 +240,12 @@ class AVNavEnv(gym.Env):
         if self.done:
             info.update(self._metrics(success, distance, terminated))
         return self._observe(), float(reward), terminated, truncated, info
+
+    def _pose(self) -> tuple:
+        """The agent's pose as a hashable key: its place (to the centimetre) and heading (to the
+        degree, in [0, 360))."""
+        sim = self.sim
+        return tuple(np.round(sim.position[:2], 2).tolist()) + (int(round(np.degrees(sim.heading))) % 360,)
 
     def _check_action(self, action) -> int:
         a = np.asarray(action)

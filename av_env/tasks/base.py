@@ -14,7 +14,7 @@ from ..simulator import Simulator
 SUCCESS_REWARD = 10.0  # SoundSpaces: reward on success
 SLACK_REWARD = -0.01  # SoundSpaces: reward per step
 # parameters every task takes, with their defaults
-COMMON_PARAMETERS: dict[str, object] = {"failed_stop_reward": 0.0, "spl_reward": False}
+COMMON_PARAMETERS: dict[str, object] = {"failed_stop_reward": 0.0, "spl_reward": False, "revisit_reward": 0.0}
 
 
 class Task:
@@ -47,7 +47,8 @@ class Task:
     echoes = False  # observe the echo of a chirp by default (the env's ``echoes`` kwarg overrides)
     PARAMETERS: dict[str, object] = {}
 
-    def __init__(self, failed_stop_reward: float | None = None, spl_reward: bool | None = None, **kwargs):
+    def __init__(self, failed_stop_reward: float | None = None, spl_reward: bool | None = None,
+                 revisit_reward: float | None = None, **kwargs):
         allowed = {**COMMON_PARAMETERS, **self.PARAMETERS}
         unknown = sorted(k for k, v in kwargs.items() if k not in allowed and v is not None)
         if unknown:
@@ -58,6 +59,9 @@ class Task:
                                                high=0.0)
         # the success bonus times the episode's SPL (the metric itself) instead of the full bonus
         self.spl_reward = check_bool("spl_reward", self.given("spl_reward", spl_reward))
+        # added to the reward of a step that ends in a pose (place and heading) the episode has
+        # already been in: a blocked step, a full turn in place, a cycle (SoundSpaces: none)
+        self.revisit_reward = check_number("revisit_reward", self.given("revisit_reward", revisit_reward), high=0.0)
 
     def given(self, name: str, value):
         """``value`` of the parameter ``name``, or its default (``COMMON_PARAMETERS``, the task's
@@ -103,13 +107,17 @@ class Task:
         return bool(stopped and distance <= success_distance)
 
     def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False,
-               spl: float = 1.0) -> float:
+               spl: float = 1.0, repeated: bool = False) -> float:
         """SoundSpaces: −0.01 per step, + the decrease of the geodesic distance, +10 on success;
-        plus the task's ``failed_stop_reward`` (0 unless given) on a STOP away from the goal. With
+        plus the task's ``failed_stop_reward`` (0 unless given) on a STOP away from the goal, and
+        its ``revisit_reward`` (0 unless given) on a move or turn that ended in a pose the episode
+        had already been in (``repeated``; a shortest path never repeats a pose). With
         ``spl_reward`` the success bonus is 10 × ``spl``, the episode's SPL (l / max(p, l)): a
         detour then costs reward in proportion to what it costs the metric."""
         bonus = SUCCESS_REWARD * (spl if self.spl_reward else 1.0)
         out = SLACK_REWARD + (previous_distance - distance) + (bonus if success else 0.0)
+        if repeated and not stopped and self.revisit_reward:
+            out += self.revisit_reward
         return out + (self.failed_stop_reward if stopped and not success else 0.0)
 
     def shortest_distance(self, episode: Episode, start_distance: float) -> float:

@@ -15,5 +15,5 @@ class EchoDepthTask(Task):
         return False
 
     def reward(self, previous_distance: float, distance: float, success: bool, stopped: bool = False,
-               spl: float = 1.0) -> float:
+               spl: float = 1.0, repeated: bool = False) -> float:
         return 0.0

@@ -74,6 +74,7 @@ def test_every_flat_kwarg_lands_in_a_config_field():
     ({"motion": "grid", "turn_angle_deg": 40}, "turn_angle_deg must divide 90"),
     ({"p_move": 0.5}, "p_move does not apply to the audiogoal task"),
     ({"failed_stop_reward": 2.0}, "failed_stop_reward must be <= 0"),
+    ({"revisit_reward": 0.5}, "revisit_reward must be <= 0"),
     ({"spl_reward": "yes"}, "spl_reward must be True or False"),
 ])
 def test_bad_kwargs_get_one_clear_error(kwargs, message):

@@ -182,6 +182,47 @@ def test_failed_stop_reward_applies_only_to_a_stop_away_from_the_goal(penalty):
     env.close()
 
 
+@pytest.mark.parametrize("motion", ["grid", "continuous"])
+def test_revisit_reward_applies_to_a_repeated_pose_only(motion):
+    """revisit_reward: a full turn in place ends in the start's pose (penalised on its last turn
+    only); a forward step blocked by a wall repeats the pose; the oracle's shortest path never
+    repeats one, so it earns exactly what it earns without the option."""
+    penalty = -0.3
+    env = _make("earshot/AudioGoal-v0", revisit_reward=penalty, motion=motion)
+    plain = _make("earshot/AudioGoal-v0", motion=motion)
+    u = env.unwrapped
+    env.reset(options={"episode_index": 0})
+    turns = round(360 / u.turn_angle_deg)
+    for i in range(turns):
+        before = u.distance_to_goal()
+        _, r, *_ = env.step(2)
+        repeated = i == turns - 1  # back to the start's heading
+        assert r == pytest.approx(-0.01 + before - u.distance_to_goal() + (penalty if repeated else 0.0)), i
+    blocked = False
+    for _ in range(turns):  # face a wall and walk into it: the blocked step repeats the pose
+        for _ in range(200):
+            before = u.distance_to_goal()
+            _, r, *_ = env.step(1)
+            if u.sim.blocked:
+                assert r == pytest.approx(-0.01 + penalty)
+                blocked = True
+                break
+        if blocked:
+            break
+        env.step(2)
+    assert blocked
+    rewards = []
+    for e in (env, plain):
+        e.reset(options={"episode_index": 1})
+        total = 0.0
+        while (a := e.unwrapped.oracle_action()) != 0:
+            total += e.step(a)[1]
+        rewards.append(total + e.step(0)[1])
+    assert rewards[0] == rewards[1]
+    env.close()
+    plain.close()
+
+
 def test_spl_reward_scales_the_success_bonus_by_the_detour():
     """spl_reward: the oracle's success pays the full +10; a success after a detour pays
     10 × geodesic / walked, the walked length summed here from the agent's own positions."""

@@ -102,12 +102,18 @@ def test_a_checkpoint_records_its_task_parameters_and_a_different_one_is_reporte
     now = gym.make("earshot/MovingSource-v0", **FAST)
     record = simulator_record(trained)
     assert record["task"] == {"distractor_mode": "static", "failed_stop_reward": 0.0, "num_distractors": 2,
-                              "p_move": 0.3, "spl_reward": False}
+                              "p_move": 0.3, "revisit_reward": 0.0, "spl_reward": False}
     assert simulator_differences({"simulator": record}, trained) == []
     assert simulator_differences({"simulator": record}, now) == [
         "task.distractor_mode: trained with 'static', now 'transient'"]
     older = {k: v for k, v in record.items() if k != "task"}
     assert simulator_differences({"simulator": older}, now) == []
+    # a parameter added after a checkpoint was written counts as its default there
+    before_revisit = {**record, "task": {k: v for k, v in record["task"].items() if k != "revisit_reward"}}
+    assert simulator_differences({"simulator": before_revisit}, trained) == []
+    penalised = gym.make("earshot/MovingSource-v0", distractor_mode="static", revisit_reward=-0.1, **FAST)
+    assert simulator_differences({"simulator": before_revisit}, penalised) == [
+        "task.revisit_reward: trained with 0.0, now -0.1"]
 
 
 def test_the_constant_audio_ablation_feeds_the_agent_one_unchanging_sound():
