@@ -80,6 +80,7 @@ BAD_KWARGS = [
     ("distractor_mode", "moving", V),
     ("failed_stop_reward", "0", V),
     ("spl_reward", "yes", V),
+    ("revisit_reward", NAN, V),
 ]
 
 
