@@ -330,7 +330,6 @@ def simulator_record(env) -> dict | None:
 
     from .. import __version__
     from ..av_env.env import AVNavEnv
-    from ..av_env.tasks.base import COMMON_PARAMETERS
 
     u = env.unwrapped
     if not isinstance(u, AVNavEnv):
@@ -338,7 +337,7 @@ def simulator_record(env) -> dict | None:
     record = {"earshot": __version__, "audio": dataclasses.asdict(u.cfg),
               "echo": dataclasses.asdict(u.sim.echo_config) if u.echoes else None,
               "sensors": dataclasses.asdict(u.config.sensors), "motion": dataclasses.asdict(u.config.motion),
-              "task": {k: getattr(u.task_obj, k) for k in sorted({**COMMON_PARAMETERS, **u.task_obj.PARAMETERS})}}
+              "task": {k: getattr(u.task_obj, k) for k in sorted(u.task_obj.defaults())}}
     return json.loads(json.dumps(record, default=str))
 
 
@@ -367,10 +366,7 @@ def simulator_differences(meta: dict, env) -> list[str]:
     now = simulator_record(env)
     if isinstance(trained.get("task"), dict):
         # a task parameter added after the checkpoint was written: it trained under its default
-        from ..av_env.tasks.base import COMMON_PARAMETERS
-
-        defaults = {**COMMON_PARAMETERS, **env.unwrapped.task_obj.PARAMETERS}
-        trained = {**trained, "task": {**{k: v for k, v in defaults.items() if k in now["task"]}, **trained["task"]}}
+        trained = {**trained, "task": {**env.unwrapped.task_obj.defaults(), **trained["task"]}}
     out = []
     # the task's parameters are compared when recorded (checkpoints before 2026-12-06 lack them)
     for part in ("earshot", "audio", "echo", "sensors", "motion") + (("task",) if "task" in trained else ()):

@@ -202,7 +202,8 @@ class AVNavEnv(gym.Env):
         self.start_distance = self.distance_to_goal()
         self.prev_distance = self.start_distance
         self._start_state = (self.sim.node, self.sim.heading, self._nearest_goal())  # for SNA, at the end
-        self._poses = {self._pose()}  # every pose the episode has been in (revisit_reward)
+        # every pose the episode has been in, kept only for a task that penalises revisits
+        self._poses = {self._pose()} if self.task_obj.revisit_reward else None
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
     def _check_open(self, what: str) -> None:
@@ -228,9 +229,11 @@ class AVNavEnv(gym.Env):
         self.task_obj.after_action(sim, self.np_random)
         distance = self.distance_to_goal()
         success = self.task_obj.success(terminated, distance, self.success_distance)
-        pose = self._pose()
-        repeated = pose in self._poses
-        self._poses.add(pose)
+        repeated = False
+        if self._poses is not None:
+            pose = self._pose()
+            repeated = pose in self._poses
+            self._poses.add(pose)
         reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated,
                                       spl=self._spl(success) if success else 0.0, repeated=repeated)
         self.prev_distance = distance

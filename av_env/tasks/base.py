@@ -49,7 +49,7 @@ class Task:
 
     def __init__(self, failed_stop_reward: float | None = None, spl_reward: bool | None = None,
                  revisit_reward: float | None = None, **kwargs):
-        allowed = {**COMMON_PARAMETERS, **self.PARAMETERS}
+        allowed = self.defaults()
         unknown = sorted(k for k, v in kwargs.items() if k not in allowed and v is not None)
         if unknown:
             raise ValueError(f"{', '.join(unknown)} does not apply to the {self.name} task"
@@ -63,10 +63,16 @@ class Task:
         # already been in: a blocked step, a full turn in place, a cycle (SoundSpaces: none)
         self.revisit_reward = check_number("revisit_reward", self.given("revisit_reward", revisit_reward), high=0.0)
 
+    @classmethod
+    def defaults(cls) -> dict[str, object]:
+        """Every parameter the task takes, with its default: ``COMMON_PARAMETERS`` and its own
+        ``PARAMETERS``."""
+        return {**COMMON_PARAMETERS, **cls.PARAMETERS}
+
     def given(self, name: str, value):
-        """``value`` of the parameter ``name``, or its default (``COMMON_PARAMETERS``, the task's
-        ``PARAMETERS``) when None: not given."""
-        return {**COMMON_PARAMETERS, **self.PARAMETERS}[name] if value is None else value
+        """``value`` of the parameter ``name``, or its default (``defaults()``) when None: not
+        given."""
+        return self.defaults()[name] if value is None else value
 
     @property
     def num_distractors(self) -> int:

@@ -201,7 +201,6 @@ def test_revisit_reward_applies_to_a_repeated_pose_only(motion):
     blocked = False
     for _ in range(turns):  # face a wall and walk into it: the blocked step repeats the pose
         for _ in range(200):
-            before = u.distance_to_goal()
             _, r, *_ = env.step(1)
             if u.sim.blocked:
                 assert r == pytest.approx(-0.01 + penalty)
