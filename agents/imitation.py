@@ -21,7 +21,8 @@ is the trainer's ``ActorCritic``:
 - a feed-forward policy is fitted on shuffled single states;
 - a recurrent (GRU) policy acts with its state carried through each episode, and is fitted on
   the recorded stream cut into sequences of ``sequence_length`` consecutive states (the state
-  zeroed at each sequence's and each episode's start), by backpropagation through time;
+  zeroed at each episode's start, and at each sequence's start either zeroed or, with
+  ``stored_state``, the state the policy acted with there), by backpropagation through time;
 - the waypoint agent (``agents.waypoint.WaypointEnv``, whose oracle picks the waypoint nearest
   the goal) acts under the env's action mask and is fitted on the masked distribution against
   the oracle's near-ties (every waypoint within 0.25 m of the best one's distance to the goal,
@@ -72,7 +73,12 @@ class ImitationConfig:
     the policy's goal head (``ActorCritic(goal_head=True)``) is fitted, by a smooth L1 loss, to
     where the goal is seen from the agent in every labelled state (the env's ``goal_vector``,
     metres / 10), so that the recurrent state is taught to keep where the sound came from after
-    it stops (primitive actions only; 0: none)."""
+    it stops (primitive actions only; 0: none).
+    ``stored_state`` (recurrent policies): each training sequence starts from the GRU state the
+    policy carried into its first state while acting (kept at collection, as PPO's rollouts keep
+    theirs) instead of from zeros, so a state deep in a long episode (a search, a loop) is fitted
+    with the memory it was acted on with rather than with at most ``sequence_length`` steps of
+    it. The stored state is the one the weights of its round computed (R2D2's "stored state")."""
 
     steps: int
     rounds: int = 6
@@ -88,6 +94,7 @@ class ImitationConfig:
     greedy: float = 0.0
     stop_penalty: float = 0.0
     goal_coef: float = 0.0
+    stored_state: bool = False
 
 
 def _store_dtype(x: np.ndarray):
@@ -128,10 +135,15 @@ class _Dataset:
         self.targets: list[np.ndarray] = []  # the oracle's near-ties, as a distribution
         self.goals: list[np.ndarray] = []  # where the goal is, seen from the agent (with the goal-location loss)
         self.starts: list[bool] = []
+        self.hidden: _Buffer | None = None  # the GRU state each state was acted on with (stored_state)
         self.owner: list[int] = []
         self.returns: list[float] = []  # per decision
 
-    def record(self, o: dict, label: Label, decision: int, start: bool = False) -> None:
+    def record(self, o: dict, label: Label, decision: int, start: bool = False, hidden: np.ndarray | None = None) -> None:
+        if hidden is not None:
+            if self.hidden is None:
+                self.hidden = _Buffer(hidden, self.capacity)
+            self.hidden.append(hidden)
         for k, v in o.items():
             v = np.asarray(v)
             v = v.astype(_store_dtype(v), copy=False)
@@ -240,7 +252,10 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
     while totals["steps"] < round_end:
         label = carried if carried is not None else kind.oracle_label(env, goal=config.goal_coef > 0)
         decision = firsts + len(rewards)  # this step's index among all decisions
-        data.record(obs, label, decision, start)
+        kept = None
+        if config.stored_state and policy.recurrent:  # the state this one is acted on with (zeros at a start)
+            kept = np.zeros(policy.gru_hidden, np.float32) if start else hidden[0, 0].float().cpu().numpy()
+        data.record(obs, label, decision, start, kept)
         oracle_acts = rng.random() < p_oracle
         if policy.recurrent or not oracle_acts:  # a recurrent policy steps every state, to keep its state
             masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
@@ -331,6 +346,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     masks = np.asarray(data.masks) if data.masks else None
     targets = np.asarray(data.targets) if data.targets else None
     goals = np.asarray(data.goals, np.float32) if config.goal_coef else None  # one per label (oracle_label)
+    stored = data.hidden.view() if (config.stored_state and policy.recurrent) else None
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)
@@ -341,13 +357,16 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
             if i < len(batches):
                 idx = batches[i] if policy.recurrent else batches[i][None, :]  # [T, B]
                 first = np.zeros(idx.shape, bool)
-                first[0] = True  # a sequence starts from a zero state
+                if stored is None:
+                    first[0] = True  # a sequence starts from a zero state
+                    h0 = policy.initial_state(idx.shape[1], device)
+                else:  # ... or from the state its first state was acted on with
+                    h0 = torch.as_tensor(stored[idx[0]], device=device)[None]
                 obs = {k: torch.as_tensor(a[idx].astype(np.float32) if a.dtype == np.float16 else a[idx], device=device)
                        for k, a in arrays.items()}
                 start_t = torch.as_tensor(starts[idx] | first, device=device)
                 m = None if masks is None else torch.as_tensor(masks[idx], device=device)
-                out = policy.sequence(obs, start_t, policy.initial_state(idx.shape[1], device), m,
-                                      goal=goals is not None)
+                out = policy.sequence(obs, start_t, h0, m, goal=goals is not None)
                 dist, values = out[0], out[1]
                 actions = torch.as_tensor(labels[idx], device=device)
                 if targets is not None:  # cross-entropy against the oracle's near-ties

@@ -88,6 +88,10 @@ class TrainConfig:
                                              "on every labelled state, so the GRU keeps where a sound came from "
                                              "after it stops (SAVi's goal descriptor; flat agents; 0: none, no head)",
                                         low=0.0)
+    imitation_stored_state: bool = option(False, "DAgger, recurrent agents: fit each training sequence from the GRU "
+                                                 "state the policy acted with at its first state (stored while "
+                                                 "collecting) instead of from zeros, so states deep in long episodes "
+                                                 "are fitted with the memory they were acted on with")
     imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
                                       "fewer decisions per primitive step, so it needs more to see as many batches)",
                                    low=1)
@@ -122,6 +126,9 @@ class TrainConfig:
         if self.imitation_goal_coef and not self.imitation_steps:
             raise ValueError("argument --imitation-goal-coef: the goal-location loss is part of the warm start: give "
                              "--imitation-steps too")
+        if self.imitation_stored_state and not (self.kind.recurrent and self.imitation_steps):
+            raise ValueError("argument --imitation-stored-state: applies to a recurrent agent's warm start: use "
+                             "--agent recurrent-ppo with --imitation-steps, or leave it out")
         if self.imitation_stop_penalty and self.kind.macro_actions:
             raise ValueError(f"argument --imitation-stop-penalty: applies to primitive actions (STOP is action 0), "
                              f"not to --agent {self.agent}")

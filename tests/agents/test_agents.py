@@ -602,6 +602,52 @@ def test_goal_loss_teaches_the_goal_head_where_the_goal_is(tmp_path):
         imitate(AGENT_KINDS["ppo"], plain, None, ImitationConfig(10, goal_coef=1.0), progress=False)
 
 
+def test_stored_state_fits_each_sequence_with_the_memory_it_was_acted_on_with():
+    """``--imitation-stored-state``: a recurrent policy's DAgger data keep the GRU state each
+    state was acted on with, and a training sequence that starts mid-episode starts from it, so
+    the fit computes exactly the logits the policy acted with (the whole stream run with its state
+    carried); from zeros (the default) those sequences see less memory and other logits. A
+    feed-forward agent is refused the option."""
+    from earshot.agents.imitation import ImitationConfig, _collect, _Dataset
+    from earshot.agents.kinds import AGENT_KINDS
+
+    torch.set_num_threads(1)
+    env = gym.make("earshot/PointGoal-v0", split="train", scenes=2, resolution=64,
+                   sensors=["depth", "pointgoal_with_gps_compass"])
+    policy = _policy(env, 32, hidden=32)
+    policy.set_stop_prior(0.02)  # episodes of tens of steps: most sequences start mid-episode
+    config = ImitationConfig(400, rounds=1, sequence_length=16, beta=0.0, stored_state=True)
+    data = _Dataset()
+    obs, _ = env.reset(seed=0)
+    _collect(AGENT_KINDS["recurrent-ppo"], policy, env, obs, data, [], 1, 400, {"steps": 0}, config,
+             np.random.default_rng(0), torch.Generator().manual_seed(0), "cpu", None, 1)
+    env.close()
+    n, length = len(data.labels), config.sequence_length
+    assert data.hidden is not None and data.hidden.view().shape == (n, 32)
+    obs = {k: torch.as_tensor(v.view().astype(np.float32) if v.view().dtype == np.float16 else v.view())
+           for k, v in data.obs.items()}
+    starts = torch.as_tensor(np.asarray(data.starts))
+    with torch.no_grad():
+        acted = policy.sequence({k: v[:, None] for k, v in obs.items()}, starts[:, None], policy.initial_state(1))[0]
+        stored_gap, zero_gap = [], []
+        for a in range(0, n - length + 1, length):
+            if data.starts[a]:
+                continue  # a sequence that starts an episode starts from zeros either way
+            seq = {k: v[a:a + length, None] for k, v in obs.items()}
+            first = starts[a:a + length, None].clone()
+            h = torch.as_tensor(data.hidden.view()[a])[None, None]
+            stored_gap.append(float((policy.sequence(seq, first, h)[0].logits - acted.logits[a:a + length]).abs().max()))
+            first[0] = True
+            zero = policy.sequence(seq, first, policy.initial_state(1))[0].logits
+            zero_gap.append(float((zero - acted.logits[a:a + length]).abs().max()))
+    assert len(stored_gap) >= 10, "too few sequences start mid-episode to compare"
+    print(f"largest logit gap to acting: stored state {max(stored_gap):.2e}, zero state {max(zero_gap):.2e}")
+    assert max(stored_gap) < 1e-5
+    assert max(zero_gap) > 100 * max(max(stored_gap), 1e-7)
+    with pytest.raises(SystemExit):
+        parse_config(TrainConfig, "", ["--agent", "ppo", "--imitation-steps", "10", "--imitation-stored-state"])
+
+
 def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
     from earshot.agents.actors import PolicyActor
 
