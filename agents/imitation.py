@@ -191,6 +191,9 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     if config.goal_coef and (kind.macro_actions or getattr(policy, "goal_head", None) is None):
         raise ValueError("the imitation goal-location loss needs a flat agent's policy with a goal head "
                          f"(ActorCritic(goal_head=True)); the {kind.name} agent's policy has none")
+    if config.stored_state and not policy.recurrent:
+        raise ValueError("imitation stored_state keeps a GRU state per recorded state: the policy has none "
+                         "(build it with gru_hidden > 0), or leave stored_state out")
     steps = -(-config.steps // world.size)  # this rank's share
     data = _Dataset(capacity=steps + 64)  # one state per primitive step (grows for the states between decisions)
     between: list[tuple] = []  # the states between decisions of the current step, labelled

@@ -558,6 +558,12 @@ CASES = [
     Case("train --imitation-goal-coef for the waypoint agent", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--agent", "waypoint", "--imitation-steps", "10", "--imitation-goal-coef", "1"]),
          SystemExit, "--imitation-goal-coef"),
+    Case("train --imitation-stored-state for a feed-forward agent", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--agent", "ppo", "--imitation-steps", "10", "--imitation-stored-state"]),
+         SystemExit, "--imitation-stored-state"),
+    Case("train --imitation-stored-state without a warm start", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--agent", "recurrent-ppo", "--imitation-stored-state"]), SystemExit,
+         "--imitation-stored-state"),
     Case("checkpoint name that is not shipped", "agents", lambda c: _agent_checkpoint(c, "pointgoal-champion"),
          FileNotFoundError, "shipped"),
     Case("shipped agent by name ok", "agents", lambda c: _agent_checkpoint(c, "audiogoal"), None),

@@ -608,7 +608,7 @@ def test_stored_state_fits_each_sequence_with_the_memory_it_was_acted_on_with():
     the fit computes exactly the logits the policy acted with (the whole stream run with its state
     carried); from zeros (the default) those sequences see less memory and other logits. A
     feed-forward agent is refused the option."""
-    from earshot.agents.imitation import ImitationConfig, _collect, _Dataset
+    from earshot.agents.imitation import ImitationConfig, _collect, _Dataset, imitate
     from earshot.agents.kinds import AGENT_KINDS
 
     torch.set_num_threads(1)
@@ -646,6 +646,8 @@ def test_stored_state_fits_each_sequence_with_the_memory_it_was_acted_on_with():
     assert max(zero_gap) > 100 * max(max(stored_gap), 1e-7)
     with pytest.raises(SystemExit):
         parse_config(TrainConfig, "", ["--agent", "ppo", "--imitation-steps", "10", "--imitation-stored-state"])
+    with pytest.raises(ValueError, match="GRU state"):
+        imitate(AGENT_KINDS["ppo"], _policy(env), None, ImitationConfig(10, stored_state=True), progress=False)
 
 
 def test_temperature_moves_sampling_between_the_policy_and_its_argmax():
