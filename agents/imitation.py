@@ -256,7 +256,7 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         label = carried if carried is not None else kind.oracle_label(env, goal=config.goal_coef > 0)
         decision = firsts + len(rewards)  # this step's index among all decisions
         kept = None
-        if config.stored_state and policy.recurrent:  # the state this one is acted on with (zeros at a start)
+        if config.stored_state:  # the state this one is acted on with (zeros at a start; imitate: recurrent only)
             kept = np.zeros(policy.gru_hidden, np.float32) if start else hidden[0, 0].float().cpu().numpy()
         data.record(obs, label, decision, start, kept)
         oracle_acts = rng.random() < p_oracle
@@ -349,7 +349,7 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     masks = np.asarray(data.masks) if data.masks else None
     targets = np.asarray(data.targets) if data.targets else None
     goals = np.asarray(data.goals, np.float32) if config.goal_coef else None  # one per label (oracle_label)
-    stored = data.hidden.view() if (config.stored_state and policy.recurrent) else None
+    stored = data.hidden.view() if config.stored_state else None
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)
