@@ -29,9 +29,11 @@ BASELINES = ("random", "forward", "oracle")
 # where the episodes start (``--start``), and how a message says it
 _START_PHRASES = {"any": "", "goal-room": "starting in the goal's room", "other-room": "starting in another room"}
 STARTS = tuple(_START_PHRASES)
-# the training env's sound settings, which an evaluation replaces by its own (--sounds): the
-# sounds trained on and their variants (a training augmentation, never evaluated on)
-_TRAINING_SOUNDS = ("sounds", "sound_variants")
+# the training env's settings that an evaluation replaces by its own: the sounds trained on and
+# their variants (a training augmentation, never evaluated on; --sounds), and where the training
+# episodes came from (an episode file of the train split, episodes per scene and per visit;
+# the evaluation's episodes are its split's, --episodes and --episodes-per-scene)
+_TRAINING_ONLY = ("sounds", "sound_variants", "episodes", "episodes_per_scene", "episodes_per_visit")
 
 
 def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = None, *, sounds: str = "heard",
@@ -41,7 +43,7 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     ceil(episodes / episodes_per_scene) scenes of ``split`` (at most the split's), each scene
     generating at least one episode per distance bin, so that ``episode_order`` can spread the
     bins. ``env_kwargs`` are the training env's (its ``sounds`` and ``sound_variants`` replaced
-    by ``sounds``); it is
+    by ``sounds``, its training episode file and episodes per scene and per visit dropped); it is
     wrapped as the agent kind ``agent`` acts in it (``AgentKind.wrap``; the waypoint agent's
     ``WaypointEnv`` runs the same episodes, primitive steps counted in every metric). Baselines
     act in the env as a flat agent does. ``meshes``: the episodes are on these mesh files (read
@@ -53,7 +55,7 @@ def eval_env(task: str, split: str, episodes: int, env_kwargs: dict | None = Non
     from earshot.av_env.episodes import DISTANCE_BINS
     from earshot.scenes import split_seeds
 
-    kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_SOUNDS}
+    kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in _TRAINING_ONLY}
     wanted = -(-episodes // episodes_per_scene)
     pool = [str(m) for m in meshes] if meshes else split_seeds(split)
     if first_scene >= len(pool):

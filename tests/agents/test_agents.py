@@ -144,6 +144,27 @@ def test_extra_split_and_first_scene_evaluate_other_unseen_apartments(tmp_path):
         _evaluate(tmp_path / "v", "--baseline", "oracle", "--split", "val", "--first-scene", "100")
 
 
+def test_an_evaluation_uses_its_own_split_not_the_training_episode_file(tmp_path):
+    """A checkpoint trained on an episode file (train split) with its own episodes per scene is
+    evaluated on the evaluation's split: those training settings are dropped, as sound variants are."""
+    import gymnasium as gym
+
+    from earshot.agents.evaluation import eval_env
+    from earshot.scenes import split_of
+
+    train = gym.make("earshot/AudioGoal-v0", scenes=1, episodes_per_scene=3, resolution=32).unwrapped
+    path = train.save_episodes(tmp_path / "train.json.gz")
+    train.close()
+    kwargs = {"episodes": str(path), "episodes_per_scene": 3, "episodes_per_visit": 2, "resolution": 32}
+    env = eval_env("earshot/AudioGoal-v0", "val", 4, kwargs, episodes_per_scene=2)
+    try:
+        episodes = list(env.unwrapped.episodes)
+        assert len(episodes) >= 4 and all(split_of(int(e.scene.split(":")[1])) == "val" for e in episodes)
+        assert len({e.scene for e in episodes}) == 2  # 4 episodes, 2 per scene
+    finally:
+        env.close()
+
+
 def test_start_in_another_room_keeps_only_episodes_whose_start_and_goal_rooms_differ(tmp_path):
     """--start other-room / goal-room run only episodes whose start lies in another room than the
     goal / in the goal's room (checked here on the rooms' rectangles), the oracle still scores 1,
