@@ -151,6 +151,7 @@ def test_an_evaluation_uses_its_own_split_not_the_training_episode_file(tmp_path
 
     from earshot.agents.evaluation import eval_env
     from earshot.scenes import split_of
+    from earshot.scenes.refs import procedural_seed
 
     train = gym.make("earshot/AudioGoal-v0", scenes=1, episodes_per_scene=3, resolution=32).unwrapped
     path = train.save_episodes(tmp_path / "train.json.gz")
@@ -159,7 +160,7 @@ def test_an_evaluation_uses_its_own_split_not_the_training_episode_file(tmp_path
     env = eval_env("earshot/AudioGoal-v0", "val", 4, kwargs, episodes_per_scene=2)
     try:
         episodes = list(env.unwrapped.episodes)
-        assert len(episodes) >= 4 and all(split_of(int(e.scene.split(":")[1])) == "val" for e in episodes)
+        assert len(episodes) >= 4 and all(split_of(procedural_seed(e.scene)) == "val" for e in episodes)
         assert len({e.scene for e in episodes}) == 2  # 4 episodes, 2 per scene
     finally:
         env.close()
