@@ -1,7 +1,8 @@
 """The actor: ``act(obs) -> action`` of a trained ``ActorCritic`` in one env, for every agent
 kind: a recurrent policy's state carried across the steps of an episode (zeroed by ``reset``),
 actions taken under the env's action masks when the kind has them (the waypoint agent's
-``WaypointEnv.action_masks``), sampled (optionally tempered) or the argmax."""
+``WaypointEnv.action_masks``), sampled (optionally tempered) or the argmax, optionally with an
+escape from loops (``loop_escape``)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,32 @@ class PolicyActor:
 
     ``temperature`` (sampled actions): sample from softmax(logits / T); 1 is the policy's own
     distribution, towards 0 its argmax. ``masks() -> (n,) bool``: the actions allowed now (None:
-    every action). Samples come from torch's global generator (seeded by the caller)."""
+    every action). Samples come from torch's global generator (seeded by the caller).
 
-    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None):
+    ``loop_escape`` K > 0 (argmax only; ``pose() -> hashable``, the agent's place and heading, as
+    ``AVNavEnv.pose_key``): a deterministic policy that comes back to a pose it has already
+    acted in repeats itself, so the argmax can cycle until the step limit. Counting the visits
+    of each pose in the episode, the actor takes the argmax on the first K visits, samples from
+    the policy on visits K+1 … 2K+1, and from then on takes a uniformly random move (forward,
+    left, right; never a forward step already found blocked there). STOP comes only from the
+    policy (its argmax or a sample of it), never from a random move. Same seed, same actions."""
+
+    MOVES = (1, 2, 3)  # MOVE_FORWARD, TURN_LEFT, TURN_RIGHT
+
+    def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None,
+                 loop_escape: int = 0, pose=None):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        if not (isinstance(loop_escape, int) and loop_escape >= 0):
+            raise ValueError(f"loop_escape must be an integer >= 0 (0: off), got {loop_escape!r}")
+        if loop_escape and not deterministic:
+            raise ValueError("loop_escape applies to argmax actions: pass deterministic=True (--deterministic), "
+                             "or loop_escape=0 with sampled actions")
+        if loop_escape and (pose is None or masks is not None):
+            raise ValueError("loop_escape needs the agent's pose (pose=env.unwrapped.pose_key) and an agent acting "
+                             "on primitive actions (not the waypoint agent's masked macro-actions)")
         self.policy, self.deterministic, self.temperature, self.masks = policy, deterministic, float(temperature), masks
+        self.loop_escape, self.pose = loop_escape, pose
         self.device = next(policy.parameters()).device
         self.reset()
 
@@ -26,6 +47,24 @@ class PolicyActor:
         """Start of an episode: the recurrent state is zeroed before the next step."""
         self.hidden = self.policy.initial_state(1, self.device)
         self.start = True
+        self.visits, self.blocked, self.last = {}, set(), None  # loop_escape's counts, this episode
+
+    def _escape(self, log_probs, action: int) -> int:
+        """``action`` (the argmax), or the escape's choice at a pose visited more than K times."""
+        import torch
+
+        pose = self.pose()
+        if self.last is not None and self.last[1] == 1 and self.last[0] == pose:
+            self.blocked.add(pose)  # a forward step from here did not move the agent
+        n = self.visits[pose] = self.visits.get(pose, 0) + 1
+        k = self.loop_escape
+        if n > 2 * k + 1:
+            moves = [m for m in self.MOVES if not (m == 1 and pose in self.blocked)]
+            action = moves[int(torch.randint(len(moves), (1,)))]
+        elif n > k:
+            action = int(torch.multinomial(log_probs.exp(), 1))
+        self.last = (pose, action)
+        return action
 
     def __call__(self, obs: dict) -> int:
         import torch
@@ -35,9 +74,15 @@ class PolicyActor:
         if self.masks is not None:
             masks = torch.as_tensor(np.asarray(self.masks(), dtype=bool)[None], device=self.device)
         starts = torch.tensor([self.start], device=self.device)
-        action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
-                                                    deterministic=self.deterministic, temperature=self.temperature)
+        if self.loop_escape:
+            log_probs, self.hidden = self.policy.log_policy(batched, starts, self.hidden)
+            action = log_probs.argmax(-1)
+        else:
+            action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
+                                                        deterministic=self.deterministic, temperature=self.temperature)
         self.start = False
+        if self.loop_escape:
+            return self._escape(log_probs[0], int(action[0]))
         return int(action[0])
 
 

@@ -257,6 +257,9 @@ class EvalConfig:
     out: str = option("outputs/eval", "output folder", nonempty=True)
     videos: int = option(0, "record this many episodes as MP4", low=0)
     deterministic: bool = option(False, "argmax actions instead of sampled ones")
+    loop_escape: int = option(0, "with --deterministic: at a pose visited more than K times in the episode, sample "
+                                 "from the policy, and after 2K+1 visits take a random move (never STOP), so the "
+                                 "argmax cannot cycle to the step limit; 0 = the plain argmax", low=0)
     constant_audio: bool = option(False, "the ablation that shows whether an agent listens: every audio observation "
                                          "replaced by the first one of the run (a real but constant sound)")
     temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
@@ -270,6 +273,9 @@ class EvalConfig:
     def check(self) -> None:
         if bool(self.checkpoint) == bool(self.baseline):
             raise ValueError("give exactly one of --checkpoint PATH or --baseline random|forward|oracle")
+        if self.loop_escape and not (self.deterministic and self.checkpoint):
+            raise ValueError("--loop-escape K changes a checkpoint's argmax actions: pass it with --checkpoint and "
+                             "--deterministic (sampled actions and baselines do not loop that way)")
 
 
 def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out: Path, videos: int,
@@ -292,7 +298,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
                "first_scene": config.first_scene,
                **({"meshes": list(config.meshes), "up_axis": config.up_axis} if config.meshes else {}), "start": config.start,
                "sounds": config.sounds,
-               "deterministic": config.deterministic, "temperature": config.temperature,
+               "deterministic": config.deterministic, "loop_escape": config.loop_escape, "temperature": config.temperature,
                "constant_audio": config.constant_audio}
     write_results(out, rows, summary)
     return summary
@@ -321,14 +327,15 @@ def _checkpoint_run(config: EvalConfig):
         for line in simulator_differences(meta, env):
             print(f"warning: {line}", flush=True)
         torch.manual_seed(config.seed)  # sampled actions: the same draws whatever building the policy took
-        return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature)
+        return kind.actor(policy, env, deterministic=config.deterministic, temperature=config.temperature,
+                          loop_escape=config.loop_escape)
 
     ppo = ppo_steps_of(meta)  # this run's and those of the checkpoints it started from (--init)
     steps = f"{ppo:,} steps"  # in primitive actions, whatever the kind
     imitation = imitation_steps_of(meta)
     if imitation:
         steps = f"{imitation:,} imitation + {ppo:,} PPO steps"
-    mode = "argmax" if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
+    mode = (f"argmax, loop escape {config.loop_escape}" if config.loop_escape else "argmax") if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
 
 

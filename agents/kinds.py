@@ -103,13 +103,18 @@ class AgentKind:
         (``panels``, ``between_steps``): none here (one frame per env step, the env's panels)."""
         return {}
 
-    def actor(self, policy, env, deterministic: bool, temperature: float = 1.0):
+    def actor(self, policy, env, deterministic: bool, temperature: float = 1.0, loop_escape: int = 0):
         """``act(obs) -> action`` of ``policy`` (an ``ActorCritic``) in ``env``, with ``reset()``
-        between episodes (a recurrent state zeroed), under the kind's action masks."""
+        between episodes (a recurrent state zeroed), under the kind's action masks; ``loop_escape``:
+        ``PolicyActor``'s escape from argmax loops (primitive actions only)."""
         from .actors import PolicyActor
 
+        if loop_escape and self.masked:
+            raise ValueError(f"--loop-escape applies to agents acting on primitive actions, not to the {self.name} "
+                             "agent (its macro-actions are masked already); leave it at 0")
         masks = (lambda: self.action_masks(env)) if self.masked else None
-        return PolicyActor(policy, deterministic, temperature, masks=masks)
+        pose = env.unwrapped.pose_key if loop_escape else None
+        return PolicyActor(policy, deterministic, temperature, masks=masks, loop_escape=loop_escape, pose=pose)
 
     def primitive_steps(self, infos) -> int:
         """Primitive env steps taken by one (vectorized) step whose infos are ``infos``."""

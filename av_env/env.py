@@ -203,7 +203,7 @@ class AVNavEnv(gym.Env):
         self.prev_distance = self.start_distance
         self._start_state = (self.sim.node, self.sim.heading, self._nearest_goal())  # for SNA, at the end
         # every pose the episode has been in, kept only for a task that penalises revisits
-        self._poses = {self._pose()} if self.task_obj.revisit_reward else None
+        self._poses = {self.pose_key()} if self.task_obj.revisit_reward else None
         return self._observe(), {"episode_id": ep.episode_id, "distance_to_goal": self.start_distance}
 
     def _check_open(self, what: str) -> None:
@@ -231,7 +231,7 @@ class AVNavEnv(gym.Env):
         success = self.task_obj.success(terminated, distance, self.success_distance)
         repeated = False
         if self._poses is not None:
-            pose = self._pose()
+            pose = self.pose_key()
             repeated = pose in self._poses
             self._poses.add(pose)
         reward = self.task_obj.reward(self.prev_distance, distance, success, stopped=terminated,
@@ -244,7 +244,7 @@ class AVNavEnv(gym.Env):
             info.update(self._metrics(success, distance, terminated))
         return self._observe(), float(reward), terminated, truncated, info
 
-    def _pose(self) -> tuple:
+    def pose_key(self) -> tuple:
         """The agent's pose as a hashable key: its place (to the centimetre) and heading (to the
         degree, in [0, 360))."""
         sim = self.sim

@@ -1,0 +1,106 @@
+"""``PolicyActor``'s loop escape: a deterministic policy that comes back to a pose repeats itself,
+so its argmax can spin in place or press a blocked step until the step limit; with
+``loop_escape`` it leaves, never stops by chance, and acts the same under the same seed."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import earshot.av_env  # noqa: F401
+from earshot.agents.actors import PolicyActor
+from earshot.agents.evaluation import EvalConfig
+from earshot.agents.kinds import AGENT_KINDS
+
+STOP, FORWARD, LEFT, RIGHT = range(4)
+
+
+class FixedPolicy(torch.nn.Module):
+    """A policy whose action probabilities never change (it ignores what it observes): its
+    argmax is the same action at every step."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.log(torch.as_tensor(probs, dtype=torch.float32)), requires_grad=False)
+
+    def initial_state(self, batch, device=None):
+        return torch.zeros(1, batch, 1)
+
+    def log_policy(self, obs, starts, hidden, masks=None):
+        return torch.log_softmax(self.logits, -1)[None], hidden
+
+    def act(self, obs, starts, hidden, masks=None, generator=None, deterministic=False, temperature=1.0):
+        action = self.logits.argmax(-1)[None]
+        return action, None, None, hidden
+
+
+def _walk(probs, loop_escape, seed=0, steps=300):
+    """(actions, positions, blocked forward steps per pose) of one episode's first ``steps``."""
+    env = gym.make("earshot/PointGoal-v0", split="val", scenes=1, max_steps=steps,
+                   sensors=["pointgoal_with_gps_compass"])
+    u = env.unwrapped
+    actor = AGENT_KINDS["recurrent-ppo"].actor(FixedPolicy(probs), env, deterministic=True, loop_escape=loop_escape)
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=3)
+    actions, positions, blocked = [], [u.pose_key()[:2]], {}
+    for _ in range(steps):
+        pose = u.pose_key()
+        a = actor(obs)
+        obs, _, term, trunc, _ = env.step(a)
+        actions.append(a)
+        positions.append(u.pose_key()[:2])
+        if a == FORWARD and u.pose_key() == pose:
+            blocked[pose] = blocked.get(pose, 0) + 1
+        if term or trunc:
+            break
+    env.close()
+    return actions, positions, blocked
+
+
+SPIN = [1e-6, 0.05, 0.9, 0.05]  # turn left, always (STOP all but impossible)
+WALL = [1e-6, 0.9, 0.05, 0.05]  # forward, always: into the first wall, then against it
+
+
+def test_plain_argmax_loops_and_the_escape_leaves():
+    actions, positions, _ = _walk(SPIN, loop_escape=0)
+    assert set(actions) == {LEFT} and len(set(positions)) == 1 and len(actions) == 300  # spins to the limit
+    actions, positions, _ = _walk(SPIN, loop_escape=2)
+    left = next(i for i, p in enumerate(positions) if p != positions[0])
+    # the first K visits of each of the 4 headings are argmax turns, then sampling, then random moves
+    assert left <= 40, left
+    assert len(set(positions)) >= 5  # it goes on moving, not only one step
+    assert STOP not in actions  # a random move is never STOP, and the policy all but never samples it
+
+
+def test_a_blocked_step_is_not_pressed_again_and_again():
+    _, _, blocked = _walk(WALL, loop_escape=0)
+    assert max(blocked.values()) > 100  # the plain argmax presses the wall until the limit
+    k = 2
+    _, positions, blocked = _walk(WALL, loop_escape=k)
+    # argmax for K visits, samples for K+1 more (each may press it); then never again at that pose
+    assert blocked and max(blocked.values()) <= 2 * k + 1, blocked
+    assert len(set(positions)) >= 5
+
+
+def test_same_seed_same_actions_and_another_seed_differs():
+    a = _walk(SPIN, loop_escape=2, seed=5)[0]
+    assert a == _walk(SPIN, loop_escape=2, seed=5)[0]
+    assert a != _walk(SPIN, loop_escape=2, seed=6)[0]
+
+
+def test_loop_escape_refuses_what_it_cannot_apply_to():
+    policy = FixedPolicy(SPIN)
+    with pytest.raises(ValueError, match="deterministic"):
+        PolicyActor(policy, deterministic=False, loop_escape=2, pose=lambda: (0, 0, 0))
+    with pytest.raises(ValueError, match="pose"):
+        PolicyActor(policy, deterministic=True, loop_escape=2)
+    with pytest.raises(ValueError, match="loop_escape must be"):
+        PolicyActor(policy, deterministic=True, loop_escape=-1, pose=lambda: (0, 0, 0))
+    with pytest.raises(ValueError, match="primitive actions"):
+        AGENT_KINDS["waypoint"].actor(policy, None, deterministic=True, loop_escape=2)
+    with pytest.raises(ValueError, match="--deterministic"):
+        EvalConfig(checkpoint="audiogoal", loop_escape=2).check()
+    with pytest.raises(ValueError, match="--deterministic"):
+        EvalConfig(baseline="random", deterministic=True, loop_escape=2).check()
+    EvalConfig(checkpoint="audiogoal", deterministic=True, loop_escape=2).check()
