@@ -74,15 +74,13 @@ class PolicyActor:
         if self.masks is not None:
             masks = torch.as_tensor(np.asarray(self.masks(), dtype=bool)[None], device=self.device)
         starts = torch.tensor([self.start], device=self.device)
-        if self.loop_escape:
+        if self.loop_escape:  # the argmax, unless this pose has been visited too often
             log_probs, self.hidden = self.policy.log_policy(batched, starts, self.hidden)
-            action = log_probs.argmax(-1)
-        else:
-            action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
-                                                        deterministic=self.deterministic, temperature=self.temperature)
+            self.start = False
+            return self._escape(log_probs[0], int(log_probs[0].argmax()))
+        action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
+                                                    deterministic=self.deterministic, temperature=self.temperature)
         self.start = False
-        if self.loop_escape:
-            return self._escape(log_probs[0], int(action[0]))
         return int(action[0])
 
 
