@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scenes import Action
+
 
 class PolicyActor:
     """Acts with ``policy`` in one env.
@@ -24,7 +26,7 @@ class PolicyActor:
     left, right; never a forward step already found blocked there). STOP comes only from the
     policy (its argmax or a sample of it), never from a random move. Same seed, same actions."""
 
-    MOVES = (1, 2, 3)  # MOVE_FORWARD, TURN_LEFT, TURN_RIGHT
+    MOVES = (Action.MOVE_FORWARD, Action.TURN_LEFT, Action.TURN_RIGHT)
 
     def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None,
                  loop_escape: int = 0, pose=None):
@@ -36,8 +38,9 @@ class PolicyActor:
             raise ValueError("loop_escape applies to argmax actions: pass deterministic=True (--deterministic), "
                              "or loop_escape=0 with sampled actions")
         if loop_escape and (pose is None or masks is not None):
-            raise ValueError("loop_escape needs the agent's pose (pose=env.unwrapped.pose_key) and an agent acting "
-                             "on primitive actions (not the waypoint agent's masked macro-actions)")
+            raise ValueError("loop_escape (--loop-escape) needs the agent's pose (pose=env.unwrapped.pose_key) and an "
+                             "agent acting on primitive actions, not the waypoint agent's masked macro-actions; "
+                             "leave it at 0 there")
         self.policy, self.deterministic, self.temperature, self.masks = policy, deterministic, float(temperature), masks
         self.loop_escape, self.pose = loop_escape, pose
         self.device = next(policy.parameters()).device
@@ -54,13 +57,13 @@ class PolicyActor:
         import torch
 
         pose = self.pose()
-        if self.last is not None and self.last[1] == 1 and self.last[0] == pose:
+        if self.last is not None and self.last[1] == Action.MOVE_FORWARD and self.last[0] == pose:
             self.blocked.add(pose)  # a forward step from here did not move the agent
         n = self.visits[pose] = self.visits.get(pose, 0) + 1
         k = self.loop_escape
         if n > 2 * k + 1:
-            moves = [m for m in self.MOVES if not (m == 1 and pose in self.blocked)]
-            action = moves[int(torch.randint(len(moves), (1,)))]
+            moves = [m for m in self.MOVES if not (m == Action.MOVE_FORWARD and pose in self.blocked)]
+            action = int(moves[int(torch.randint(len(moves), (1,)))])
         elif n > k:
             action = int(torch.multinomial(log_probs.exp(), 1))
         self.last = (pose, action)

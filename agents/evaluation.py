@@ -335,7 +335,10 @@ def _checkpoint_run(config: EvalConfig):
     imitation = imitation_steps_of(meta)
     if imitation:
         steps = f"{imitation:,} imitation + {ppo:,} PPO steps"
-    mode = (f"argmax, loop escape {config.loop_escape}" if config.loop_escape else "argmax") if config.deterministic else ("sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}")
+    if config.deterministic:
+        mode = f"argmax, loop escape {config.loop_escape}" if config.loop_escape else "argmax"
+    else:
+        mode = "sampled" if config.temperature == 1.0 else f"sampled, T={config.temperature:g}"
     return f"{meta['agent']} @ {steps} ({mode})", actor_for, meta.get("env_kwargs", {}), kind.name
 
 

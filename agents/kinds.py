@@ -109,11 +109,8 @@ class AgentKind:
         ``PolicyActor``'s escape from argmax loops (primitive actions only)."""
         from .actors import PolicyActor
 
-        if loop_escape and self.masked:
-            raise ValueError(f"--loop-escape applies to agents acting on primitive actions, not to the {self.name} "
-                             "agent (its macro-actions are masked already); leave it at 0")
         masks = (lambda: self.action_masks(env)) if self.masked else None
-        pose = env.unwrapped.pose_key if loop_escape else None
+        pose = (lambda: env.unwrapped.pose_key()) if loop_escape else None  # PolicyActor refuses it with masks
         return PolicyActor(policy, deterministic, temperature, masks=masks, loop_escape=loop_escape, pose=pose)
 
     def primitive_steps(self, infos) -> int:

@@ -12,8 +12,9 @@ import earshot.av_env  # noqa: F401
 from earshot.agents.actors import PolicyActor
 from earshot.agents.evaluation import EvalConfig
 from earshot.agents.kinds import AGENT_KINDS
+from earshot.scenes import Action
 
-STOP, FORWARD, LEFT, RIGHT = range(4)
+STOP, FORWARD, LEFT = Action.STOP, Action.MOVE_FORWARD, Action.TURN_LEFT
 
 
 class FixedPolicy(torch.nn.Module):
