@@ -2,7 +2,7 @@
 kind: a recurrent policy's state carried across the steps of an episode (zeroed by ``reset``),
 actions taken under the env's action masks when the kind has them (the waypoint agent's
 ``WaypointEnv.action_masks``), sampled (optionally tempered) or the argmax, optionally with an
-escape from loops (``loop_escape``)."""
+escape from loops (``loop_escape``) for flat and waypoint agents alike."""
 
 from __future__ import annotations
 
@@ -23,13 +23,16 @@ class PolicyActor:
     acted in repeats itself, so the argmax can cycle until the step limit. Counting the visits
     of each pose in the episode, the actor takes the argmax on the first K visits, samples from
     the policy on visits K+1 … 2K+1, and from then on takes a uniformly random move (forward,
-    left, right; never a forward step already found blocked there). STOP comes only from the
-    policy (its argmax or a sample of it), never from a random move. Same seed, same actions."""
+    left, right; never a forward step already found blocked there). With ``masks`` (the waypoint
+    agent: macro-actions, pose = where it decides) the random choice is among the allowed actions
+    other than ``stop``, and nothing needs remembering as blocked (the masks do that). STOP
+    comes only from the policy (its argmax or a sample of it), never from a random choice. Same
+    seed, same actions."""
 
     MOVES = (Action.MOVE_FORWARD, Action.TURN_LEFT, Action.TURN_RIGHT)
 
     def __init__(self, policy, deterministic: bool, temperature: float = 1.0, masks=None,
-                 loop_escape: int = 0, pose=None):
+                 loop_escape: int = 0, pose=None, stop: int = int(Action.STOP)):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         if not (isinstance(loop_escape, int) and loop_escape >= 0):
@@ -37,12 +40,11 @@ class PolicyActor:
         if loop_escape and not deterministic:
             raise ValueError("loop_escape applies to argmax actions: pass deterministic=True (--deterministic), "
                              "or loop_escape=0 with sampled actions")
-        if loop_escape and (pose is None or masks is not None):
-            raise ValueError("loop_escape (--loop-escape) needs the agent's pose (pose=env.unwrapped.pose_key) and an "
-                             "agent acting on primitive actions, not the waypoint agent's masked macro-actions; "
-                             "leave it at 0 there")
+        if loop_escape and pose is None:
+            raise ValueError("loop_escape (--loop-escape) needs the agent's pose: pass pose=env.unwrapped.pose_key "
+                             "(AgentKind.actor does)")
         self.policy, self.deterministic, self.temperature, self.masks = policy, deterministic, float(temperature), masks
-        self.loop_escape, self.pose = loop_escape, pose
+        self.loop_escape, self.pose, self.stop = loop_escape, pose, int(stop)
         self.device = next(policy.parameters()).device
         self.reset()
 
@@ -52,17 +54,26 @@ class PolicyActor:
         self.start = True
         self.visits, self.blocked, self.last = {}, set(), None  # loop_escape's counts, this episode
 
-    def _escape(self, log_probs, action: int) -> int:
-        """``action`` (the argmax), or the escape's choice at a pose visited more than K times."""
+    def _moves(self, pose, allowed) -> list[int]:
+        """The escape's random choices at ``pose``: the allowed actions but STOP (masked agents),
+        else forward, left and right, forward only where it has not been found blocked."""
+        if allowed is not None:
+            moves = [a for a in np.flatnonzero(allowed) if a != self.stop]
+            return moves or [self.stop]
+        return [m for m in self.MOVES if not (m == Action.MOVE_FORWARD and pose in self.blocked)]
+
+    def _escape(self, log_probs, action: int, allowed=None) -> int:
+        """``action`` (the argmax), or the escape's choice at a pose visited more than K times
+        (``allowed``: the action masks now, None without)."""
         import torch
 
         pose = self.pose()
         if self.last is not None and self.last[1] == Action.MOVE_FORWARD and self.last[0] == pose:
-            self.blocked.add(pose)  # a forward step from here did not move the agent
+            self.blocked.add(pose)  # a forward step from here did not move the agent (flat agents)
         n = self.visits[pose] = self.visits.get(pose, 0) + 1
         k = self.loop_escape
         if n > 2 * k + 1:
-            moves = [m for m in self.MOVES if not (m == Action.MOVE_FORWARD and pose in self.blocked)]
+            moves = self._moves(pose, allowed)
             action = int(moves[int(torch.randint(len(moves), (1,)))])
         elif n > k:
             action = int(torch.multinomial(log_probs.exp(), 1))
@@ -73,14 +84,15 @@ class PolicyActor:
         import torch
 
         batched = {k: torch.as_tensor(np.asarray(v)[None], device=self.device) for k, v in obs.items()}
-        masks = None
+        masks = allowed = None
         if self.masks is not None:
-            masks = torch.as_tensor(np.asarray(self.masks(), dtype=bool)[None], device=self.device)
+            allowed = np.asarray(self.masks(), dtype=bool)
+            masks = torch.as_tensor(allowed[None], device=self.device)
         starts = torch.tensor([self.start], device=self.device)
         if self.loop_escape:  # the argmax, unless this pose has been visited too often
-            log_probs, self.hidden = self.policy.log_policy(batched, starts, self.hidden)
+            log_probs, self.hidden = self.policy.log_policy(batched, starts, self.hidden, masks)
             self.start = False
-            return self._escape(log_probs[0], int(log_probs[0].argmax()))
+            return self._escape(log_probs[0], int(log_probs[0].argmax()), allowed)
         action, _, _, self.hidden = self.policy.act(batched, starts, self.hidden, masks,
                                                     deterministic=self.deterministic, temperature=self.temperature)
         self.start = False

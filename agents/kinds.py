@@ -50,6 +50,7 @@ class AgentKind:
     # an action takes several primitive env steps (the trainer then counts decisions and steps)
     macro_actions = False
     decisions = "decisions"  # what its decisions are called in messages
+    stop_action = 0  # the action that ends an episode (primitive STOP)
 
     # ------------------------------------------------------------------ policy
     def set_stop_prior(self, policy, stop_prior: float) -> None:
@@ -106,12 +107,13 @@ class AgentKind:
     def actor(self, policy, env, deterministic: bool, temperature: float = 1.0, loop_escape: int = 0):
         """``act(obs) -> action`` of ``policy`` (an ``ActorCritic``) in ``env``, with ``reset()``
         between episodes (a recurrent state zeroed), under the kind's action masks; ``loop_escape``:
-        ``PolicyActor``'s escape from argmax loops (primitive actions only)."""
+        ``PolicyActor``'s escape from argmax loops (at the pose where the agent decides)."""
         from .actors import PolicyActor
 
         masks = (lambda: self.action_masks(env)) if self.masked else None
-        pose = (lambda: env.unwrapped.pose_key()) if loop_escape else None  # PolicyActor refuses it with masks
-        return PolicyActor(policy, deterministic, temperature, masks=masks, loop_escape=loop_escape, pose=pose)
+        pose = (lambda: env.unwrapped.pose_key()) if loop_escape else None
+        return PolicyActor(policy, deterministic, temperature, masks=masks, loop_escape=loop_escape, pose=pose,
+                           stop=self.stop_action)
 
     def primitive_steps(self, infos) -> int:
         """Primitive env steps taken by one (vectorized) step whose infos are ``infos``."""
@@ -138,6 +140,12 @@ class Waypoint(AgentKind):
     masked = True
     macro_actions = True
     decisions = "waypoint decisions"
+
+    @property
+    def stop_action(self) -> int:
+        from ..av_env.oracles import STOP
+
+        return STOP  # after the 9 x 9 waypoints
 
     def set_stop_prior(self, policy, stop_prior: float) -> None:
         raise ValueError("stop_prior applies to primitive actions (STOP is action 0); the waypoint agent's STOP is "

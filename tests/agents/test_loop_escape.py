@@ -5,6 +5,7 @@ so its argmax can spin in place or press a blocked step until the step limit; wi
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -29,7 +30,8 @@ class FixedPolicy(torch.nn.Module):
         return torch.zeros(1, batch, 1)
 
     def log_policy(self, obs, starts, hidden, masks=None):
-        return torch.log_softmax(self.logits, -1)[None], hidden
+        logits = self.logits[None] if masks is None else self.logits[None].masked_fill(~masks, float("-inf"))
+        return torch.log_softmax(logits, -1), hidden
 
     def act(self, obs, starts, hidden, masks=None, generator=None, deterministic=False, temperature=1.0):
         action = self.logits.argmax(-1)[None]
@@ -98,10 +100,48 @@ def test_loop_escape_refuses_what_it_cannot_apply_to():
         PolicyActor(policy, deterministic=True, loop_escape=2)
     with pytest.raises(ValueError, match="loop_escape must be"):
         PolicyActor(policy, deterministic=True, loop_escape=-1, pose=lambda: (0, 0, 0))
-    with pytest.raises(ValueError, match="primitive actions"):
-        AGENT_KINDS["waypoint"].actor(policy, None, deterministic=True, loop_escape=2)
     with pytest.raises(ValueError, match="--deterministic"):
         EvalConfig(checkpoint="audiogoal", loop_escape=2).check()
     with pytest.raises(ValueError, match="--deterministic"):
         EvalConfig(baseline="random", deterministic=True, loop_escape=2).check()
     EvalConfig(checkpoint="audiogoal", deterministic=True, loop_escape=2).check()
+
+
+def test_with_action_masks_the_escape_chooses_among_allowed_actions_and_never_stop():
+    """The waypoint agent's escape: at a decision pose visited again and again, argmax for K
+    visits, then samples of the masked policy, then random allowed waypoints, never STOP."""
+    probs = [1e-3] * 82
+    probs[5], probs[81] = 0.5, 0.3  # waypoint 5 is its argmax, STOP its runner-up
+    allowed = np.zeros(82, bool)
+    allowed[[5, 7, 40, 81]] = True
+    k = 2
+    actor = PolicyActor(FixedPolicy(probs), deterministic=True, masks=lambda: allowed, loop_escape=k,
+                        pose=lambda: (0, 0, 0), stop=81)  # never leaves its pose: every decision revisits it
+    torch.manual_seed(0)
+    actions = [actor({}) for _ in range(200)]
+    assert actions[:k] == [5] * k
+    assert set(actions) <= {5, 7, 40, 81}  # never a masked waypoint
+    assert 81 not in actions[2 * k + 1:]  # random choices are never STOP
+    assert set(actions[2 * k + 1:]) == {5, 7, 40}  # uniform over the allowed waypoints
+    actor.reset()
+    assert [actor({}) for _ in range(k)] == [5] * k  # a new episode forgets the visits
+
+
+def test_the_waypoint_agent_escapes_through_its_kind():
+    from earshot.agents.waypoint import WaypointEnv
+
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="val", scenes=1, max_steps=200, resolution=32,
+                               sensors=["depth", "pointgoal_with_gps_compass"]))
+    probs = [1e-3] * 82
+    probs[40] = 0.9  # the waypoint the agent stands on: masked, so its argmax is another one
+    actor = AGENT_KINDS["waypoint"].actor(FixedPolicy(probs), env, deterministic=True, loop_escape=1)
+    torch.manual_seed(0)
+    obs, _ = env.reset(seed=3)
+    for _ in range(15):
+        mask = env.action_masks()
+        a = actor(env.observation())
+        assert mask[a] and a != 81
+        obs, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            break
+    env.close()
