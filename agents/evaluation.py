@@ -258,8 +258,9 @@ class EvalConfig:
     videos: int = option(0, "record this many episodes as MP4", low=0)
     deterministic: bool = option(False, "argmax actions instead of sampled ones")
     loop_escape: int = option(0, "with --deterministic: at a pose visited more than K times in the episode, sample "
-                                 "from the policy, and after 2K+1 visits take a random move (never STOP), so the "
-                                 "argmax cannot cycle to the step limit; 0 = the plain argmax", low=0)
+                                 "from the policy, and after 2K+1 visits take a random move (never STOP; the waypoint "
+                                 "agent: an allowed waypoint), so the argmax cannot cycle to the step limit; 0 = the "
+                                 "plain argmax", low=0)
     constant_audio: bool = option(False, "the ablation that shows whether an agent listens: every audio observation "
                                          "replaced by the first one of the run (a real but constant sound)")
     temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
