@@ -68,8 +68,8 @@ class PolicyActor:
         import torch
 
         pose = self.pose()
-        if self.last is not None and self.last[1] == Action.MOVE_FORWARD and self.last[0] == pose:
-            self.blocked.add(pose)  # a forward step from here did not move the agent (flat agents)
+        if allowed is None and self.last is not None and self.last == (pose, Action.MOVE_FORWARD):
+            self.blocked.add(pose)  # a forward step from here did not move the agent (masked agents: the masks)
         n = self.visits[pose] = self.visits.get(pose, 0) + 1
         k = self.loop_escape
         if n > 2 * k + 1:
