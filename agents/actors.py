@@ -68,7 +68,7 @@ class PolicyActor:
         import torch
 
         pose = self.pose()
-        if allowed is None and self.last is not None and self.last == (pose, Action.MOVE_FORWARD):
+        if allowed is None and self.last == (pose, Action.MOVE_FORWARD):
             self.blocked.add(pose)  # a forward step from here did not move the agent (masked agents: the masks)
         n = self.visits[pose] = self.visits.get(pose, 0) + 1
         k = self.loop_escape

@@ -28,6 +28,8 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..scenes import Action
+
 
 class Label(NamedTuple):
     """An oracle's label of one state: the action, the allowed actions ((n,) bool, None when
@@ -50,7 +52,7 @@ class AgentKind:
     # an action takes several primitive env steps (the trainer then counts decisions and steps)
     macro_actions = False
     decisions = "decisions"  # what its decisions are called in messages
-    stop_action = 0  # the action that ends an episode (primitive STOP)
+    stop_action = int(Action.STOP)  # the action that ends an episode
 
     # ------------------------------------------------------------------ policy
     def set_stop_prior(self, policy, stop_prior: float) -> None:

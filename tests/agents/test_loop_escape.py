@@ -34,7 +34,7 @@ class FixedPolicy(torch.nn.Module):
         return torch.log_softmax(logits, -1), hidden
 
     def act(self, obs, starts, hidden, masks=None, generator=None, deterministic=False, temperature=1.0):
-        action = self.logits.argmax(-1)[None]
+        action = self.log_policy(obs, starts, hidden, masks)[0].argmax(-1)
         return action, None, None, hidden
 
 
@@ -127,21 +127,38 @@ def test_with_action_masks_the_escape_chooses_among_allowed_actions_and_never_st
     assert [actor({}) for _ in range(k)] == [5] * k  # a new episode forgets the visits
 
 
-def test_the_waypoint_agent_escapes_through_its_kind():
+def _waypoint_walk(loop_escape, decisions=30):
+    """(actions, visits per pose, every action allowed) of a waypoint agent whose argmax is always
+    the waypoint one graph step behind it: plain argmax shuttles back and forth."""
     from earshot.agents.waypoint import WaypointEnv
+    from earshot.av_env.oracles import STOP as WAYPOINT_STOP
 
-    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="val", scenes=1, max_steps=200, resolution=32,
+    env = WaypointEnv(gym.make("earshot/PointGoal-v0", split="val", scenes=1, max_steps=500, resolution=32,
                                sensors=["depth", "pointgoal_with_gps_compass"]))
-    probs = [1e-3] * 82
-    probs[40] = 0.9  # the waypoint the agent stands on: masked, so its argmax is another one
-    actor = AGENT_KINDS["waypoint"].actor(FixedPolicy(probs), env, deterministic=True, loop_escape=1)
+    probs = [1e-3] * (WAYPOINT_STOP + 1)
+    probs[3 * 9 + 4] = 0.9  # (1 back, 0 left): one step back, then back again from where it faces
+    actor = AGENT_KINDS["waypoint"].actor(FixedPolicy(probs), env, deterministic=True, loop_escape=loop_escape)
     torch.manual_seed(0)
-    obs, _ = env.reset(seed=3)
-    for _ in range(15):
-        mask = env.action_masks()
+    env.reset(seed=3)
+    actions, visits, allowed = [], {}, True
+    for _ in range(decisions):
+        pose = env.unwrapped.pose_key()
+        visits[pose] = visits.get(pose, 0) + 1
         a = actor(env.observation())
-        assert mask[a] and a != 81
-        obs, _, term, trunc, _ = env.step(a)
+        allowed &= bool(env.action_masks()[a])
+        actions.append(a)
+        _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             break
     env.close()
+    return actions, visits, allowed
+
+
+def test_the_waypoint_agent_escapes_through_its_kind():
+    from earshot.av_env.oracles import STOP as WAYPOINT_STOP
+
+    actions, visits, allowed = _waypoint_walk(loop_escape=0)
+    assert allowed and len(actions) == 30 and len(visits) <= 3  # plain argmax: a loop on a few poses
+    actions, visits, allowed = _waypoint_walk(loop_escape=1)
+    assert allowed and WAYPOINT_STOP not in actions  # under the masks, never STOP by chance
+    assert len(visits) >= 5  # it leaves the loop and goes on moving
