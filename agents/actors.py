@@ -27,7 +27,11 @@ class PolicyActor:
     agent: macro-actions, pose = where it decides) the random choice is among the allowed actions
     other than ``stop``, and nothing needs remembering as blocked (the masks do that). STOP
     comes only from the policy (its argmax or a sample of it), never from a random choice. Same
-    seed, same actions."""
+    seed, same actions.
+
+    ``passed() -> list of observations`` (a recurrent waypoint agent: ``WaypointEnv.passed``): the
+    states walked through since the last decision, which the GRU steps through before it acts
+    (None: it steps on decisions only)."""
 
     MOVES = (Action.MOVE_FORWARD, Action.TURN_LEFT, Action.TURN_RIGHT)
 
@@ -45,6 +49,7 @@ class PolicyActor:
                              "(AgentKind.actor does)")
         self.policy, self.deterministic, self.temperature, self.masks = policy, deterministic, float(temperature), masks
         self.loop_escape, self.pose, self.stop = loop_escape, pose, int(stop)
+        self.passed = None
         self.device = next(policy.parameters()).device
         self.reset()
 
@@ -80,10 +85,19 @@ class PolicyActor:
         self.last = (pose, action)
         return action
 
+    def _batch(self, obs: dict) -> dict:
+        import torch
+
+        return {k: torch.as_tensor(np.asarray(v)[None], device=self.device) for k, v in obs.items()}
+
     def __call__(self, obs: dict) -> int:
         import torch
 
-        batched = {k: torch.as_tensor(np.asarray(v)[None], device=self.device) for k, v in obs.items()}
+        if self.passed is not None and not self.start:  # the states walked through since the last decision
+            for o in self.passed():
+                _, self.hidden = self.policy.log_policy(self._batch(o), torch.tensor([False], device=self.device),
+                                                        self.hidden)
+        batched = self._batch(obs)
         masks = allowed = None
         if self.masks is not None:
             allowed = np.asarray(self.masks(), dtype=bool)

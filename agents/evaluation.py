@@ -133,15 +133,21 @@ class constant_audio_actor:
 
     def __init__(self, actor, keys):
         self.actor, self.keys, self.first = actor, frozenset(keys), {}
+        passed = getattr(actor, "passed", None)
+        if passed is not None:  # the states a recurrent waypoint agent walked through: the same sound
+            actor.passed = lambda: [self._constant(o) for o in passed()]
 
     def reset(self) -> None:
         if hasattr(self.actor, "reset"):
             self.actor.reset()
 
-    def __call__(self, obs):
+    def _constant(self, obs):
         if not self.first:
             self.first = {k: np.array(v, copy=True) for k, v in obs.items() if k in self.keys}
-        return self.actor({k: (self.first[k] if k in self.first else v) for k, v in obs.items()})
+        return {k: (self.first[k] if k in self.first else v) for k, v in obs.items()}
+
+    def __call__(self, obs):
+        return self.actor(self._constant(obs))
 
 
 def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: Path | None = None,

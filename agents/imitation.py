@@ -26,7 +26,9 @@ is the trainer's ``ActorCritic``:
 - the waypoint agent (``agents.waypoint.WaypointEnv``, whose oracle picks the waypoint nearest
   the goal) acts under the env's action mask and is fitted on the masked distribution against
   the oracle's near-ties (every waypoint within 0.25 m of the best one's distance to the goal,
-  equally); ``steps`` counts primitive steps.
+  equally); ``steps`` counts primitive steps. Its recurrent kind's GRU steps through every
+  state recorded (the decisions' and those walked through between them), in the order
+  visited, so it is fitted on the same stream, as the flat GRU agent is.
 
 On many ranks (``world``) each rank labels ``steps / world size`` steps of its own envs (its
 shard of the train scenes) in parallel, and the fits average their gradients over the ranks
@@ -173,8 +175,9 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     if config.steps <= 0:
         raise ValueError(f"imitation steps must be positive, got {config.steps}")
     world = world or World()
-    if policy.recurrent and kind.macro_actions:
-        raise ValueError(f"the {kind.name} agent's imitation is fitted on single decisions: use a feed-forward policy")
+    if policy.recurrent and kind.macro_actions and not config.every_primitive:
+        raise ValueError(f"the {kind.name} agent's GRU steps through every state it walks through: its imitation "
+                         "labels them all (every_primitive=True; --imitation-every-primitive)")
     device = next(policy.parameters()).device
     rng = np.random.default_rng([config.seed, world.rank])
     sampling = torch.Generator(device=device).manual_seed(config.seed * 1000 + world.rank)
@@ -198,7 +201,7 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     data = _Dataset(capacity=steps + 64)  # one state per primitive step (grows for the states between decisions)
     between: list[tuple] = []  # the states between decisions of the current step, labelled
     with contextlib.ExitStack() as stack:
-        if config.every_primitive and not policy.recurrent:
+        if config.every_primitive:
             stack.enter_context(kind.labelling_between_decisions(env, lambda o, label: between.append((o, label))))
         per_round = math.ceil(steps / config.rounds)
         stats = []
@@ -271,7 +274,13 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         obs, reward, terminated, truncated, info = env.step(action)
         # the last state passed is the next decision's (or the episode's end): not twice
         for o, between_label in between[:-1]:
-            data.record(o, between_label, decision)
+            kept = None
+            if config.stored_state:
+                kept = hidden[0, 0].float().cpu().numpy()
+            data.record(o, between_label, decision, False, kept)
+            if policy.recurrent:  # the GRU steps through the states walked through, as it does when acting
+                batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in o.items()}
+                _, hidden = policy.log_policy(batched, torch.tensor([False], device=device), hidden)
         carried = between[-1][1] if between and not (terminated or truncated) else None
         rewards.append(float(reward))
         primitive = kind.primitive_steps([info])

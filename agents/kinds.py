@@ -197,7 +197,27 @@ class Waypoint(AgentKind):
         return sum(int(i.get("primitive_steps", 1)) for i in infos)
 
 
-AGENT_KINDS: dict[str, AgentKind] = {kind.name: kind for kind in (FeedForward(), Recurrent(), Waypoint())}
+class RecurrentWaypoint(Waypoint):
+    """The waypoint agent with AV-Nav's GRU state: the GRU steps through every primitive state
+    the agent passes (its decisions' and those walked through between them, as its maps are
+    updated), so it integrates what it hears at every step as the flat GRU agent does; the
+    waypoint head is read only where the agent decides. Trained by DAgger over the primitive
+    stream (backpropagation through time); PPO over its decisions is not offered."""
+
+    name = "recurrent-waypoint"
+    recurrent = True
+
+    def actor(self, policy, env, deterministic: bool, temperature: float = 1.0, loop_escape: int = 0):
+        """``Waypoint.actor``, and the GRU fed the states walked through since the last decision
+        (``WaypointEnv.passed``, kept from now on)."""
+        act = super().actor(policy, env, deterministic, temperature, loop_escape)
+        env.keep_passed = True
+        act.passed = lambda: env.passed
+        return act
+
+
+AGENT_KINDS: dict[str, AgentKind] = {kind.name: kind
+                                     for kind in (FeedForward(), Recurrent(), Waypoint(), RecurrentWaypoint())}
 DEFAULT_AGENT = "recurrent-ppo"  # AV-Nav's recipe: a GRU state
 
 
@@ -208,4 +228,5 @@ def agent_kind(name: str) -> AgentKind:
     return AGENT_KINDS[name]
 
 
-__all__ = ["AGENT_KINDS", "DEFAULT_AGENT", "AgentKind", "FeedForward", "Label", "Recurrent", "Waypoint", "agent_kind"]
+__all__ = ["AGENT_KINDS", "DEFAULT_AGENT", "AgentKind", "FeedForward", "Label", "Recurrent", "RecurrentWaypoint", "Waypoint",
+           "agent_kind"]

@@ -33,7 +33,8 @@ class TrainConfig:
     task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
     agent: str = option(DEFAULT_AGENT, "policy: recurrent-ppo (AV-Nav's GRU state), ppo (feed-forward), or waypoint "
                         "(AV-WaN-style: a policy over a 9x9 grid of waypoints on the agent's own map, invalid ones "
-                        "masked, a planner walking there; see earshot.agents.waypoint)",
+                        "masked, a planner walking there; see earshot.agents.waypoint), or recurrent-waypoint (the waypoint "
+                        "agent with a GRU stepping through every state it passes; DAgger only)",
                         choices=(DEFAULT_AGENT, *(k for k in AGENT_KINDS if k != DEFAULT_AGENT)))
     total_steps: int = option(500_000, "PPO env steps to train for, over all ranks, in primitive actions (the waypoint "
                                        "agent's decisions count the primitive steps they took; 0 with "
@@ -67,7 +68,7 @@ class TrainConfig:
     stop_prior: float = option(0.0, "initial probability of STOP (0: uniform over the actions); 0.02 makes the first "
                                     "episodes ~50 steps long", low=0.0, high=0.99)
     hidden: int = option(128, "features per visual/audio encoder (AV-Nav: 512)", low=8)
-    gru_hidden: int = option(256, "GRU state size (recurrent-ppo; AV-Nav: 512)", low=8)
+    gru_hidden: int = option(256, "GRU state size (recurrent-ppo, recurrent-waypoint; AV-Nav: 512)", low=8)
     init: str = option("", "fresh runs: start from this checkpoint's policy weights (e.g. RUN/checkpoints/imitation, or "
                            "a shipped agent's name) with this run's hyper-parameters")
     imitation_steps: int = option(0, "warm start (fresh runs): primitive env steps, over all ranks, of DAgger from the "
@@ -128,7 +129,11 @@ class TrainConfig:
                              "--imitation-steps too")
         if self.imitation_stored_state and not (self.kind.recurrent and self.imitation_steps):
             raise ValueError("argument --imitation-stored-state: applies to a recurrent agent's warm start: use "
-                             "--agent recurrent-ppo with --imitation-steps, or leave it out")
+                             "--agent recurrent-ppo or recurrent-waypoint with --imitation-steps, or leave it out")
+        if self.total_steps and self.kind.recurrent and self.kind.macro_actions:
+            raise ValueError(f"argument --total-steps: --agent {self.agent} trains by DAgger only (its GRU steps "
+                             "between decisions, which PPO's rollouts do not): use --total-steps 0 with "
+                             "--imitation-steps")
         if self.imitation_stop_penalty and self.kind.macro_actions:
             raise ValueError(f"argument --imitation-stop-penalty: applies to primitive actions (STOP is action 0), "
                              f"not to --agent {self.agent}")

@@ -61,6 +61,9 @@ class WaypointEnv(gym.Wrapper):
         self._plan = self._path = None
         self.target = None  # the lattice key of the waypoint being walked to (for pictures)
         self.last_observation = None  # what the last reset or step returned
+        # with keep_passed, ``passed`` holds the observations of the states walked through in the
+        # last step before the one it returned (a recurrent policy steps its state through them)
+        self.keep_passed, self.passed = False, []
         # called after every primitive step (videos record one frame per primitive action)
         self.primitive_hook = None
 
@@ -98,6 +101,7 @@ class WaypointEnv(gym.Wrapper):
         self._update(obs)
         self._obs = obs
         self.target = None
+        self.passed = []
         info = dict(info, primitive_steps=0)
         self.last_observation = self._observe(obs)
         return self.last_observation, info
@@ -151,7 +155,7 @@ class WaypointEnv(gym.Wrapper):
         if value != int(value) or not 0 <= int(value) <= STOP:
             raise ValueError(message)
         action = int(value)
-        total, steps = 0.0, 0
+        total, steps, passed = 0.0, 0, []
         obs, terminated, truncated, info = self._obs, False, False, {}
         if action == STOP:
             self.target = None
@@ -180,11 +184,14 @@ class WaypointEnv(gym.Wrapper):
                     else:
                         self._path = self._path[1:]
                 self._update(obs)
+                if self.keep_passed:
+                    passed.append(self._observe(obs))
                 if self.primitive_hook is not None:
                     self.primitive_hook()
                 if terminated or truncated:
                     break
         self._obs = obs
+        self.passed = passed[:-1]  # the last state walked to is the observation returned
         info = dict(info, primitive_steps=steps)
         self.last_observation = self._observe(obs)
         return self.last_observation, total, terminated, truncated, info
