@@ -40,7 +40,9 @@ class WaypointEnv(gym.Wrapper):
 
     Observations: the inner env's, plus ``geometric_map`` (64, 64, 2) float32 (occupied,
     explored; agent at the centre facing up) and ``acoustic_map`` (162,) float32 (intensity and
-    visited flags on the waypoint grid). ``info["primitive_steps"]`` counts the inner steps."""
+    visited flags on the waypoint grid). ``info["primitive_steps"]`` counts the inner steps; with
+    ``keep_passed`` set, ``passed`` lists the observations of the states walked through in the
+    last step before the one it returned (the recurrent waypoint agent's GRU steps through them)."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
