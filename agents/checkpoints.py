@@ -3,7 +3,7 @@
 A checkpoint is a folder:
 
 - ``meta.json``: the format, the agent kind, task and env kwargs, the policy's settings
-  (``policy``: ``hidden``, ``gru_hidden``, and ``goal_head``: true where it has one), env steps and updates so far, the world size that
+  (``policy``: ``hidden``, ``gru_hidden``, and ``goal_head`` and ``skip``: true where set), env steps and updates so far, the world size that
   wrote it, the warm start it had, the training command and options, and the observation keys,
   shapes and actions the policy was built for;
 - ``policy.pt``: the ``ActorCritic``'s ``state_dict`` (tensors only), read with
@@ -54,10 +54,12 @@ def save_checkpoint(directory: str | Path, policy, optimizer, meta: dict) -> Pat
 
 def policy_settings(policy) -> dict:
     """The settings an ``ActorCritic`` is rebuilt from (``policy`` in meta.json): ``hidden``,
-    ``gru_hidden`` and, only where it has one, ``goal_head``."""
+    ``gru_hidden`` and, only where set, ``goal_head`` and ``skip``."""
     out = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
     if getattr(policy, "goal_head", None) is not None:
         out["goal_head"] = True
+    if getattr(policy, "skip", False):
+        out["skip"] = True
     return out
 
 
@@ -190,8 +192,11 @@ def meta_problem(meta: dict) -> str | None:
     if (not isinstance(policy, dict) or not _is_int(policy.get("hidden"), 1) or not _is_int(policy.get("gru_hidden", 0), 0)
             or policy["hidden"] > MAX_HIDDEN or policy.get("gru_hidden", 0) > MAX_HIDDEN):
         return f"'policy' must hold integer 'hidden' (1 to {MAX_HIDDEN}) and 'gru_hidden' (0 to {MAX_HIDDEN}), got {policy!r}"
-    if not isinstance(policy.get("goal_head", False), bool):
-        return f"'policy'['goal_head'] must be true or false, got {policy['goal_head']!r}"
+    for flag in ("goal_head", "skip"):
+        if not isinstance(policy.get(flag, False), bool):
+            return f"'policy'['{flag}'] must be true or false, got {policy[flag]!r}"
+    if policy.get("skip", False) and not policy.get("gru_hidden", 0):
+        return "'policy'['skip'] needs a GRU ('gru_hidden' > 0)"
     if not isinstance(meta.get("env_kwargs", {}), dict):
         return f"'env_kwargs' must be an object of env arguments, got {meta.get('env_kwargs')!r}"
     unknown = sorted(set(meta.get("env_kwargs", {})) - set(FLAT_KWARGS))
@@ -251,7 +256,7 @@ def make_policy(meta: dict, observation_space, n_actions: int):
     check_compatible(meta, observation_space, n_actions)
     settings = meta["policy"]
     return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]),
-                       goal_head=has_goal_head(meta))
+                       goal_head=has_goal_head(meta), skip=bool(settings.get("skip", False)))
 
 
 def load_policy(path: str | Path, observation_space, action_space, device: str = "cpu"):

@@ -48,6 +48,7 @@ class AgentKind:
 
     name = "ppo"
     recurrent = False  # the policy carries a GRU state through each episode (AV-Nav)
+    skip = False  # its heads read the step's features beside the GRU's output (ActorCritic's skip)
     masked = False  # some actions are not allowed in some states (``action_masks``)
     # an action takes several primitive env steps (the trainer then counts decisions and steps)
     macro_actions = False
@@ -201,11 +202,13 @@ class RecurrentWaypoint(Waypoint):
     """The waypoint agent with AV-Nav's GRU state: the GRU steps through every primitive state
     the agent passes (its decisions' and those walked through between them, as its maps are
     updated), so it integrates what it hears at every step as the flat GRU agent does; the
-    waypoint head is read only where the agent decides. Trained by DAgger over the primitive
-    stream (backpropagation through time); PPO over its decisions is not offered."""
+    waypoint head is read only where the agent decides, from the GRU's output and the step's own
+    features (``skip``). Trained by DAgger over the primitive stream (backpropagation through
+    time); PPO over its decisions is not offered."""
 
     name = "recurrent-waypoint"
     recurrent = True
+    skip = True  # through the GRU alone, its waypoint choice fitted far slower (docs/agents.md)
 
     def actor(self, policy, env, deterministic: bool, temperature: float = 1.0, loop_escape: int = 0):
         """``Waypoint.actor``, and the GRU fed the states walked through since the last decision

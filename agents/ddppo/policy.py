@@ -68,10 +68,13 @@ class ActorCritic(nn.Module):
         goal_head: also a linear head predicting where the goal is from the agent (``goal``:
             (ahead, left) / 10 m, the env's ``goal_vector``), trained by DAgger's goal-location
             loss as an auxiliary task (SAVi's goal descriptor); acting never reads it.
+        skip: with a GRU, the heads read the extractor's features of the step beside the GRU's
+            output (the recurrent waypoint agent: through the GRU alone its 82-way choice on the
+            map fitted far slower, docs/agents.md).
     """
 
     def __init__(self, observation_space: gym.spaces.Dict, n_actions: int, hidden: int = 128, gru_hidden: int = 0,
-                 goal_head: bool = False):
+                 goal_head: bool = False, skip: bool = False):
         super().__init__()
         from ..extractor import AVNavExtractor
 
@@ -86,7 +89,10 @@ class ActorCritic(nn.Module):
         features = self.extractor.features_dim
         self.gru_hidden = int(gru_hidden)
         self.gru = nn.GRU(features, self.gru_hidden) if self.gru_hidden else None
-        out = self.gru_hidden or features
+        if skip and not self.gru_hidden:
+            raise ValueError("skip passes the features beside a GRU's output: give gru_hidden > 0, or skip=False")
+        self.skip = bool(skip)
+        out = self.gru_hidden + features if self.skip else (self.gru_hidden or features)
         self.action_head = _init(nn.Linear(out, n_actions), 0.01)
         self.value_head = _init(nn.Linear(out, 1), 1.0)
         self.goal_head = _init(nn.Linear(out, 2), 1.0) if goal_head else None
@@ -107,7 +113,8 @@ class ActorCritic(nn.Module):
         x = self.extractor(preprocess(self.env_space, flat)).reshape(t, b, -1)
         if self.gru is None:
             return x, hidden
-        return gru_sequence(self.gru, x, starts, hidden)
+        y, hidden = gru_sequence(self.gru, x, starts, hidden)
+        return (torch.cat([y, x], dim=-1) if self.skip else y), hidden
 
     def _heads(self, x: torch.Tensor, masks: torch.Tensor | None):
         logits = self.action_head(x)

@@ -138,7 +138,7 @@ class DDPPOTrainer:
         """Start from another checkpoint's policy weights (same agent, observations and policy)."""
         c = self.config
         src = checkpoints.read_meta(c.init)
-        mine = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
+        mine = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden, "skip": policy.skip}
         theirs = {k: src["policy"].get(k, 0) for k in mine}  # a goal head may differ (load_init_weights)
         if src["agent"] != c.agent or theirs != mine:
             raise ValueError(f"argument --init: {c.init!r} is a {src['agent']!r} agent with policy {src['policy']}, "
@@ -473,7 +473,7 @@ class DDPPOTrainer:
             self.simulator = checkpoints.simulator_record(envs[0])
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
                                  c.gru_hidden if self.kind.recurrent else 0,
-                                 goal_head=c.imitation_goal_coef > 0).to(w.device)
+                                 goal_head=c.imitation_goal_coef > 0, skip=self.kind.skip).to(w.device)
             optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
             if w.rank == 0:
                 save_config(c, self.run_dir)
