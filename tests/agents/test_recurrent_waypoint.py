@@ -22,7 +22,7 @@ KWARGS = dict(split="train", scenes=1, resolution=40, renderer="raycast", max_st
 def _env_and_policy(seed=0):
     env = KIND.wrap(gym.make("earshot/AudioGoal-v0", **KWARGS))
     torch.manual_seed(seed)
-    policy = ActorCritic(env.observation_space, int(env.action_space.n), hidden=32, gru_hidden=16)
+    policy = ActorCritic(env.observation_space, int(env.action_space.n), hidden=32, gru_hidden=16, skip=KIND.skip)
     policy.eval()
     return env, policy
 
@@ -119,3 +119,32 @@ def test_the_listening_ablation_holds_the_sound_in_the_walked_states_too():
     actor({"spectrogram": np.zeros(2), "depth": np.zeros(1)})
     walked = inner.passed()[0]
     assert np.array_equal(walked["spectrogram"], np.zeros(2)) and np.array_equal(walked["depth"], np.ones(1))
+
+
+def test_skip_heads_read_the_features_beside_the_gru_and_the_checkpoint_keeps_it(tmp_path):
+    from earshot.agents import checkpoints
+    from earshot.agents.ddppo.policy import preprocess
+
+    env, policy = _env_and_policy()
+    obs, _ = env.reset(seed=3)
+    assert policy.skip and policy.action_head.in_features == 16 + policy.extractor.features_dim
+    probe = {k: torch.as_tensor(np.asarray(v)[None, None]) for k, v in obs.items()}
+    starts = torch.ones(1, 1, dtype=torch.bool)
+    with torch.no_grad():  # the heads see the step's features: with the GRU's output zeroed they still move
+        policy.gru.weight_ih_l0.zero_()
+        policy.gru.bias_ih_l0.zero_()
+        policy.gru.bias_hh_l0.zero_()
+        features = policy.extractor(preprocess(policy.env_space, {k: v[0] for k, v in probe.items()}))
+        want = torch.log_softmax(policy.action_head(torch.cat([torch.zeros(1, 16), features], -1)), -1)
+        torch.testing.assert_close(policy.sequence(probe, starts, policy.initial_state(1))[0].logits[0], want)
+    folder = checkpoints.save_checkpoint(tmp_path / "rw", policy, None, {
+        "agent": "recurrent-waypoint", "task": "earshot/AudioGoal-v0", "env_kwargs": {}, "steps": 0})
+    meta = checkpoints.read_meta(folder)
+    assert meta["policy"] == {"hidden": 32, "gru_hidden": 16, "skip": True}
+    loaded, _ = checkpoints.load_policy(folder, policy.env_space, env.action_space)
+    assert loaded.skip
+    torch.testing.assert_close(loaded.sequence(probe, starts, loaded.initial_state(1))[0].logits,
+                               policy.sequence(probe, starts, policy.initial_state(1))[0].logits)
+    with pytest.raises(ValueError, match="give gru_hidden > 0"):
+        ActorCritic(policy.env_space, 82, 32, 0, skip=True)
+    env.close()
