@@ -31,7 +31,7 @@ from .kinds import AGENT_KINDS, DEFAULT_AGENT, agent_kind
 @dataclass
 class TrainConfig:
     task: str = option("earshot/AudioGoal-v0", "Gymnasium id of the task", choices=TASKS)
-    agent: str = option(DEFAULT_AGENT, "policy: recurrent-ppo (AV-Nav's GRU state), ppo (feed-forward), or waypoint "
+    agent: str = option(DEFAULT_AGENT, "policy: recurrent-ppo (AV-Nav's GRU state), ppo (feed-forward), waypoint "
                         "(AV-WaN-style: a policy over a 9x9 grid of waypoints on the agent's own map, invalid ones "
                         "masked, a planner walking there; see earshot.agents.waypoint), or recurrent-waypoint (the waypoint "
                         "agent with a GRU stepping through every state it passes; DAgger only)",
