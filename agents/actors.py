@@ -85,19 +85,15 @@ class PolicyActor:
         self.last = (pose, action)
         return action
 
-    def _batch(self, obs: dict) -> dict:
-        import torch
-
-        return {k: torch.as_tensor(np.asarray(v)[None], device=self.device) for k, v in obs.items()}
-
     def __call__(self, obs: dict) -> int:
         import torch
 
+        from .ddppo.policy import batch_of_one
+
         if self.passed is not None and not self.start:  # the states walked through since the last decision
             for o in self.passed():
-                _, self.hidden = self.policy.log_policy(self._batch(o), torch.tensor([False], device=self.device),
-                                                        self.hidden)
-        batched = self._batch(obs)
+                self.hidden = self.policy.advance(o, self.hidden)
+        batched = batch_of_one(obs, self.device)
         masks = allowed = None
         if self.masks is not None:
             allowed = np.asarray(self.masks(), dtype=bool)

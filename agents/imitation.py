@@ -247,6 +247,8 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
     (after a reset) and the round's row of stats."""
     import torch
 
+    from .ddppo.policy import batch_of_one
+
     p_oracle = config.beta ** r
     rewards: list[float] = []
     firsts = ep_start = len(data.returns)
@@ -265,22 +267,18 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         oracle_acts = rng.random() < p_oracle
         if policy.recurrent or not oracle_acts:  # a recurrent policy steps every state, to keep its state
             masks = None if label.mask is None else torch.as_tensor(np.asarray(label.mask, bool)[None], device=device)
-            batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
-            action, _, _, hidden = policy.act(batched, torch.tensor([start], device=device), hidden, masks, sampling,
-                                              deterministic=greedy)
+            action, _, _, hidden = policy.act(batch_of_one(obs, device), torch.tensor([start], device=device), hidden,
+                                              masks, sampling, deterministic=greedy)
         action = label.action if oracle_acts else int(action[0])
         start = False
         between.clear()
         obs, reward, terminated, truncated, info = env.step(action)
         # the last state passed is the next decision's (or the episode's end): not twice
         for o, between_label in between[:-1]:
-            kept = None
-            if config.stored_state:
-                kept = hidden[0, 0].float().cpu().numpy()
+            kept = hidden[0, 0].float().cpu().numpy() if config.stored_state else None  # the state it is acted on with
             data.record(o, between_label, decision, False, kept)
             if policy.recurrent:  # the GRU steps through the states walked through, as it does when acting
-                batched = {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in o.items()}
-                _, hidden = policy.log_policy(batched, torch.tensor([False], device=device), hidden)
+                hidden = policy.advance(o, hidden)
         carried = between[-1][1] if between and not (terminated or truncated) else None
         rewards.append(float(reward))
         primitive = kind.primitive_steps([info])

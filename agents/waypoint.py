@@ -195,7 +195,7 @@ class WaypointEnv(gym.Wrapper):
         self._obs = obs
         self.passed = passed[:-1]  # the last state walked to is the observation returned
         info = dict(info, primitive_steps=steps)
-        self.last_observation = self._observe(obs)
+        self.last_observation = passed[-1] if passed else self._observe(obs)  # the maps have not changed since
         return self.last_observation, total, terminated, truncated, info
 
     # ------------------------------------------------------------------ pictures

@@ -36,6 +36,11 @@ def policy_space(space: gym.spaces.Dict) -> gym.spaces.Dict:
     return gym.spaces.Dict(out)
 
 
+def batch_of_one(obs: dict, device=None) -> dict:
+    """One env's observation (arrays without a batch axis) as tensors of a batch of one ``[1, ...]``."""
+    return {k: torch.as_tensor(np.asarray(v)[None], device=device) for k, v in obs.items()}
+
+
 def preprocess(space: gym.spaces.Dict, obs: dict) -> dict:
     """Tensors of ``obs`` (``[N, ...]``, as the env gives them) in the extractor's layout."""
     out = {}
@@ -161,6 +166,14 @@ class ActorCritic(nn.Module):
         return dist.logits, hidden  # Categorical keeps its logits normalised: log-probabilities
 
     @torch.no_grad()
+    def advance(self, obs: dict, hidden: torch.Tensor) -> torch.Tensor:
+        """The state ``[1, 1, H]`` after one more step of one env (not an episode's start) on
+        ``obs`` (its observation, without a batch axis), no action taken: the states a recurrent
+        waypoint agent walks through between its decisions."""
+        starts = torch.zeros(1, dtype=torch.bool, device=hidden.device)
+        return self.log_policy(batch_of_one(obs, hidden.device), starts, hidden)[1]
+
+    @torch.no_grad()
     def value(self, obs: dict, starts: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` of one step of observations (``starts`` ``[B]``)."""
         return self._step(obs, starts, hidden)[1]
@@ -193,4 +206,4 @@ def gru_sequence(gru: nn.GRU, x: torch.Tensor, starts: torch.Tensor, hidden: tor
     return torch.cat(outputs, dim=0), hidden
 
 
-__all__ = ["MASKED_LOGIT", "ActorCritic", "gru_sequence", "policy_space", "preprocess"]
+__all__ = ["MASKED_LOGIT", "ActorCritic", "batch_of_one", "gru_sequence", "policy_space", "preprocess"]
