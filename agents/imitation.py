@@ -80,7 +80,11 @@ class ImitationConfig:
     policy carried into its first state while acting (kept at collection, as PPO's rollouts keep
     theirs) instead of from zeros, so a state deep in a long episode (a search, a loop) is fitted
     with the memory it was acted on with rather than with at most ``sequence_length`` steps of
-    it. The stored state is the one the weights of its round computed (R2D2's "stored state")."""
+    it. The stored state is the one the weights of its round computed (R2D2's "stored state").
+    ``decision_weight`` (macro-action agents, with ``every_primitive``): the actor loss's weight
+    of a state where the agent decides, against 1 for a state it walks through. The waypoint head
+    acts only at decisions, yet about four of every five labelled states are walked through; the
+    round's ``decision_accuracy`` reports the fit at the decisions alone."""
 
     steps: int
     rounds: int = 6
@@ -97,6 +101,7 @@ class ImitationConfig:
     stop_penalty: float = 0.0
     goal_coef: float = 0.0
     stored_state: bool = False
+    decision_weight: float = 1.0
 
 
 def _store_dtype(x: np.ndarray):
@@ -139,9 +144,11 @@ class _Dataset:
         self.starts: list[bool] = []
         self.hidden: _Buffer | None = None  # the GRU state each state was acted on with (stored_state)
         self.owner: list[int] = []
+        self.at_decision: list[bool] = []  # a decision's state (False: one walked through between decisions)
         self.returns: list[float] = []  # per decision
 
-    def record(self, o: dict, label: Label, decision: int, start: bool = False, hidden: np.ndarray | None = None) -> None:
+    def record(self, o: dict, label: Label, decision: int, start: bool = False, hidden: np.ndarray | None = None,
+               at_decision: bool = True) -> None:
         if hidden is not None:
             if self.hidden is None:
                 self.hidden = _Buffer(hidden, self.capacity)
@@ -154,6 +161,7 @@ class _Dataset:
             self.obs[k].append(v)
         self.labels.append(label.action)
         self.owner.append(decision)
+        self.at_decision.append(bool(at_decision))
         self.starts.append(bool(start))
         if label.mask is not None:
             self.masks.append(label.mask)
@@ -194,6 +202,11 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     if config.goal_coef and (kind.macro_actions or getattr(policy, "goal_head", None) is None):
         raise ValueError("the imitation goal-location loss needs a flat agent's policy with a goal head "
                          f"(ActorCritic(goal_head=True)); the {kind.name} agent's policy has none")
+    if not (config.decision_weight > 0.0 and math.isfinite(config.decision_weight)):
+        raise ValueError(f"imitation decision weight must be a finite number > 0, got {config.decision_weight}")
+    if config.decision_weight != 1.0 and not (kind.macro_actions and config.every_primitive):
+        raise ValueError("imitation decision_weight weighs a macro-action agent's decisions against the states it "
+                         f"walks through (every_primitive=True); the {kind.name} agent has no such states")
     if config.stored_state and not policy.recurrent:
         raise ValueError("imitation stored_state keeps a GRU state per recorded state: the policy has none "
                          "(build it with gru_hidden > 0), or leave stored_state out")
@@ -214,7 +227,7 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
             obs, row = _collect(kind, policy, env, obs, data, between, r, min(steps, (r + 1) * per_round), totals,
                                 config, rng, sampling, device, bar, world.size)
             t1 = time.perf_counter()
-            loss, accuracy, goal_error = _fit(policy, optimizer, data, config, rng, device, world)
+            loss, accuracy, goal_error, decision_accuracy = _fit(policy, optimizer, data, config, rng, device, world)
             totals["collect"] += t1 - t0
             totals["fit"] += time.perf_counter() - t1
             summed = all_sum([row["episodes"], row["successes"], len(data.labels)], world)
@@ -223,9 +236,11 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
                    "accuracy": accuracy}
             if config.goal_coef:
                 row["goal_error_m"] = goal_error
+            if kind.macro_actions and config.every_primitive:
+                row["decision_accuracy"] = decision_accuracy
             stats.append(row)
             if logger is not None:
-                for k in ("success", "loss", "accuracy", "oracle_share", "goal_error_m"):
+                for k in ("success", "loss", "accuracy", "oracle_share", "goal_error_m", "decision_accuracy"):
                     if k in row:
                         logger(f"imitation/{k}", row[k], row["samples"])
             if bar is not None:
@@ -276,7 +291,7 @@ def _collect(kind: AgentKind, policy, env, obs, data: _Dataset, between: list, r
         # the last state passed is the next decision's (or the episode's end): not twice
         for o, between_label in between[:-1]:
             kept = hidden[0, 0].float().cpu().numpy() if config.stored_state else None  # the state it is acted on with
-            data.record(o, between_label, decision, False, kept)
+            data.record(o, between_label, decision, False, kept, at_decision=False)
             if policy.recurrent:  # the GRU steps through the states walked through, as it does when acting
                 hidden = policy.advance(o, hidden)
         carried = between[-1][1] if between and not (terminated or truncated) else None
@@ -341,10 +356,11 @@ def false_stop_loss(logits, labels):
 
 
 def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.random.Generator, device,
-         world) -> tuple[float, float, float]:
+         world) -> tuple[float, float, float, float]:
     """Epochs of minibatch cross-entropy (+ value regression, + the goal-location loss) over all
     data so far; (last epoch's mean loss, its accuracy of the argmax action, its mean error of
-    the goal head's prediction in metres, NaN without the loss), over all ranks."""
+    the goal head's prediction in metres, NaN without the loss, its accuracy at the decisions'
+    states alone), over all ranks."""
     import torch
 
     from .ddppo.distributed import all_gather_floats, all_sum, average_gradients
@@ -357,11 +373,13 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
     targets = np.asarray(data.targets) if data.targets else None
     goals = np.asarray(data.goals, np.float32) if config.goal_coef else None  # one per label (oracle_label)
     stored = data.hidden.view() if config.stored_state else None
+    at_decision = np.asarray(data.at_decision, bool)
+    weights = np.where(at_decision, np.float32(config.decision_weight), np.float32(1.0))
     policy.train()
     for _ in range(config.epochs):
         batches = _batches(data, config, policy.recurrent, rng)
         rounds = int(max(v[0] for v in all_gather_floats([len(batches)], world)))  # the most of any rank
-        total, correct, seen, goal_error = 0.0, 0, 0, 0.0
+        total, correct, seen, goal_error, decided, decisions = 0.0, 0, 0, 0.0, 0, 0
         for i in range(rounds):
             optimizer.zero_grad()
             if i < len(batches):
@@ -382,7 +400,12 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                 if targets is not None:  # cross-entropy against the oracle's near-ties
                     soft = torch.as_tensor(targets[idx], device=device)
                     logp = torch.log_softmax(dist.logits, dim=-1).clamp_min(-1e4)
-                    actor_loss = -(soft * logp).sum(dim=-1).mean()
+                    per_state = -(soft * logp).sum(dim=-1)
+                    if config.decision_weight != 1.0:  # the decisions' states weigh more (or less)
+                        w = torch.as_tensor(weights[idx], device=device)
+                        actor_loss = (w * per_state).sum() / w.sum()
+                    else:
+                        actor_loss = per_state.mean()
                 else:
                     actor_loss = -dist.log_prob(actions).mean()
                     if config.stop_penalty:
@@ -398,13 +421,18 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                 seen += idx.size
                 pick = dist.logits.argmax(-1).cpu().numpy()
                 if targets is not None:  # the argmax is one of the near-ties
-                    correct += int((np.take_along_axis(targets[idx], pick[..., None], -1)[..., 0] > 0).sum())
+                    hit = np.take_along_axis(targets[idx], pick[..., None], -1)[..., 0] > 0
                 else:
-                    correct += int((pick == labels[idx]).sum())
+                    hit = pick == labels[idx]
+                correct += int(hit.sum())
+                decided += int((hit & at_decision[idx]).sum())
+                decisions += int(at_decision[idx].sum())
             average_gradients(policy.parameters(), world)
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             optimizer.step()
-    total, correct, seen, goal_error = all_sum([total, correct, seen, goal_error], world)
+    total, correct, seen, goal_error, decided, decisions = all_sum([total, correct, seen, goal_error, decided,
+                                                                    decisions], world)
     policy.eval()
-    return total / max(seen, 1), correct / max(seen, 1), (goal_error / max(seen, 1) if goals is not None else math.nan)
+    return (total / max(seen, 1), correct / max(seen, 1), (goal_error / max(seen, 1) if goals is not None else math.nan),
+            decided / max(decisions, 1))
 

@@ -93,6 +93,9 @@ class TrainConfig:
                                                  "state the policy acted with at its first state (stored while "
                                                  "collecting) instead of from zeros, so states deep in long episodes "
                                                  "are fitted with the memory they were acted on with")
+    imitation_decision_weight: float = option(1.0, "DAgger, waypoint agents: weight of the states where the agent "
+                                                   "decides in the actor loss, against 1 for those it walks through "
+                                                   "(the waypoint head acts only at its decisions)", low=0.0)
     imitation_epochs: int = option(3, "epochs over all DAgger data after each round (the waypoint agent makes ~5x "
                                       "fewer decisions per primitive step, so it needs more to see as many batches)",
                                    low=1)
@@ -127,6 +130,13 @@ class TrainConfig:
         if self.imitation_goal_coef and not self.imitation_steps:
             raise ValueError("argument --imitation-goal-coef: the goal-location loss is part of the warm start: give "
                              "--imitation-steps too")
+        if self.imitation_decision_weight != 1.0 and not (self.kind.macro_actions and self.imitation_steps
+                                                          and self.imitation_every_primitive):
+            raise ValueError("argument --imitation-decision-weight: weighs a waypoint agent's decisions against the "
+                             "states it walks through in its warm start: use --agent waypoint or recurrent-waypoint "
+                             "with --imitation-steps (and --imitation-every-primitive), or leave it out")
+        if self.imitation_decision_weight <= 0.0:
+            raise ValueError("argument --imitation-decision-weight: must be > 0")
         if self.imitation_stored_state and not (self.kind.recurrent and self.imitation_steps):
             raise ValueError("argument --imitation-stored-state: applies to a recurrent agent's warm start: use "
                              "--agent recurrent-ppo or recurrent-waypoint with --imitation-steps, or leave it out")

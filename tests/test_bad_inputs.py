@@ -558,6 +558,12 @@ CASES = [
     Case("train --imitation-goal-coef for the waypoint agent", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--agent", "waypoint", "--imitation-steps", "10", "--imitation-goal-coef", "1"]),
          SystemExit, "--imitation-goal-coef"),
+    Case("train --imitation-decision-weight for a flat agent", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--agent", "recurrent-ppo", "--imitation-steps", "10",
+                                    "--imitation-decision-weight", "4"]), SystemExit, "--imitation-decision-weight"),
+    Case("train --imitation-decision-weight 0", "agents", lambda c: _script_error(
+        c, "train", "TrainConfig", ["--agent", "recurrent-waypoint", "--imitation-steps", "10",
+                                    "--imitation-decision-weight", "0"]), SystemExit, "--imitation-decision-weight"),
     Case("train --imitation-stored-state for a feed-forward agent", "agents", lambda c: _script_error(
         c, "train", "TrainConfig", ["--agent", "ppo", "--imitation-steps", "10", "--imitation-stored-state"]),
          SystemExit, "--imitation-stored-state"),

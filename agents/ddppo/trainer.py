@@ -164,7 +164,8 @@ class DDPPOTrainer:
                                    beta=c.imitation_beta, greedy=c.imitation_greedy, seed=c.seed,
                                    stop_penalty=c.imitation_stop_penalty, goal_coef=c.imitation_goal_coef,
                                    every_primitive=c.imitation_every_primitive, gamma=c.gamma,
-                                   stored_state=c.imitation_stored_state)
+                                   stored_state=c.imitation_stored_state,
+                                   decision_weight=c.imitation_decision_weight)
         t = time.perf_counter()
         out = imitate(self.kind, policy, env, settings, world=self.world, logger=self._log, progress=c.progress)
         seconds = time.perf_counter() - t

@@ -83,7 +83,45 @@ def test_dagger_records_and_fits_the_stream_it_acted_on():
         expected = _stream_state(policy, stream)[0, 0].numpy() if stream else np.zeros(16, np.float32)
         assert np.allclose(stored[i], expected, atol=2e-2), i
     assert not np.allclose(stored[n // 2], stored[n // 2 + 1], atol=1e-3)  # it moved between two walked states
+    # each decision's state is marked as one, the states walked through between them are not
+    assert sum(data.at_decision) == len(data.returns) and data.at_decision[0]
     env.close()
+
+
+def test_the_decision_weight_makes_the_fit_follow_the_decisions_labels():
+    """``decision_weight``: a large weight on the decisions' states leaves the walked states'
+    labels (nearly) without effect on the fit; at weight 1 they weigh as much as any."""
+    import copy
+
+    from earshot.agents.ddppo.distributed import World
+    from earshot.agents.imitation import ImitationConfig, _collect, _Dataset, _fit
+
+    env, policy = _env_and_policy()
+    data, between = _Dataset(), []
+    with KIND.labelling_between_decisions(env, lambda o, label: between.append((o, label))):
+        obs, _ = env.reset(seed=3)
+        _collect(KIND, policy, env, obs, data, between, 0, 200, {"steps": 0}, ImitationConfig(200, rounds=1, beta=0.0),
+                 np.random.default_rng(0), torch.Generator().manual_seed(0), "cpu", None, 1)
+    env.close()
+    walked = ~np.asarray(data.at_decision)
+    assert walked.any() and not walked.all()
+    relabelled = copy.copy(data)
+    targets = np.asarray(data.targets).copy()
+    targets[walked] = np.roll(targets[walked], 7, axis=-1)  # other waypoints for the walked states only
+    relabelled.targets = list(targets)
+
+    def fitted(dataset, weight):
+        p = copy.deepcopy(policy)
+        config = ImitationConfig(200, epochs=2, decision_weight=weight, vf_coef=0.0)  # the actor loss alone
+        *_, decision_accuracy = _fit(p, torch.optim.SGD(p.parameters(), lr=0.1), dataset, config,
+                                     np.random.default_rng(1), "cpu", World())
+        assert 0.0 <= decision_accuracy <= 1.0
+        return torch.cat([q.detach().flatten() for q in p.parameters()])
+
+    start = torch.cat([q.detach().flatten() for q in policy.parameters()])
+    moved = (fitted(data, 1.0) - start).abs().max()
+    assert (fitted(data, 1.0) - fitted(relabelled, 1.0)).abs().max() > 0.1 * moved  # the walked labels count
+    assert (fitted(data, 1e6) - fitted(relabelled, 1e6)).abs().max() < 0.01 * moved  # ... and here they do not
 
 
 def test_a_short_dagger_run_and_what_it_refuses(tmp_path):
@@ -99,6 +137,9 @@ def test_a_short_dagger_run_and_what_it_refuses(tmp_path):
     env.close()
     with pytest.raises(ValueError, match="trains by DAgger only"):
         TrainConfig(run_dir=str(tmp_path / "run"), agent="recurrent-waypoint", total_steps=100).check()
+    with pytest.raises(ValueError, match="--imitation-decision-weight"):
+        TrainConfig(run_dir=str(tmp_path / "run"), agent="recurrent-ppo", imitation_steps=100,
+                    imitation_decision_weight=2.0).check()
 
 
 def test_the_listening_ablation_holds_the_sound_in_the_walked_states_too():
