@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from ..av_env.egomap import CELL, CROP, GeometricMap
-from ..av_env.oracles import GRID, waypoint_position
+from ..av_env.oracles import GRID, waypoint_positions
 
 WINDOW = 10  # lattice points each side of the agent the planner considers (10 x spacing)
 
@@ -44,19 +44,25 @@ class AcousticMap:
 
     def crop(self, position, heading: float) -> np.ndarray:
         """(2 x 81,) float32: intensity and visited flags on the 9 x 9 waypoint grid (agent frame)."""
-        out = np.zeros((2, GRID, GRID), np.float32)
-        for a in range(GRID):
-            for b in range(GRID):
-                p = waypoint_position(position, heading, a * GRID + b, self.spacing)
-                v = self.values.get(lattice_key(p, self.spacing))
+        out = np.zeros((2, GRID * GRID), np.float32)
+        if self.values:
+            keys = lattice_keys(waypoint_positions(position, heading, self.spacing), self.spacing)
+            for k, key in enumerate(map(tuple, keys.tolist())):  # waypoint k = a * GRID + b
+                v = self.values.get(key)
                 if v is not None:
-                    out[0, a, b], out[1, a, b] = v, 1.0
+                    out[0, k], out[1, k] = v, 1.0
         return out.reshape(-1)
 
 
 def lattice_key(xy, spacing: float) -> tuple[int, int]:
     """The (i, j) lattice point (world multiples of ``spacing``) nearest to ``xy``."""
     return int(round(xy[0] / spacing)), int(round(xy[1] / spacing))
+
+
+def lattice_keys(xy: np.ndarray, spacing: float) -> np.ndarray:
+    """(N, 2) int64: ``lattice_key`` of each of the points (N, 2) (round half to even, as
+    Python's ``round``)."""
+    return np.rint(np.asarray(xy, np.float64)[:, :2] / spacing).astype(np.int64)
 
 
 class LatticePlanner:
@@ -82,47 +88,54 @@ class LatticePlanner:
         return out
 
     def distances(self, start_xy) -> tuple[dict, dict]:
-        """BFS over the window: (hops to each reachable lattice key, parent of each)."""
+        """BFS over the window: (hops to each reachable lattice key, parent of each). The window's
+        (2 WINDOW + 1)² points are held as arrays (row a, column b: key (s_i + a − WINDOW,
+        s_j + b − WINDOW)); neighbours are searched in the order (−1, 0), (0, −1), (+1, 0), (0, +1)."""
         s = self.key(start_xy)
-        keys = [(s[0] + a, s[1] + b) for a in range(-WINDOW, WINDOW + 1) for b in range(-WINDOW, WINDOW + 1)]
-        pts = np.array(keys, np.float64) * self.spacing
-        point_ok = dict(zip(keys, self._free(pts)))
-        point_ok[s] = True  # where the agent stands is open
+        n, w = 2 * WINDOW + 1, WINDOW
+        off = np.arange(-w, w + 1)
+        keys = np.stack(np.meshgrid(s[0] + off, s[1] + off, indexing="ij"), axis=-1)  # (n, n, 2)
+        pts = keys.astype(np.float64) * self.spacing
+        point_ok = self._free(pts)
+        point_ok[w, w] = True  # where the agent stands is open
         # its 4 neighbours may lie where it has not looked yet (behind it, at the start): it can turn
         # and look, so they count unless a seen obstacle is there (a wall it then sees stops the move)
-        around = [(s[0] + 1, s[1]), (s[0] - 1, s[1]), (s[0], s[1] + 1), (s[0], s[1] - 1)]
-        clear = ~self._inflated_at(np.array(around, np.float64) * self.spacing)
-        for k, ok in zip(around, clear):
-            point_ok[k] = point_ok.get(k, False) or bool(ok)
-        # each edge's segment sampled every ~0.05 m
+        around = (np.array([w + 1, w - 1, w, w]), np.array([w, w, w + 1, w - 1]))
+        point_ok[around] |= ~self._inflated_at(pts[around])
+        # each edge's segment sampled every ~0.05 m; down[a, b]: (a, b)–(a + 1, b), right[a, b]: (a, b)–(a, b + 1)
         t = np.linspace(0.0, 1.0, max(2, int(self.spacing / 0.05) + 1))[1:-1]
-        edges = {}
-        cand = []
-        for k in keys:
-            for d in ((1, 0), (0, 1)):
-                n = (k[0] + d[0], k[1] + d[1])
-                if n in point_ok:
-                    cand.append((k, n))
-        a = np.array([e[0] for e in cand], np.float64) * self.spacing
-        b = np.array([e[1] for e in cand], np.float64) * self.spacing
-        seg = a[:, None, :] + (b - a)[:, None, :] * t[None, :, None]
-        seg_ok = self._free(seg).all(axis=1)
-        # edges from where the agent stands: clear of seen obstacles is enough (as for its neighbours)
-        from_here = np.array([k == s or n == s for k, n in cand])
-        if from_here.any():
-            seg_ok[from_here] = (~self._inflated_at(seg[from_here])).all(axis=1)
-        for (k, n), ok in zip(cand, seg_ok):
-            if ok and point_ok[k] and point_ok[n] and (k, n) not in self.blocked and (n, k) not in self.blocked:
-                edges.setdefault(k, []).append(n)
-                edges.setdefault(n, []).append(k)
+        usable = []
+        for a_pts, b_pts, a_ok, b_ok, touches in (
+                (pts[:-1], pts[1:], point_ok[:-1], point_ok[1:], [(w - 1, w), (w, w)]),
+                (pts[:, :-1], pts[:, 1:], point_ok[:, :-1], point_ok[:, 1:], [(w, w - 1), (w, w)])):
+            seg = a_pts[..., None, :] + (b_pts - a_pts)[..., None, :] * t[:, None]
+            seg_ok = self._free(seg).all(axis=-1)
+            for i, j in touches:  # edges from where the agent stands: clear of seen obstacles is enough
+                seg_ok[i, j] = (~self._inflated_at(seg[i, j])).all()
+            usable.append(seg_ok & a_ok & b_ok)
+        down, right = usable
+        for p, q in self.blocked:  # edges the agent bumped into (either direction)
+            (pi, pj), (qi, qj) = (p[0] - s[0] + w, p[1] - s[1] + w), (q[0] - s[0] + w, q[1] - s[1] + w)
+            i, j = min(pi, qi), min(pj, qj)
+            if pj == qj and abs(pi - qi) == 1 and 0 <= i < n - 1 and 0 <= j < n:
+                down[i, j] = False
+            elif pi == qi and abs(pj - qj) == 1 and 0 <= i < n and 0 <= j < n - 1:
+                right[i, j] = False
+        down, right = down.tolist(), right.tolist()
+        seen = [[False] * n for _ in range(n)]
+        seen[w][w] = True
         dist, parent = {s: 0}, {s: None}
-        queue = deque([s])
+        queue = deque([(w, w, s)])
         while queue:
-            k = queue.popleft()
-            for n in edges.get(k, ()):
-                if n not in dist:
-                    dist[n], parent[n] = dist[k] + 1, k
-                    queue.append(n)
+            i, j, k = queue.popleft()
+            d = dist[k] + 1
+            for ok, ni, nj in ((i > 0 and down[i - 1][j], i - 1, j), (j > 0 and right[i][j - 1], i, j - 1),
+                               (i < n - 1 and down[i][j], i + 1, j), (j < n - 1 and right[i][j], i, j + 1)):
+                if ok and not seen[ni][nj]:
+                    seen[ni][nj] = True
+                    key = (s[0] + ni - w, s[1] + nj - w)
+                    dist[key], parent[key] = d, k
+                    queue.append((ni, nj, key))
         return dist, parent
 
     def _inflated_at(self, points: np.ndarray) -> np.ndarray:
@@ -151,4 +164,5 @@ class LatticePlanner:
         return out[::-1]
 
 
-__all__ = ["ACOUSTIC_FLOOR", "CELL", "CROP", "WINDOW", "AcousticMap", "GeometricMap", "LatticePlanner", "lattice_key"]
+__all__ = ["ACOUSTIC_FLOOR", "CELL", "CROP", "WINDOW", "AcousticMap", "GeometricMap", "LatticePlanner", "lattice_key",
+           "lattice_keys"]

@@ -27,9 +27,10 @@ import numpy as np
 from gymnasium import spaces
 
 from ..av_env import oracles
-from ..av_env.oracles import GRID, STOP, waypoint_offset, waypoint_position
+from ..av_env.oracles import GRID, STOP, waypoint_offset, waypoint_position, waypoint_positions
 from ..scenes.render.camera import DEFAULT_CAMERA_HEIGHT, depth_metres
-from .maps import ACOUSTIC_FLOOR, CELL, CROP, WINDOW, AcousticMap, GeometricMap, LatticePlanner, lattice_key
+from .maps import (ACOUSTIC_FLOOR, CELL, CROP, WINDOW, AcousticMap, GeometricMap, LatticePlanner, lattice_key,
+                   lattice_keys)
 
 MAX_PRIMITIVES = 10  # primitive actions per waypoint step
 MOVE_FORWARD, TURN_LEFT, TURN_RIGHT, STOP_ACTION = 1, 2, 3, 0
@@ -121,9 +122,8 @@ class WaypointEnv(gym.Wrapper):
         dist, _ = self._reachable()
         mask = np.zeros(STOP + 1, bool)
         here = self.planner.key(pos)
-        for k in range(STOP):
-            key = self.planner.key(waypoint_position(pos, heading, k, self.spacing))
-            mask[k] = key in dist and key != here
+        keys = lattice_keys(waypoint_positions(pos, heading, self.spacing), self.spacing)
+        mask[:STOP] = [key in dist and key != here for key in map(tuple, keys.tolist())]
         mask[STOP] = True
         return mask
 

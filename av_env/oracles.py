@@ -95,6 +95,19 @@ def waypoint_position(position, heading: float, action: int, spacing: float) -> 
     return np.array([position[0] + spacing * (fwd * c - left * s), position[1] + spacing * (fwd * s + left * c)])
 
 
+_OFFSETS = np.array([waypoint_offset(k) for k in range(GRID * GRID)], np.int64)  # (81, 2) forward, left
+_HOPS = np.hypot(_OFFSETS[:, 0], _OFFSETS[:, 1])  # graph steps to each waypoint, as the crow flies
+
+
+def waypoint_positions(position, heading: float, spacing: float) -> np.ndarray:
+    """(GRID², 2) world xy of every waypoint: ``waypoint_position`` of each action at once (the
+    same floating-point operations, so the same values to the last bit)."""
+    fwd, left = _OFFSETS[:, 0], _OFFSETS[:, 1]
+    c, s = math.cos(heading), math.sin(heading)
+    return np.stack([position[0] + spacing * (fwd * c - left * s), position[1] + spacing * (fwd * s + left * c)],
+                    axis=1)
+
+
 def waypoint_scores(graph: NavGraph, position: np.ndarray, heading: float, goal: int, distance: float,
                     allowed: np.ndarray, spacing: float, success_distance: float) -> np.ndarray:
     """(GRID² + 1,) the geodesic distance (m) to ``goal`` from each ``allowed`` waypoint (inf
@@ -112,11 +125,10 @@ def waypoint_scores(graph: NavGraph, position: np.ndarray, heading: float, goal:
     to_goal = graph.distances_from(goal)
     ks = np.flatnonzero(np.asarray(allowed)[:STOP])
     if len(ks):
-        pts = np.array([waypoint_position(position, heading, int(k), spacing) for k in ks])
+        pts = waypoint_positions(position, heading, spacing)[ks]
         nodes = np.atleast_1d(graph.nearest_node(np.c_[pts, np.full(len(pts), position[2])]))
         on_node = np.linalg.norm(graph.positions[nodes, :2] - pts, axis=1) <= 0.01  # a navigable point
-        hops = np.array([np.hypot(*waypoint_offset(int(k))) for k in ks])
-        scores[ks] = np.where(on_node, to_goal[nodes] + 1e-3 * hops, np.inf)
+        scores[ks] = np.where(on_node, to_goal[nodes] + 1e-3 * _HOPS[ks], np.inf)
     if distance <= success_distance and not (scores[:STOP] < distance).any():
         scores[:] = np.inf  # as near as the agent's map lets it get: a success
         scores[STOP] = 0.0
@@ -137,4 +149,4 @@ def waypoint_label(scores: np.ndarray, tolerance: float = 0.25) -> tuple[int, np
 
 
 __all__ = ["GRID", "STOP", "continuous_action", "nearest_goal", "shortest_path_action", "waypoint_label",
-           "waypoint_offset", "waypoint_position", "waypoint_scores"]
+           "waypoint_offset", "waypoint_position", "waypoint_positions", "waypoint_scores"]

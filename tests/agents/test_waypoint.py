@@ -239,3 +239,43 @@ def test_the_acoustic_map_records_log_intensity_where_the_agent_heard_it():
     # facing +y, the same point is one step to the right (waypoint offsets are (forward, left))
     crop = amap.crop(np.array([1.0, 1.0, 0.0]), math.pi / 2).reshape(2, GRID, GRID)
     assert crop[1, centre, centre - 1] == 1.0
+
+
+def test_the_planner_counts_lattice_hops_and_detours_around_a_bumped_edge():
+    from earshot.agents.maps import WINDOW, LatticePlanner, lattice_key, lattice_keys
+    from earshot.av_env.oracles import GRID as G
+    from earshot.av_env.oracles import waypoint_positions
+
+    spacing = 0.5
+    gmap = GeometricMap(np.zeros(3))
+    gmap.free[:] = True  # all seen as open floor, nothing occupied
+    planner = LatticePlanner(gmap, spacing)
+    here = np.array([1.0, -0.5, 0.0])
+    s = lattice_key(here, spacing)
+    dist, parent = planner.distances(here)
+    # on open floor a lattice point is as many hops away as its Manhattan distance, the whole window reachable
+    assert len(dist) == (2 * WINDOW + 1) ** 2
+    assert all(d == abs(k[0] - s[0]) + abs(k[1] - s[1]) for k, d in dist.items())
+    path = planner.path(parent, (s[0] + 3, s[1] - 2))
+    assert path[0] == s and len(path) == 6 and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(path, path[1:]))
+    # an edge the agent bumped into (stored either way round) is not used: the neighbour is 3 hops round it
+    ahead = (s[0] + 1, s[1])
+    for near, other in ((ahead, (s[0], s[1] + 1)), ((s[0], s[1] - 1), (s[0] - 1, s[1]))):
+        for bumped in ((s, near), (near, s)):
+            planner.blocked = {bumped}
+            dist, parent = planner.distances(here)
+            assert dist[near] == 3 and dist[other] == 1
+            assert planner.path(parent, near)[1] != near
+    # an obstacle grown over the point ahead takes it (and only it) out of reach
+    planner.blocked = set()
+    i, j = gmap.cells(np.array([(s[0] + 2) * spacing, s[1] * spacing]))
+    gmap.inflated[i, j] = True
+    dist, _ = planner.distances(here)
+    assert (s[0] + 2, s[1]) not in dist and dist[(s[0] + 3, s[1])] == 5
+    # the vectorised helpers agree exactly with the one-waypoint functions (half-way points round to even)
+    for heading in (0.0, 0.3, math.pi / 2, -2.0):
+        pts = waypoint_positions(here, heading, spacing)
+        assert pts.shape == (G * G, 2)
+        assert all(np.array_equal(pts[k], waypoint_position(here, heading, k, spacing)) for k in range(G * G))
+    xy = np.array([[1.25, -0.75], [0.75, 0.25], [-1.25, 2.0], [0.2501, -0.2499]])
+    assert [tuple(k) for k in lattice_keys(xy, spacing).tolist()] == [lattice_key(p, spacing) for p in xy]
