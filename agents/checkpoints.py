@@ -286,7 +286,8 @@ def load_weights(policy, path: str | Path) -> None:
 def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     """Start ``policy`` from a checkpoint's weights (``--init``): the observation keys the
     policy has and the checkpoint had not (an opt-in sensor such as ``last_action``), which start
-    with zero weight into the layer after the extractor, so that the policy acts exactly as the
+    with zero weight into the layers reading the extractor's features (the GRU, and with ``skip``
+    the heads beside it), so that the policy acts exactly as the
     checkpoint's until training teaches it to use them. A goal head (``goal_head``, an auxiliary
     head acting never reads) that only one of them has starts fresh or is left out. Every other
     key must match in shape; one clear error otherwise."""
@@ -317,9 +318,13 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
         target = own[name]
         if value.shape == target.shape:
             target.copy_(value)
-        elif value.ndim == 2 and target.shape == (value.shape[0], int(edges[-1])) and value.shape[1] == len(kept):
-            target.zero_()  # the layer reading the features: the new keys' columns stay zero
-            target[:, torch.as_tensor(kept)] = value
+        elif (value.ndim == 2 and target.ndim == 2 and target.shape[0] == value.shape[0]
+              and target.shape[1] >= int(edges[-1]) and target.shape[1] - value.shape[1] == int(edges[-1]) - len(kept)):
+            # a layer reading the features (the GRU's input; with ``skip``, the heads, which read the
+            # GRU's output first, then the features): the new keys' columns stay zero
+            lead = target.shape[1] - int(edges[-1])
+            target.zero_()
+            target[:, torch.as_tensor(np.concatenate([np.arange(lead), lead + kept]))] = value
         else:
             raise ValueError(f"{str(path)!r}: {name} has shape {tuple(value.shape)}, this policy's "
                              f"{tuple(target.shape)}: the checkpoint was made with another policy size")

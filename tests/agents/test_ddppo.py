@@ -438,6 +438,39 @@ def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
                      make_env=lambda shard: Bandit(), world=World()).train()
 
 
+def test_init_adds_a_sensor_to_a_policy_whose_heads_read_the_features_beside_the_gru(tmp_path):
+    """With ``skip`` (the recurrent waypoint agent's policy) the heads read the GRU's output and
+    the extractor's features: a new key's columns start at zero there too, so the policy with
+    the key acts exactly as the one without it, step by step."""
+    import earshot.av_env  # noqa: F401  (registers the env ids)
+    from earshot.agents import checkpoints
+
+    small_env = gym.make("earshot/PointGoal-v0", scenes=2, **json.loads(ENV_KWARGS))
+    kwargs = {**json.loads(ENV_KWARGS), "sensors": ["depth", "pointgoal_with_gps_compass", "last_action"]}
+    env = gym.make("earshot/PointGoal-v0", scenes=2, **kwargs)
+    torch.manual_seed(0)
+    small = ActorCritic(small_env.observation_space, 4, 16, 16, skip=True)
+    checkpoints.save_checkpoint(tmp_path / "old", small, None,
+                                {"agent": "recurrent-ppo", "task": "earshot/PointGoal-v0", "steps": 0})
+    old = tmp_path / "old"
+    policy = ActorCritic(env.observation_space, 4, 16, 16, skip=True)
+    grown = policy.action_head.weight.shape[1] - small.action_head.weight.shape[1]
+    assert grown == policy.extractor.feature_sizes["last_action"] > 0  # the heads read the new key's features
+    assert checkpoints.load_init_weights(policy, old, read_meta(old)) == ["last_action"]
+    obs, _ = env.reset(seed=3)
+    h_new = h_old = policy.initial_state(1)
+    for t in range(12):
+        x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+        starts = torch.tensor([t == 0])
+        a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
+        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != "last_action"}, starts, h_old,
+                                                  deterministic=True)
+        assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
+        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary the new key
+        if term or trunc:
+            break
+
+
 @pytest.mark.parametrize("added", ["last_action", "local_map"])
 def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns_on(tmp_path, added):
     """--init from a checkpoint trained without an opt-in key (a vector, ``last_action``, or a
