@@ -438,6 +438,25 @@ def test_anchor_keeps_ppo_close_to_the_policy_it_started_from(tmp_path, agent):
                      make_env=lambda shard: Bandit(), world=World()).train()
 
 
+def _assert_acts_as_without(policy, small, env, added: str, steps: int) -> None:
+    """``policy`` (with the observation key ``added``) and ``small`` (without it) give the same
+    actions, log-probabilities, values and GRU states step by step over an episode of ``env``
+    whose new key varies (random moves)."""
+    obs, _ = env.reset(seed=3)
+    h_new = h_old = policy.initial_state(1)
+    for t in range(steps):
+        x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+        starts = torch.tensor([t == 0])
+        a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
+        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != added}, starts, h_old,
+                                                  deterministic=True)
+        assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
+        assert torch.allclose(h_new, h_old)
+        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary the new key
+        if term or trunc:
+            break
+
+
 def test_init_adds_a_sensor_to_a_policy_whose_heads_read_the_features_beside_the_gru(tmp_path):
     """With ``skip`` (the recurrent waypoint agent's policy) the heads read the GRU's output and
     the extractor's features: a new key's columns start at zero there too, so the policy with
@@ -457,18 +476,7 @@ def test_init_adds_a_sensor_to_a_policy_whose_heads_read_the_features_beside_the
     grown = policy.action_head.weight.shape[1] - small.action_head.weight.shape[1]
     assert grown == policy.extractor.feature_sizes["last_action"] > 0  # the heads read the new key's features
     assert checkpoints.load_init_weights(policy, old, read_meta(old)) == ["last_action"]
-    obs, _ = env.reset(seed=3)
-    h_new = h_old = policy.initial_state(1)
-    for t in range(12):
-        x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
-        starts = torch.tensor([t == 0])
-        a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
-        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != "last_action"}, starts, h_old,
-                                                  deterministic=True)
-        assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
-        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary the new key
-        if term or trunc:
-            break
+    _assert_acts_as_without(policy, small, env, "last_action", steps=12)
 
 
 @pytest.mark.parametrize("added", ["last_action", "local_map"])
@@ -489,19 +497,7 @@ def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns
     assert checkpoints.load_init_weights(policy, old, meta) == [added]
     small_env = gym.make("earshot/PointGoal-v0", scenes=2, **json.loads(ENV_KWARGS))
     small, _ = checkpoints.load_policy(old, small_env.observation_space, small_env.action_space)
-    obs, _ = env.reset(seed=3)
-    h_new = h_old = policy.initial_state(1)
-    for t in range(15):
-        x = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
-        starts = torch.tensor([t == 0])
-        a_new, logp_new, v_new, h_new = policy.act(x, starts, h_new, deterministic=True)
-        a_old, logp_old, v_old, h_old = small.act({k: v for k, v in x.items() if k != added}, starts, h_old,
-                                                  deterministic=True)
-        assert a_new.item() == a_old.item() and torch.allclose(logp_new, logp_old) and torch.allclose(v_new, v_old)
-        assert torch.allclose(h_new, h_old)
-        obs, _, term, trunc, _ = env.step(int(np.random.default_rng(t).integers(1, 4)))  # vary the new key
-        if term or trunc:
-            break
+    _assert_acts_as_without(policy, small, env, added, steps=15)
     config = parse_config(TrainConfig, "", [*TINY, "--run-dir", str(tmp_path / "new"), "--agent", "recurrent-ppo",
                                             "--total-steps", "64", "--init", str(old),
                                             "--env-kwargs", json.dumps(kwargs)])
