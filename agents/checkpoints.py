@@ -307,6 +307,7 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     state = {k: v for k, v in state.items() if policy.goal_head is not None or not k.startswith("goal_head.")}
     sizes = policy.extractor.feature_sizes
     edges = np.cumsum([0] + list(sizes.values()))
+    features = int(edges[-1])  # the extractor's output width
     kept = np.concatenate([np.arange(edges[i], edges[i + 1]) for i, k in enumerate(sizes) if k not in added])
     own = policy.state_dict()
     new_prefixes = tuple(f"extractor.encoders.{k}." for k in added) + ("goal_head.",)
@@ -319,10 +320,10 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
         if value.shape == target.shape:
             target.copy_(value)
         elif (value.ndim == 2 and target.ndim == 2 and target.shape[0] == value.shape[0]
-              and target.shape[1] >= int(edges[-1]) and target.shape[1] - value.shape[1] == int(edges[-1]) - len(kept)):
+              and target.shape[1] >= features and target.shape[1] - value.shape[1] == features - len(kept)):
             # a layer reading the features (the GRU's input; with ``skip``, the heads, which read the
             # GRU's output first, then the features): the new keys' columns stay zero
-            lead = target.shape[1] - int(edges[-1])
+            lead = target.shape[1] - features
             target.zero_()
             target[:, torch.as_tensor(np.concatenate([np.arange(lead), lead + kept]))] = value
         else:

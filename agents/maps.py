@@ -45,12 +45,11 @@ class AcousticMap:
     def crop(self, position, heading: float) -> np.ndarray:
         """(2 x 81,) float32: intensity and visited flags on the 9 x 9 waypoint grid (agent frame)."""
         out = np.zeros((2, GRID * GRID), np.float32)
-        if self.values:
-            keys = lattice_keys(waypoint_positions(position, heading, self.spacing), self.spacing)
-            for k, key in enumerate(map(tuple, keys.tolist())):  # waypoint k = a * GRID + b
-                v = self.values.get(key)
-                if v is not None:
-                    out[0, k], out[1, k] = v, 1.0
+        keys = lattice_keys(waypoint_positions(position, heading, self.spacing), self.spacing)
+        for k, key in enumerate(map(tuple, keys.tolist())):  # waypoint k = a * GRID + b
+            v = self.values.get(key)
+            if v is not None:
+                out[0, k], out[1, k] = v, 1.0
         return out.reshape(-1)
 
 

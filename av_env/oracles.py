@@ -88,11 +88,16 @@ def waypoint_offset(action: int) -> tuple[int, int]:
     return action // GRID - GRID // 2, action % GRID - GRID // 2
 
 
+def _waypoint_xy(position, heading: float, spacing: float, fwd, left):
+    """World (x, y) of the waypoint(s) ``fwd`` graph steps ahead and ``left`` to the left (numbers
+    or arrays: the same floating-point operations either way)."""
+    c, s = math.cos(heading), math.sin(heading)
+    return position[0] + spacing * (fwd * c - left * s), position[1] + spacing * (fwd * s + left * c)
+
+
 def waypoint_position(position, heading: float, action: int, spacing: float) -> np.ndarray:
     """World xy of waypoint ``action`` for an agent at ``position`` facing ``heading``."""
-    fwd, left = waypoint_offset(action)
-    c, s = math.cos(heading), math.sin(heading)
-    return np.array([position[0] + spacing * (fwd * c - left * s), position[1] + spacing * (fwd * s + left * c)])
+    return np.array(_waypoint_xy(position, heading, spacing, *waypoint_offset(action)))
 
 
 _OFFSETS = np.array([waypoint_offset(k) for k in range(GRID * GRID)], np.int64)  # (81, 2) forward, left
@@ -101,11 +106,8 @@ _HOPS = np.hypot(_OFFSETS[:, 0], _OFFSETS[:, 1])  # graph steps to each waypoint
 
 def waypoint_positions(position, heading: float, spacing: float) -> np.ndarray:
     """(GRID², 2) world xy of every waypoint: ``waypoint_position`` of each action at once (the
-    same floating-point operations, so the same values to the last bit)."""
-    fwd, left = _OFFSETS[:, 0], _OFFSETS[:, 1]
-    c, s = math.cos(heading), math.sin(heading)
-    return np.stack([position[0] + spacing * (fwd * c - left * s), position[1] + spacing * (fwd * s + left * c)],
-                    axis=1)
+    same values to the last bit)."""
+    return np.stack(_waypoint_xy(position, heading, spacing, _OFFSETS[:, 0], _OFFSETS[:, 1]), axis=1)
 
 
 def waypoint_scores(graph: NavGraph, position: np.ndarray, heading: float, goal: int, distance: float,
