@@ -89,6 +89,33 @@ class _WaveEncoder(nn.Module):
         return self.net(x)
 
 
+SEMANTIC_KEY = "semantic"  # per-pixel categories: 1 + the CATEGORIES index (0: structure), / 255 as an image
+
+
+class _SemanticEncoder(nn.Module):
+    """The ``semantic`` sensor as two masks for an image CNN: the pixels of the goal's category
+    (with a ``category`` one-hot observed: the semantic task's goal) or, without it, each pixel's
+    category / 16, and the pixels of any object. Categories arrive as images do, divided by 255."""
+
+    def __init__(self, shape_hw: tuple[int, int], hidden: int, goal: bool):
+        super().__init__()
+        self.goal = goal
+        self.cnn = _MapEncoder((2, *shape_hw), hidden, spectrogram=False)
+
+    def masks(self, x: torch.Tensor, category: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 2, H, W): the goal category's mask (or the scaled category) and the objects' mask."""
+        labels = torch.round(x[:, :1] * 255.0)
+        if self.goal:
+            target = (category.argmax(dim=1) + 1).to(labels.dtype).reshape(-1, 1, 1, 1)
+            first = (labels == target).float()
+        else:
+            first = labels / 16.0
+        return torch.cat([first, (labels > 0).float()], dim=1)
+
+    def forward(self, x, category=None):
+        return self.cnn(self.masks(x, category))
+
+
 class AVNavExtractor(BaseFeaturesExtractor):
     """Features of a Dict observation: ``hidden`` per map or waveform key, ``vector_hidden`` per
     vector key, concatenated in sorted key order.
@@ -108,6 +135,11 @@ class AVNavExtractor(BaseFeaturesExtractor):
             shape = tuple(space.shape or ())
             if isinstance(space, gym.spaces.Discrete):
                 enc, size = nn.Sequential(nn.Linear(int(space.n), vector_hidden), nn.ReLU()), vector_hidden
+            elif key == SEMANTIC_KEY:
+                first = _channels_first(shape)
+                h, w = shape[1:] if first else shape[:2]
+                enc, size = _SemanticEncoder((h, w), hidden, goal="category" in observation_space.spaces), hidden
+                permute[key] = not first
             elif len(shape) == 3:
                 first = _channels_first(shape)
                 chw = shape if first else (shape[2], shape[0], shape[1])
@@ -134,5 +166,5 @@ class AVNavExtractor(BaseFeaturesExtractor):
             x = observations[key].float()
             if self._permute.get(key):
                 x = x.permute(0, 3, 1, 2)
-            out.append(enc(x))
+            out.append(enc(x, observations["category"]) if key == SEMANTIC_KEY and enc.goal else enc(x))
         return torch.cat(out, dim=1)

@@ -193,7 +193,7 @@ class AVNavEnv(gym.Env):
             index = check_int("episode_index", index, low=0, high=len(self.episodes) - 1)
         self.episode = ep = self.episodes[int(index)]
         ctx = self.source.context(ep.scene)
-        if ctx.renderer is None and (self.render_mode or self.observer.renders):
+        if ctx.renderer is None and (self.render_mode or self.observer.needs_camera):
             ctx.renderer = self.make_renderer(ctx.scene)
         self.sim.reset(ctx, ep.start_node, ep.start_heading)
         self.task_obj.reset(self.sim, ep, self.np_random)

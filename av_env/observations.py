@@ -68,6 +68,7 @@ def pose_vector(start_position: np.ndarray, start_heading: float, position: np.n
 
 
 LOCAL_MAP = "local_map"  # opt-in key: only observed when the sensors name it (``egomap.LocalMap``)
+SEMANTIC = "semantic"  # opt-in key: per-pixel object categories (``Simulator.semantic``)
 
 # the opt-in keys (observed only when ``sensors`` names them): their width, bounds and value
 _OPT_IN = {
@@ -118,9 +119,13 @@ class Observer:
             obs[LOCAL_MAP] = spaces.Box(0.0, 1.0, LocalMap.shape, np.float32)
             self.local_map = LocalMap(sensors.hfov_deg, sensors.camera_height if sensors.camera_height is not None
                                       else audio_config.ear_height, VISITS_CAP)  # its visits scaled as ``visits``
+        if sensors.sensors is not None and SEMANTIC in sensors.sensors:
+            # uint8 0..255 like rgb, so every policy sees it as an image; the values are 0..len(CATEGORIES)
+            obs[SEMANTIC] = spaces.Box(0, 255, (h, w, 1), np.uint8)
         self.keys = sensors.select(tuple(obs))
         self.space = spaces.Dict({k: v for k, v in obs.items() if k in self.keys})
         self.renders = bool({"rgb", "depth", LOCAL_MAP} & set(self.keys))  # the frame is needed (the map is built from depth)
+        self.needs_camera = self.renders or SEMANTIC in self.keys  # the renderer's camera (semantic casts through it)
         self.spectrogram_scale = spectrogram_bound(audio_config)
         self.last_audio: np.ndarray | None = None
         self.spectrograms: LRU = LRU(BUDGETS.step_spectrograms)  # observed audio features by (key, audio_key())
@@ -146,6 +151,8 @@ class Observer:
             if LOCAL_MAP in wanted:
                 obs[LOCAL_MAP] = self.local_map.observe(depth_metres(depth), sim.position, sim.heading, MAX_DEPTH)
         self.last_audio = None
+        if SEMANTIC in wanted:
+            obs[SEMANTIC] = sim.semantic()
         if "audiogoal" in wanted:
             obs["audiogoal"] = self.last_audio = sim.audio()  # kept for frames and videos of this step
         if "echo" in wanted:
@@ -172,4 +179,4 @@ class Observer:
         self.spectrograms.clear()
 
 
-__all__ = ["Observer", "scale_spectrogram", "spectrogram_bound"]
+__all__ = ["SEMANTIC", "Observer", "scale_spectrogram", "spectrogram_bound"]

@@ -47,6 +47,7 @@ class SceneContext:
     renderer: object = None
     tail_store: object = None  # an acoustics.tail_store.TailStore: traced tails shared on disk
     acoustics: SceneAcoustics = field(init=False)
+    semantic_camera: object = None  # scenes.render.raycast.SemanticCamera, made when first observed
 
     def __post_init__(self) -> None:
         self.acoustics = SceneAcoustics(self.scene, tail_store=self.tail_store)
@@ -91,6 +92,7 @@ class Simulator:
         self._echo_rirs: LRU = LRU(BUDGETS.rirs)
         self._echoes: LRU = LRU(BUDGETS.step_spectrograms)
         self._frame: tuple | None = None  # (pose key, rgb, depth) of the last frame rendered
+        self._labels: tuple | None = None  # (pose key, categories) of the last semantic frame
 
     # ------------------------------------------------------------------ episode state
     def close(self) -> None:
@@ -102,6 +104,7 @@ class Simulator:
         self._echo_rirs.clear()
         self._echoes.clear()
         self._frame = None
+        self._labels = None
 
     def reset(self, ctx: SceneContext, node: int, heading: float) -> None:
         self.ctx = ctx
@@ -186,6 +189,18 @@ class Simulator:
             rgb, depth = self.ctx.renderer.render(self.position, self.heading)
             self._frame = (key, rgb, depth_observation(depth))
         return self._frame[1].copy(), self._frame[2].copy()
+
+    def semantic(self) -> np.ndarray:
+        """uint8 (H, W, 1): 1 + the ``scenes.CATEGORIES`` index of the object each pixel sees, 0
+        for structure or nothing (``scenes.render.raycast.SemanticCamera``, the renderer's camera)."""
+        key = (self.ctx.ref, self.position.tobytes(), self.heading)
+        if self._labels is None or self._labels[0] != key:
+            if self.ctx.semantic_camera is None:
+                from ..scenes.render.raycast import SemanticCamera
+
+                self.ctx.semantic_camera = SemanticCamera(self.ctx.scene, self.ctx.renderer.camera)
+            self._labels = (key, self.ctx.semantic_camera.render(self.position, self.heading)[..., None])
+        return self._labels[1].copy()
 
     def audio(self) -> np.ndarray:
         """(2, step_samples) float32: every sounding source heard at the ears this step."""

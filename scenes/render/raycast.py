@@ -21,19 +21,14 @@ class RaycastRenderer:
                  camera_height: float | None = None):
         self.scene = scene
         self.camera = Camera(width, height, hfov_deg, DEFAULT_CAMERA_HEIGHT if camera_height is None else camera_height)
-        self._dirs = self.camera.ray_directions
         # unit face normals and colours looked up by the hit face's index; row F is the background
         self._normals = np.r_[scene.face_normals, np.zeros((1, 3))].astype(np.float32)
         self._colors = np.r_[scene.face_colors, np.array([BACKGROUND_RGB])].astype(np.float32)
-        self._inv_len = (1.0 / np.linalg.norm(self._dirs, axis=1)).astype(np.float32)
+        self._inv_len = (1.0 / np.linalg.norm(self.camera.ray_directions, axis=1)).astype(np.float32)
 
     def render(self, position, heading: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D for an agent at ``position`` (feet, metres) facing ``heading`` (radians)."""
-        eye = self.camera.eye(position, self.scene.floor_height)
-        rot = self.camera.rotation(float(heading)).astype(np.float32)
-        dirs = self._dirs @ rot.T
-        origins = np.broadcast_to(eye.astype(np.float32), dirs.shape)
-        t, face = self.scene.ray_caster.intersect(origins, dirs)
+        t, face, dirs = cast_pixels(self.scene, self.camera, position, heading)
         miss = face < 0
         face[miss] = len(self._normals) - 1
         cos = np.abs(np.einsum("ij,ij->i", self._normals[face], dirs)) * self._inv_len
@@ -46,3 +41,45 @@ class RaycastRenderer:
 
     def close(self) -> None:
         pass
+
+
+def cast_pixels(scene: Scene, camera: Camera, position, heading: float):
+    """One ray per pixel of ``camera`` for an agent at ``position`` facing ``heading``: each
+    ray's z-depth (H*W,) and hit face (-1 where nothing is hit), and the world directions."""
+    eye = camera.eye(position, scene.floor_height)
+    rot = camera.rotation(float(heading)).astype(np.float32)
+    dirs = camera.ray_directions @ rot.T
+    origins = np.broadcast_to(eye.astype(np.float32), dirs.shape)
+    t, face = scene.ray_caster.intersect(origins, dirs)
+    return t, face, dirs
+
+
+def face_categories(scene: Scene) -> np.ndarray:
+    """(F + 1,) uint8: for every face, 1 + the index in ``earshot.scenes.CATEGORIES`` of the
+    category of the object it belongs to, 0 for structure (walls, floors, doors); the last entry,
+    0, is for rays that hit nothing."""
+    from ..procedural import CATEGORIES
+
+    labels = np.zeros(len(scene.objects) + 1, np.uint8)  # row -1: structure
+    for i, obj in enumerate(scene.objects):
+        if obj.category not in CATEGORIES:
+            raise ValueError(f"scene {scene.name!r} has an object of category {obj.category!r}, which the semantic "
+                             f"sensor cannot label: its categories are earshot.scenes.CATEGORIES {list(CATEGORIES)}")
+        labels[i] = CATEGORIES.index(obj.category) + 1
+    return np.r_[labels[scene.face_objects], np.uint8(0)]
+
+
+class SemanticCamera:
+    """Per-pixel object categories (habitat's semantic sensor, by category): ``render(position,
+    heading)`` gives uint8 (H, W), 1 + the ``CATEGORIES`` index of the object each pixel's ray
+    hits first, 0 for structure or nothing. Cast by Embree through ``camera`` whatever backend
+    renders the RGB-D frame, so its pixels are the ray caster's (the GL frame may differ at
+    edges by a pixel)."""
+
+    def __init__(self, scene: Scene, camera: Camera):
+        self.scene, self.camera = scene, camera
+        self._labels = face_categories(scene)
+
+    def render(self, position, heading: float) -> np.ndarray:
+        _, face, _ = cast_pixels(self.scene, self.camera, position, heading)
+        return self._labels[face].reshape(self.camera.height, self.camera.width)

@@ -510,3 +510,40 @@ def test_init_from_a_checkpoint_without_an_opt_in_sensor_starts_as_it_and_learns
                                             "--total-steps", "64", "--init", str(old), "--env-kwargs", json.dumps(wider)])
     with pytest.raises(ValueError, match="trained on observations"):
         DDPPOTrainer(config, world=World()).train()
+
+
+def test_the_semantic_sensor_reaches_the_policy_as_the_goal_category_mask(tmp_path):
+    """With ``category`` observed, the extractor turns the per-pixel categories into the mask of
+    the goal's category (and of any object), exactly the pixels the sensor labels with it; a
+    policy given ``semantic`` by ``--init`` acts as before, step by step."""
+    import earshot.av_env  # noqa: F401  (registers the env ids)
+    from earshot.agents import checkpoints
+    from earshot.agents.ddppo.policy import preprocess
+
+    base = {"scenes": 1, "resolution": 48, "renderer": "raycast"}
+    small_env = gym.make("earshot/SemanticAudioGoal-v0", sensors=["depth", "category"], **base)
+    env = gym.make("earshot/SemanticAudioGoal-v0", sensors=["depth", "category", "semantic"], **base)
+    torch.manual_seed(0)
+    small = ActorCritic(small_env.observation_space, 4, 16, 16)
+    checkpoints.save_checkpoint(tmp_path / "old", small, None,
+                                {"agent": "recurrent-ppo", "task": "earshot/SemanticAudioGoal-v0", "steps": 0})
+    policy = ActorCritic(env.observation_space, 4, 16, 16)
+    encoder = policy.extractor.encoders["semantic"]
+    obs, _ = env.reset(seed=2)
+    goal_pixels = frames = 0
+    while frames < 200 and goal_pixels < 50:
+        frames += 1
+        x = preprocess(env.observation_space, {k: torch.as_tensor(v)[None] for k, v in obs.items()})
+        masks = encoder.masks(x["semantic"], x["category"])[0].numpy()
+        labels = obs["semantic"][..., 0].astype(int)
+        goal = int(np.argmax(obs["category"])) + 1
+        np.testing.assert_array_equal(masks[0], labels == goal)
+        np.testing.assert_array_equal(masks[1], labels > 0)
+        goal_pixels += int((labels == goal).sum())
+        action = env.unwrapped.oracle_action()  # towards the goal's category, then looking round there
+        obs, _, term, trunc, _ = env.step(action or 2)
+        if term or trunc:
+            obs, _ = env.reset()
+    assert goal_pixels >= 50  # the goal's category was in view
+    assert checkpoints.load_init_weights(policy, tmp_path / "old", read_meta(tmp_path / "old")) == ["semantic"]
+    _assert_acts_as_without(policy, small, env, "semantic", steps=12)

@@ -772,3 +772,40 @@ def test_last_action_sensor_reports_the_action_and_each_blocked_step():
         assert obs["last_action"][5] == float(hit)
         blocked += hit
     assert 0 < blocked < 60
+
+
+def test_semantic_sensor_labels_lie_on_objects_of_their_category():
+    """Every pixel the ``semantic`` sensor labels, put back in the world by its depth, lies on the
+    bounding box of an object of that category (the scene's own semantics, not the labels'
+    source); the sensor is opt-in and uint8 like rgb."""
+    from earshot.scenes import CATEGORIES
+    from earshot.scenes.render.camera import MAX_DEPTH
+
+    assert "semantic" not in _make("earshot/SemanticAudioGoal-v0").observation_space.spaces
+    # the ray caster's depth: the labels are cast by Embree whatever the renderer, so a GL frame's
+    # depth may disagree with them at an object's silhouette by a pixel
+    env = _make("earshot/SemanticAudioGoal-v0", sensors=["depth", "semantic", "category"], resolution=48,
+                renderer="raycast")
+    space = env.observation_space["semantic"]
+    assert space.shape == (48, 48, 1) and space.dtype == np.uint8
+    obs, _ = env.reset(seed=3)
+    sim = env.unwrapped.sim
+    camera = sim.ctx.renderer.camera
+    rng = np.random.default_rng(0)
+    checked, seen = 0, set()
+    for _ in range(40):
+        labels, depth = obs["semantic"][..., 0], obs["depth"][..., 0] * MAX_DEPTH
+        assert space.contains(obs["semantic"]) and labels.max() <= len(CATEGORIES)
+        pick = (labels > 0) & (depth < MAX_DEPTH * 0.999)
+        rays = camera.ray_directions.reshape(48, 48, 3)[pick] * depth[pick][:, None]
+        points = camera.eye(sim.position, sim.ctx.scene.floor_height) + rays @ camera.rotation(sim.heading).T
+        for point, label in zip(points, labels[pick]):
+            boxes = [o for o in sim.ctx.scene.objects if o.category == CATEGORIES[label - 1]]
+            gap = min(np.max(np.r_[o.bbox_min - point, point - o.bbox_max, 0.0]) for o in boxes)
+            assert gap < 0.02, (CATEGORIES[label - 1], point)
+        checked += len(points)
+        seen |= set(labels[pick].tolist())
+        obs, _, term, trunc, _ = env.step(int(rng.integers(1, 4)))  # moves and turns
+        if term or trunc:
+            obs, _ = env.reset()
+    assert checked > 500 and len(seen) >= 3

@@ -244,3 +244,50 @@ def test_gl_frames_do_not_share_the_read_back_buffer(room, size):
     np.testing.assert_array_equal(rgb, kept[0])
     np.testing.assert_array_equal(depth, kept[1])
     renderer.close()
+
+
+def _room_with_sofa():
+    """A 8 x 6 x 3 m room with one box object, a "sofa", filling x 3.75–4.25, y 2–4, z 0–2."""
+    from earshot.scenes import SemanticObject
+
+    room = shoebox(8.0, 6.0, 3.0, "plaster")
+    sofa = trimesh.creation.box((0.5, 2.0, 2.0), trimesh.transformations.translation_matrix([4.0, 3.0, 1.0]))
+    mesh = trimesh.util.concatenate([room.mesh, sofa])
+    fo = np.r_[np.full(len(room.mesh.faces), -1), np.zeros(len(sofa.faces), int)]
+    obj = SemanticObject("sofa", np.array([4.0, 3.0, 1.0]), np.array([3.75, 2.0, 0.0]), np.array([4.25, 4.0, 2.0]))
+    return Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")], objects=[obj], face_objects=fo)
+
+
+def test_semantic_camera_labels_the_object_a_pixel_sees_with_its_category():
+    """Facing the sofa from 1.75 m: the pixels whose depth is the sofa's face are labelled sofa
+    (1 + its CATEGORIES index) and every other pixel (wall, floor, ceiling) 0; facing away, none."""
+    from earshot.scenes import CATEGORIES
+    from earshot.scenes.render.raycast import SemanticCamera
+
+    scene = _room_with_sofa()
+    renderer = make_renderer("raycast", scene, width=64, height=64)
+    semantic = SemanticCamera(scene, renderer.camera)
+    labels = semantic.render([2.0, 3.0, 0.0], 0.0)
+    _, depth = renderer.render([2.0, 3.0, 0.0], 0.0)
+    assert labels.shape == (64, 64) and labels.dtype == np.uint8
+    sofa = CATEGORIES.index("sofa") + 1
+    assert set(np.unique(labels)) == {0, sofa}
+    on_sofa = np.isclose(depth, 1.75, atol=1e-3)  # the sofa's face at x = 3.75; the far wall is at 6 m
+    assert on_sofa.sum() > 100
+    np.testing.assert_array_equal(labels == sofa, on_sofa)
+    # the sofa is 2 m high, the eye at 1.5 m: its top edge is 0.5 m above the axis at 1.75 m, so
+    # the rows above r = 32 - 0.5 / 1.75 * focal see the wall behind it
+    top = 32 - 0.5 / 1.75 * renderer.camera.focal
+    rows = np.flatnonzero((labels == sofa).any(axis=1))
+    assert rows.min() == int(np.ceil(top - 0.5))
+    assert not semantic.render([2.0, 3.0, 0.0], np.pi).any()  # facing the wall at x = 0
+
+
+def test_semantic_camera_refuses_a_category_it_cannot_label():
+    from earshot.scenes import SemanticObject
+    from earshot.scenes.render.raycast import SemanticCamera
+
+    scene = _room_with_sofa()
+    scene.objects[0] = SemanticObject("piano", scene.objects[0].center, scene.objects[0].bbox_min, scene.objects[0].bbox_max)
+    with pytest.raises(ValueError, match="piano.*CATEGORIES"):
+        SemanticCamera(scene, make_renderer("raycast", scene, width=8, height=8).camera)
