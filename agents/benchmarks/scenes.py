@@ -1,6 +1,7 @@
 """Scenes and rendering: apartment generation and NavGraph build times next to the numpy
 reference workload, and render frames/s per backend next to the raw Embree ray throughput of
-the same bundle (raycast) or the bare clear + read-back of the same framebuffer (gl)."""
+the same bundle (raycast, and the semantic sensor's per-pixel categories) or the bare clear +
+read-back of the same framebuffer (gl)."""
 
 from __future__ import annotations
 
@@ -51,28 +52,39 @@ def bench_render(cfg) -> list[dict]:
     backends = ["raycast"] + (["gl"] if egl_available()[0] else [])
     rows = []
     for res in (128, 256):
-        for backend in backends:
+        for backend in backends + ["semantic"]:
             fps, ref_fps = [], []
             for scene, graph in zip(scenes, graphs):
-                renderer = make_renderer(backend, scene, width=res, height=res)
+                renderer = _renderer(backend, scene, res)
                 poses = _poses(graph, cfg.frames, np.random.default_rng(0))
                 renderer.render(*poses[0])  # warm-up (GL context, buffers)
                 t = time.perf_counter()
                 for pose in poses:
                     renderer.render(*pose)
                 fps.append(len(poses) / (time.perf_counter() - t))
-                ref_fps.append(_reference_fps(backend, renderer, scene, poses))
+                ref_fps.append(_reference_fps("raycast" if backend == "semantic" else backend, renderer, scene, poses))
                 renderer.close()
             value, ref = float(np.mean(fps)), float(np.mean(ref_fps))
-            reference = ("raw Embree rays (same bundle, no shading)" if backend == "raycast"
-                         else "bare clear + read-back of the same framebuffer")
-            rows.append(dict(section="render", name=f"{backend} RGB-D {res}x{res}", value=value, unit="frames/s",
+            reference = ("bare clear + read-back of the same framebuffer" if backend == "gl"
+                         else "raw Embree rays (same bundle, no shading)")
+            name = f"semantic sensor {res}x{res}" if backend == "semantic" else f"{backend} RGB-D {res}x{res}"
+            rows.append(dict(section="render", name=name, value=value, unit="frames/s",
                              reference=reference, reference_value=ref, reference_unit="frames/s", ratio=value / ref,
                              detail=f"mean over {len(scenes)} test apartments, {cfg.frames} poses each"))
     if "gl" not in backends:
         rows.append(dict(section="render", name="gl RGB-D", value=None, unit="frames/s", reference="",
                          reference_value=None, reference_unit="", ratio=None, detail=f"EGL unavailable: {egl_available()[1]}"))
     return rows
+
+
+def _renderer(backend: str, scene, res: int):
+    """A renderer of ``backend``, or for "semantic" the semantic sensor's camera (per-pixel
+    categories, cast by Embree) with the same ``render(position, heading)``."""
+    if backend != "semantic":
+        return make_renderer(backend, scene, width=res, height=res)
+    from ...scenes.render.raycast import SemanticCamera
+
+    return SemanticCamera(scene, make_renderer("raycast", scene, width=res, height=res).camera)
 
 
 def _reference_fps(backend: str, renderer, scene, poses) -> float:

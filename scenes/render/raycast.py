@@ -60,6 +60,9 @@ def face_categories(scene: Scene) -> np.ndarray:
     0, is for rays that hit nothing."""
     from ..procedural import CATEGORIES
 
+    if not scene.objects:
+        raise ValueError(f"scene {scene.name!r} has no objects, so the semantic sensor would see nothing but 0: a "
+                         "bare mesh carries no object semantics; leave 'semantic' out of the sensors for it")
     labels = np.zeros(len(scene.objects) + 1, np.uint8)  # row -1: structure
     for i, obj in enumerate(scene.objects):
         if obj.category not in CATEGORIES:
@@ -83,3 +86,6 @@ class SemanticCamera:
     def render(self, position, heading: float) -> np.ndarray:
         _, face, _ = cast_pixels(self.scene, self.camera, position, heading)
         return self._labels[face].reshape(self.camera.height, self.camera.width)
+
+    def close(self) -> None:
+        pass

@@ -283,7 +283,7 @@ def test_semantic_camera_labels_the_object_a_pixel_sees_with_its_category():
     assert not semantic.render([2.0, 3.0, 0.0], np.pi).any()  # facing the wall at x = 0
 
 
-def test_semantic_camera_refuses_a_category_it_cannot_label():
+def test_semantic_camera_refuses_a_category_it_cannot_label_and_a_mesh_without_objects():
     from earshot.scenes import SemanticObject
     from earshot.scenes.render.raycast import SemanticCamera
 
@@ -291,3 +291,6 @@ def test_semantic_camera_refuses_a_category_it_cannot_label():
     scene.objects[0] = SemanticObject("piano", scene.objects[0].center, scene.objects[0].bbox_min, scene.objects[0].bbox_max)
     with pytest.raises(ValueError, match="piano.*CATEGORIES"):
         SemanticCamera(scene, make_renderer("raycast", scene, width=8, height=8).camera)
+    bare = shoebox(4.0, 3.0, 2.5, "plaster")
+    with pytest.raises(ValueError, match="no objects.*semantic"):
+        SemanticCamera(bare, make_renderer("raycast", bare, width=8, height=8).camera)
