@@ -191,7 +191,9 @@ class _Hearing:
             x0 = self.mx + ch * 14
             draw.rectangle((x0, self.mtop, x0 + 10, self.mbottom), fill=(225, 225, 225), outline=(120, 120, 120))
             colour = (30, 170, 60) if db < -12 else (230, 170, 20) if db < -3 else (220, 30, 30)
-            draw.rectangle((x0 + 1, self._y(db), x0 + 9, self.mbottom - 1), fill=colour)
+            top = self._y(db)
+            if top < self.mbottom - 1:  # silence (a semantic episode's sound has stopped): an empty bar
+                draw.rectangle((x0 + 1, top, x0 + 9, self.mbottom - 1), fill=colour)
         return np.asarray(img)
 
 

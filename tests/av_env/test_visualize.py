@@ -53,6 +53,17 @@ def test_hearing_panel_moves_within_a_step_and_nothing_else(env):
     assert not np.array_equal(frames[0][y0:y1, x0:x1], frames[9][y0:y1, x0:x1])  # the playhead moved
 
 
+def test_hearing_panel_of_silence_has_empty_meters(env):
+    """Silent ears (a semantic episode after its sound stops) draw the meters empty, and a loud
+    step fills them: the bar's height is the level."""
+    env.reset(options={"episode_index": 0})
+    quiet = vis._Hearing(env, np.zeros((2, 16000)), vis.PANEL).draw()
+    loud = vis._Hearing(env, 0.5 * np.ones((2, 16000)), vis.PANEL).draw()
+    meters = np.s_[:, -vis.METER_W:]
+    fill = lambda img: (np.abs(img[meters].astype(int) - 225).sum(axis=-1) > 60).sum()  # off the meters' grey
+    assert fill(loud) > fill(quiet) + 500
+
+
 def test_video_is_10_fps_with_frames_per_step_and_audio_in_sync(env, tmp_path):
     import imageio.v2 as imageio
     import soundfile
