@@ -30,6 +30,21 @@ def room():
     return shoebox(6.0, 4.0, 2.8, "plaster")
 
 
+def room_with_sofa():
+    """An 8 x 6 x 3 m plaster room with one box object, a "sofa", filling x 3.75–4.25, y 2–4,
+    z 0–2 (its faces carry the object's index, the room's -1)."""
+    import trimesh
+
+    from earshot.scenes import Scene, SemanticObject, get_material
+
+    room = shoebox(8.0, 6.0, 3.0, "plaster")
+    sofa = trimesh.creation.box((0.5, 2.0, 2.0), trimesh.transformations.translation_matrix([4.0, 3.0, 1.0]))
+    mesh = trimesh.util.concatenate([room.mesh, sofa])
+    fo = np.r_[np.full(len(room.mesh.faces), -1), np.zeros(len(sofa.faces), int)]
+    obj = SemanticObject("sofa", np.array([4.0, 3.0, 1.0]), np.array([3.75, 2.0, 0.0]), np.array([4.25, 4.0, 2.0]))
+    return Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")], objects=[obj], face_objects=fo)
+
+
 def gl_or_skip():
     """Skip GL cases where this machine cannot create an EGL context (the reason is shown)."""
     from earshot.scenes.render.gl import egl_available

@@ -210,14 +210,9 @@ def test_wall_occludes_direct_path():
 
 
 def test_furniture_obstructs_direct_path_high_frequencies():
-    room = shoebox(8, 6, 3, "plaster")
-    sofa = trimesh.creation.box((0.5, 2.0, 2.0), trimesh.transformations.translation_matrix([4.0, 3.0, 1.0]))
-    mesh = trimesh.util.concatenate([room.mesh, sofa])
-    fo = np.r_[np.full(len(room.mesh.faces), -1), np.zeros(len(sofa.faces), int)]
-    from earshot.scenes import SemanticObject
+    from tests.conftest import room_with_sofa
 
-    obj = SemanticObject("sofa", np.array([4.0, 3.0, 1.0]), np.array([3.75, 2.0, 0.0]), np.array([4.25, 4.0, 2.0]))
-    scene = Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")], objects=[obj], face_objects=fo)
+    scene = room_with_sofa()
     blocked = compute_rir(scene, [2.0, 3.0, 1.5], [6.0, 3.0, 1.5])
     clear = compute_rir(scene, [2.0, 1.0, 1.5], [6.0, 1.0, 1.5])
     direct_b = blocked.gains[np.argmin(blocked.delays)]

@@ -6,7 +6,7 @@ import trimesh
 
 from earshot.scenes import Material, Scene, get_material, shoebox
 from earshot.scenes.render import make_renderer
-from tests.conftest import gl_or_skip
+from tests.conftest import gl_or_skip, room_with_sofa
 
 BACKENDS = ["raycast", "gl"]
 
@@ -246,25 +246,13 @@ def test_gl_frames_do_not_share_the_read_back_buffer(room, size):
     renderer.close()
 
 
-def _room_with_sofa():
-    """A 8 x 6 x 3 m room with one box object, a "sofa", filling x 3.75–4.25, y 2–4, z 0–2."""
-    from earshot.scenes import SemanticObject
-
-    room = shoebox(8.0, 6.0, 3.0, "plaster")
-    sofa = trimesh.creation.box((0.5, 2.0, 2.0), trimesh.transformations.translation_matrix([4.0, 3.0, 1.0]))
-    mesh = trimesh.util.concatenate([room.mesh, sofa])
-    fo = np.r_[np.full(len(room.mesh.faces), -1), np.zeros(len(sofa.faces), int)]
-    obj = SemanticObject("sofa", np.array([4.0, 3.0, 1.0]), np.array([3.75, 2.0, 0.0]), np.array([4.25, 4.0, 2.0]))
-    return Scene(mesh, np.zeros(len(mesh.faces), np.int32), [get_material("plaster")], objects=[obj], face_objects=fo)
-
-
 def test_semantic_camera_labels_the_object_a_pixel_sees_with_its_category():
     """Facing the sofa from 1.75 m: the pixels whose depth is the sofa's face are labelled sofa
     (1 + its CATEGORIES index) and every other pixel (wall, floor, ceiling) 0; facing away, none."""
     from earshot.scenes import CATEGORIES
     from earshot.scenes.render.raycast import SemanticCamera
 
-    scene = _room_with_sofa()
+    scene = room_with_sofa()
     renderer = make_renderer("raycast", scene, width=64, height=64)
     semantic = SemanticCamera(scene, renderer.camera)
     labels = semantic.render([2.0, 3.0, 0.0], 0.0)
@@ -287,7 +275,7 @@ def test_semantic_camera_refuses_a_category_it_cannot_label_and_a_mesh_without_o
     from earshot.scenes import SemanticObject
     from earshot.scenes.render.raycast import SemanticCamera
 
-    scene = _room_with_sofa()
+    scene = room_with_sofa()
     scene.objects[0] = SemanticObject("piano", scene.objects[0].center, scene.objects[0].bbox_min, scene.objects[0].bbox_max)
     with pytest.raises(ValueError, match="piano.*CATEGORIES"):
         SemanticCamera(scene, make_renderer("raycast", scene, width=8, height=8).camera)
