@@ -16,6 +16,7 @@ muxed in (imageio-ffmpeg) in sync, and written as a WAV beside the video."""
 
 from __future__ import annotations
 
+import colorsys
 import contextlib
 import functools
 import os
@@ -28,6 +29,7 @@ from PIL import Image, ImageDraw
 from ..files import atomic_path
 from ..scenes import topdown as td
 from ..scenes.render.camera import MAX_DEPTH
+from .observations import SEMANTIC
 
 FPS = 10  # video frames per second
 PANEL = 256  # panel height, pixels
@@ -77,6 +79,30 @@ def depth_image(depth: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3): depth in metres through ``DEPTH_LUT`` (0 to ``MAX_DEPTH``; no hit: black)."""
     idx = (np.clip(depth / MAX_DEPTH, 0, 1) * 255).astype(np.uint8)
     return np.where((depth > 0)[..., None], DEPTH_LUT[idx], 0).astype(np.uint8)
+
+
+# the semantic panel: structure grey, each category a muted colour of its own, the goal's red
+SEMANTIC_STRUCTURE = (205, 205, 205)
+SEMANTIC_GOAL = (225, 35, 35)
+_SEMANTIC_LUT = np.array([SEMANTIC_STRUCTURE] + [tuple(int(255 * v) for v in colorsys.hsv_to_rgb(0.1 + 0.8 * (k % 14) / 14, 0.5, 0.8))
+                                                 for k in range(255)], np.uint8)  # hues 0.1–0.9: none red
+
+
+def semantic_image(labels: np.ndarray, goal: int | None = None) -> np.ndarray:
+    """uint8 (H, W, 3): the ``semantic`` sensor's labels (0 structure, 1 + category index), the
+    goal's label (``goal``, if any) in ``SEMANTIC_GOAL``."""
+    img = _SEMANTIC_LUT[labels]
+    if goal is not None:
+        img[labels == goal] = SEMANTIC_GOAL
+    return img
+
+
+def _goal_label(u) -> int | None:
+    """1 + the ``CATEGORIES`` index of a semantic episode's goal category, else None."""
+    from ..scenes import CATEGORIES
+
+    category = getattr(u.episode, "category", None)
+    return CATEGORIES.index(category) + 1 if category else None
 
 
 def _colorbar(height: int) -> np.ndarray:
@@ -247,6 +273,8 @@ def compose_frames(env, panels=(), step: dict | None = None, n: int = 1, layout:
     images = [("RGB", _fit(rgb, h)),
               ("depth (m)", np.concatenate([_fit(depth_image(depth), h), _colorbar_cached(h)], axis=1)),
               ("top-down map", _map_panel(env, h))]
+    if SEMANTIC in u.observer.keys:
+        images.append(("semantic (goal's category red)", _fit(semantic_image(sim.semantic()[..., 0], _goal_label(u)), h)))
     for k, panel in enumerate(panels):
         name = getattr(panel, "__name__", "") or f"panel {k + 1}"
         images.append((f"agent: {name.replace('_', ' ')}", _fit(panel(), h)))

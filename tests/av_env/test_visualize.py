@@ -120,3 +120,30 @@ def test_depth_image_colours_and_no_hit_black():
     assert tuple(img[0, 0]) == (0, 0, 0)
     assert tuple(img[0, 3]) == tuple(vis.DEPTH_LUT[255])  # beyond MAX_DEPTH: the far end
     assert len({tuple(p) for p in img[0]}) == 4
+
+
+def test_semantic_panel_shows_the_goal_category_where_the_sensor_sees_it():
+    """With the ``semantic`` sensor observed, frames gain its panel: the goal category's pixels
+    red exactly when the sensor sees the goal's category, objects in their category's colour."""
+    e = gym.make("earshot/SemanticAudioGoal-v0", scenes=1, resolution=32, renderer="raycast",
+                 sensors=["depth", "spectrogram", "category", "semantic"])
+    obs, _ = e.reset(seed=2)
+    goal = int(np.argmax(obs["category"])) + 1
+    seen = {True: 0, False: 0}
+    for _ in range(60):
+        layout = {}
+        frame = vis.compose_frame(e, layout=layout)
+        x0, y0, x1, y1 = layout["panels"]["semantic (goal's category red)"]
+        panel = frame[y0:y1, x0:x1].astype(int)
+        red = int((np.abs(panel - np.array(vis.SEMANTIC_GOAL)).sum(axis=-1) < 20).sum())
+        visible = bool((obs["semantic"] == goal).any())
+        assert (red > 0) == visible
+        if visible:  # the panel is the 32 x 32 labels scaled by 8: 64 panel pixels per label pixel
+            assert red == 64 * int((obs["semantic"] == goal).sum())
+        seen[visible] += 1
+        obs, _, term, trunc, _ = e.step(e.unwrapped.oracle_action() or 2)
+        if term or trunc:
+            obs, _ = e.reset()
+            goal = int(np.argmax(obs["category"])) + 1
+    assert seen[True] >= 3 and seen[False] >= 3
+    e.close()
