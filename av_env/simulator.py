@@ -180,11 +180,15 @@ class Simulator:
         return float(best)
 
     # ------------------------------------------------------------------ sensors
+    def _pose_key(self) -> tuple:
+        """What a frame depends on: the scene, the position and the heading."""
+        return (self.ctx.ref, self.position.tobytes(), self.heading)
+
     def rgbd(self) -> tuple[np.ndarray, np.ndarray]:
         """rgb uint8 (H, W, 3) and depth float32 (H, W, 1) in [0, 1] (``scenes.render.camera.depth_observation``)."""
         # a pose seen by the last frame (STOP, a blocked step, the reset after an episode that
         # ended where it stood) is not rendered again: the renderers are deterministic
-        key = (self.ctx.ref, self.position.tobytes(), self.heading)
+        key = self._pose_key()
         if self._frame is None or self._frame[0] != key:
             rgb, depth = self.ctx.renderer.render(self.position, self.heading)
             self._frame = (key, rgb, depth_observation(depth))
@@ -193,7 +197,7 @@ class Simulator:
     def semantic(self) -> np.ndarray:
         """uint8 (H, W, 1): 1 + the ``scenes.CATEGORIES`` index of the object each pixel sees, 0
         for structure or nothing (``scenes.render.raycast.SemanticCamera``, the renderer's camera)."""
-        key = (self.ctx.ref, self.position.tobytes(), self.heading)
+        key = self._pose_key()
         if self._labels is None or self._labels[0] != key:
             if self.ctx.semantic_camera is None:
                 from ..scenes.render.raycast import SemanticCamera

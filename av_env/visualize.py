@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..files import atomic_path
+from ..scenes import CATEGORIES
 from ..scenes import topdown as td
 from ..scenes.render.camera import MAX_DEPTH
 from .observations import SEMANTIC
@@ -84,7 +85,8 @@ def depth_image(depth: np.ndarray) -> np.ndarray:
 # the semantic panel: structure grey, each category a muted colour of its own, the goal's red
 SEMANTIC_STRUCTURE = (205, 205, 205)
 SEMANTIC_GOAL = (225, 35, 35)
-_SEMANTIC_LUT = np.array([SEMANTIC_STRUCTURE] + [tuple(int(255 * v) for v in colorsys.hsv_to_rgb(0.1 + 0.8 * (k % 14) / 14, 0.5, 0.8))
+_HUES = len(CATEGORIES)
+_SEMANTIC_LUT = np.array([SEMANTIC_STRUCTURE] + [tuple(int(255 * v) for v in colorsys.hsv_to_rgb(0.1 + 0.8 * (k % _HUES) / _HUES, 0.5, 0.8))
                                                  for k in range(255)], np.uint8)  # hues 0.1–0.9: none red
 
 
@@ -98,11 +100,11 @@ def semantic_image(labels: np.ndarray, goal: int | None = None) -> np.ndarray:
 
 
 def _goal_label(u) -> int | None:
-    """1 + the ``CATEGORIES`` index of a semantic episode's goal category, else None."""
-    from ..scenes import CATEGORIES
+    """The ``semantic`` label of a semantic episode's goal category, else None."""
+    from ..scenes.render.raycast import category_label
 
     category = getattr(u.episode, "category", None)
-    return CATEGORIES.index(category) + 1 if category else None
+    return category_label(category) if category else None
 
 
 def _colorbar(height: int) -> np.ndarray:

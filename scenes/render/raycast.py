@@ -54,6 +54,14 @@ def cast_pixels(scene: Scene, camera: Camera, position, heading: float):
     return t, face, dirs
 
 
+def category_label(category: str) -> int:
+    """The ``semantic`` sensor's label of ``category``: 1 + its index in ``earshot.scenes.CATEGORIES``
+    (0 is structure)."""
+    from ..procedural import CATEGORIES
+
+    return CATEGORIES.index(category) + 1
+
+
 def face_categories(scene: Scene) -> np.ndarray:
     """(F + 1,) uint8: for every face, 1 + the index in ``earshot.scenes.CATEGORIES`` of the
     category of the object it belongs to, 0 for structure (walls, floors, doors); the last entry,
@@ -68,7 +76,7 @@ def face_categories(scene: Scene) -> np.ndarray:
         if obj.category not in CATEGORIES:
             raise ValueError(f"scene {scene.name!r} has an object of category {obj.category!r}, which the semantic "
                              f"sensor cannot label: its categories are earshot.scenes.CATEGORIES {list(CATEGORIES)}")
-        labels[i] = CATEGORIES.index(obj.category) + 1
+        labels[i] = category_label(obj.category)
     return np.r_[labels[scene.face_objects], np.uint8(0)]
 
 
