@@ -54,12 +54,14 @@ def save_checkpoint(directory: str | Path, policy, optimizer, meta: dict) -> Pat
 
 def policy_settings(policy) -> dict:
     """The settings an ``ActorCritic`` is rebuilt from (``policy`` in meta.json): ``hidden``,
-    ``gru_hidden`` and, only where set, ``goal_head`` and ``skip``."""
+    ``gru_hidden`` and, only where set, ``goal_head``, ``skip`` and ``segmenter`` (its width)."""
     out = {"hidden": policy.hidden, "gru_hidden": policy.gru_hidden}
     if getattr(policy, "goal_head", None) is not None:
         out["goal_head"] = True
     if getattr(policy, "skip", False):
         out["skip"] = True
+    if getattr(policy, "segmenter_width", 0):
+        out["segmenter"] = int(policy.segmenter_width)
     return out
 
 
@@ -195,6 +197,8 @@ def meta_problem(meta: dict) -> str | None:
     for flag in ("goal_head", "skip"):
         if not isinstance(policy.get(flag, False), bool):
             return f"'policy'['{flag}'] must be true or false, got {policy[flag]!r}"
+    if not _is_int(policy.get("segmenter", 0), 0) or policy.get("segmenter", 0) > 256:
+        return f"'policy'['segmenter'] must be a segmenter's width (an integer, 0 to 256), got {policy.get('segmenter')!r}"
     if policy.get("skip", False) and not policy.get("gru_hidden", 0):
         return "'policy'['skip'] needs a GRU ('gru_hidden' > 0)"
     if not isinstance(meta.get("env_kwargs", {}), dict):
@@ -256,7 +260,8 @@ def make_policy(meta: dict, observation_space, n_actions: int):
     check_compatible(meta, observation_space, n_actions)
     settings = meta["policy"]
     return ActorCritic(observation_space, int(n_actions), int(settings["hidden"]), int(settings["gru_hidden"]),
-                       goal_head=has_goal_head(meta), skip=bool(settings.get("skip", False)))
+                       goal_head=has_goal_head(meta), skip=bool(settings.get("skip", False)),
+                       segmenter=int(settings.get("segmenter", 0)))
 
 
 def load_policy(path: str | Path, observation_space, action_space, device: str = "cpu"):
@@ -289,13 +294,18 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     with zero weight into the layers reading the extractor's features (the GRU, and with ``skip``
     the heads beside it), so that the policy acts exactly as the
     checkpoint's until training teaches it to use them. A goal head (``goal_head``, an auxiliary
-    head acting never reads) that only one of them has starts fresh or is left out. Every other
-    key must match in shape; one clear error otherwise."""
+    head acting never reads) that only one of them has starts fresh or is left out. A policy with
+    a segmenter (``segmenter``) starts from a checkpoint that observed the ``semantic`` sensor
+    with that sensor's encoder reading the segmenter's labels instead (the segmenter's own
+    weights are not the checkpoint's to give). Every other key must match in shape; one clear
+    error otherwise."""
     import numpy as np
     import torch
 
     want = {k: tuple(v[0]) for k, v in meta["observation"].items()}
     have = {k: tuple(s.shape) for k, s in policy.env_space.spaces.items()}
+    if getattr(policy, "segmenter_width", 0):  # its segmenter makes what the semantic sensor would give
+        have["semantic"] = (*have["rgb"][:2], 1)
     added = sorted(set(have) - set(want))
     if not added or any(have.get(k) != shape for k, shape in want.items()) or int(meta["actions"]) != policy.n_actions:
         check_compatible(meta, policy.env_space, policy.n_actions)  # the same keys: they must match, or its error
@@ -310,7 +320,7 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     features = int(edges[-1])  # the extractor's output width
     kept = np.concatenate([np.arange(edges[i], edges[i + 1]) for i, k in enumerate(sizes) if k not in added])
     own = policy.state_dict()
-    new_prefixes = tuple(f"extractor.encoders.{k}." for k in added) + ("goal_head.",)
+    new_prefixes = tuple(f"extractor.encoders.{k}." for k in added) + ("goal_head.", "extractor.segmenter.")
     unknown = sorted(set(state) - set(own))
     missing = sorted(n for n in set(own) - set(state) if not n.startswith(new_prefixes))
     if unknown or missing:

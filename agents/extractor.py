@@ -116,6 +116,25 @@ class _SemanticEncoder(nn.Module):
         return self.cnn(self.masks(x, category))
 
 
+def _segmented_space(spaces: dict) -> dict:
+    """The keys the extractor encodes when a segmenter makes ``semantic`` from ``rgb`` and
+    ``depth``: ``rgb`` feeds the segmenter only; one clear error when they are missing."""
+    if SEMANTIC_KEY in spaces:
+        raise ValueError("the policy has a segmenter and the env a 'semantic' sensor: use one; leave 'semantic' out of "
+                         "the sensors (the segmenter makes it from rgb and depth) or drop --segmenter")
+    rgb, depth = spaces.get("rgb"), spaces.get("depth")
+    if rgb is None or depth is None:
+        raise ValueError("a segmenter labels RGB-D frames: add 'rgb' and 'depth' to the env's sensors "
+                         f"(it has {sorted(spaces)})")
+    shape = tuple(rgb.shape)
+    h, w = shape[1:] if _channels_first(shape) else shape[:2]
+    if tuple(depth.shape)[:2] != (h, w):
+        raise ValueError(f"rgb is {h}x{w} but depth {tuple(depth.shape)}: the segmenter needs both at one resolution")
+    out = {k: v for k, v in spaces.items() if k != "rgb"}
+    out[SEMANTIC_KEY] = gym.spaces.Box(0, 255, (1, h, w), np.uint8)
+    return out
+
+
 class AVNavExtractor(BaseFeaturesExtractor):
     """Features of a Dict observation: ``hidden`` per map or waveform key, ``vector_hidden`` per
     vector key, concatenated in sorted key order.
@@ -124,21 +143,28 @@ class AVNavExtractor(BaseFeaturesExtractor):
         observation_space: the (SB3-preprocessed) Dict space.
         hidden: features per visual or audio key (AV-Nav: 512; 128 trains ~3x faster on CPU).
         vector_hidden: features per vector key (pointgoal, category).
+        segmenter: width of a learned semantic sensor (``earshot.agents.segmenter``; 0: none):
+            the ``rgb`` and ``depth`` keys go through it (frozen) and its per-pixel categories
+            through the encoder a ``semantic`` sensor would have (``rgb`` gets no encoder of its own).
     """
 
-    def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 128, vector_hidden: int = 32):
+    def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 128, vector_hidden: int = 32,
+                 segmenter: int = 0):
         if not isinstance(observation_space, gym.spaces.Dict):
             raise ValueError(f"AVNavExtractor needs a Dict observation space, got {type(observation_space).__name__}")
+        spaces = dict(observation_space.spaces)
+        if segmenter:
+            spaces = _segmented_space(spaces)
         encoders, permute, sizes = {}, {}, {}
-        for key in sorted(observation_space.spaces):
-            space = observation_space.spaces[key]
+        for key in sorted(spaces):
+            space = spaces[key]
             shape = tuple(space.shape or ())
             if isinstance(space, gym.spaces.Discrete):
                 enc, size = nn.Sequential(nn.Linear(int(space.n), vector_hidden), nn.ReLU()), vector_hidden
             elif key == SEMANTIC_KEY:
                 first = _channels_first(shape)
                 h, w = shape[1:] if first else shape[:2]
-                enc, size = _SemanticEncoder((h, w), hidden, goal="category" in observation_space.spaces), hidden
+                enc, size = _SemanticEncoder((h, w), hidden, goal="category" in spaces), hidden
                 permute[key] = not first
             elif len(shape) == 3:
                 first = _channels_first(shape)
@@ -159,10 +185,23 @@ class AVNavExtractor(BaseFeaturesExtractor):
         self.encoders = nn.ModuleDict(encoders)
         self._permute = permute
         self.feature_sizes = sizes  # features per key, in the order forward() concatenates them
+        self.segmenter = None
+        if segmenter:
+            from .segmenter import build_segmenter
+
+            self.segmenter = build_segmenter(segmenter).freeze()
+            self._permute[SEMANTIC_KEY] = False  # made here, channels-first
 
     def forward(self, observations: dict) -> torch.Tensor:
         out = []
         for key, enc in self.encoders.items():
+            if key == SEMANTIC_KEY and self.segmenter is not None:
+                depth = observations["depth"].float()
+                if self._permute.get("depth"):
+                    depth = depth.permute(0, 3, 1, 2)
+                x = self.segmenter.labels(observations["rgb"].float(), depth) / 255.0  # as the sensor's labels arrive
+                out.append(enc(x, observations["category"]) if enc.goal else enc(x))
+                continue
             x = observations[key].float()
             if self._permute.get(key):
                 x = x.permute(0, 3, 1, 2)

@@ -189,7 +189,7 @@ def imitate(kind: AgentKind, policy, env, config: ImitationConfig, *, world=None
     device = next(policy.parameters()).device
     rng = np.random.default_rng([config.seed, world.rank])
     sampling = torch.Generator(device=device).manual_seed(config.seed * 1000 + world.rank)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(policy.trainable(), lr=config.learning_rate)
     if not 0.0 <= config.greedy <= 1.0:
         raise ValueError(f"imitation greedy share must be in [0, 1], got {config.greedy}")
     if not (config.stop_penalty >= 0.0 and math.isfinite(config.stop_penalty)):
@@ -427,8 +427,8 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
                 correct += int(hit.sum())
                 decided += int((hit & at_decision[idx]).sum())
                 decisions += int(at_decision[idx].sum())
-            average_gradients(policy.parameters(), world)
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            average_gradients(policy.trainable(), world)
+            torch.nn.utils.clip_grad_norm_(policy.trainable(), 0.5)
             optimizer.step()
     total, correct, seen, goal_error, decided, decisions = all_sum([total, correct, seen, goal_error, decided,
                                                                     decisions], world)

@@ -71,6 +71,9 @@ class TrainConfig:
     gru_hidden: int = option(256, "GRU state size (recurrent-ppo, recurrent-waypoint; AV-Nav: 512)", low=8)
     init: str = option("", "fresh runs: start from this checkpoint's policy weights (e.g. RUN/checkpoints/imitation, or "
                            "a shipped agent's name) with this run's hyper-parameters")
+    segmenter: str = option("", "a learned semantic sensor for the policy (scripts/train_segmenter.py's folder): it "
+                                "labels each rgb + depth frame's pixels by object category, frozen, in place of the "
+                                "privileged 'semantic' sensor (the env needs the 'rgb' and 'depth' sensors; fresh runs)")
     imitation_steps: int = option(0, "warm start (fresh runs): primitive env steps, over all ranks, of DAgger from the "
                                      "shortest-path oracle (waypoint: the waypoint oracle) before PPO (see "
                                      "earshot.agents.imitation; 0: none)", low=0)
@@ -147,6 +150,15 @@ class TrainConfig:
         if self.imitation_stop_penalty and self.kind.macro_actions:
             raise ValueError(f"argument --imitation-stop-penalty: applies to primitive actions (STOP is action 0), "
                              f"not to --agent {self.agent}")
+        if self.segmenter:
+            from .segmenter import read_segmenter_meta
+
+            meta = read_segmenter_meta(self.segmenter)
+            resolution = kwargs.get("resolution")
+            if resolution is not None and resolution != meta["resolution"]:
+                raise ValueError(f"argument --segmenter: it was trained on {meta['resolution']}x{meta['resolution']} "
+                                 f"frames, the env renders {resolution}x{resolution}; set the env's resolution to "
+                                 f"{meta['resolution']} or train a segmenter at {resolution}")
         for reserved in ("split", "scenes", "scene_shard"):
             if reserved in kwargs:
                 raise ValueError(f"argument --env-kwargs: {reserved!r} is set by train.py (use --scenes)")

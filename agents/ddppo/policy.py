@@ -73,19 +73,22 @@ class ActorCritic(nn.Module):
         goal_head: also a linear head predicting where the goal is from the agent (``goal``:
             (ahead, left) / 10 m, the env's ``goal_vector``), trained by DAgger's goal-location
             loss as an auxiliary task (SAVi's goal descriptor); acting never reads it.
+        segmenter: width of a learned semantic sensor in the extractor (``earshot.agents.segmenter``,
+            frozen; its weights come from a segmenter folder or the checkpoint), 0: none.
         skip: with a GRU, the heads read the extractor's features of the step beside the GRU's
             output (the recurrent waypoint agent: through the GRU alone its 82-way choice on the
             map fitted far slower, docs/agents.md).
     """
 
     def __init__(self, observation_space: gym.spaces.Dict, n_actions: int, hidden: int = 128, gru_hidden: int = 0,
-                 goal_head: bool = False, skip: bool = False):
+                 goal_head: bool = False, skip: bool = False, segmenter: int = 0):
         super().__init__()
         from ..extractor import AVNavExtractor
 
         self.env_space = observation_space
         self.hidden = int(hidden)
-        self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden)
+        self.segmenter_width = int(segmenter)
+        self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden, segmenter=self.segmenter_width)
         for layer in self.extractor.modules():  # orthogonal, gain sqrt(2), as SB3 and OpenAI baselines start
             if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 nn.init.orthogonal_(layer.weight, np.sqrt(2))
@@ -102,6 +105,10 @@ class ActorCritic(nn.Module):
         self.value_head = _init(nn.Linear(out, 1), 1.0)
         self.goal_head = _init(nn.Linear(out, 2), 1.0) if goal_head else None
         self.n_actions = int(n_actions)
+
+    def trainable(self) -> list:
+        """The parameters training moves (not a frozen segmenter's)."""
+        return [p for p in self.parameters() if p.requires_grad]
 
     @property
     def recurrent(self) -> bool:

@@ -112,7 +112,7 @@ class DDPPOTrainer:
                 policy.load_state_dict(found[1])
             broadcast_module(policy, self.world)
             optimizer.load_state_dict(opt_state)
-            self.meta.update({k: meta[k] for k in ("init", "imitation") if k in meta})  # how it started
+            self.meta.update({k: meta[k] for k in ("init", "imitation", "segmenter") if k in meta})  # how it started
             if self.world.rank == 0:
                 print(f"resuming {self.run_dir} at step {meta['steps']:,} (update {meta['updates']:,}, written by "
                       f"{meta['world_size']} rank(s), now {self.world.size})", flush=True)
@@ -133,6 +133,18 @@ class DDPPOTrainer:
                 if env is not envs[0]:
                     env.close()
         return 0, 0
+
+    def _segmenter(self):
+        """(network, meta) of ``--segmenter``, or None; its folder and val scores go into the
+        checkpoints' meta."""
+        if not self.config.segmenter:
+            return None
+        from ..segmenter import load_segmenter
+
+        net, meta = load_segmenter(self.config.segmenter)
+        self.meta["segmenter"] = {"folder": meta["folder"], "width": meta["width"], "resolution": meta["resolution"],
+                                  "val_miou": meta.get("val", {}).get("miou")}
+        return net, meta
 
     def _init_from(self, policy) -> None:
         """Start from another checkpoint's policy weights (same agent, observations and policy)."""
@@ -287,9 +299,9 @@ class DDPPOTrainer:
                         totals.update(anchor_kl=kl.item())
                     loss.backward()
                     totals.update(policy_loss=pg.item(), value_loss=vf.item(), entropy=ent.item(), n=1)
-                average_gradients(policy.parameters(), self.world)
+                average_gradients(policy.trainable(), self.world)
                 if c.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(policy.parameters(), c.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(policy.trainable(), c.max_grad_norm)
                 optimizer.step()
         n = max(totals.pop("n", 0), 1)
         return {k: v / n for k, v in totals.items()}
@@ -472,10 +484,13 @@ class DDPPOTrainer:
         envs = [self.make_env(shard) for shard in self._shards()]
         try:
             self.simulator = checkpoints.simulator_record(envs[0])
+            segmenter = self._segmenter()
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
-                                 c.gru_hidden if self.kind.recurrent else 0,
-                                 goal_head=c.imitation_goal_coef > 0, skip=self.kind.skip).to(w.device)
-            optimizer = torch.optim.Adam(policy.parameters(), lr=c.learning_rate, eps=1e-5)
+                                 c.gru_hidden if self.kind.recurrent else 0, goal_head=c.imitation_goal_coef > 0,
+                                 skip=self.kind.skip, segmenter=segmenter[0].width if segmenter else 0).to(w.device)
+            if segmenter:  # a fresh run's perception (a resumed run's comes back with its checkpoint)
+                policy.extractor.segmenter.load_state_dict(segmenter[0].state_dict())
+            optimizer = torch.optim.Adam(policy.trainable(), lr=c.learning_rate, eps=1e-5)
             if w.rank == 0:
                 save_config(c, self.run_dir)
             steps, updates = self._start(policy, optimizer, envs)
