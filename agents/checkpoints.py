@@ -28,6 +28,7 @@ import shutil
 from pathlib import Path
 
 from ..files import write_dir_atomic
+from .weights import load_tensors  # noqa: F401  (part of this module's interface)
 
 # 3: DD-PPO's ActorCritic (extractor, optional GRU, action and value heads); 2 was an SB3 policy
 FORMAT = "earshot-checkpoint-3"
@@ -213,19 +214,6 @@ def meta_problem(meta: dict) -> str | None:
     if isinstance(imitation, dict) and not _is_int(imitation.get("steps"), 0):
         return f"'imitation' must hold an integer 'steps' >= 0, got {imitation.get('steps')!r}"
     return None
-
-
-def load_tensors(path: Path, device="cpu") -> dict:
-    """A ``.pt`` file of a checkpoint, tensors only; one clear error when it is missing or corrupt."""
-    import torch
-
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file {str(path)!r} is missing")
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # truncated or tampered: weights_only refuses anything but tensors
-        raise ValueError(f"{str(path)!r} could not be read as weights ({type(exc).__name__}: {exc}); "
-                         "use another checkpoint of the run") from exc
 
 
 def load_latest(run_dir: str | Path):

@@ -226,7 +226,7 @@ def read_segmenter_meta(directory: str | Path) -> dict:
 def load_segmenter(directory: str | Path):
     """(network in eval mode, meta) of a segmenter folder (or a run folder of
     ``scripts/train_segmenter.py``)."""
-    from .checkpoints import load_tensors
+    from .weights import load_tensors
 
     meta = read_segmenter_meta(directory)
     net = build_segmenter(meta["width"])

@@ -71,9 +71,45 @@ def bench_render(cfg) -> list[dict]:
             rows.append(dict(section="render", name=name, value=value, unit="frames/s",
                              reference=reference, reference_value=ref, reference_unit="frames/s", ratio=value / ref,
                              detail=f"mean over {len(scenes)} test apartments, {cfg.frames} poses each"))
+    rows += _bench_segmenter(scenes[0], graphs[0], cfg.frames)
     if "gl" not in backends:
         rows.append(dict(section="render", name="gl RGB-D", value=None, unit="frames/s", reference="",
                          reference_value=None, reference_unit="", ratio=None, detail=f"EGL unavailable: {egl_available()[1]}"))
+    return rows
+
+
+def _bench_segmenter(scene, graph, frames: int, res: int = 64, width: int = 32) -> list[dict]:
+    """The learned semantic sensor (``agents.segmenter``, the width agents use) on 64x64 RGB-D
+    frames, one at a time (as one env acts) and in a batch of 64 (as DAgger fits), next to the
+    semantic sensor's own cast of the same frames."""
+    import torch
+
+    from ...scenes.render.camera import depth_observation
+    from ..segmenter import build_segmenter, tensors
+
+    renderer = make_renderer("raycast", scene, width=res, height=res)
+    poses = _poses(graph, max(frames, 64), np.random.default_rng(1))
+    rgb, depth = zip(*(renderer.render(*pose) for pose in poses))
+    x = tensors(np.stack(rgb), np.stack([depth_observation(d)[..., 0] for d in depth]))
+    net = build_segmenter(width).freeze()
+    camera = _renderer("semantic", scene, res)
+    t = time.perf_counter()
+    for pose in poses:
+        camera.render(*pose)
+    sensor_fps = len(poses) / (time.perf_counter() - t)
+    rows = []
+    with torch.no_grad():
+        for batch in (1, 64):
+            net.labels(x[0][:batch], x[1][:batch])  # warm-up
+            t, done = time.perf_counter(), 0
+            while done < len(poses):
+                net.labels(x[0][done:done + batch], x[1][done:done + batch])
+                done += batch
+            fps = done / (time.perf_counter() - t)
+            rows.append(dict(section="render", name=f"learned semantic sensor {res}x{res}, batch {batch}", value=fps,
+                             unit="frames/s", reference="semantic sensor (Embree cast), same frames",
+                             reference_value=sensor_fps, reference_unit="frames/s", ratio=fps / sensor_fps,
+                             detail=f"agents.segmenter width {width}, torch threads {torch.get_num_threads()}"))
     return rows
 
 
