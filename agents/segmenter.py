@@ -185,6 +185,25 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
             "structure_pixel_accuracy": float(np.mean(pred[~objects] == 0)) if (~objects).any() else 0.0}
 
 
+def example_figure(net, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, path: str | Path, count: int = 6,
+                   scale: int = 3) -> Path:
+    """A PNG of ``count`` views, one per row: the camera's RGB, the semantic sensor's labels and
+    the network's (each category its colour, structure grey; ``av_env.visualize.semantic_image``),
+    the views with the most object pixels first."""
+    from PIL import Image
+
+    from ..av_env.visualize import semantic_image
+    from ..files import atomic_path
+
+    order = np.argsort(-(labels > 0).reshape(len(labels), -1).sum(axis=1), kind="stable")[:count]
+    pred = predict(net, rgb[order], depth[order])
+    rows = [np.concatenate([rgb[i], semantic_image(labels[i]), semantic_image(p)], axis=1) for i, p in zip(order, pred)]
+    image = np.concatenate(rows, axis=0).repeat(scale, axis=0).repeat(scale, axis=1)
+    with atomic_path(path, ".png") as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return Path(path)
+
+
 # ---------------------------------------------------------------------------- files
 def save_segmenter(directory: str | Path, net, meta: dict) -> Path:
     import torch
@@ -327,9 +346,11 @@ def train_segmenter(cfg: SegmenterConfig) -> dict:
     meta = {"resolution": cfg.resolution, "config": asdict(cfg), "val": history[-1]["val"],
             "train_views": n, "seconds": time.time() - t0}
     save_segmenter(run_dir / "segmenter", net, meta)
-    print(f"segmenter written to {run_dir / 'segmenter'}", flush=True)
+    figure = example_figure(net, vrgb, vdepth, vlabels, run_dir / "val_examples.png")
+    print(f"segmenter written to {run_dir / 'segmenter'}; val views (RGB, the sensor's labels, its labels): {figure}",
+          flush=True)
     return history[-1]["val"]
 
 
-__all__ = ["SegmenterConfig", "build_segmenter", "load_segmenter", "predict", "read_segmenter_meta", "save_segmenter",
+__all__ = ["SegmenterConfig", "build_segmenter", "example_figure", "load_segmenter", "predict", "read_segmenter_meta", "save_segmenter",
            "segmentation_frames", "segmentation_metrics", "train_segmenter"]

@@ -163,8 +163,10 @@ class DDPPOTrainer:
         # the source's own warm start and PPO are counted once, in init.imitation_steps and
         # init.ppo_steps; "imitation" and "steps" are this run's own
         if self.world.rank == 0:
+            encoded = [k for k in added if k in policy.extractor.feature_sizes]  # rgb may feed a segmenter only
             print(f"initialised from {c.init} ({init['imitation_steps']:,} imitation + {init['ppo_steps']:,} PPO steps "
-                  "behind it)" + (f"; new observations {added} start with zero weight" if added else ""), flush=True)
+                  "behind it)" + (f"; new observations {encoded} start with zero weight" if encoded else "")
+                  + ("; its semantic encoder reads the segmenter's labels" if policy.segmenter_width else ""), flush=True)
 
     def _warm_start(self, policy, optimizer, env) -> None:
         """DAgger from the kind's oracle, every rank on its own env; then the warm-started

@@ -77,6 +77,10 @@ def test_a_segmenter_learns_the_categories_of_unseen_apartments(segmenter_dir):
     majority = np.bincount(objects).max() / objects.size
     assert m["object_pixel_accuracy"] > majority + 0.1 and m["structure_pixel_accuracy"] > 0.85
     assert m["miou"] > 0.1  # labelling at random among the 14 categories: ~0.04
+    from PIL import Image
+
+    with Image.open(segmenter_dir / "val_examples.png") as figure:  # RGB | the sensor's labels | its labels, 6 rows
+        assert figure.size == (3 * 3 * RES, 6 * 3 * RES)
 
 
 def test_a_policy_with_a_segmenter_sees_what_the_semantic_sensor_would_show_it(tmp_path, segmenter_dir):
