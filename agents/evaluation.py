@@ -150,6 +150,20 @@ class constant_audio_actor:
         return self.actor(self._constant(obs))
 
 
+def _video_options(env, actor, agent: str) -> dict:
+    """How the kind films its episodes, and a panel of what the policy's segmenter sees when it
+    has one (``agents.segmenter.video_panel``)."""
+    options = dict(agent_kind(agent).video_options(env))
+    while actor is not None and not hasattr(actor, "policy"):  # through wrappers (loop escape, constant audio)
+        actor = getattr(actor, "actor", None)
+    net = getattr(getattr(getattr(actor, "policy", None), "extractor", None), "segmenter", None)
+    if net is not None:
+        from .segmenter import video_panel
+
+        options["panels"] = (*options.get("panels", ()), video_panel(env, net))
+    return options
+
+
 def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: Path | None = None,
                  progress: bool = False, agent: str = DEFAULT_AGENT) -> list[dict]:
     """Run ``actor`` on the env's episodes ``indices``; a dict of metrics per episode. The first
@@ -165,7 +179,7 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
             # the outermost one that keeps it (a wrapper's own, e.g. the waypoint agent's maps)
             info = record_episode(env, lambda e: actor(e.get_wrapper_attr("last_observation")),
                                   Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index},
-                                  **agent_kind(agent).video_options(env))
+                                  **_video_options(env, actor, agent))
         else:
             obs, _ = env.reset(options={"episode_index": index})
             while True:

@@ -204,6 +204,22 @@ def example_figure(net, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, 
     return Path(path)
 
 
+def video_panel(env, net):
+    """A panel for ``av_env.visualize.record_episode``: what ``net`` labels in the agent's
+    current view (the env's last ``rgb`` and ``depth`` observation), each category its colour,
+    the goal's category red, as the ``semantic`` sensor's panel shows it."""
+    from ..av_env.visualize import semantic_image
+    from ..scenes.render.raycast import category_label
+
+    def what_its_segmenter_sees():
+        obs = env.get_wrapper_attr("last_observation")
+        labels = predict(net, obs["rgb"][None], obs["depth"][None, ..., 0])[0]
+        category = getattr(env.unwrapped.episode, "category", None)
+        return semantic_image(labels, category_label(category) if category else None)
+
+    return what_its_segmenter_sees
+
+
 # ---------------------------------------------------------------------------- files
 def save_segmenter(directory: str | Path, net, meta: dict) -> Path:
     import torch
@@ -353,4 +369,4 @@ def train_segmenter(cfg: SegmenterConfig) -> dict:
 
 
 __all__ = ["SegmenterConfig", "build_segmenter", "example_figure", "load_segmenter", "predict", "read_segmenter_meta", "save_segmenter",
-           "segmentation_frames", "segmentation_metrics", "train_segmenter"]
+           "segmentation_frames", "segmentation_metrics", "train_segmenter", "video_panel"]

@@ -170,3 +170,40 @@ def test_bad_segmenter_input_gets_one_clear_error(tmp_path, segmenter_dir):
     (broken / "meta.json").write_text(json.dumps({**meta, "categories": ["bed"]}))
     with pytest.raises(ValueError, match="retrain the segmenter"):
         load_segmenter(broken)
+
+
+def test_videos_show_what_the_segmenter_sees(segmenter_dir):
+    """An agent with a segmenter is filmed with a panel of its labels of the current view: the
+    goal's category red exactly where the segmenter labels it so (the semantic sensor's colours)."""
+    import earshot.av_env  # noqa: F401
+    from earshot.agents.evaluation import _video_options
+    from earshot.agents.kinds import agent_kind
+    from earshot.av_env.visualize import SEMANTIC_GOAL, compose_frame
+    from earshot.scenes.render.raycast import category_label
+
+    env = gym.make("earshot/SemanticAudioGoal-v0", sensors=SENSORS, **BASE)
+    net, _ = load_segmenter(segmenter_dir)
+    policy = ActorCritic(env.observation_space, 4, 16, 16, segmenter=net.width)
+    policy.extractor.segmenter.load_state_dict(net.state_dict())
+    actor = agent_kind("recurrent-ppo").actor(policy, env, deterministic=True)
+    panels = _video_options(env, actor, "recurrent-ppo")["panels"]
+    assert [p.__name__ for p in panels] == ["what_its_segmenter_sees"]
+    assert "panels" not in _video_options(env, None, "recurrent-ppo")  # no policy, no panel
+    obs, _ = env.reset(seed=1)
+    goal = category_label(env.unwrapped.episode.category)
+    red = 0
+    for _ in range(60):
+        labels = predict(net, obs["rgb"][None], obs["depth"][None, ..., 0])[0]
+        image = panels[0]()
+        np.testing.assert_array_equal((image == SEMANTIC_GOAL).all(axis=-1), labels == goal)
+        red += int((labels == goal).sum())
+        if red > 20:
+            break
+        obs, _, term, trunc, _ = env.step(env.unwrapped.oracle_action() or 2)
+        if term or trunc:
+            obs, _ = env.reset()
+            goal = category_label(env.unwrapped.episode.category)
+    assert red > 20  # the goal's category was labelled in view
+    layout = {}
+    frame = compose_frame(env, panels, layout=layout)
+    assert len(layout["panels"]) == 4 + 1 and frame.shape[2] == 3  # RGB, depth, map, the segmenter's, hearing
