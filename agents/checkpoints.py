@@ -294,6 +294,8 @@ def load_init_weights(policy, path: str | Path, meta: dict) -> list[str]:
     have = {k: tuple(s.shape) for k, s in policy.env_space.spaces.items()}
     if getattr(policy, "segmenter_width", 0):  # its segmenter makes what the semantic sensor would give
         have["semantic"] = (*have["rgb"][:2], 1)
+    if meta.get("policy", {}).get("segmenter") and "rgb" in want:  # and the checkpoint's made it too
+        want["semantic"] = (*want["rgb"][:2], 1)
     added = sorted(set(have) - set(want))
     if not added or any(have.get(k) != shape for k, shape in want.items()) or int(meta["actions"]) != policy.n_actions:
         check_compatible(meta, policy.env_space, policy.n_actions)  # the same keys: they must match, or its error

@@ -100,7 +100,7 @@ class DDPPOTrainer:
         device = self.world.device if purpose == 0 else "cpu"
         return torch.Generator(device=device).manual_seed(seed)
 
-    def _start(self, policy: ActorCritic, optimizer, envs) -> tuple[int, int]:
+    def _start(self, policy: ActorCritic, optimizer, envs, segmenter=None) -> tuple[int, int]:
         """(env steps, updates) so far: rank 0's newest checkpoint (weights and optimizer state
         sent to every rank), or a fresh start (rank 0's initial weights, ``init``'s weights, the
         warm start)."""
@@ -122,6 +122,8 @@ class DDPPOTrainer:
             self.kind.set_stop_prior(policy, c.stop_prior)
         if c.init:
             self._init_from(policy)
+        if segmenter is not None:  # this run's perception, whatever --init's was (a resumed run's is its checkpoint's)
+            policy.extractor.segmenter.load_state_dict(segmenter.state_dict())
         broadcast_module(policy, self.world)
         if c.imitation_steps:
             # DAgger labels all of the rank's scenes (its envs' shards split them further)
@@ -490,12 +492,10 @@ class DDPPOTrainer:
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
                                  c.gru_hidden if self.kind.recurrent else 0, goal_head=c.imitation_goal_coef > 0,
                                  skip=self.kind.skip, segmenter=segmenter[0].width if segmenter else 0).to(w.device)
-            if segmenter:  # a fresh run's perception (a resumed run's comes back with its checkpoint)
-                policy.extractor.segmenter.load_state_dict(segmenter[0].state_dict())
             optimizer = torch.optim.Adam(policy.trainable(), lr=c.learning_rate, eps=1e-5)
             if w.rank == 0:
                 save_config(c, self.run_dir)
-            steps, updates = self._start(policy, optimizer, envs)
+            steps, updates = self._start(policy, optimizer, envs, segmenter[0] if segmenter else None)
             print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             anchor = None
             if c.anchor_coef > 0 and steps < c.total_steps:

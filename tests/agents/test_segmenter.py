@@ -117,6 +117,11 @@ def test_a_policy_with_a_segmenter_sees_what_the_semantic_sensor_would_show_it(t
         if term or trunc:
             break
     assert seen > 0  # the segmenter labelled objects on the way
+    checkpoints.save_checkpoint(tmp_path / "with", policy, None,
+                                {"agent": "recurrent-ppo", "task": "earshot/SemanticAudioGoal-v0", "steps": 0})
+    again = ActorCritic(env.observation_space, 4, 16, 16, segmenter=net.width)
+    assert checkpoints.load_init_weights(again, tmp_path / "with", read_meta(tmp_path / "with")) == []
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), policy.state_dict().values()))
 
 
 def test_training_with_a_segmenter_keeps_it_frozen_and_records_it(tmp_path, segmenter_dir):
