@@ -190,20 +190,18 @@ class AVNavExtractor(BaseFeaturesExtractor):
             from .segmenter import build_segmenter
 
             self.segmenter = build_segmenter(segmenter).freeze()
-            self._permute[SEMANTIC_KEY] = False  # made here, channels-first
+
+    def _map(self, key: str, observations: dict) -> torch.Tensor:
+        """Observation ``key`` as float, channels-first where it arrives channels-last."""
+        x = observations[key].float()
+        return x.permute(0, 3, 1, 2) if self._permute.get(key) else x
 
     def forward(self, observations: dict) -> torch.Tensor:
         out = []
         for key, enc in self.encoders.items():
-            if key == SEMANTIC_KEY and self.segmenter is not None:
-                depth = observations["depth"].float()
-                if self._permute.get("depth"):
-                    depth = depth.permute(0, 3, 1, 2)
-                x = self.segmenter.labels(observations["rgb"].float(), depth) / 255.0  # as the sensor's labels arrive
-                out.append(enc(x, observations["category"]) if enc.goal else enc(x))
-                continue
-            x = observations[key].float()
-            if self._permute.get(key):
-                x = x.permute(0, 3, 1, 2)
+            if key == SEMANTIC_KEY and self.segmenter is not None:  # its labels, as the sensor's arrive (/ 255)
+                x = self.segmenter.labels(observations["rgb"].float(), self._map("depth", observations)) / 255.0
+            else:
+                x = self._map(key, observations)
             out.append(enc(x, observations["category"]) if key == SEMANTIC_KEY and enc.goal else enc(x))
         return torch.cat(out, dim=1)

@@ -11,7 +11,8 @@ its folder holds ``model.pt`` (a state dict, read with ``weights_only=True``) an
 ``meta.json`` (its width, resolution, categories and val IoUs).
 
 The network is a three-level encoder-decoder (a narrow U-Net) that works at half resolution and
-upsamples its logits: ~4 ms per 64x64 frame on one core, ~0.3 ms per frame in a batch.
+upsamples its logits: at width 32, 4.1 ms per 64x64 frame on one core, one frame at a time
+(``scripts/benchmark.py --only render`` also times batches of 64).
 """
 
 from __future__ import annotations

@@ -87,8 +87,7 @@ class ActorCritic(nn.Module):
 
         self.env_space = observation_space
         self.hidden = int(hidden)
-        self.segmenter_width = int(segmenter)
-        self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden, segmenter=self.segmenter_width)
+        self.extractor = AVNavExtractor(policy_space(observation_space), hidden=hidden, segmenter=int(segmenter))
         for layer in self.extractor.modules():  # orthogonal, gain sqrt(2), as SB3 and OpenAI baselines start
             if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 nn.init.orthogonal_(layer.weight, np.sqrt(2))
@@ -105,6 +104,11 @@ class ActorCritic(nn.Module):
         self.value_head = _init(nn.Linear(out, 1), 1.0)
         self.goal_head = _init(nn.Linear(out, 2), 1.0) if goal_head else None
         self.n_actions = int(n_actions)
+
+    @property
+    def segmenter_width(self) -> int:
+        """The width of the extractor's segmenter (0: none)."""
+        return self.extractor.segmenter.width if self.extractor.segmenter is not None else 0
 
     def trainable(self) -> list:
         """The parameters training moves (not a frozen segmenter's)."""

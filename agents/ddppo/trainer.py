@@ -137,7 +137,7 @@ class DDPPOTrainer:
         return 0, 0
 
     def _segmenter(self):
-        """(network, meta) of ``--segmenter``, or None; its folder and val scores go into the
+        """The network of ``--segmenter``, or None; its folder and val score go into the
         checkpoints' meta."""
         if not self.config.segmenter:
             return None
@@ -146,7 +146,7 @@ class DDPPOTrainer:
         net, meta = load_segmenter(self.config.segmenter)
         self.meta["segmenter"] = {"folder": meta["folder"], "width": meta["width"], "resolution": meta["resolution"],
                                   "val_miou": meta.get("val", {}).get("miou")}
-        return net, meta
+        return net
 
     def _init_from(self, policy) -> None:
         """Start from another checkpoint's policy weights (same agent, observations and policy)."""
@@ -491,11 +491,11 @@ class DDPPOTrainer:
             segmenter = self._segmenter()
             policy = ActorCritic(envs[0].observation_space, int(envs[0].action_space.n), c.hidden,
                                  c.gru_hidden if self.kind.recurrent else 0, goal_head=c.imitation_goal_coef > 0,
-                                 skip=self.kind.skip, segmenter=segmenter[0].width if segmenter else 0).to(w.device)
+                                 skip=self.kind.skip, segmenter=segmenter.width if segmenter else 0).to(w.device)
             optimizer = torch.optim.Adam(policy.trainable(), lr=c.learning_rate, eps=1e-5)
             if w.rank == 0:
                 save_config(c, self.run_dir)
-            steps, updates = self._start(policy, optimizer, envs, segmenter[0] if segmenter else None)
+            steps, updates = self._start(policy, optimizer, envs, segmenter)
             print(f"rank {w.rank} starts from parameters sha256 {parameter_hash(policy)}", flush=True)
             anchor = None
             if c.anchor_coef > 0 and steps < c.total_steps:
