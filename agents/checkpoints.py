@@ -376,8 +376,9 @@ def simulator_differences(meta: dict, env) -> list[str]:
                 "acoustics may differ from today's defaults"]
     now = simulator_record(env)
     if isinstance(trained.get("task"), dict):
-        # a task parameter added after the checkpoint was written: it trained under its default
-        trained = {**trained, "task": {**env.unwrapped.task_obj.defaults(), **trained["task"]}}
+        # a task parameter added after the checkpoint was written: it trained under its default, or
+        # under the behaviour before it where the parameter's default changed the task
+        trained = {**trained, "task": {**env.unwrapped.task_obj.unrecorded(), **trained["task"]}}
     out = []
     # the task's parameters are compared when recorded (checkpoints before 2026-12-06 lack them)
     for part in ("earshot", "audio", "echo", "sensors", "motion") + (("task",) if "task" in trained else ()):

@@ -46,6 +46,9 @@ class Task:
     uses_pointgoal = False
     echoes = False  # observe the echo of a chirp by default (the env's ``echoes`` kwarg overrides)
     PARAMETERS: dict[str, object] = {}
+    # parameters added with a default that changed what the task did: the behaviour before them
+    # (a checkpoint that does not record such a parameter trained under this value, not the default)
+    BEFORE: dict[str, object] = {}
 
     def __init__(self, failed_stop_reward: float | None = None, spl_reward: bool | None = None,
                  revisit_reward: float | None = None, **kwargs):
@@ -68,6 +71,12 @@ class Task:
         """Every parameter the task takes, with its default: ``COMMON_PARAMETERS`` and its own
         ``PARAMETERS``."""
         return {**COMMON_PARAMETERS, **cls.PARAMETERS}
+
+    @classmethod
+    def unrecorded(cls) -> dict[str, object]:
+        """The value of every parameter for a record that predates it: its default, or for a
+        parameter whose default changed the task, the behaviour before it (``BEFORE``)."""
+        return {**cls.defaults(), **cls.BEFORE}
 
     def given(self, name: str, value):
         """``value`` of the parameter ``name``, or its default (``defaults()``) when None: not
