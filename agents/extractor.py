@@ -200,7 +200,10 @@ class AVNavExtractor(BaseFeaturesExtractor):
         out = []
         for key, enc in self.encoders.items():
             if key == SEMANTIC_KEY and self.segmenter is not None:  # its labels, as the sensor's arrive (/ 255)
-                x = self.segmenter.labels(observations["rgb"].float(), self._map("depth", observations)) / 255.0
+                if key in observations:  # made already (ActorCritic.derive), labels as float
+                    x = observations[key] / 255.0
+                else:
+                    x = self.segmenter.labels(observations["rgb"].float(), self._map("depth", observations)) / 255.0
             else:
                 x = self._map(key, observations)
             out.append(enc(x, observations["category"]) if key == SEMANTIC_KEY and enc.goal else enc(x))

@@ -128,6 +128,10 @@ class _Buffer:
     def view(self) -> np.ndarray:
         return self.array[:self.size]
 
+    def extend(self, rows: np.ndarray) -> None:
+        for row in rows:
+            self.append(row)
+
 
 class _Dataset:
     """Every labelled state so far, in the order visited: observations (stored compactly, in
@@ -146,6 +150,24 @@ class _Dataset:
         self.owner: list[int] = []
         self.at_decision: list[bool] = []  # a decision's state (False: one walked through between decisions)
         self.returns: list[float] = []  # per decision
+        # what the policy's frozen parts made of the states so far (ActorCritic.derive: a
+        # segmenter's labels), once per state rather than once per state and epoch
+        self.derived: dict[str, _Buffer] = {}
+        self.derived_size = 0
+
+    def derive(self, policy, chunk: int = 256) -> None:
+        """Extend ``derived`` over the states recorded since the last call."""
+        n = len(self.labels)
+        if not getattr(policy, "derived_from", ()):
+            self.derived_size = n
+            return
+        for i in range(self.derived_size, n, chunk):
+            made = policy.derive({k: b.view()[i:i + chunk] for k, b in self.obs.items()})
+            for k, rows in made.items():
+                if k not in self.derived:
+                    self.derived[k] = _Buffer(rows[0], self.capacity)
+                self.derived[k].extend(rows)
+        self.derived_size = n
 
     def record(self, o: dict, label: Label, decision: int, start: bool = False, hidden: np.ndarray | None = None,
                at_decision: bool = True) -> None:
@@ -365,7 +387,10 @@ def _fit(policy, optimizer, data: _Dataset, config: ImitationConfig, rng: np.ran
 
     from .ddppo.distributed import all_gather_floats, all_sum, average_gradients
 
-    arrays = {k: v.view() for k, v in data.obs.items()}
+    data.derive(policy)  # a frozen segmenter labels each state once, not in every epoch
+    replaced = set(policy.derived_from) if data.derived else set()
+    arrays = {k: v.view() for k, v in data.obs.items() if k not in replaced}
+    arrays.update({k: v.view() for k, v in data.derived.items()})
     labels = np.asarray(data.labels)
     returns = np.asarray(data.returns, np.float32)[data.owner]
     starts = np.asarray(data.starts, bool)

@@ -42,9 +42,14 @@ def batch_of_one(obs: dict, device=None) -> dict:
 
 
 def preprocess(space: gym.spaces.Dict, obs: dict) -> dict:
-    """Tensors of ``obs`` (``[N, ...]``, as the env gives them) in the extractor's layout."""
-    out = {}
+    """Tensors of ``obs`` (``[N, ...]``, as the env gives them) in the extractor's layout. A key
+    the env does not have is one derived already (``ActorCritic.derive``: the segmenter's labels,
+    in the extractor's layout): it passes as float, and the keys it was derived from may be absent."""
+    derived = {key: x.float() for key, x in obs.items() if key not in space.spaces}
+    out = dict(derived)
     for key, sub in space.spaces.items():
+        if key not in obs and derived:  # replaced by what was derived from it
+            continue
         x = obs[key]
         if isinstance(sub, gym.spaces.Discrete):
             x = torch.nn.functional.one_hot(x.long().reshape(-1), int(sub.n)).float()
@@ -113,6 +118,31 @@ class ActorCritic(nn.Module):
     def trainable(self) -> list:
         """The parameters training moves (not a frozen segmenter's)."""
         return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def derived_from(self) -> tuple[str, ...]:
+        """The observation keys ``derive`` replaces: ``rgb`` (and reads ``depth``) with a
+        segmenter; none without one."""
+        return ("rgb",) if self.extractor.segmenter is not None else ()
+
+    @torch.no_grad()
+    def derive(self, obs: dict) -> dict:
+        """What the frozen parts of the policy make of stored observations (``[N, ...]`` arrays,
+        as the env gives them), to be fed back in place of ``derived_from`` by a fit that goes
+        over them epoch after epoch: ``{"semantic": uint8 [N, 1, H, W]}``, the segmenter's labels,
+        which the extractor then reads as it reads its own (the same numbers, bit for bit); {}
+        without a segmenter."""
+        from ..extractor import SEMANTIC_KEY
+
+        if self.extractor.segmenter is None:
+            return {}
+        device = next(self.parameters()).device
+        keys = ("rgb", "depth")
+        x = preprocess(gym.spaces.Dict({k: self.env_space[k] for k in keys}),
+                       {k: torch.as_tensor(np.asarray(obs[k]), device=device) for k in keys})
+        x["depth"] = self.extractor._map("depth", x)
+        labels = self.extractor.segmenter.labels(x["rgb"], x["depth"])
+        return {SEMANTIC_KEY: labels.to(torch.uint8).cpu().numpy()}
 
     @property
     def recurrent(self) -> bool:

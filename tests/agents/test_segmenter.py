@@ -151,6 +151,60 @@ def test_training_with_a_segmenter_keeps_it_frozen_and_records_it(tmp_path, segm
     assert 0 <= action.item() < 4
 
 
+def test_labels_made_once_feed_the_policy_exactly_as_its_segmenter_does(segmenter_dir):
+    """DAgger's fits go over every stored state in every epoch; the frozen segmenter's labels are
+    made once per state (``ActorCritic.derive``) and fed in place of ``rgb``. The policy's
+    logits, values and GRU states are then bit-identical to its own path through the segmenter,
+    from stored (float16) observations as from the env's; and a fit's loss and weights too."""
+    import earshot.av_env  # noqa: F401  (registers the env ids)
+    from earshot.agents import imitation
+    from earshot.agents.kinds import Label
+
+    env = gym.make("earshot/SemanticAudioGoal-v0", sensors=SENSORS, **BASE)
+    net, _ = load_segmenter(segmenter_dir)
+    torch.manual_seed(0)
+    policy = ActorCritic(env.observation_space, 4, 16, 16, segmenter=net.width)
+    policy.extractor.segmenter.load_state_dict(net.state_dict())
+    data = imitation._Dataset(capacity=8)
+    obs, _ = env.reset(seed=3)
+    for t in range(40):
+        action = env.unwrapped.oracle_action() or 2
+        data.record(obs, Label(action), t, start=t == 0)
+        data.returns.append(0.0)
+        obs, _, term, trunc, _ = env.step(action)
+        if term or trunc:
+            obs, _ = env.reset()
+    stored = {k: torch.as_tensor(b.view()[None].astype(np.float32) if b.view().dtype == np.float16 else b.view()[None])
+              for k, b in data.obs.items()}
+    data.derive(policy, chunk=16)  # in chunks: the labels do not depend on them
+    assert data.derived_size == 40 and data.derived["semantic"].view().dtype == np.uint8
+    derived = {k: v for k, v in stored.items() if k != "rgb"}
+    derived["semantic"] = torch.as_tensor(data.derived["semantic"].view()[None])
+    assert int((derived["semantic"] > 0).sum()) > 0
+    starts = torch.zeros(1, 40, dtype=torch.bool)
+    starts[0, 0] = True
+    h0 = policy.initial_state(40)
+    for a, b in zip(policy.sequence(stored, starts, h0), policy.sequence(derived, starts, h0)):
+        assert torch.equal(a.logits if hasattr(a, "logits") else a, b.logits if hasattr(b, "logits") else b)
+    # a fit from the same start over the same states: the same loss and the same weights
+    config = imitation.ImitationConfig(steps=40, epochs=2, batch_size=16, sequence_length=8)
+    fits = []
+    for use_cache in (True, False):
+        torch.manual_seed(1)
+        p = ActorCritic(env.observation_space, 4, 16, 16, segmenter=net.width)
+        p.extractor.segmenter.load_state_dict(net.state_dict())
+        d = imitation._Dataset(capacity=8)
+        d.obs, d.labels, d.owner, d.starts, d.returns, d.at_decision = (data.obs, data.labels, data.owner, data.starts,
+                                                                        data.returns, data.at_decision)
+        if not use_cache:
+            d.derive = lambda policy: None  # the segmenter runs in every epoch, as before the cache
+        optimizer = torch.optim.Adam(p.trainable(), lr=1e-3)
+        loss = imitation._fit(p, optimizer, d, config, np.random.default_rng(0), "cpu", World())
+        fits.append((loss, [v.clone() for v in p.state_dict().values()]))
+    assert fits[0][0] == fits[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(fits[0][1], fits[1][1]))
+
+
 def test_bad_segmenter_input_gets_one_clear_error(tmp_path, segmenter_dir):
     import earshot.av_env  # noqa: F401
 
