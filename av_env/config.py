@@ -319,7 +319,7 @@ FLAT_KWARGS: dict[str, tuple[str, str]] = {
                                     "max_steps", "success_distance", "episodes_per_visit", "scene_memory",
                                     "scene_shard", "scene_cache", "mesh_kwargs")},
     **{k: ("task_options", k) for k in ("p_move", "num_distractors", "distractor_mode", "failed_stop_reward", "spl_reward",
-                                        "revisit_reward")},
+                                        "revisit_reward", "goal_area", "view_radius")},
 }
 
 __all__ = ["AcousticsConfig", "EnvConfig", "EpisodeConfig", "FLAT_KWARGS", "MESH_KWARGS", "MotionConfig", "SensorConfig"]

@@ -81,6 +81,8 @@ BAD_KWARGS = [
     ("failed_stop_reward", "0", V),
     ("spl_reward", "yes", V),
     ("revisit_reward", NAN, V),
+    ("goal_area", "nearby", V),
+    ("view_radius", -1.0, V),
 ]
 
 

@@ -60,6 +60,8 @@ def test_goal_area_choices_and_the_old_behaviour():
     new = SemanticAudioGoalTask().goal_nodes(sim, episode)
     assert old == [episode.goal_node]
     assert set(new) == set(view_nodes(scene, graph, 0, 1.0)) and len(new) > len(old)
+    made = gym.make("earshot/SemanticAudioGoal-v0", goal_area="object_node", view_radius=0.5, **FAST).unwrapped.task_obj
+    assert (made.goal_area, made.view_radius) == ("object_node", 0.5)  # flat env kwargs, as every task option
     with pytest.raises(ValueError, match="goal_area"):
         SemanticAudioGoalTask(goal_area="nearby")
     with pytest.raises(ValueError, match="view_radius"):
