@@ -72,10 +72,11 @@ class SemanticAudioGoalTask(Task):
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
         goal = int(graph.nearest_node(obj.center[:2]))
         if self.goal_area == "view_points":
-            # a start already in the category's goal area would be an episode without a path:
-            # as every task's start lies >= 0.5 m from its goal, it lies >= 0.5 m from the area
+            # the distance that counts is the start's to the category's goal area: the episodes
+            # spread over the distance bins [lo, hi) by it (as other tasks' by the goal's), and
+            # none starts in or beside the area (the generator's last resort: >= 0.5 m)
             area = self._goal_nodes(scene, graph, obj.category)
-            if area and float(np.min(distances[area])) < 0.5:
+            if area and not lo <= float(np.min(distances[area])) < hi:
                 return None
         return goal, obj.category
 

@@ -68,12 +68,15 @@ def test_goal_area_choices_and_the_old_behaviour():
         SemanticAudioGoalTask(view_radius=0.0)
 
 
-def test_episodes_start_outside_the_goal_area_and_a_stop_on_any_view_point_succeeds():
+def test_episodes_spread_over_distances_to_the_goal_area_and_the_oracle_ends_on_a_view_point():
     env = gym.make("earshot/SemanticAudioGoal-v0", **FAST)
     u = env.unwrapped
+    bins = set()
     for index in range(8):
         env.reset(options={"episode_index": index})
-        assert u.distance_to_goal() >= 0.5
+        # the episodes spread over the distance bins by the start's distance to the goal area
+        bins.add(int(np.digitize(u.distance_to_goal(), [3.0, 6.0, 10.0])))
+        assert u.distance_to_goal() >= 1.0
         area = u.goal_nodes()
         instances = u.sim.ctx.scene.objects_of(u.episode.category)
         xy = u.sim.graph.positions[area, :2]
@@ -85,6 +88,7 @@ def test_episodes_start_outside_the_goal_area_and_a_stop_on_any_view_point_succe
                 break
         assert info["success"] == 1.0 and info["spl"] == pytest.approx(1.0)
         assert u.sim.node in area
+    assert len(bins) >= 3
     env.close()
 
 
