@@ -285,13 +285,37 @@ class EvalConfig:
                                          "replaced by the first one of the run (a real but constant sound)")
     temperature: float = option(1.0, "sampled actions of a feed-forward policy: softmax(logits / T); 1 = the policy's "
                                      "own distribution", low=0.01, high=100.0)
+    task_options: str = option("{}", "JSON object of the task's options to evaluate under, over the checkpoint's: "
+                                     "e.g. '{\"goal_area\": \"object_node\"}' (SemanticAudioGoal's goal area "
+                                     "before 2026-12-07) or '{\"distractor_mode\": \"static\"}'")
     compare: bool = option(False, "also run the random and oracle baselines on the same episodes "
                                   "(written to OUT/baselines/NAME)")
     seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
     device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
     progress: bool = option(True, "a progress bar per agent (episodes/s, ETA)")
 
+    @property
+    def task_kwargs(self) -> dict:
+        """``task_options`` parsed; one clear error when it is not a JSON object of task options."""
+        import json
+
+        from ..av_env.config import FLAT_KWARGS
+
+        try:
+            kwargs = json.loads(self.task_options)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"argument --task-options: not JSON ({exc}): {self.task_options!r}") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"argument --task-options: must be a JSON object, got {self.task_options!r}")
+        known = sorted(k for k, (part, _) in FLAT_KWARGS.items() if part == "task_options")
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ValueError(f"argument --task-options: {', '.join(unknown)} is not a task option (they are "
+                             f"{', '.join(known)}); the checkpoint's other env settings are its own")
+        return kwargs
+
     def check(self) -> None:
+        self.task_kwargs  # noqa: B018  (one clear error before any episode runs)
         if bool(self.checkpoint) == bool(self.baseline):
             raise ValueError("give exactly one of --checkpoint PATH or --baseline random|forward|oracle")
         if self.loop_escape and not (self.deterministic and self.checkpoint):
@@ -320,7 +344,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
                **({"meshes": list(config.meshes), "up_axis": config.up_axis} if config.meshes else {}), "start": config.start,
                "sounds": config.sounds,
                "deterministic": config.deterministic, "loop_escape": config.loop_escape, "temperature": config.temperature,
-               "constant_audio": config.constant_audio}
+               "constant_audio": config.constant_audio, "task_options": config.task_kwargs}
     write_results(out, rows, summary)
     return summary
 
@@ -386,9 +410,10 @@ def evaluate(config: EvalConfig) -> dict:
         config = dataclasses.replace(config, task="earshot/AudioGoal-v0")
     if config.checkpoint:
         name, actor_for, env_kwargs, agent = _checkpoint_run(config)
+        env_kwargs = {**env_kwargs, **config.task_kwargs}
         results[name] = evaluate_one(config, name, actor_for, env_kwargs, out, config.videos, agent)
     else:
-        env_kwargs = {}
+        env_kwargs = dict(config.task_kwargs)
         results[config.baseline] = evaluate_one(config, config.baseline,
                                                 lambda env: baseline_actor(config.baseline, env, config.seed),
                                                 env_kwargs, out, config.videos)

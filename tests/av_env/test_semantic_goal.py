@@ -104,3 +104,27 @@ def test_a_checkpoint_without_goal_area_trained_on_the_object_node():
     lines = simulator_differences({"simulator": old}, env)
     assert lines == ["task.goal_area: trained with 'object_node', now 'view_points'"]
     env.close()
+
+
+def test_evaluate_under_the_old_goal_area(tmp_path):
+    """``evaluate.py --task-options`` sets task options over a checkpoint's (here a baseline's):
+    the old goal area runs its own episodes (not spread by the distance to the view points) and
+    is recorded in the summary; anything but a task option is one clear error."""
+    import csv
+    import json
+
+    from earshot.agents.evaluation import EvalConfig, evaluate
+
+    rows = {}
+    for area in ("view_points", "object_node"):
+        out = tmp_path / area
+        config = EvalConfig(baseline="oracle", task="earshot/SemanticAudioGoal-v0", episodes=4, out=str(out),
+                            task_options=json.dumps({"goal_area": area}), progress=False)
+        config.check()
+        result = evaluate(config)["oracle"]
+        assert result["spl"]["mean"] == 1.0
+        assert json.loads((out / "summary.json").read_text())["task_options"] == {"goal_area": area}
+        rows[area] = [r["geodesic_distance"] for r in csv.DictReader((out / "episodes.csv").open())]
+    assert rows["view_points"] != rows["object_node"]
+    with pytest.raises(ValueError, match="resolution is not a task option"):
+        EvalConfig(baseline="oracle", task_options='{"resolution": 64}').check()
