@@ -48,7 +48,6 @@ class SceneContext:
     tail_store: object = None  # an acoustics.tail_store.TailStore: traced tails shared on disk
     acoustics: SceneAcoustics = field(init=False)
     semantic_camera: object = None  # scenes.render.raycast.SemanticCamera, made when first observed
-    goal_nodes: dict = field(default_factory=dict)  # a task's goal nodes per (task, options, goal), made once per scene
 
     def __post_init__(self) -> None:
         self.acoustics = SceneAcoustics(self.scene, tail_store=self.tail_store)

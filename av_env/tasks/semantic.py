@@ -58,7 +58,12 @@ class SemanticAudioGoalTask(Task):
     BEFORE = {"goal_area": "object_node"}
 
     def __init__(self, goal_area: str | None = None, view_radius: float | None = None, **common):
+        from ...scenes.lru import LRU
+
         super().__init__(**common)
+        # goal nodes per (scene, graph, category): episode generation asks for them at every
+        # attempt, stepping at every step; a cache, not state (the same answer every time)
+        self._areas: LRU = LRU(256)
         self.goal_area = check_choice("goal_area", self.given("goal_area", goal_area), GOAL_AREAS)
         self.view_radius = check_number("view_radius", self.given("view_radius", view_radius), low=0.0, high=5.0,
                                         low_open=True, unit="m")
@@ -88,13 +93,13 @@ class SemanticAudioGoalTask(Task):
             raise ValueError(f"episode {episode.episode_id!r} has no goal category, which the semantic_audiogoal task needs")
 
     def goal_nodes(self, sim, episode):
-        key = (self.name, self.goal_area, self.view_radius, episode.category)
-        cached = sim.ctx.goal_nodes.get(key)  # once per scene: the context is the scene's
-        if cached is None:
-            cached = sim.ctx.goal_nodes[key] = self._goal_nodes(sim.ctx.scene, sim.graph, episode.category)
-        return cached or [episode.goal_node]
+        return self._goal_nodes(sim.ctx.scene, sim.graph, episode.category) or [episode.goal_node]
 
     def _goal_nodes(self, scene, graph, category) -> list[int]:
+        key = (scene.content_hash, len(graph), float(graph.spacing), float(graph.agent_radius), category)
+        return self._areas.get_or_create(key, lambda: self._make_goal_nodes(scene, graph, category))
+
+    def _make_goal_nodes(self, scene, graph, category) -> list[int]:
         indices = [i for i, o in enumerate(scene.objects) if o.category == category]
         if self.goal_area == "object_node":
             nodes = {int(graph.nearest_node(scene.objects[i].center[:2])) for i in indices}

@@ -54,7 +54,7 @@ def test_view_points_surround_the_object_but_not_through_a_wall():
 def test_goal_area_choices_and_the_old_behaviour():
     scene = _scene_with_a_panel()
     graph = NavGraph.build(scene)
-    sim = SimpleNamespace(ctx=SimpleNamespace(scene=scene, goal_nodes={}), graph=graph)
+    sim = SimpleNamespace(ctx=SimpleNamespace(scene=scene), graph=graph)
     episode = SimpleNamespace(category="sofa", goal_node=int(graph.nearest_node(scene.objects[0].center[:2])))
     old = SemanticAudioGoalTask(goal_area="object_node").goal_nodes(sim, episode)
     new = SemanticAudioGoalTask().goal_nodes(sim, episode)
