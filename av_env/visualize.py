@@ -234,7 +234,7 @@ def title_line(env) -> str:
         parts.append(f"sound '{ep.sound}'")
     if getattr(ep, "category", None):
         parts.append(f"goal: {ep.category}")
-    parts.append(f"start {ep.geodesic_distance:.1f} m from the goal")
+    parts.append(f"start {u.start_distance:.1f} m from the goal")  # the distance STOP is judged by
     return "   |   ".join(parts)
 
 
