@@ -143,14 +143,17 @@ def _map_panel(env, height: int) -> np.ndarray:
     except Exception:  # no path (should not happen on the graph's component): none drawn
         shortest = None
     trajectory = np.array(sim.trajectory)
+    area = u.goal_nodes()
+    area = area if len(area) > 1 or area[0] != goal_node else None  # a goal of many nodes: a semantic one's view points
     img, layout = td.draw_topdown(graph, agent=sim.position, heading=sim.heading, goal=goal, path=trajectory,
                                   sources=sources, show_nodes=False, shortest_path=shortest, legend=False,
-                                  scale_bar=False, pixels_per_meter=height / 8, return_layout=True)
+                                  scale_bar=False, pixels_per_meter=height / 8, return_layout=True,
+                                  goal_area=None if area is None else np.asarray(area))
     fitted = _fit(img, height, max_width=2 * height)
     ppm = layout["ppm"] * fitted.shape[1] / img.shape[1]
     fitted, _ = td.scale_bar_on_map(fitted, ppm, size=11)
     column = Image.new("RGB", (LEGEND_W, height), _BG)
-    entries = td.legend_entries(graph, sources=bool(sources), path_label="path so far")
+    entries = td.legend_entries(graph, sources=bool(sources), path_label="path so far", goal_area=area is not None)
     td.draw_legend(ImageDraw.Draw(column), entries, 6, 6, LEGEND_W - 8, size=11, vertical=True)
     return np.concatenate([fitted, np.asarray(column)], axis=1)
 

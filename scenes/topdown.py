@@ -110,9 +110,10 @@ def _dashed(draw, pts, fill, width: int, dash: float, gap: float) -> None:
 
 
 def legend_entries(navgraph, *, agent: bool = True, goal: bool = True, path: bool = True, shortest: bool = True,
-                   sources: bool = False, nodes: bool = False, path_label: str = "path so far") -> list[tuple[str, str, tuple]]:
+                   sources: bool = False, nodes: bool = False, path_label: str = "path so far",
+                   goal_area: bool = False) -> list[tuple[str, str, tuple]]:
     """(label, kind, colour) of each thing a map shows, kind one of "box", "line", "dash",
-    "disc", "agent", "bar", "outline" (how ``draw_legend`` draws its symbol)."""
+    "disc", "dot", "agent", "bar", "outline" (how ``draw_legend`` draws its symbol)."""
     scene = navgraph.scene
     out = [("wall", "box", tuple(int(c) for c in _WALL))]
     if getattr(scene, "doors", None):
@@ -125,6 +126,8 @@ def legend_entries(navgraph, *, agent: bool = True, goal: bool = True, path: boo
         out.append(("shortest path", "dash", SHORTEST))
     if goal:
         out.append(("goal", "disc", GOAL))
+    if goal_area:
+        out.append(("goal area", "dot", GOAL))
     if sources:
         out.append(("other source", "disc", SOURCE))
     if agent:
@@ -150,6 +153,8 @@ def _symbol(draw, kind: str, colour, x: float, y: float, s: float) -> None:
             draw.line([(x + k * s / 2.5, cy), (x + k * s / 2.5 + s / 5, cy)], fill=colour, width=3)
     elif kind == "disc":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour, outline=(0, 0, 0))
+    elif kind == "dot":
+        draw.ellipse([cx - r / 2, cy - r / 2, cx + r / 2, cy + r / 2], fill=colour)
     elif kind == "agent":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour, outline=(0, 0, 0))
         draw.line([(cx, cy), (cx + s * 0.55, cy)], fill=(0, 0, 0), width=2)
@@ -214,7 +219,7 @@ def scale_bar_on_map(img: np.ndarray, ppm: float, size: int = 12) -> tuple[np.nd
 def draw_topdown(navgraph, agent=None, heading: float | None = None, goal=None, path=None, sources=(),
                  show_nodes: bool = True, pixels_per_meter: float = 40.0, shortest_path=None,
                  legend: bool = True, title: str | None = None, scale_bar: bool = True,
-                 path_label: str = "path", return_layout: bool = False):
+                 path_label: str = "path", return_layout: bool = False, goal_area=None):
     """Top-down occupancy map, x to the right and y up, as uint8 (H, W, 3).
 
     Floor the agent can stand on keeps the colour seen from above; floor too close to obstacles
@@ -227,6 +232,8 @@ def draw_topdown(navgraph, agent=None, heading: float | None = None, goal=None, 
         path: (K, 2|3) positions or node indices, drawn as a blue polyline, ``path_label`` in the
             legend (a video's frames: "path so far").
         sources: extra sound-source positions (orange discs).
+        goal_area: positions or node indices of a goal of many nodes (a semantic episode's view
+            points, where the distance to the goal is 0), drawn as small red dots.
         show_nodes: draw the graph's nodes as small grey dots.
         shortest_path: positions or node indices of the shortest path to the goal (dashed magenta).
         legend: a band above the map with ``title`` (if any), a legend of what is drawn and a
@@ -264,6 +271,9 @@ def draw_topdown(navgraph, agent=None, heading: float | None = None, goal=None, 
     if path is not None and len(path) > 1:
         draw.line([tuple(p) for p in points(path).tolist()], fill=PATH, width=width)
     r = ppm * 0.18
+    if goal_area is not None and len(goal_area):
+        for u, v in points(goal_area).tolist():
+            draw.ellipse([u - r / 2, v - r / 2, u + r / 2, v + r / 2], fill=GOAL)
     for s in sources:
         u, v = px(s)
         draw.ellipse([u - r, v - r, u + r, v + r], fill=SOURCE, outline=(0, 0, 0))
@@ -288,7 +298,8 @@ def draw_topdown(navgraph, agent=None, heading: float | None = None, goal=None, 
     entries = legend_entries(navgraph, agent=agent is not None, goal=goal is not None,
                              path=path is not None and len(path) > 1,
                              shortest=shortest_path is not None and len(shortest_path) > 1,
-                             sources=len(sources) > 0, nodes=show_nodes, path_label=path_label)
+                             sources=len(sources) > 0, nodes=show_nodes, path_label=path_label,
+                             goal_area=goal_area is not None and len(goal_area) > 0)
     w = img.shape[1]
     size = 13
     scratch = ImageDraw.Draw(Image.new("RGB", (w, 400)))

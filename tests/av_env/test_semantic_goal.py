@@ -128,3 +128,20 @@ def test_evaluate_under_the_old_goal_area(tmp_path):
     assert rows["view_points"] != rows["object_node"]
     with pytest.raises(ValueError, match="resolution is not a task option"):
         EvalConfig(baseline="oracle", task_options='{"resolution": 64}').check()
+
+
+def test_the_map_shows_the_goal_area():
+    """The video's top-down map marks a semantic episode's view points: the pixels that change
+    are the goal's red, one dot per node, and the legend names them."""
+    from earshot.scenes import topdown as td
+
+    scene = _scene_with_a_panel()
+    graph = NavGraph.build(scene)
+    area = np.asarray(view_nodes(scene, graph, 0, 1.0))
+    plain = td.draw_topdown(graph, legend=False, scale_bar=False)
+    marked = td.draw_topdown(graph, legend=False, scale_bar=False, goal_area=area)
+    changed = (plain != marked).any(axis=-1)
+    assert changed.sum() >= len(area)
+    assert (marked[changed] == np.asarray(td.GOAL, np.uint8)).all()
+    labels = [e[0] for e in td.legend_entries(graph, goal_area=True)]
+    assert "goal area" in labels and "goal area" not in [e[0] for e in td.legend_entries(graph)]
