@@ -297,16 +297,10 @@ class EvalConfig:
     @property
     def task_kwargs(self) -> dict:
         """``task_options`` parsed; one clear error when it is not a JSON object of task options."""
-        import json
-
         from ..av_env.config import FLAT_KWARGS
+        from ..cli import json_object
 
-        try:
-            kwargs = json.loads(self.task_options)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"argument --task-options: not JSON ({exc}): {self.task_options!r}") from None
-        if not isinstance(kwargs, dict):
-            raise ValueError(f"argument --task-options: must be a JSON object, got {self.task_options!r}")
+        kwargs = json_object("--task-options", self.task_options)
         known = sorted(k for k, (part, _) in FLAT_KWARGS.items() if part == "task_options")
         unknown = sorted(set(kwargs) - set(known))
         if unknown:

@@ -20,10 +20,9 @@ the same or another number of ranks.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from ..cli import option
+from ..cli import json_object, option
 from .evaluation import TASKS
 from .kinds import AGENT_KINDS, DEFAULT_AGENT, agent_kind
 
@@ -181,13 +180,7 @@ class TrainConfig:
     @property
     def kwargs(self) -> dict:
         """``env_kwargs`` parsed; one clear error when it is not a JSON object."""
-        try:
-            kwargs = json.loads(self.env_kwargs)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"argument --env-kwargs: not JSON ({exc}): {self.env_kwargs!r}") from None
-        if not isinstance(kwargs, dict):
-            raise ValueError(f"argument --env-kwargs: must be a JSON object, got {self.env_kwargs!r}")
-        return kwargs
+        return json_object("--env-kwargs", self.env_kwargs)
 
     def command_line(self) -> str:
         """The command that trains this config (options that differ from the defaults)."""

@@ -51,6 +51,18 @@ def _typed(name: str, kind, low, high, nonempty):
 _EXAMPLE = re.compile(r"^[ \t]+((?:python|torchrun) .*)$", re.M)
 
 
+def json_object(flag: str, text: str) -> dict:
+    """The JSON object an option such as ``--env-kwargs`` was given; one clear error naming
+    ``flag`` when it is not JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"argument {flag}: not JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"argument {flag}: must be a JSON object, got {text!r}")
+    return value
+
+
 def example_first(description: str | None) -> str | None:
     """A script's description for ``--help``, starting with its first example command: the first
     indented ``python ...``/``torchrun ...`` line of ``description`` moves to the top, under
@@ -177,4 +189,4 @@ def run_script(main, cls, description: str, interrupted: str = "interrupted") ->
         sys.exit(2)
 
 
-__all__ = ["HelpFormatter", "example_first", "option", "parse_config", "parser_for", "run_script", "save_config"]
+__all__ = ["HelpFormatter", "example_first", "json_object", "option", "parse_config", "parser_for", "run_script", "save_config"]
