@@ -101,3 +101,14 @@ def test_one_listener_height_the_camera_follows_the_ears():
         env.reset(seed=0)
         assert env.sim.ctx.renderer.camera.camera_height == env.camera_height
         env.close()
+
+
+def test_every_task_option_is_a_flat_env_kwarg():
+    """The flat kwargs that reach a task (``FLAT_KWARGS``' ``task_options``) are exactly the
+    parameters the tasks take, so a new task option cannot be left out of ``gym.make`` or
+    ``evaluate.py --task-options``."""
+    from earshot.av_env.config import FLAT_KWARGS
+    from earshot.av_env.tasks import TASKS
+
+    flat = {k for k, (part, _) in FLAT_KWARGS.items() if part == "task_options"}
+    assert flat == set().union(*(cls.defaults() for cls in TASKS.values()))
