@@ -196,14 +196,17 @@ class AVNavExtractor(BaseFeaturesExtractor):
         x = observations[key].float()
         return x.permute(0, 3, 1, 2) if self._permute.get(key) else x
 
+    def segment(self, observations: dict) -> torch.Tensor:
+        """The segmenter's labels ``[N, 1, H, W]`` (as float) of the ``rgb`` and ``depth`` of
+        ``observations`` (in the extractor's layout, as ``forward`` gets them)."""
+        return self.segmenter.labels(observations["rgb"].float(), self._map("depth", observations))
+
     def forward(self, observations: dict) -> torch.Tensor:
         out = []
         for key, enc in self.encoders.items():
             if key == SEMANTIC_KEY and self.segmenter is not None:  # its labels, as the sensor's arrive (/ 255)
-                if key in observations:  # made already (ActorCritic.derive), labels as float
-                    x = observations[key] / 255.0
-                else:
-                    x = self.segmenter.labels(observations["rgb"].float(), self._map("depth", observations)) / 255.0
+                # made already (ActorCritic.derive, labels as float), or made here
+                x = (observations[key] if key in observations else self.segment(observations)) / 255.0
             else:
                 x = self._map(key, observations)
             out.append(enc(x, observations["category"]) if key == SEMANTIC_KEY and enc.goal else enc(x))

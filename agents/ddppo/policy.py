@@ -140,9 +140,7 @@ class ActorCritic(nn.Module):
         keys = ("rgb", "depth")
         x = preprocess(gym.spaces.Dict({k: self.env_space[k] for k in keys}),
                        {k: torch.as_tensor(np.asarray(obs[k]), device=device) for k in keys})
-        x["depth"] = self.extractor._map("depth", x)
-        labels = self.extractor.segmenter.labels(x["rgb"], x["depth"])
-        return {SEMANTIC_KEY: labels.to(torch.uint8).cpu().numpy()}
+        return {SEMANTIC_KEY: self.extractor.segment(x).to(torch.uint8).cpu().numpy()}
 
     @property
     def recurrent(self) -> bool:

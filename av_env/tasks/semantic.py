@@ -41,6 +41,12 @@ def view_nodes(scene, graph, index: int, radius: float) -> list[int]:
     return [int(n) for n in candidates[seen]]
 
 
+def object_node(graph, obj) -> int:
+    """The node nearest an object's centre: where its sound plays, and its one goal node under
+    ``goal_area="object_node"``."""
+    return int(graph.nearest_node(obj.center[:2]))
+
+
 class SemanticAudioGoalTask(Task):
     """SAVi-style: the sound comes from an object of a category and stops after the episode's
     ``sound_seconds`` (5–15 s); success is stopping within the success distance of any instance
@@ -75,7 +81,7 @@ class SemanticAudioGoalTask(Task):
         if not scene.objects:
             raise ValueError(f"scene {scene.name!r} has no objects for the semantic_audiogoal task")
         obj = scene.objects[int(rng.integers(len(scene.objects)))]
-        goal = int(graph.nearest_node(obj.center[:2]))
+        goal = object_node(graph, obj)
         if self.goal_area == "view_points":
             # the distance that counts is the start's to the category's goal area: the episodes
             # spread over the distance bins [lo, hi) by it (as other tasks' by the goal's), and
@@ -102,13 +108,13 @@ class SemanticAudioGoalTask(Task):
     def _make_goal_nodes(self, scene, graph, category) -> list[int]:
         indices = [i for i, o in enumerate(scene.objects) if o.category == category]
         if self.goal_area == "object_node":
-            nodes = {int(graph.nearest_node(scene.objects[i].center[:2])) for i in indices}
+            nodes = {object_node(graph, scene.objects[i]) for i in indices}
         else:
             # an instance no node sees (boxed in) keeps its nearest node, so every instance can be reached
             nodes = set()
             for i in indices:
                 nodes.update(view_nodes(scene, graph, i, self.view_radius)
-                             or [int(graph.nearest_node(scene.objects[i].center[:2]))])
+                             or [object_node(graph, scene.objects[i])])
         return sorted(nodes)
 
     def shortest_distance(self, episode, start_distance):
