@@ -318,8 +318,9 @@ FLAT_KWARGS: dict[str, tuple[str, str]] = {
     **{k: ("episodes", k) for k in ("split", "scenes", "sounds", "sound_variants", "episodes", "episodes_per_scene", "spacing",
                                     "max_steps", "success_distance", "episodes_per_visit", "scene_memory",
                                     "scene_shard", "scene_cache", "mesh_kwargs")},
-    **{k: ("task_options", k) for k in ("p_move", "num_distractors", "distractor_mode", "failed_stop_reward", "spl_reward",
-                                        "revisit_reward", "goal_area", "view_radius")},
+    # every parameter any task takes (``Task.defaults()``), so a new task option is a flat kwarg (and
+    # an ``evaluate.py --task-options`` key) without being listed here
+    **{k: ("task_options", k) for task in TASKS.values() for k in task.defaults()},
 }
 
 __all__ = ["AcousticsConfig", "EnvConfig", "EpisodeConfig", "FLAT_KWARGS", "MESH_KWARGS", "MotionConfig", "SensorConfig"]

@@ -104,11 +104,17 @@ def test_one_listener_height_the_camera_follows_the_ears():
 
 
 def test_every_task_option_is_a_flat_env_kwarg():
-    """The flat kwargs that reach a task (``FLAT_KWARGS``' ``task_options``) are exactly the
-    parameters the tasks take, so a new task option cannot be left out of ``gym.make`` or
-    ``evaluate.py --task-options``."""
+    """Every parameter of every task can be given flat to ``gym.make`` and reaches the task's config,
+    and one the task does not take is refused by the task with one clear error."""
     from earshot.av_env.config import FLAT_KWARGS
     from earshot.av_env.tasks import TASKS
 
-    flat = {k for k, (part, _) in FLAT_KWARGS.items() if part == "task_options"}
-    assert flat == set().union(*(cls.defaults() for cls in TASKS.values()))
+    every = set().union(*(cls.defaults() for cls in TASKS.values()))
+    for task, cls in TASKS.items():
+        for name, default in cls.defaults().items():
+            assert FLAT_KWARGS[name] == ("task_options", name)
+            config = EnvConfig.from_kwargs(task, **{name: default})
+            assert config.task_options == {name: default}
+        for name in sorted(every - set(cls.defaults())):
+            with pytest.raises(ValueError, match=f"{name} does not apply to the {cls.name} task"):
+                cls(**{name: 1})
