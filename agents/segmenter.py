@@ -313,12 +313,23 @@ def _views(cfg: SegmenterConfig, split: str, scenes: int, per_scene: int, run_di
 def train_segmenter(cfg: SegmenterConfig) -> dict:
     """Train the network on train-split views (cross-entropy, classes weighted by 1/sqrt of their
     pixel share, random horizontal flips), evaluating val views after every epoch; the last
-    epoch's network goes to ``run_dir/segmenter`` with its val metrics. Returns those metrics."""
+    epoch's network goes to ``run_dir/segmenter`` with its val metrics. Returns those metrics.
+    ``cfg.torch_threads`` holds only while it trains: the caller's thread count comes back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    try:
+        return _train_segmenter(cfg)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_segmenter(cfg: SegmenterConfig) -> dict:
     import torch
     import torch.nn.functional as F
 
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
