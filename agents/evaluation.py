@@ -383,7 +383,21 @@ def _checkpoint_run(config: EvalConfig):
 
 def evaluate(config: EvalConfig) -> dict:
     """Evaluate the checkpoint or baseline of ``config`` (and with ``compare`` the random and
-    oracle baselines) on the same fixed episodes; print a table; return each one's summary."""
+    oracle baselines) on the same fixed episodes; print a table; return each one's summary.
+    A checkpoint's policy runs on one torch thread; the caller's thread count comes back after
+    (a baseline needs no torch)."""
+    if not config.checkpoint:
+        return _evaluate(config)
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _evaluate(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate(config: EvalConfig) -> dict:
     import dataclasses
 
     out = Path(config.out)

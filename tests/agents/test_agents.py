@@ -229,6 +229,20 @@ def test_evaluate_infers_the_task_from_a_checkpoint(pointgoal_run, tmp_path, cap
         _evaluate(tmp_path / "wrong", "--checkpoint", str(pointgoal_run), "--task", "earshot/AudioGoal-v0")
 
 
+def test_evaluating_a_checkpoint_gives_the_torch_thread_count_back(pointgoal_run, tmp_path):
+    """The policy runs on one thread while it is evaluated; the caller's count comes back after,
+    so what runs next in the process (a test in the same worker) keeps its own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _evaluate(tmp_path / "threads", "--checkpoint", str(pointgoal_run), "--no-progress")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_best_checkpoint_follows_val_spl(pointgoal_run, tmp_path, monkeypatch, capsys):
     """checkpoints/best is rewritten exactly when a val evaluation's SPL beats every earlier one
     (SPL 0.2, 0.5, 0.3, 0.5 at steps 100..400: best from step 200), a console line per val
