@@ -121,7 +121,13 @@ def _save_epoch(run: Path, net, optimizer, meta: dict, prior, history: list[dict
 
 
 def train_echo_depth(cfg: EchoDepthConfig) -> dict:
-    """Train (or resume) as configured; returns the run's summary (also ``train_summary.json``)."""
+    """Train (or resume) as configured; returns the run's summary (also ``train_summary.json``).
+    ``cfg.torch_threads`` holds only while it trains: the caller's thread count comes back after."""
+    with jobs.torch_threads(cfg.torch_threads):
+        return _train_echo_depth(cfg)
+
+
+def _train_echo_depth(cfg: EchoDepthConfig) -> dict:
     import numpy as np
     import torch
     from torch.utils.tensorboard import SummaryWriter
@@ -130,8 +136,6 @@ def train_echo_depth(cfg: EchoDepthConfig) -> dict:
 
     run = Path(cfg.run_dir)
     device = device_of(cfg.device)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
     train, folder, val = _datasets(cfg)
     save_config(cfg, run)
 

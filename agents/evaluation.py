@@ -349,7 +349,6 @@ def _checkpoint_run(config: EvalConfig):
 
     from .checkpoints import imitation_steps_of, load_policy, ppo_steps_of, read_meta
 
-    torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     meta = read_meta(config.checkpoint)
     if config.task and meta["task"] != config.task:
@@ -388,13 +387,8 @@ def evaluate(config: EvalConfig) -> dict:
     (a baseline needs no torch)."""
     if not config.checkpoint:
         return _evaluate(config)
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
+    with jobs.torch_threads(1):
         return _evaluate(config)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _evaluate(config: EvalConfig) -> dict:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import jobs
 from ..cli import option, save_config
 from ..files import write_dir_atomic, write_text_atomic
 
@@ -122,7 +123,6 @@ def segmentation_frames(split: str, scenes: int, per_scene: int, resolution: int
     """(rgb, depth, labels) of ``per_scene`` views in each of the first ``scenes`` apartments of
     ``split`` (see ``_scene_frames``), made by ``workers`` processes; the same for the same
     arguments, whatever ``workers``."""
-    from .. import jobs
     from ..scenes.splits import split_seeds
 
     seeds = split_seeds(split)
@@ -315,15 +315,8 @@ def train_segmenter(cfg: SegmenterConfig) -> dict:
     pixel share, random horizontal flips), evaluating val views after every epoch; the last
     epoch's network goes to ``run_dir/segmenter`` with its val metrics. Returns those metrics.
     ``cfg.torch_threads`` holds only while it trains: the caller's thread count comes back after."""
-    import torch
-
-    before = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    try:
+    with jobs.torch_threads(cfg.torch_threads):
         return _train_segmenter(cfg)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _train_segmenter(cfg: SegmenterConfig) -> dict:
@@ -346,7 +339,6 @@ def _train_segmenter(cfg: SegmenterConfig) -> dict:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.learning_rate, total_steps=cfg.epochs * per_epoch)
     generator = torch.Generator().manual_seed(cfg.seed)
     history, t0 = [], time.time()
-    from .. import jobs
 
     for epoch in range(cfg.epochs):
         net.train()

@@ -19,7 +19,9 @@ workers gives the same results.
   initialised: set RAY_ADDRESS to join a cluster), at most 2 per cluster CPU in flight, results
   taken as they complete.
 
-Below every layer: it imports only the standard library, tqdm and (lazily) Ray.
+``torch_threads(count)`` sets torch's CPU threads for a block and gives the caller's back after.
+
+Below every layer: it imports only the standard library, tqdm and (lazily) Ray and torch.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 BACKENDS = ("process", "ray")
@@ -46,6 +49,21 @@ def progress(iterable, *, desc: str, unit: str = "it", enabled: bool = True, **o
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, unit=unit, disable=not enabled, **options)
+
+
+@contextmanager
+def torch_threads(count: int):
+    """torch's CPU threads set to ``count`` (0: left as they are) while the block runs; the caller's
+    count comes back after, so a library call does not change the threads of the rest of the process."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def say(line: str) -> None:
