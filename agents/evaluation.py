@@ -164,11 +164,21 @@ def _video_options(env, actor, agent: str) -> dict:
     return options
 
 
+def episode_seed(seed: int, index: int) -> int:
+    """The env seed of fixed episode ``index`` under evaluation seed ``seed``: what the world
+    draws while the episode runs (a moving source's walk, its distractors) is a function of the
+    two alone, the same for every agent, in every run and whatever ran before it."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
 def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: Path | None = None,
-                 progress: bool = False, agent: str = DEFAULT_AGENT) -> list[dict]:
-    """Run ``actor`` on the env's episodes ``indices``; a dict of metrics per episode. The first
-    ``videos`` episodes are recorded as MP4 (with audio) under ``video_dir``, filmed as the agent
-    kind ``agent`` asks (``AgentKind.video_options``: its own panels, a frame per primitive step)."""
+                 progress: bool = False, agent: str = DEFAULT_AGENT, seed: int = 0) -> list[dict]:
+    """Run ``actor`` on the env's episodes ``indices``; a dict of metrics per episode. Each
+    episode's env is reset with ``episode_seed(seed, index)``, so that the world's own random
+    motion in it is fixed (an unseeded env drew it from fresh entropy: two evaluations of one
+    policy on MovingSource walked the source differently). The first ``videos`` episodes are
+    recorded as MP4 (with audio) under ``video_dir``, filmed as the agent kind ``agent`` asks
+    (``AgentKind.video_options``: its own panels, a frame per primitive step)."""
     from earshot.av_env.visualize import record_episode
 
     rows = []
@@ -178,10 +188,10 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
             # record_episode resets and steps itself; the actor reads the env's latest observation:
             # the outermost one that keeps it (a wrapper's own, e.g. the waypoint agent's maps)
             info = record_episode(env, lambda e: actor(e.get_wrapper_attr("last_observation")),
-                                  Path(video_dir) / f"episode_{index:05d}.mp4", options={"episode_index": index},
-                                  **_video_options(env, actor, agent))
+                                  Path(video_dir) / f"episode_{index:05d}.mp4", seed=episode_seed(seed, index),
+                                  options={"episode_index": index}, **_video_options(env, actor, agent))
         else:
-            obs, _ = env.reset(options={"episode_index": index})
+            obs, _ = env.reset(seed=episode_seed(seed, index), options={"episode_index": index})
             while True:
                 obs, _, terminated, truncated, info = env.step(actor(obs))
                 if terminated or truncated:
@@ -290,7 +300,8 @@ class EvalConfig:
                                      "before 2026-12-07) or '{\"distractor_mode\": \"static\"}'")
     compare: bool = option(False, "also run the random and oracle baselines on the same episodes "
                                   "(written to OUT/baselines/NAME)")
-    seed: int = option(0, "seed of sampled actions and of the random baseline", low=0)
+    seed: int = option(0, "seed of sampled actions, of the random baseline and of the world's own motion in each "
+                          "episode (a moving source's walk, its distractors: the same for every agent)", low=0)
     device: str = option("cpu", "torch device for the policy", choices=("cpu", "cuda", "auto"))
     progress: bool = option(True, "a progress bar per agent (episodes/s, ETA)")
 
@@ -330,7 +341,7 @@ def evaluate_one(config: EvalConfig, name: str, actor_for, env_kwargs: dict, out
         if config.constant_audio:
             actor = constant_audio_actor(actor, env.unwrapped.observer.audio_keys)
         rows = run_episodes(env, actor, episode_order(env, config.episodes, config.start), videos=videos, video_dir=out / "videos",
-                            progress=config.progress, agent=agent)
+                            progress=config.progress, agent=agent, seed=config.seed)
     finally:
         env.close()
     summary = {**summarize(rows), "agent": name, "task": config.task, "split": config.split,

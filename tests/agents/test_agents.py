@@ -732,6 +732,42 @@ def test_the_results_table_fits_in_100_columns():
     assert all(n in table for n in names) and table.count("12.345 ± 0.123") == 2 * len(METRICS)
 
 
+def test_a_moving_source_walks_the_same_way_in_every_evaluation_of_an_episode():
+    """The world's own random motion (MovingSource: the goal's walk, the transient distractors'
+    nodes and sounding) is fixed per evaluation seed and episode: the same in a second run, the
+    same when the episode runs alone, and another with another seed. Unseeded, every evaluation
+    drew it anew, so one policy's argmax scored differently in every run."""
+    from earshot.agents.evaluation import eval_env, episode_order, run_episodes
+    from earshot.scenes import Action
+
+    env = eval_env("earshot/MovingSource-v0", "val", 3, {"max_steps": 40, "resolution": 32})
+    walks = []
+
+    def turn(_obs):  # the agent stays put; what moves is the world
+        sim = env.unwrapped.sim
+        walks[-1].append((sim.sources[0].node, *((s.node, s.on) for s in sim.sources[1:])))
+        return int(Action.TURN_LEFT)
+
+    turn.reset = lambda: walks.append([])
+
+    def run(indices, seed=0):
+        walks.clear()
+        run_episodes(env, turn, indices, seed=seed)
+        return list(walks)
+
+    try:
+        indices = episode_order(env, 3)
+        first, second = run(indices), run(indices)
+        alone = run(indices[-1:])
+        other = run(indices, seed=1)
+    finally:
+        env.close()
+    assert all(len({w[0] for w in walk}) > 1 for walk in first)  # the source walked in every episode
+    assert first == second
+    assert alone == first[-1:]
+    assert other != first
+
+
 def test_evaluation_tells_a_premature_stop_from_the_step_limit():
     """Each episode's row says how it ended, read from the env's last info (``stopped``): an agent
     that presses STOP at once fails by a premature STOP after one step wherever the start is
