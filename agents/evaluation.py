@@ -184,14 +184,15 @@ def run_episodes(env, actor, indices: list[int], *, videos: int = 0, video_dir: 
     rows = []
     for n, index in enumerate(jobs.progress(indices, desc="episodes", unit="ep", enabled=progress)):
         actor.reset()
+        env_seed = episode_seed(seed, index)
         if n < videos and video_dir is not None:
             # record_episode resets and steps itself; the actor reads the env's latest observation:
             # the outermost one that keeps it (a wrapper's own, e.g. the waypoint agent's maps)
             info = record_episode(env, lambda e: actor(e.get_wrapper_attr("last_observation")),
-                                  Path(video_dir) / f"episode_{index:05d}.mp4", seed=episode_seed(seed, index),
+                                  Path(video_dir) / f"episode_{index:05d}.mp4", seed=env_seed,
                                   options={"episode_index": index}, **_video_options(env, actor, agent))
         else:
-            obs, _ = env.reset(seed=episode_seed(seed, index), options={"episode_index": index})
+            obs, _ = env.reset(seed=env_seed, options={"episode_index": index})
             while True:
                 obs, _, terminated, truncated, info = env.step(actor(obs))
                 if terminated or truncated:

@@ -234,13 +234,11 @@ def test_evaluating_a_checkpoint_gives_the_torch_thread_count_back(pointgoal_run
     so what runs next in the process (a test in the same worker) keeps its own."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    from earshot.jobs import torch_threads
+
+    with torch_threads(2):
         _evaluate(tmp_path / "threads", "--checkpoint", str(pointgoal_run), "--no-progress")
         assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_best_checkpoint_follows_val_spl(pointgoal_run, tmp_path, monkeypatch, capsys):

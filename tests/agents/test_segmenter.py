@@ -22,6 +22,7 @@ from earshot.agents.segmenter import (SegmenterConfig, load_segmenter, predict, 
                                       segmentation_metrics, train_segmenter)
 from earshot.agents.training import TrainConfig  # noqa: E402
 from earshot.cli import parse_config  # noqa: E402
+from earshot.jobs import torch_threads  # noqa: E402
 
 RES = 48  # the smallest frames the policy's image CNN takes are 36 x 36
 BASE = {"scenes": 1, "resolution": RES, "renderer": "raycast"}
@@ -37,13 +38,9 @@ def segmenter_dir(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("segmenter")
     cfg = SegmenterConfig(run_dir=str(run), scenes=16, per_scene=40, val_scenes=3, val_per_scene=20, resolution=RES,
                           width=16, epochs=8, batch_size=16, workers=1, progress=False, torch_threads=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         train_segmenter(cfg)
         assert torch.get_num_threads() == 2  # its one thread held only while it trained
-    finally:
-        torch.set_num_threads(threads)
     return run
 
 
